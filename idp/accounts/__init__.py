@@ -1,0 +1,1 @@
+"""Citizens, their national identifiers and the population registry they are checked against."""

@@ -1,0 +1,72 @@
+"""The application factory. It stays short: each package wires itself in ``init_app``."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+
+from flask import Flask
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from idp.config import ConfigError, load_settings, secret_key
+from idp.db import db, import_models, migrate
+
+#: Packages that register blueprints, CLI groups and hooks, in this order.
+COMPONENTS = (
+    "idp.health",
+)
+
+
+def create_app(environ: Mapping[str, str] | None = None, *, check_database: bool = True) -> Flask:
+    """Build the WSGI app from ``IDP_*`` settings (``environ`` defaults to ``os.environ``).
+
+    Raises :class:`ConfigError` naming the variable when a setting is invalid or the database
+    cannot be reached, so a node never starts half-configured.
+    """
+    settings = load_settings(environ)
+    Path(settings.instance_dir).mkdir(parents=True, exist_ok=True)
+
+    app = Flask(__name__, instance_path=settings.instance_dir,
+                template_folder="web/templates", static_folder="web/static")
+    app.config.update(
+        IDP=settings,
+        SECRET_KEY=secret_key(settings),
+        SQLALCHEMY_DATABASE_URI=settings.database_url,
+        SQLALCHEMY_ENGINE_OPTIONS=_engine_options(settings.database_url),
+        SESSION_COOKIE_SECURE=settings.secure_cookies,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        MAX_CONTENT_LENGTH=1024 * 1024,
+        JSON_SORT_KEYS=False,
+    )
+    logging.getLogger("idp").setLevel(settings.log_level)
+
+    import_models()
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(Path(__file__).parent / "migrations"))
+    for name in COMPONENTS:
+        importlib.import_module(name).init_app(app)
+
+    if check_database:
+        _check_database(app)
+    return app
+
+
+def _engine_options(url: str) -> dict:
+    if url.startswith("sqlite"):
+        return {"connect_args": {"timeout": 30}}
+    return {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 10,
+            "connect_args": {"connect_timeout": 5}}
+
+
+def _check_database(app: Flask) -> None:
+    with app.app_context():
+        try:
+            with db.engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+        except SQLAlchemyError as exc:
+            reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+            raise ConfigError("IDP_DATABASE_URL", f"cannot connect to the database: {reason}") from None

@@ -1,0 +1,1 @@
+"""Sign-in methods (password, second factors, certificates) and the SSO session."""

@@ -1,0 +1,241 @@
+"""Configuration: every ``IDP_*`` environment variable, its default and its meaning.
+
+This is the one place settings are defined. Operators, ``scripts/`` and the README table
+depend on these names; ``tests/test_config.py`` checks that the README documents each one.
+A value that does not parse stops the start with a :class:`ConfigError` naming the variable,
+so nothing ever starts half-configured.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+
+class ConfigError(Exception):
+    """An ``IDP_*`` variable has a value the server cannot run with."""
+
+    def __init__(self, variable: str, problem: str):
+        super().__init__(f"{variable}: {problem}")
+        self.variable = variable
+        self.problem = problem
+
+
+# -- parsers: each takes the raw string and returns the value or raises ValueError ----------
+
+
+def _issuer(raw: str) -> str:
+    """OIDC Discovery 1.0 §3 / RFC 8414 §2: https URL, no query or fragment.
+
+    http is accepted only for loopback hosts, so a trial on one machine works.
+    """
+    parts = urlsplit(raw)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise ValueError("must be an absolute http(s) URL such as https://id.example.gov")
+    if parts.query or parts.fragment:
+        raise ValueError("must not contain a query or fragment (RFC 8414 section 2)")
+    if parts.scheme == "http" and parts.hostname not in ("127.0.0.1", "localhost", "::1"):
+        raise ValueError("must use https unless the host is loopback (127.0.0.1, localhost)")
+    return raw.rstrip("/")
+
+
+def _database_url(raw: str) -> str:
+    if not raw.startswith(("sqlite:", "postgresql:", "postgresql+psycopg:")):
+        raise ValueError("must be an sqlite:/// or postgresql+psycopg:// URL")
+    if raw.startswith("postgresql:"):
+        # SQLAlchemy would pick psycopg2, which we do not ship; psycopg 3 is the driver.
+        raw = "postgresql+psycopg:" + raw[len("postgresql:") :]
+    return raw
+
+
+def _redis_url(raw: str) -> str | None:
+    if not raw:
+        return None
+    if not raw.startswith(("redis://", "rediss://", "unix://")):
+        raise ValueError("must be a redis:// or rediss:// URL")
+    return raw
+
+
+def _positive_int(raw: str) -> int:
+    value = int(raw)
+    if value <= 0:
+        raise ValueError("must be a positive whole number")
+    return value
+
+
+def _non_negative_int(raw: str) -> int:
+    value = int(raw)
+    if value < 0:
+        raise ValueError("must be zero or a positive whole number")
+    return value
+
+
+def _bool(raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("must be true or false")
+
+
+def _locales(raw: str) -> tuple[str, ...]:
+    values = tuple(v.strip() for v in raw.replace(",", " ").split() if v.strip())
+    known = {"vi", "en"}
+    if not values or any(v not in known for v in values):
+        raise ValueError("must list languages among: vi en (the first is the default)")
+    return values
+
+
+def _text(raw: str) -> str:
+    return raw
+
+
+def _alg(raw: str) -> str:
+    if raw not in ("RS256", "PS256", "ES256", "EdDSA"):
+        raise ValueError("must be one of RS256 PS256 ES256 EdDSA")
+    return raw
+
+
+def _log_level(raw: str) -> str:
+    upper = raw.upper()
+    if upper not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
+    return upper
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One ``IDP_*`` variable: its name, default (as it would be typed) and meaning."""
+
+    name: str
+    default: str | None
+    parse: Callable[[str], Any]
+    doc: str
+
+    @property
+    def attr(self) -> str:
+        return self.name.removeprefix("IDP_").lower()
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("IDP_ISSUER", "http://127.0.0.1:8000", _issuer,
+            "Issuer identifier and public base URL (https except on loopback)."),
+    Setting("IDP_DATABASE_URL", None, _database_url,
+            "SQLAlchemy URL. Default: SQLite file `instance/idp.sqlite3`. "
+            "PostgreSQL: `postgresql+psycopg://user@host:5432/db`."),
+    Setting("IDP_REDIS_URL", "", _redis_url,
+            "Redis for rate limits and replay caches shared by several nodes. Empty: in process."),
+    Setting("IDP_INSTANCE_DIR", "instance", _text,
+            "Folder for the SQLite file and the generated secret key."),
+    Setting("IDP_KEYS_DIR", "keys", _text,
+            "Folder for trust anchors (`trust/*.pem`) and locally generated key material."),
+    Setting("IDP_SECRET_KEY", None, _text,
+            "Key for cookies, CSRF and encryption at rest. Default: generated into "
+            "`instance/secret_key` on first start. Set it (same value) on every node."),
+    Setting("IDP_SIGNING_ALG", "RS256", _alg,
+            "Default ID token signing algorithm (a client may choose another)."),
+    Setting("IDP_ACCESS_TOKEN_ALG", "ES256", _alg,
+            "Signing algorithm of JWT access tokens (RFC 9068)."),
+    Setting("IDP_AUTHORIZATION_CODE_TTL", "60", _positive_int,
+            "Seconds an authorization code stays valid (single use)."),
+    Setting("IDP_ACCESS_TOKEN_TTL", "600", _positive_int, "Access token lifetime in seconds."),
+    Setting("IDP_ID_TOKEN_TTL", "600", _positive_int, "ID token lifetime in seconds."),
+    Setting("IDP_REFRESH_TOKEN_TTL", "2592000", _positive_int,
+            "Refresh token lifetime in seconds (rotated on every use)."),
+    Setting("IDP_SESSION_IDLE_TTL", "1800", _positive_int,
+            "SSO session ends after this many seconds without activity."),
+    Setting("IDP_SESSION_ABSOLUTE_TTL", "43200", _positive_int,
+            "SSO session ends this many seconds after sign-in, whatever the activity."),
+    Setting("IDP_CLIENT_SECRET_GRACE", "86400", _non_negative_int,
+            "Seconds an old client secret keeps working after `idp clients rotate-secret`."),
+    Setting("IDP_LANGUAGES", "vi en", _locales,
+            "UI languages, the first is the default."),
+    Setting("IDP_SECURE_COOKIES", "auto", _text,
+            "`auto`: Secure cookies when the issuer is https; `true` or `false` to force."),
+    Setting("IDP_LOG_LEVEL", "INFO", _log_level, "Log level."),
+)
+
+_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Parsed configuration. Build it with :func:`load_settings`."""
+
+    values: Mapping[str, Any] = field(default_factory=dict)
+
+    def __getattr__(self, attr: str) -> Any:
+        try:
+            return self.values[attr]
+        except KeyError:
+            raise AttributeError(attr) from None
+
+    @property
+    def secure_cookies(self) -> bool:
+        mode = self.values["secure_cookies"]
+        if mode == "auto":
+            return self.values["issuer"].startswith("https://")
+        return _bool(mode)
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Read every setting from ``environ`` (default ``os.environ``); raise ConfigError."""
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for setting in SETTINGS:
+        raw = env.get(setting.name)
+        if raw is None:
+            raw = setting.default
+        if raw is None:
+            values[setting.attr] = None
+            continue
+        try:
+            values[setting.attr] = setting.parse(raw.strip())
+        except ValueError as exc:
+            message = str(exc) if str(exc) and "invalid literal" not in str(exc) else (
+                "must be a whole number")
+            raise ConfigError(setting.name, f"{message} (got {raw!r})") from None
+    if values["secure_cookies"] != "auto":
+        try:
+            _bool(values["secure_cookies"])
+        except ValueError as exc:
+            raise ConfigError("IDP_SECURE_COOKIES", f"{exc} or auto") from None
+
+    instance = Path(values["instance_dir"]).resolve()
+    values["instance_dir"] = str(instance)
+    values["keys_dir"] = str(Path(values["keys_dir"]).resolve())
+    if values["database_url"] is None:
+        values["database_url"] = f"sqlite:///{instance / 'idp.sqlite3'}"
+    if values["session_absolute_ttl"] < values["session_idle_ttl"]:
+        raise ConfigError("IDP_SESSION_ABSOLUTE_TTL", "must not be shorter than IDP_SESSION_IDLE_TTL")
+    return Settings(values)
+
+
+def secret_key(settings: Settings) -> str:
+    """IDP_SECRET_KEY, or the one generated into the instance folder on first start."""
+    if settings.secret_key:
+        if len(settings.secret_key) < 32:
+            raise ConfigError("IDP_SECRET_KEY", "must be at least 32 characters")
+        return settings.secret_key
+    path = Path(settings.instance_dir) / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another worker wrote it first: use theirs
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key + "\n")
+    return key
+
+
+def setting(name: str) -> Setting:
+    return _BY_NAME[name]

@@ -1,0 +1,1 @@
+"""Signing keys: generation, rotation, retirement and the published JWKS."""

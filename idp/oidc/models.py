@@ -1,0 +1,172 @@
+"""Relying-party clients, consents, authorization codes and refresh-token families.
+
+Every secret-like value (client secrets, codes, refresh tokens) is stored as a SHA-256 digest
+of a 256-bit random value: a copy of the database hands out nothing usable.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from idp.db import db
+from idp.db.types import NFCString, UTCDateTime, utcnow
+
+
+class Client(db.Model):
+    """A registered relying party (OIDC Dynamic Client Registration 1.0 §2 metadata)."""
+
+    __tablename__ = "clients"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    name: Mapped[str] = mapped_column(NFCString(200), nullable=False)
+    token_endpoint_auth_method: Mapped[str] = mapped_column(
+        String(32), default="client_secret_basic", nullable=False
+    )
+    redirect_uris: Mapped[list[str]] = mapped_column(JSON, default=list, nullable=False)
+    post_logout_redirect_uris: Mapped[list[str]] = mapped_column(JSON, default=list, nullable=False)
+    grant_types: Mapped[list[str]] = mapped_column(JSON, default=list, nullable=False)
+    response_types: Mapped[list[str]] = mapped_column(JSON, default=list, nullable=False)
+    scope: Mapped[str] = mapped_column(String(1000), default="openid", nullable=False)
+    jwks: Mapped[dict | None] = mapped_column(JSON)
+    jwks_uri: Mapped[str | None] = mapped_column(String(1000))
+    subject_type: Mapped[str] = mapped_column(String(16), default="pairwise", nullable=False)
+    sector_identifier: Mapped[str | None] = mapped_column(String(255))
+    id_token_signed_response_alg: Mapped[str | None] = mapped_column(String(16))
+    backchannel_logout_uri: Mapped[str | None] = mapped_column(String(1000))
+    frontchannel_logout_uri: Mapped[str | None] = mapped_column(String(1000))
+    default_acr_values: Mapped[list[str]] = mapped_column(JSON, default=list, nullable=False)
+    logo_uri: Mapped[str | None] = mapped_column(String(1000))
+    contacts: Mapped[list[str]] = mapped_column(JSON, default=list, nullable=False)
+    enabled: Mapped[bool] = mapped_column(default=True, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(
+        UTCDateTime(), default=utcnow, onupdate=utcnow, nullable=False
+    )
+
+    secrets: Mapped[list[ClientSecret]] = relationship(
+        back_populates="client", cascade="all, delete-orphan"
+    )
+
+
+class ClientSecret(db.Model):
+    """A client secret's digest; an old one keeps working until ``expires_at`` after rotation."""
+
+    __tablename__ = "client_secrets"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_pk: Mapped[int] = mapped_column(
+        ForeignKey("clients.id", ondelete="CASCADE"), index=True, nullable=False
+    )
+    digest: Mapped[str] = mapped_column(String(64), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    client: Mapped[Client] = relationship(back_populates="secrets")
+
+
+class Consent(db.Model):
+    """What a citizen allowed a client to receive; remembered per citizen, client and scopes."""
+
+    __tablename__ = "consents"
+    __table_args__ = (UniqueConstraint("citizen_id", "client_pk", name="uq_consents_citizen_client"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    citizen_id: Mapped[int] = mapped_column(
+        ForeignKey("citizens.id", ondelete="CASCADE"), index=True, nullable=False
+    )
+    client_pk: Mapped[int] = mapped_column(
+        ForeignKey("clients.id", ondelete="CASCADE"), index=True, nullable=False
+    )
+    scopes: Mapped[list[str]] = mapped_column(JSON, default=list, nullable=False)
+    granted_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class AuthorizationCode(db.Model):
+    """A single-use authorization code (RFC 6749 §4.1.2), short-lived."""
+
+    __tablename__ = "authorization_codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code_digest: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    client_pk: Mapped[int] = mapped_column(
+        ForeignKey("clients.id", ondelete="CASCADE"), index=True, nullable=False
+    )
+    citizen_id: Mapped[int] = mapped_column(
+        ForeignKey("citizens.id", ondelete="CASCADE"), index=True, nullable=False
+    )
+    session_id: Mapped[int | None] = mapped_column(
+        ForeignKey("sso_sessions.id", ondelete="SET NULL"), index=True
+    )
+    redirect_uri: Mapped[str] = mapped_column(String(1000), nullable=False)
+    scope: Mapped[str] = mapped_column(String(1000), nullable=False)
+    nonce: Mapped[str | None] = mapped_column(String(512))
+    code_challenge: Mapped[str | None] = mapped_column(String(128))
+    code_challenge_method: Mapped[str | None] = mapped_column(String(16))
+    claims: Mapped[dict | None] = mapped_column(JSON)
+    auth_time: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    acr: Mapped[str | None] = mapped_column(String(64))
+    amr: Mapped[list[str]] = mapped_column(JSON, default=list, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True, nullable=False)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: Refresh-token family created on redemption: revoked if the code is presented again.
+    family_id: Mapped[int | None] = mapped_column(
+        ForeignKey("refresh_token_families.id", ondelete="SET NULL")
+    )
+
+
+class RefreshTokenFamily(db.Model):
+    """Every refresh token descended from one grant (RFC 9700 §4.14.2 rotation).
+
+    Presenting a token that was already rotated revokes the whole family.
+    """
+
+    __tablename__ = "refresh_token_families"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_pk: Mapped[int] = mapped_column(
+        ForeignKey("clients.id", ondelete="CASCADE"), index=True, nullable=False
+    )
+    citizen_id: Mapped[int] = mapped_column(
+        ForeignKey("citizens.id", ondelete="CASCADE"), index=True, nullable=False
+    )
+    session_id: Mapped[int | None] = mapped_column(
+        ForeignKey("sso_sessions.id", ondelete="SET NULL"), index=True
+    )
+    scope: Mapped[str] = mapped_column(String(1000), nullable=False)
+    auth_time: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    acr: Mapped[str | None] = mapped_column(String(64))
+    amr: Mapped[list[str]] = mapped_column(JSON, default=list, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    revoked_reason: Mapped[str | None] = mapped_column(String(64))
+
+
+class RefreshToken(db.Model):
+    """One refresh token of a family; ``rotated_at`` is set when it was exchanged."""
+
+    __tablename__ = "refresh_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_digest: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    family_id: Mapped[int] = mapped_column(
+        ForeignKey("refresh_token_families.id", ondelete="CASCADE"), index=True, nullable=False
+    )
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True, nullable=False)
+    rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class RevokedAccessToken(db.Model):
+    """A JWT access token revoked before its expiry (RFC 7009), by ``jti``, kept until ``exp``."""
+
+    __tablename__ = "revoked_access_tokens"
+
+    jti: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True, nullable=False)
+    reason: Mapped[str | None] = mapped_column(Text)

@@ -1,0 +1,97 @@
+"""Shared fixtures: every database test runs on SQLite, and again on PostgreSQL when
+``IDP_TEST_DATABASE_URL`` is set (``.ci/run`` sets it). Each PostgreSQL test gets a schema of
+its own, dropped afterwards, so tests (and parallel runs) never see each other's rows.
+With the variable set, an unreachable server fails the run instead of skipping.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+import sqlalchemy as sa
+
+from idp import create_app
+from idp.db import db
+
+PG_URL = os.environ.get("IDP_TEST_DATABASE_URL", "")
+REDIS_URL = os.environ.get("IDP_TEST_REDIS_URL", "")
+DATABASES = ["sqlite"] + (["postgresql"] if PG_URL else [])
+
+
+def _pg_url() -> str:
+    return PG_URL.replace("postgresql://", "postgresql+psycopg://", 1)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _services_reachable() -> None:
+    """A configured service that is down is a failure, never a silent skip."""
+    if PG_URL:
+        engine = sa.create_engine(_pg_url())
+        try:
+            with engine.connect() as connection:
+                connection.execute(sa.text("SELECT 1"))
+        except sa.exc.OperationalError as exc:
+            pytest.exit(f"IDP_TEST_DATABASE_URL is set but PostgreSQL is unreachable: {exc}", 3)
+        finally:
+            engine.dispose()
+    if REDIS_URL:
+        import redis
+
+        try:
+            redis.Redis.from_url(REDIS_URL).ping()
+        except redis.RedisError as exc:
+            pytest.exit(f"IDP_TEST_REDIS_URL is set but Redis is unreachable: {exc}", 3)
+
+
+@pytest.fixture(params=DATABASES)
+def database_url(request, tmp_path: Path) -> Iterator[str]:
+    """An empty database: an SQLite file, or a fresh PostgreSQL schema."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'idp.sqlite3'}"
+        return
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(_pg_url(), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    sep = "&" if "?" in PG_URL else "?"
+    try:
+        yield f"{_pg_url()}{sep}options={quote(f'-csearch_path={schema}')}"
+    finally:
+        with admin.connect() as connection:
+            connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture
+def environ(database_url: str, tmp_path: Path) -> dict[str, str]:
+    """The IDP_* settings a test server runs with (tests never read the real environment)."""
+    return {
+        "IDP_ISSUER": "http://127.0.0.1:8000",
+        "IDP_DATABASE_URL": database_url,
+        "IDP_INSTANCE_DIR": str(tmp_path / "instance"),
+        "IDP_KEYS_DIR": str(tmp_path / "keys"),
+        "IDP_SECRET_KEY": "test-secret-key-" + "x" * 32,
+    }
+
+
+@pytest.fixture
+def app(environ: dict[str, str]):
+    """The app on an empty database with the schema created from the models."""
+    application = create_app(environ)
+    application.config["TESTING"] = True
+    with application.app_context():
+        db.create_all()
+    yield application
+    with application.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()

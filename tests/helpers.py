@@ -1,0 +1,45 @@
+"""Helpers for tests that run the real ``idp`` command or server as a process."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+IDP = str(Path(sys.executable).with_name("idp"))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def idp_env(environ: dict[str, str]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IDP_")}
+    env.update(environ)
+    return env
+
+
+def run_idp(args: list[str], environ: dict[str, str], **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run([IDP, *args], env=idp_env(environ), capture_output=True, text=True,
+                          timeout=60, **kwargs)
+
+
+def wait_for(url: str, timeout: float = 20.0, process: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}")
+        try:
+            if httpx.get(url, timeout=1).status_code < 500:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise TimeoutError(url)
