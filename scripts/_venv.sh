@@ -13,7 +13,11 @@ fi
 # Reinstall only when pyproject.toml changed since the last install.
 stamp=.venv/.idp-installed-$1
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e ".[$1]"
+  if ! { .venv/bin/python -m pip install --upgrade pip && .venv/bin/python -m pip install -e ".[$1]"; } \
+      >.venv/pip.log 2>&1; then
+    cat .venv/pip.log >&2
+    echo "installing idp into .venv failed (log above, kept in .venv/pip.log)" >&2
+    exit 1
+  fi
   touch "$stamp"
 fi

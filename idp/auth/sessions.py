@@ -1,0 +1,196 @@
+"""The SSO session: one server-side row per browser sign-in, shared by every relying party.
+
+The browser holds a random 256-bit token in the ``idp_session`` cookie (HttpOnly, SameSite=Lax,
+Secure when the issuer is https); the database holds only its SHA-256 digest. Any node can
+serve any request: nothing about the session lives in process memory.
+
+Other packages react to a session ending (back-channel logout, for one) by connecting to
+:data:`session_ended`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime, timedelta
+
+from blinker import Namespace
+from flask import Flask, current_app, g, request
+from sqlalchemy import select
+
+from idp.auth.models import SessionClient, SsoSession
+from idp.db import db
+from idp.db.types import utcnow
+
+COOKIE_NAME = "idp_session"
+#: Don't write ``last_seen_at`` on every request: once a minute is precise enough for idle expiry.
+_TOUCH_EVERY = timedelta(seconds=60)
+
+_signals = Namespace()
+#: Sent with ``sso_session`` and ``reason`` after a session is ended and committed.
+session_ended = _signals.signal("idp.session-ended")
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _settings():
+    return current_app.config["IDP"]
+
+
+def start_session(citizen_id: int, *, amr: list[str], acr: str,
+                  auth_time: datetime | None = None) -> SsoSession:
+    """Create a session for a fresh sign-in and set its cookie on the response.
+
+    A session the browser already had is ended first ("rotated"): signing in again always
+    gives a new identifier, so a planted cookie never becomes an authenticated one.
+    """
+    previous = current_session()
+    if previous is not None:
+        end_session(previous, "rotated", commit=False)
+    now = utcnow()
+    token = secrets.token_urlsafe(32)
+    session = SsoSession(
+        token_digest=_digest(token),
+        sid=secrets.token_urlsafe(24),
+        citizen_id=citizen_id,
+        auth_time=auth_time or now,
+        amr=list(amr),
+        acr=acr,
+        ip_address=request.remote_addr,
+        user_agent=(request.user_agent.string or "")[:400] or None,
+        created_at=now,
+        last_seen_at=now,
+        expires_at=now + timedelta(seconds=_settings().session_absolute_ttl),
+    )
+    db.session.add(session)
+    db.session.flush()
+    g.idp_session = session
+    g.idp_session_cookie = token
+    return session
+
+
+def raise_session(session: SsoSession, *, amr: list[str], acr: str) -> SsoSession:
+    """Record further authentication (step-up) on a live session, and rotate its cookie.
+
+    ``auth_time`` moves to now: OIDC Core §2 defines it as the time of the last
+    authentication event.
+    """
+    token = secrets.token_urlsafe(32)
+    session.token_digest = _digest(token)
+    session.amr = sorted(set(session.amr) | set(amr))
+    session.acr = acr
+    session.auth_time = utcnow()
+    g.idp_session = session
+    g.idp_session_cookie = token
+    return session
+
+
+def current_session() -> SsoSession | None:
+    """The live session of this request's browser, or None (ended, expired, idle, unknown)."""
+    if "idp_session" in g:
+        return g.idp_session
+    g.idp_session = None
+    token = request.cookies.get(COOKIE_NAME)
+    if not token or len(token) > 100:
+        return None
+    session = db.session.scalar(
+        select(SsoSession).where(SsoSession.token_digest == _digest(token))
+    )
+    if session is None or session.ended_at is not None:
+        return None
+    now = utcnow()
+    idle_limit = session.last_seen_at + timedelta(seconds=_settings().session_idle_ttl)
+    if now >= session.expires_at or now >= idle_limit:
+        end_session(session, "expired")
+        g.idp_session_cookie = ""
+        return None
+    if now - session.last_seen_at >= _TOUCH_EVERY:
+        session.last_seen_at = now
+        db.session.commit()
+    g.idp_session = session
+    return session
+
+
+def end_session(session: SsoSession, reason: str, *, commit: bool = True) -> None:
+    """End a session (sign-out, expiry, admin action). Receivers of ``session_ended`` run
+    after the commit, so what they queue refers to a session that is really over."""
+    if session.ended_at is not None:
+        return
+    session.ended_at = utcnow()
+    session.end_reason = reason
+    if g.get("idp_session") is session:
+        g.idp_session = None
+        g.idp_session_cookie = ""
+    if commit:
+        db.session.commit()
+    pending = g.setdefault("idp_sessions_ended", [])
+    pending.append((session, reason))
+    if commit:
+        _notify_ended()
+
+
+def _notify_ended() -> None:
+    for session, reason in g.pop("idp_sessions_ended", []):
+        session_ended.send(current_app._get_current_object(), sso_session=session, reason=reason)
+
+
+def join(session: SsoSession, client_pk: int) -> None:
+    """Record that a relying party received a code from this session."""
+    exists = db.session.scalar(select(SessionClient.id).where(
+        SessionClient.session_id == session.id, SessionClient.client_id == client_pk))
+    if exists is None:
+        db.session.add(SessionClient(session_id=session.id, client_id=client_pk))
+
+
+def sessions_of(citizen_id: int) -> list[SsoSession]:
+    """The citizen's live sessions, newest first."""
+    now = utcnow()
+    return list(db.session.scalars(
+        select(SsoSession)
+        .where(SsoSession.citizen_id == citizen_id, SsoSession.ended_at.is_(None),
+               SsoSession.expires_at > now)
+        .order_by(SsoSession.created_at.desc())
+    ))
+
+
+def end_all_sessions(citizen_id: int, reason: str, *, except_id: int | None = None) -> int:
+    """End every live session of a citizen (sign out everywhere, admin lock)."""
+    ended = 0
+    for session in sessions_of(citizen_id):
+        if session.id != except_id:
+            end_session(session, reason, commit=False)
+            ended += 1
+    db.session.commit()
+    _notify_ended()
+    return ended
+
+
+def _set_cookie(response):
+    token = g.pop("idp_session_cookie", None)
+    if token is None:
+        return response
+    secure = _settings().secure_cookies
+    if token == "":
+        response.delete_cookie(COOKIE_NAME, path="/", secure=secure, httponly=True, samesite="Lax")
+    else:
+        response.set_cookie(COOKIE_NAME, token, path="/", secure=secure, httponly=True,
+                            samesite="Lax")
+    return response
+
+
+def _commit_pending_notifications(exc=None):  # noqa: ARG001 - teardown signature
+    if g.get("idp_sessions_ended") and exc is None:
+        _notify_ended()
+
+
+def init_app(app: Flask) -> None:
+    app.after_request(_set_cookie)
+    app.teardown_request(_commit_pending_notifications)
+
+
+__all__ = [
+    "COOKIE_NAME", "current_session", "end_all_sessions", "end_session", "join",
+    "raise_session", "session_ended", "sessions_of", "start_session",
+]
