@@ -16,6 +16,8 @@ from idp.db import db, import_models, migrate
 
 #: Packages that register blueprints, CLI groups and hooks, in this order.
 COMPONENTS = (
+    "idp.web",
+    "idp.auth.sessions",
     "idp.health",
 )
 
