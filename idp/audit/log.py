@@ -1,8 +1,18 @@
 """Writing and verifying the hash-chained audit log.
 
 Each event's hash covers its own content and the previous event's hash, so changing,
-deleting or reordering any row breaks every hash after it. Writers serialise on the chain's
-tail (a row lock on PostgreSQL, the database lock on SQLite) so two nodes never fork it.
+deleting or reordering any row breaks the chain from that row on. The chain head
+(:class:`~idp.audit.models.AuditChainHead`) records the newest event, so deleting the *last*
+events is caught too.
+
+Writers serialise on the head row (``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite's single
+write lock), so two nodes never fork the chain. The lock is held until the caller commits:
+record events late in a transaction, and keep transactions that record short.
+
+Hashes are plain SHA-256 over a canonical JSON form that reads back identically from SQLite
+and PostgreSQL (UTC timestamps to the microsecond, sorted keys, ASCII escapes). Anyone able to
+rewrite the whole table can recompute them; an anchor kept outside the database (``idp audit
+verify`` prints one, the SIEM export carries every hash) is what catches that. See the README.
 
 Never put secrets or raw personal data in ``details``: the log is read by operators.
 """
@@ -12,38 +22,121 @@ from __future__ import annotations
 import getpass
 import hashlib
 import json
+import logging
+import re
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import has_request_context, request
-from sqlalchemy import select, text
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
 
-from idp.audit.models import AuditEvent
+from idp.audit.models import AuditChainHead, AuditEvent
 from idp.db import db
 from idp.db.types import utcnow
 
+log = logging.getLogger(__name__)
+
 GENESIS = "0" * 64
+#: Version of the canonical form; bump it (and keep the old one for old rows) to change it.
+HASH_VERSION = 1
+#: Upper bound on one event's ``details`` once serialised: the log is not a data store.
+MAX_DETAILS_BYTES = 8192
+
+EVENTS = AuditEvent.__table__
+HEAD = AuditChainHead.__table__
+HEAD_ID = 1
+
+#: Text that PostgreSQL refuses (NUL) or that cannot be encoded (lone surrogates).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+FIELDS = ("id", "at", "action", "outcome", "actor", "citizen_id", "client_id", "ip_address",
+          "user_agent", "details", "prev_hash", "hash")
 
 
-def _canonical(event: AuditEvent) -> bytes:
+# -- canonical form ------------------------------------------------------------------------------
+
+
+def _timestamp(value: datetime) -> str:
+    """Microseconds, always UTC with a ``Z``: both databases keep microseconds exactly."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _fields(event: AuditEvent | Mapping[str, Any]) -> Mapping[str, Any]:
+    if isinstance(event, Mapping):
+        return event
+    return {name: getattr(event, name) for name in FIELDS}
+
+
+def _canonical(event: AuditEvent | Mapping[str, Any]) -> bytes:
+    fields = _fields(event)
     body = {
-        "id": event.id,
-        "at": event.at.isoformat(timespec="microseconds"),
-        "action": event.action,
-        "outcome": event.outcome,
-        "actor": event.actor,
-        "citizen_id": event.citizen_id,
-        "client_id": event.client_id,
-        "ip_address": event.ip_address,
-        "user_agent": event.user_agent,
-        "details": event.details,
-        "prev_hash": event.prev_hash,
+        "v": HASH_VERSION,
+        "id": fields["id"],
+        "at": _timestamp(fields["at"]),
+        "action": fields["action"],
+        "outcome": fields["outcome"],
+        "actor": fields["actor"],
+        "citizen_id": fields["citizen_id"],
+        "client_id": fields["client_id"],
+        "ip_address": fields["ip_address"],
+        "user_agent": fields["user_agent"],
+        "details": fields["details"],
+        "prev_hash": fields["prev_hash"],
     }
-    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    # ensure_ascii: the bytes hashed never depend on how a database stores non-ASCII text.
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True,
+                      allow_nan=False).encode("ascii")
 
 
-def event_hash(event: AuditEvent) -> str:
+def event_hash(event: AuditEvent | Mapping[str, Any]) -> str:
+    """SHA-256 of the event's canonical form (an ORM object or a row mapping)."""
     return hashlib.sha256(_canonical(event)).hexdigest()
+
+
+def _clean_text(value: str | None, limit: int) -> str | None:
+    """Text both databases store and return unchanged, cut to the column's length."""
+    if value is None:
+        return None
+    return _UNSTORABLE.sub("\ufffd", str(value))[:limit] or None
+
+
+def _clean_details(details: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Details as they will read back from the JSON column: string keys, JSON values only.
+
+    Serialising and parsing once turns tuples into lists and non-string keys into strings
+    *before* hashing, so the stored value and the hashed value are the same. Values JSON does
+    not know (a datetime, say) become their ``str``; NaN and infinity are refused (PostgreSQL
+    would refuse them later, in the middle of someone's sign-in).
+    """
+    if not details:
+        return {}
+
+    def clean(value: Any) -> Any:
+        if isinstance(value, str):
+            return _UNSTORABLE.sub("\ufffd", value)
+        if isinstance(value, Mapping):
+            return {clean(str(k)): clean(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [clean(v) for v in value]
+        return value
+
+    text = json.dumps(clean(details), default=str, allow_nan=False, sort_keys=True)
+    if len(text.encode()) > MAX_DETAILS_BYTES:
+        raise ValueError(f"audit details are larger than {MAX_DETAILS_BYTES} bytes")
+    return json.loads(text)
+
+
+def _required(value: str, name: str, limit: int) -> str:
+    """``action`` and ``outcome`` are constants in code: a bad one is a programming error."""
+    if not value or len(value) > limit or _UNSTORABLE.search(value):
+        raise ValueError(f"audit {name} must be 1 to {limit} characters: {value!r}")
+    return value
+
+
+# -- writing -------------------------------------------------------------------------------------
 
 
 def admin_actor() -> str:
@@ -55,73 +148,207 @@ def admin_actor() -> str:
     return f"admin:{user}"
 
 
+def _lock_head() -> tuple[int, str, bool]:
+    """Lock the chain head for this transaction; return its id and hash, and whether it had to
+    be rebuilt (it was missing while events exist)."""
+    session = db.session
+    if session.get_bind().dialect.name == "sqlite":
+        # pysqlite opens a transaction only at the first write, and SQLite ignores FOR UPDATE:
+        # this no-op UPDATE takes the database's write lock now (waiting up to the busy
+        # timeout), so no other writer can append between our read of the head and our write.
+        session.execute(HEAD.update().where(HEAD.c.id == HEAD_ID).values(id=HEAD.c.id))
+    query = select(HEAD.c.last_id, HEAD.c.last_hash).where(HEAD.c.id == HEAD_ID).with_for_update()
+    row = session.execute(query).first()
+    if row is not None:
+        return row.last_id, row.last_hash, False
+    tail = session.execute(
+        select(EVENTS.c.id, EVENTS.c.hash).order_by(EVENTS.c.id.desc()).limit(1)
+    ).first()
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    # Two first writers may race here; the loser's insert does nothing and its SELECT ... FOR
+    # UPDATE below waits for the winner's commit, then reads the winner's head.
+    session.execute(insert(HEAD).values(
+        id=HEAD_ID, last_id=tail.id if tail else 0, last_hash=tail.hash if tail else GENESIS,
+        updated_at=utcnow(),
+    ).on_conflict_do_nothing(index_elements=["id"]))
+    row = session.execute(query).first()
+    return row.last_id, row.last_hash, tail is not None
+
+
+def _append(last_id: int, last_hash: str, **fields: Any) -> AuditEvent:
+    event = AuditEvent(id=last_id + 1, at=utcnow(), prev_hash=last_hash, **fields)
+    event.hash = event_hash(event)
+    db.session.add(event)
+    db.session.execute(HEAD.update().where(HEAD.c.id == HEAD_ID).values(
+        last_id=event.id, last_hash=event.hash, updated_at=event.at))
+    return event
+
+
 def record(action: str, *, actor: str = "system", outcome: str = "success",
            citizen_id: int | None = None, client_id: str | None = None,
            details: dict[str, Any] | None = None, commit: bool = False) -> AuditEvent:
-    """Append an event to the chain in the current transaction (committed by the caller).
+    """Append an event to the chain in the current transaction (committed by the caller, or
+    here with ``commit=True``). If the transaction rolls back, so does the event: the chain
+    never has a gap.
 
-    Request context, when there is one, adds the client IP and user agent.
+    Request context, when there is one, adds the client IP (as ProxyFix resolved it) and the
+    user agent.
     """
-    session = db.session
-    if session.get_bind().dialect.name == "postgresql":
-        # One writer at a time at the tail, across every node.
-        session.execute(text("SELECT pg_advisory_xact_lock(7201)"))
-    else:
-        # Take SQLite's write lock now, so reading the tail and appending are one step.
-        session.execute(text("UPDATE audit_events SET id = id WHERE id = -1"))
-    tail = session.execute(
-        select(AuditEvent.id, AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)
-    ).first()
-    event = AuditEvent(
-        id=(tail.id + 1) if tail else 1,
-        at=utcnow(),
-        action=action,
-        outcome=outcome,
-        actor=actor,
-        citizen_id=citizen_id,
-        client_id=client_id,
-        details=details or {},
-        prev_hash=tail.hash if tail else GENESIS,
-    )
+    fields: dict[str, Any] = {
+        "action": _required(action, "action", 64),
+        "outcome": _required(outcome, "outcome", 16),
+        "actor": _clean_text(actor, 128) or "system",
+        "citizen_id": citizen_id,
+        "client_id": _clean_text(client_id, 64),
+        "details": _clean_details(details),
+        "ip_address": None,
+        "user_agent": None,
+    }
     if has_request_context():
-        event.ip_address = request.remote_addr
-        event.user_agent = (request.user_agent.string or "")[:400] or None
-    event.hash = event_hash(event)
-    session.add(event)
+        fields["ip_address"] = _clean_text(request.remote_addr, 64)
+        fields["user_agent"] = _clean_text(request.user_agent.string, 400)
+
+    last_id, last_hash, rebuilt = _lock_head()
+    if rebuilt:
+        # Leave a trace in the chain itself: events deleted from its end before this point
+        # can no longer be detected from the database alone.
+        log.warning("audit chain head was missing; rebuilt from event %d", last_id)
+        event = _append(last_id, last_hash, action="audit.head_rebuilt", outcome="failure",
+                        actor="system", citizen_id=None, client_id=None,
+                        details={"from_event": last_id}, ip_address=None, user_agent=None)
+        last_id, last_hash = event.id, event.hash
+    event = _append(last_id, last_hash, **fields)
     if commit:
-        session.commit()
+        db.session.commit()
     return event
+
+
+# -- reading and verifying -----------------------------------------------------------------------
+
+
+def as_dict(row: AuditEvent | Mapping[str, Any]) -> dict[str, Any]:
+    """An event as JSON-ready data (tail --json, export): every stored field and its hash."""
+    fields = _fields(row)
+    data = {name: fields[name] for name in FIELDS}
+    data["at"] = _timestamp(fields["at"])
+    return data
+
+
+def iter_events(*, after_id: int | None = 0, since: datetime | None = None, until: datetime | None = None,
+                batch: int = 1000) -> Iterator[Mapping[str, Any]]:
+    """Events in chain order, read in keyset-paged batches (constant memory on any size)."""
+    while True:
+        query = select(EVENTS).order_by(EVENTS.c.id).limit(batch)
+        if after_id is not None:
+            query = query.where(EVENTS.c.id > after_id)
+        if since is not None:
+            query = query.where(EVENTS.c.at >= since)
+        if until is not None:
+            query = query.where(EVENTS.c.at < until)
+        rows = db.session.execute(query).mappings().all()
+        yield from rows
+        if len(rows) < batch:
+            return
+        after_id = rows[-1]["id"]
+
+
+def latest(n: int) -> list[Mapping[str, Any]]:
+    """The ``n`` newest events, oldest first."""
+    rows = db.session.execute(select(EVENTS).order_by(EVENTS.c.id.desc()).limit(n)).mappings().all()
+    return list(reversed(rows))
+
+
+def head() -> tuple[int, str] | None:
+    row = db.session.execute(
+        select(HEAD.c.last_id, HEAD.c.last_hash).where(HEAD.c.id == HEAD_ID)).first()
+    return (row.last_id, row.last_hash) if row else None
 
 
 @dataclass(frozen=True)
 class ChainProblem:
-    event_id: int
+    """The first place the chain is broken. ``event_id`` is None when the head row is gone."""
+
+    event_id: int | None
     reason: str
 
 
-def verify_chain(batch: int = 5000) -> tuple[int, ChainProblem | None]:
+@dataclass(frozen=True)
+class Anchor:
+    """An event id and hash copied out of the database earlier (``idp audit verify`` prints
+    one). If the chain still verifies and still has that hash at that id, nobody rewrote the
+    events up to it, even with full write access to the database."""
+
+    event_id: int
+    hash: str
+
+    @classmethod
+    def parse(cls, text: str) -> Anchor:
+        event_id, sep, digest = text.partition(":")
+        if not sep or not event_id.isdigit() or int(event_id) < 1 or not re.fullmatch(
+                "[0-9a-f]{64}", digest):
+            raise ValueError("an anchor is EVENT_ID:SHA256_HEX, as `idp audit verify` prints it")
+        return cls(int(event_id), digest)
+
+
+def verify_chain(batch: int = 5000, anchor: Anchor | None = None) -> tuple[int, ChainProblem | None]:
     """Walk the chain in id order; return how many events were checked and the first problem.
 
-    A changed row fails its own hash; a deleted row leaves a gap in the ids and the next row's
-    ``prev_hash`` pointing at nothing; reordered rows break ``prev_hash`` links.
+    - a changed row fails its own hash (the id is hashed too, so rows swapped or renumbered
+      fail here as well);
+    - a row changed *and* re-hashed breaks the next row's ``prev_hash`` link;
+    - a deleted row leaves a gap in the ids, which are dense by construction;
+    - deleted rows at the end leave the chain shorter than its head says.
+
+    Writers may append while this runs: the head is read after the walk, and the walk goes on
+    while the head is ahead of it, so only events that really are gone are reported missing.
     """
     expected_prev, expected_id, checked = GENESIS, 1, 0
-    last_id = 0
+    anchor_seen = False
     while True:
-        rows = db.session.scalars(
-            select(AuditEvent).where(AuditEvent.id > last_id).order_by(AuditEvent.id).limit(batch)
-        ).all()
-        if not rows:
-            return checked, None
-        for event in rows:
-            if event.id != expected_id:
-                return checked, ChainProblem(event.id, f"event {expected_id} is missing")
-            if event.prev_hash != expected_prev:
-                return checked, ChainProblem(event.id, "does not follow the previous event")
-            if event_hash(event) != event.hash:
-                return checked, ChainProblem(event.id, "content was changed after it was written")
-            expected_prev, expected_id = event.hash, event.id + 1
+        # The first pass has no lower bound, so rows slipped in below id 1 are seen too.
+        for row in iter_events(after_id=expected_id - 1 if checked else None, batch=batch):
+            if row["id"] != expected_id:
+                if row["id"] < expected_id:  # only possible for ids below 1
+                    return checked, ChainProblem(row["id"], "is not part of the chain (ids start at 1)")
+                return checked, ChainProblem(
+                    expected_id, f"is missing (deleted): the next event present is {row['id']}")
+            if event_hash(row) != row["hash"]:
+                return checked, ChainProblem(row["id"], "content was changed after it was written "
+                                             "(or the row was moved from another position)")
+            if row["prev_hash"] != expected_prev:
+                return checked, ChainProblem(
+                    row["id"], f"does not follow event {row['id'] - 1}: its prev_hash is not that "
+                    "event's hash (one of the two was changed and re-hashed)")
+            if anchor is not None and row["id"] == anchor.event_id:
+                if row["hash"] != anchor.hash:
+                    return checked, ChainProblem(row["id"], "does not match the anchor kept outside "
+                                                 "the database (the chain was rewritten up to here)")
+                anchor_seen = True
+            expected_prev, expected_id = row["hash"], row["id"] + 1
             checked += 1
-            last_id = event.id
-        db.session.expunge_all()
-
+        recorded = head()
+        last_id = expected_id - 1
+        if recorded is None:
+            if checked == 0:
+                break
+            return checked, ChainProblem(None, "the chain head record is missing, so deleted "
+                                         "events at the end of the chain cannot be ruled out")
+        head_id, head_hash = recorded
+        if head_id == last_id:
+            if checked and head_hash != expected_prev:
+                return checked, ChainProblem(last_id, "is not the event the chain head recorded "
+                                             "(it was replaced)")
+            break
+        if head_id < last_id:
+            return checked, ChainProblem(head_id + 1, "is not recorded in the chain head (added "
+                                         "behind the log's back, or the head was rolled back)")
+        # The head is ahead: either events were appended while we walked, or they are gone.
+        more = db.session.execute(select(EVENTS.c.id).where(EVENTS.c.id > last_id).limit(1)).first()
+        if more is None:
+            return checked, ChainProblem(expected_id, f"is missing (deleted): the chain head says "
+                                         f"the chain ends at event {head_id}, the last event "
+                                         f"present is {last_id}")
+    if anchor is not None and not anchor_seen:
+        return checked, ChainProblem(anchor.event_id, "is missing: the anchor says the chain "
+                                     "reached it (events at the end were deleted)")
+    return checked, None

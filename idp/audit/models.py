@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, String
+from sqlalchemy import JSON, BigInteger, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from idp.db import db
@@ -15,7 +15,9 @@ from idp.db.types import UTCDateTime, utcnow
 class AuditEvent(db.Model):
     __tablename__ = "audit_events"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    #: Dense, assigned by ``record`` from the chain head (never a sequence, which leaves gaps);
+    #: 64-bit, since a national deployment writes millions of events a day.
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True, nullable=False)
     action: Mapped[str] = mapped_column(String(64), index=True, nullable=False)
     outcome: Mapped[str] = mapped_column(String(16), default="success", nullable=False)
@@ -29,3 +31,21 @@ class AuditEvent(db.Model):
     details: Mapped[dict] = mapped_column(JSON, default=dict, nullable=False)
     prev_hash: Mapped[str] = mapped_column(String(64), nullable=False)
     hash: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+
+
+class AuditChainHead(db.Model):
+    """Where the chain ends: the id and hash of the newest event, in one row (``id`` = 1).
+
+    A hash chain alone cannot show that its *last* events were deleted: what is left is still
+    a valid chain. Writers update this row in the same transaction as the event they append,
+    so ``idp audit verify`` sees a chain shorter than its head. The row is also the lock that
+    serialises writers (``SELECT ... FOR UPDATE`` on PostgreSQL). Someone able to rewrite both
+    tables is caught only by an anchor kept outside the database (``idp audit verify --anchor``).
+    """
+
+    __tablename__ = "audit_chain_head"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    last_id: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    last_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)

@@ -1,0 +1,110 @@
+"""The audit log's hash chain as the code writes it: canonical hashing that reads back the same
+from SQLite and PostgreSQL, no gaps on rollback, and no fork under concurrent writers."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import func, select
+
+from idp.audit.log import GENESIS, event_hash, head, record, verify_chain
+from idp.audit.models import AuditEvent
+from idp.db import db
+
+
+def test_an_event_with_unicode_nested_details_and_microseconds_verifies_after_a_round_trip(app):
+    details = {
+        "b": 1, "a": {"z": [1, 2.5, "Nguyễn"], "y": None}, "emoji": "🔐",
+        "decomposed": "Nguye\u0302\u0303n", "unstorable": "x\x00\ud800y", 7: "int key",
+        "when": datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC), "tuple": (1, 2),
+    }
+    with app.test_request_context("/", headers={"User-Agent": "Trình duyệt/1.0 (ü)"},
+                                  environ_base={"REMOTE_ADDR": "203.0.113.9"}):
+        event = record("test.unicode", actor="admin:ngọc", client_id="rp-1", details=details,
+                       commit=True)
+        written_at, written_hash = event.at, event.hash
+        db.session.remove()  # read back from the database, not from the identity map
+        stored = db.session.get(AuditEvent, 1)
+        assert stored.at == written_at and stored.at.microsecond == written_at.microsecond
+        assert stored.hash == written_hash == event_hash(stored)
+        assert stored.details["7"] == "int key" and stored.details["tuple"] == [1, 2]
+        assert stored.details["unstorable"] == "x\ufffd\ufffdy"
+        assert stored.details["decomposed"] == "Nguye\u0302\u0303n"  # kept as written
+        assert stored.ip_address == "203.0.113.9"
+        assert verify_chain() == (1, None)
+
+
+def test_details_that_are_too_large_or_not_finite_are_refused_before_anything_is_written(app):
+    with app.app_context():
+        with pytest.raises(ValueError, match="larger than"):
+            record("test.big", details={"blob": "x" * 10_000})
+        with pytest.raises(ValueError):
+            record("test.nan", details={"value": float("nan")})
+        with pytest.raises(ValueError, match="action"):
+            record("a" * 65)
+        db.session.rollback()
+        assert db.session.scalar(select(func.count()).select_from(AuditEvent)) == 0
+
+
+def test_an_event_rolled_back_with_its_transaction_leaves_no_gap(app):
+    with app.app_context():
+        record("test.first", commit=True)
+        record("test.rolled_back")
+        db.session.rollback()
+        record("test.second", commit=True)
+        ids = db.session.scalars(select(AuditEvent.id).order_by(AuditEvent.id)).all()
+        assert ids == [1, 2]
+        assert verify_chain() == (2, None)
+        assert head() == (2, db.session.get(AuditEvent, 2).hash)
+
+
+def test_the_first_event_links_to_the_genesis_hash(app):
+    with app.app_context():
+        event = record("test.first", commit=True)
+        assert (event.id, event.prev_hash) == (1, GENESIS)
+
+
+def test_concurrent_writers_never_fork_the_chain(app):
+    """Eight threads, each its own database connection (as eight nodes would be), append 25
+    events each, every one in its own transaction that reads first, as real callers do."""
+    threads, per_thread, errors = 8, 25, []
+    barrier = threading.Barrier(threads)
+
+    def writer(n: int) -> None:
+        try:
+            with app.app_context():
+                barrier.wait()
+                for i in range(per_thread):
+                    db.session.execute(select(func.count()).select_from(AuditEvent))
+                    record("test.concurrent", details={"thread": n, "i": i})
+                    db.session.commit()
+                db.session.remove()
+        except Exception as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    workers = [threading.Thread(target=writer, args=(n,)) for n in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=120)
+    assert errors == []
+    with app.app_context():
+        assert verify_chain() == (threads * per_thread, None)
+        prevs = db.session.scalars(select(AuditEvent.prev_hash)).all()
+        assert len(set(prevs)) == len(prevs) == threads * per_thread  # nobody shares a parent
+
+
+def test_a_missing_head_is_rebuilt_from_the_events_and_the_rebuild_is_itself_recorded(app):
+    with app.app_context():
+        for _ in range(3):
+            record("test.event")
+        db.session.commit()
+        db.session.execute(db.text("DELETE FROM audit_chain_head"))
+        db.session.commit()
+        assert verify_chain()[1].event_id is None  # verify reports the missing head
+        record("test.after", commit=True)
+        actions = db.session.scalars(select(AuditEvent.action).order_by(AuditEvent.id)).all()
+        assert actions[3:] == ["audit.head_rebuilt", "test.after"]
+        assert verify_chain() == (5, None)
