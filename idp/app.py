@@ -10,12 +10,14 @@ from pathlib import Path
 from flask import Flask
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from idp.config import ConfigError, load_settings, secret_key
 from idp.db import db, import_models, migrate
 
 #: Packages that register blueprints, CLI groups and hooks, in this order.
 COMPONENTS = (
+    "idp.metrics",
     "idp.web",
     "idp.auth.sessions",
     "idp.audit",
@@ -46,6 +48,7 @@ def create_app(environ: Mapping[str, str] | None = None, *, check_database: bool
         JSON_SORT_KEYS=False,
     )
     logging.getLogger("idp").setLevel(settings.log_level)
+    _trust_proxies(app, settings)
 
     import_models()
     db.init_app(app)
@@ -56,6 +59,18 @@ def create_app(environ: Mapping[str, str] | None = None, *, check_database: bool
     if check_database:
         _check_database(app)
     return app
+
+
+def _trust_proxies(app: Flask, settings) -> None:
+    """Honour ``X-Forwarded-*`` only from as many proxies as configured (IDP_PROXY_FIX_*).
+
+    Not behind a proxy (the default), the headers are the client's own words and are ignored:
+    believing them would let anyone choose the address the audit log and rate limits see.
+    """
+    hops = {name: getattr(settings, f"proxy_fix_{name}")
+            for name in ("x_for", "x_proto", "x_host", "x_port", "x_prefix")}
+    if any(hops.values()):
+        app.wsgi_app = ProxyFix(app.wsgi_app, **hops)
 
 
 def _engine_options(url: str) -> dict:

@@ -8,6 +8,7 @@ so nothing ever starts half-configured.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from collections.abc import Callable, Mapping
@@ -102,6 +103,31 @@ def _alg(raw: str) -> str:
     return raw
 
 
+def _networks(raw: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    values = raw.replace(",", " ").split()
+    if not values:
+        raise ValueError("must list at least one network (0.0.0.0/0 ::/0 allows any address)")
+    try:
+        return tuple(ipaddress.ip_network(v, strict=False) for v in values)
+    except ValueError:
+        raise ValueError("must be IP networks in CIDR form, such as 127.0.0.1/32 10.0.0.0/8") from None
+
+
+def _bearer_token(raw: str) -> str | None:
+    if not raw:
+        return None
+    if len(raw) < 16:
+        raise ValueError("must be at least 16 characters (use a random value)")
+    return raw
+
+
+def _proxy_hops(raw: str) -> int:
+    value = _non_negative_int(raw)
+    if value > 5:
+        raise ValueError("must be the number of proxies in front of idp, 0 to 5")
+    return value
+
+
 def _log_level(raw: str) -> str:
     upper = raw.upper()
     if upper not in ("DEBUG", "INFO", "WARNING", "ERROR"):
@@ -159,6 +185,25 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("IDP_SECURE_COOKIES", "auto", _text,
             "`auto`: Secure cookies when the issuer is https; `true` or `false` to force."),
     Setting("IDP_LOG_LEVEL", "INFO", _log_level, "Log level."),
+    Setting("IDP_PROXY_FIX_X_FOR", "0", _proxy_hops,
+            "Proxies in front of idp that set `X-Forwarded-For` (0: not behind a proxy, the header "
+            "is ignored). The client address in the audit log, rate limits and `/metrics` comes "
+            "from it."),
+    Setting("IDP_PROXY_FIX_X_PROTO", "0", _proxy_hops,
+            "Proxies that set `X-Forwarded-Proto` (the proxy terminates TLS)."),
+    Setting("IDP_PROXY_FIX_X_HOST", "0", _proxy_hops, "Proxies that set `X-Forwarded-Host`."),
+    Setting("IDP_PROXY_FIX_X_PORT", "0", _proxy_hops, "Proxies that set `X-Forwarded-Port`."),
+    Setting("IDP_PROXY_FIX_X_PREFIX", "0", _proxy_hops,
+            "Proxies that set `X-Forwarded-Prefix` (idp served under a path)."),
+    Setting("IDP_METRICS_ALLOW", "127.0.0.1/32 ::1/128", _networks,
+            "Networks (CIDR, space-separated) allowed to read `/metrics`; others get 403. "
+            "`0.0.0.0/0 ::/0` allows any address (then set `IDP_METRICS_TOKEN`)."),
+    Setting("IDP_METRICS_TOKEN", "", _bearer_token,
+            "When set, `/metrics` also requires `Authorization: Bearer <token>` (401 otherwise); "
+            "at least 16 characters."),
+    Setting("IDP_PURGE_RETENTION", "604800", _positive_int,
+            "Seconds that ended sessions, revoked refresh-token families and redeemed codes are "
+            "kept before `idp maintenance purge` deletes them (default 7 days)."),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}

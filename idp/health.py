@@ -1,14 +1,55 @@
-"""Liveness and readiness probes for load balancers and orchestrators."""
+"""Liveness and readiness probes for load balancers and orchestrators.
+
+``/healthz`` says the process answers. ``/readyz`` runs every registered readiness check
+(the database always; Redis when IDP_REDIS_URL is set) and answers 503 if any fails, so the
+load balancer takes the node out until its dependencies are back. Packages add their own
+check (a signing key loaded, say) with :func:`add_check` in their ``init_app``.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask, jsonify
+from collections.abc import Callable
+
+import redis
+from flask import Blueprint, Flask, current_app, jsonify
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from idp.db import db
 
 bp = Blueprint("health", __name__)
+
+#: A check returns None when the dependency is fine, or a short reason (no secrets) when not.
+Check = Callable[[], "str | None"]
+_CHECKS = "idp_ready_checks"
+
+
+def add_check(app: Flask, name: str, check: Check) -> None:
+    """Make ``/readyz`` also depend on ``check``, reported under ``name``."""
+    app.extensions.setdefault(_CHECKS, {})[name] = check
+
+
+def _database() -> str | None:
+    try:
+        db.session.execute(text("SELECT 1"))
+        return None
+    except SQLAlchemyError:
+        db.session.rollback()
+        return "unreachable"
+
+
+def _redis_check(url: str) -> Check:
+    # One small pool per app, short timeouts: a probe must answer before the balancer gives up.
+    client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
+
+    def check() -> str | None:
+        try:
+            client.ping()
+            return None
+        except (redis.RedisError, OSError):
+            return "unreachable"
+
+    return check
 
 
 @bp.get("/healthz")
@@ -19,17 +60,18 @@ def healthz():
 
 @bp.get("/readyz")
 def readyz():
-    """Ready to serve: the database answers. 503 otherwise, so the node is taken out."""
-    checks = {}
-    try:
-        db.session.execute(text("SELECT 1"))
-        checks["database"] = "ok"
-    except SQLAlchemyError:
-        db.session.rollback()
-        checks["database"] = "unreachable"
+    """Ready to serve: every registered check passes. 503 otherwise, so the node is taken out."""
+    checks = {name: check() or "ok" for name, check in current_app.extensions[_CHECKS].items()}
     ready = all(v == "ok" for v in checks.values())
-    return jsonify(status="ready" if ready else "not ready", checks=checks), 200 if ready else 503
+    response = jsonify(status="ready" if ready else "not ready", checks=checks)
+    response.status_code = 200 if ready else 503
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
+    add_check(app, "database", _database)
+    redis_url = app.config["IDP"].redis_url
+    if redis_url:
+        add_check(app, "redis", _redis_check(redis_url))

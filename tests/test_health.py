@@ -1,4 +1,30 @@
-"""Liveness and readiness probes."""
+"""Liveness and readiness probes: ``/readyz`` answers 503 as soon as the database or (when
+configured) Redis cannot be reached, so a load balancer takes the node out."""
+
+from __future__ import annotations
+
+import pytest
+
+from idp import create_app
+from idp.db import db
+from idp.health import add_check
+from tests.conftest import REDIS_URL
+from tests.helpers import free_port
+
+
+@pytest.fixture
+def make_client(environ):
+    apps = []
+
+    def make(check_database: bool = True, **settings):
+        application = create_app({**environ, **settings}, check_database=check_database)
+        apps.append(application)
+        return application.test_client()
+
+    yield make
+    for application in apps:
+        with application.app_context():
+            db.engine.dispose()
 
 
 def test_healthz_answers_200_without_touching_dependencies(client):
@@ -10,4 +36,36 @@ def test_healthz_answers_200_without_touching_dependencies(client):
 def test_readyz_reports_the_database_reachable(client):
     response = client.get("/readyz")
     assert response.status_code == 200
-    assert response.get_json()["checks"]["database"] == "ok"
+    assert response.get_json() == {"status": "ready", "checks": {"database": "ok"}}
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_readyz_is_503_when_the_database_is_unreachable(make_client):
+    client = make_client(
+        check_database=False,
+        IDP_DATABASE_URL=f"postgresql+psycopg://nobody@127.0.0.1:{free_port()}/none")
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.get_json() == {"status": "not ready", "checks": {"database": "unreachable"}}
+
+
+def test_readyz_is_503_when_the_configured_redis_is_unreachable(make_client):
+    client = make_client(IDP_REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.get_json() == {"status": "not ready",
+                                   "checks": {"database": "ok", "redis": "unreachable"}}
+
+
+@pytest.mark.skipif(not REDIS_URL, reason="IDP_TEST_REDIS_URL is not set")
+def test_readyz_checks_a_reachable_redis(make_client):
+    response = make_client(IDP_REDIS_URL=REDIS_URL).get("/readyz")
+    assert response.status_code == 200
+    assert response.get_json()["checks"] == {"database": "ok", "redis": "ok"}
+
+
+def test_a_package_can_add_its_own_readiness_check(app):
+    add_check(app, "signing_key", lambda: "no signing key")
+    response = app.test_client().get("/readyz")
+    assert response.status_code == 503
+    assert response.get_json()["checks"]["signing_key"] == "no signing key"
