@@ -21,6 +21,7 @@ COMPONENTS = (
     "idp.web",
     "idp.auth.sessions",
     "idp.audit",
+    "idp.maintenance",
     "idp.health",
 )
 

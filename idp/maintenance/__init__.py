@@ -1,0 +1,29 @@
+"""Housekeeping an operator runs on a schedule: ``idp maintenance purge`` deletes rows whose
+useful life is over (expired codes and tokens, ended sessions...), in bounded batches.
+
+What may be deleted is a registry of :class:`~idp.maintenance.purge.PurgeRule`, one per kind
+of row. This package registers the rules for the tables every deployment has; a package that
+adds a table of short-lived rows appends its own rule in its ``init_app``::
+
+    from idp.maintenance import PurgeRule, register_rule
+    register_rule(app, PurgeRule("login_challenges", Challenge.__table__,
+                                 lambda ctx: Challenge.expires_at < ctx.now))
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from idp.maintenance.purge import Dependent, PurgeContext, PurgeRule, register_rule, rules
+
+
+def init_app(app: Flask) -> None:
+    from idp.maintenance.cli import maintenance
+    from idp.maintenance.rules import CORE_RULES
+
+    for rule in CORE_RULES:
+        register_rule(app, rule)
+    app.cli.add_command(maintenance)
+
+
+__all__ = ["Dependent", "PurgeContext", "PurgeRule", "register_rule", "rules"]

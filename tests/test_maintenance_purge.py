@@ -1,0 +1,262 @@
+"""``idp maintenance purge``: only rows past their life go (retention kept where a row still
+serves a purpose), in bounded batches that each commit, and packages can add their own rules."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, timedelta
+from types import SimpleNamespace
+
+import pytest
+from sqlalchemy import event, func, literal_column, select
+
+from idp.accounts.models import Citizen
+from idp.audit.log import verify_chain
+from idp.audit.models import AuditEvent
+from idp.auth.models import RecoveryCode, SessionClient, SsoSession
+from idp.db import db
+from idp.db.types import utcnow
+from idp.maintenance import PurgeRule, register_rule
+from idp.oidc.models import (
+    AuthorizationCode,
+    Client,
+    ClientSecret,
+    RefreshToken,
+    RefreshTokenFamily,
+    RevokedAccessToken,
+)
+
+DAY = timedelta(days=1)
+MINUTE = timedelta(minutes=1)
+# IDP_PURGE_RETENTION defaults to 7 days: "recent" rows are 1 day past their end, "old" 8 days.
+
+
+def _purge(app, *args):
+    result = app.test_cli_runner().invoke(args=["maintenance", "purge", "--json", *args])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+class World:
+    """One citizen, one client, and rows of every purgeable kind on both sides of the line."""
+
+    def __init__(self):
+        now = self.now = utcnow()
+        self.citizen = Citizen(full_name="Nguyễn Văn An", birthdate=date(1990, 1, 1), gender="male")
+        self.client = Client(client_id="rp-purge", name="Cổng dịch vụ công")
+        db.session.add_all([self.citizen, self.client])
+        db.session.flush()
+
+        def session(sid, *, ended=None, expires=now + DAY, last_seen=now):
+            row = SsoSession(token_digest=sid * 4, sid=sid, citizen_id=self.citizen.id, auth_time=now,
+                             amr=["pwd"], acr="LoA1", expires_at=expires, last_seen_at=last_seen,
+                             ended_at=ended)
+            db.session.add(row)
+            return row
+
+        self.s_live = session("live")
+        self.s_ended_recent = session("ended-recent", ended=now - DAY)
+        self.s_ended_old = session("ended-old", ended=now - 8 * DAY)
+        self.s_expired_old = session("expired-old", expires=now - 8 * DAY, last_seen=now - 9 * DAY)
+        self.s_idle_old = session("idle-old", expires=now + 30 * DAY, last_seen=now - 8 * DAY)
+        db.session.flush()
+        db.session.add(SessionClient(session_id=self.s_ended_old.id, client_id=self.client.id))
+        db.session.add(SessionClient(session_id=self.s_live.id, client_id=self.client.id))
+
+        def family(name, *, revoked=None, created=now - DAY, session_id=None):
+            row = RefreshTokenFamily(client_pk=self.client.id, citizen_id=self.citizen.id,
+                                     scope="openid", auth_time=created, created_at=created,
+                                     revoked_at=revoked, session_id=session_id)
+            db.session.add(row)
+            db.session.flush()
+            return row
+
+        self.f_live = family("live", session_id=self.s_ended_old.id)
+        self.f_revoked_recent = family("revoked-recent", revoked=now - DAY)
+        self.f_revoked_old = family("revoked-old", revoked=now - 8 * DAY)
+        self.f_empty_old = family("empty-old", created=now - 40 * DAY)
+
+        def token(name, fam, expires):
+            row = RefreshToken(token_digest=name.ljust(64, "t"), family_id=fam.id, expires_at=expires)
+            db.session.add(row)
+            return row
+
+        token("live", self.f_live, now + 10 * DAY)
+        token("expired", self.f_live, now - MINUTE)
+        token("revoked-family", self.f_revoked_old, now + 10 * DAY)
+        token("recent-family", self.f_revoked_recent, now + 10 * DAY)
+        token("empty-family", self.f_empty_old, now - 5 * DAY)
+
+        def code(name, *, expires, used=None, family_id=None, session_id=None):
+            row = AuthorizationCode(code_digest=name.ljust(64, "c"), client_pk=self.client.id,
+                                    citizen_id=self.citizen.id, redirect_uri="https://rp.example/cb",
+                                    scope="openid", auth_time=now, expires_at=expires, used_at=used,
+                                    family_id=family_id, session_id=session_id)
+            db.session.add(row)
+            return row
+
+        code("unused-expired", expires=now - MINUTE)
+        code("unused-live", expires=now + MINUTE, session_id=self.s_ended_old.id)
+        code("used-recent", expires=now - DAY, used=now - DAY, family_id=self.f_empty_old.id)
+        code("used-old", expires=now - 8 * DAY, used=now - 8 * DAY)
+
+        db.session.add_all([
+            RevokedAccessToken(jti="expired", expires_at=now - MINUTE),
+            RevokedAccessToken(jti="live", expires_at=now + MINUTE),
+            ClientSecret(client_pk=self.client.id, digest="old".ljust(64, "s"), expires_at=now - MINUTE),
+            ClientSecret(client_pk=self.client.id, digest="grace".ljust(64, "s"), expires_at=now + DAY),
+            ClientSecret(client_pk=self.client.id, digest="current".ljust(64, "s")),
+        ])
+        db.session.commit()
+        # Keep only the ids: the objects are detached once the app context ends.
+        for name, value in list(vars(self).items()):
+            if isinstance(value, db.Model):
+                setattr(self, name, SimpleNamespace(id=value.id))
+
+
+@pytest.fixture
+def world(app):
+    with app.app_context():
+        return World()
+
+
+EXPECTED = {"authorization_codes": 2, "refresh_tokens": 2, "refresh_token_families": 2,
+            "revoked_access_tokens": 1, "sso_sessions": 3, "client_secrets": 1}
+
+
+def test_only_rows_past_their_life_are_purged(app, world):
+    report = _purge(app)
+    assert report["purged"] == EXPECTED
+    assert report["total"] == sum(EXPECTED.values()) and report["failed"] == {}
+    with app.app_context():
+        s = db.session
+        assert sorted(s.scalars(select(AuthorizationCode.code_digest)).all()) == [
+            "unused-live".ljust(64, "c"), "used-recent".ljust(64, "c")]
+        assert sorted(s.scalars(select(RefreshToken.token_digest)).all()) == [
+            "live".ljust(64, "t"), "recent-family".ljust(64, "t")]
+        assert sorted(s.scalars(select(RefreshTokenFamily.id)).all()) == sorted(
+            [world.f_live.id, world.f_revoked_recent.id])
+        assert s.scalars(select(RevokedAccessToken.jti)).all() == ["live"]
+        assert sorted(s.scalars(select(SsoSession.sid)).all()) == ["ended-recent", "live"]
+        assert sorted(s.scalars(select(ClientSecret.digest)).all()) == [
+            "current".ljust(64, "s"), "grace".ljust(64, "s")]
+
+
+def test_rows_pointing_at_purged_rows_are_cleared_not_left_dangling(app, world):
+    _purge(app)
+    with app.app_context():
+        s = db.session
+        assert s.scalars(select(SessionClient.session_id)).all() == [world.s_live.id]
+        live_code = s.scalar(select(AuthorizationCode).where(
+            AuthorizationCode.code_digest == "unused-live".ljust(64, "c")))
+        assert live_code.session_id is None  # its session (ended 8 days ago) is gone
+        used = s.scalar(select(AuthorizationCode).where(
+            AuthorizationCode.code_digest == "used-recent".ljust(64, "c")))
+        assert used.family_id is None  # its empty family is gone
+        assert s.get(RefreshTokenFamily, world.f_live.id).session_id is None
+
+
+def test_a_second_run_finds_nothing_left(app, world):
+    _purge(app)
+    report = _purge(app)
+    assert report["total"] == 0 and set(report["purged"].values()) == {0}
+
+
+def test_dry_run_counts_and_deletes_nothing(app, world):
+    with app.app_context():
+        before = db.session.scalar(select(func.count()).select_from(AuthorizationCode))
+    report = _purge(app, "--dry-run")
+    assert report["dry_run"] is True
+    assert report["purged"]["authorization_codes"] == 2
+    assert report["purged"]["sso_sessions"] == 3
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(AuthorizationCode)) == before
+        assert db.session.scalar(select(func.count()).select_from(AuditEvent)) == 0
+
+
+def test_batches_are_bounded_and_each_commits(app, world):
+    with app.app_context():
+        for n in range(25):
+            db.session.add(AuthorizationCode(
+                code_digest=f"bulk-{n}".ljust(64, "c"), client_pk=world.client.id,
+                citizen_id=world.citizen.id, redirect_uri="https://rp.example/cb", scope="openid",
+                auth_time=world.now, expires_at=world.now - MINUTE))
+        db.session.commit()
+        engine = db.engine
+    deletes, commits = [], []
+
+    def after(conn, cursor, statement, parameters, context, executemany):
+        if statement.lstrip().upper().startswith("DELETE FROM AUTHORIZATION_CODES"):
+            deletes.append(cursor.rowcount)
+
+    def on_commit(conn):
+        commits.append(len(deletes))
+
+    event.listen(engine, "after_cursor_execute", after)
+    event.listen(engine, "commit", on_commit)
+    try:
+        report = _purge(app, "--batch-size", "10")
+    finally:
+        event.remove(engine, "after_cursor_execute", after)
+        event.remove(engine, "commit", on_commit)
+    assert report["purged"]["authorization_codes"] == 27  # 25 + the 2 of the world
+    assert deletes == [10, 10, 7]
+    for batch in (1, 2, 3):  # a commit after each batch, before the next one starts
+        assert batch in commits
+
+
+def test_the_purge_is_recorded_in_the_audit_log_without_breaking_the_chain(app, world):
+    _purge(app)
+    with app.app_context():
+        event_row = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "maintenance.purge"))
+        assert event_row.actor.startswith("admin:")
+        assert event_row.details == {"purged": EXPECTED, "total": sum(EXPECTED.values())}
+        assert verify_chain() == (1, None)
+
+
+def test_a_package_added_later_appends_its_own_rule(app, world):
+    with app.app_context():
+        for n, used in enumerate([world.now - 8 * DAY, world.now - DAY, None]):
+            db.session.add(RecoveryCode(citizen_id=world.citizen.id, digest=f"rc{n}", used_at=used))
+        db.session.commit()
+    register_rule(app, PurgeRule("used_recovery_codes", RecoveryCode.__table__,
+                                 lambda ctx: RecoveryCode.used_at < ctx.cutoff))
+    report = _purge(app)
+    assert report["purged"]["used_recovery_codes"] == 1
+    assert list(report["purged"])[-1] == "used_recovery_codes"  # runs after the core rules
+    with app.app_context():
+        assert sorted(db.session.scalars(select(RecoveryCode.digest)).all()) == ["rc1", "rc2"]
+
+
+def test_a_rule_name_can_be_registered_once(app):
+    with pytest.raises(ValueError, match="already registered"):
+        register_rule(app, PurgeRule("sso_sessions", SsoSession.__table__,
+                                     lambda ctx: SsoSession.ended_at < ctx.cutoff))
+
+
+def test_a_failing_rule_is_reported_with_exit_1_and_the_rules_after_it_still_run(app, world):
+    register_rule(app, PurgeRule("broken", RecoveryCode.__table__,
+                                 lambda ctx: literal_column("no_such_column") < 1))
+    register_rule(app, PurgeRule("used_recovery_codes", RecoveryCode.__table__,
+                                 lambda ctx: RecoveryCode.used_at < ctx.cutoff))
+    result = app.test_cli_runner().invoke(args=["maintenance", "purge", "--json"])
+    assert result.exit_code == 1
+    report = json.loads(result.stdout)
+    assert list(report["failed"]) == ["broken"]
+    assert report["purged"] == {**EXPECTED, "used_recovery_codes": 0}
+    assert result.stderr.startswith("purge rule broken failed: ")
+
+
+def test_the_plain_output_lists_each_rule_and_the_total(app, world):
+    result = app.test_cli_runner().invoke(args=["maintenance", "purge"])
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    assert [line.split()[:2] for line in lines[:-1]] == [[k, str(v)] for k, v in EXPECTED.items()]
+    assert lines[-1].split() == ["total", str(sum(EXPECTED.values())), "(purged)"]
+
+
+def test_every_maintenance_command_help_has_an_example(app):
+    for command in ([], ["purge"]):
+        result = app.test_cli_runner().invoke(args=["maintenance", *command, "--help"])
+        assert result.exit_code == 0
+        assert "Example:" in result.stdout and "idp maintenance purge" in result.stdout
