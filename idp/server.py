@@ -1,4 +1,5 @@
-"""Run the app under gunicorn from inside the process (``idp serve``, ``scripts/run``, bench).
+"""Run the app under gunicorn from inside the process (``idp serve``, ``scripts/run``, bench),
+and the server hooks that ``gunicorn.conf.py`` (the production entry) uses as well.
 
 The app is built once in the master, so a configuration error stops the start before any
 worker forks; each worker then drops the database connections inherited from the master.
@@ -6,10 +7,43 @@ worker forks; each worker then drops the database connections inherited from the
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from flask import Flask
 from gunicorn.app.base import BaseApplication
 
 from idp.db import db
+
+
+def on_starting(server) -> None:  # noqa: ARG001 - gunicorn's hook signature
+    """Empty PROMETHEUS_MULTIPROC_DIR: files left by a previous run would be added to this
+    run's counters (prometheus-client's multiprocess mode requires a clean folder)."""
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not folder:
+        return
+    path = Path(folder)
+    path.mkdir(parents=True, exist_ok=True)
+    for stale in path.glob("*.db"):
+        stale.unlink()
+
+
+def child_exit(server, worker) -> None:  # noqa: ARG001 - gunicorn's hook signature
+    """Tell prometheus-client a worker is gone, so its live gauges stop being reported
+    (its counters stay: they are totals the dead worker did serve)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)
+
+
+def post_worker_init(worker) -> None:
+    """Drop database connections inherited from the master (preload_app): two processes must
+    never share one socket to PostgreSQL."""
+    app = worker.wsgi
+    if isinstance(app, Flask):
+        with app.app_context():
+            db.engine.dispose(close=False)
 
 
 class _Server(BaseApplication):
@@ -20,25 +54,26 @@ class _Server(BaseApplication):
 
     def load_config(self) -> None:
         for key, value in self.options.items():
-            self.cfg.set(key, value)
+            if key in self.cfg.settings:  # control_socket_disable exists only in newer gunicorn
+                self.cfg.set(key, value)
 
     def load(self) -> Flask:
         return self.application
 
 
 def run(app: Flask, *, host: str, port: int, workers: int = 2, threads: int = 4) -> None:
-    def post_fork(server, worker) -> None:  # noqa: ARG001 - gunicorn's hook signature
-        with app.app_context():
-            db.engine.dispose(close=False)
-
     _Server(app, {
         "bind": f"{host}:{port}",
         "workers": workers,
         "threads": threads,
         "worker_class": "gthread" if threads > 1 else "sync",
         "timeout": 30,
-        "graceful_timeout": 10,
+        "graceful_timeout": 20,
         "keepalive": 5,
         "accesslog": None,
-        "post_fork": post_fork,
+        "secure_scheme_headers": {},
+        "control_socket_disable": True,
+        "on_starting": on_starting,
+        "child_exit": child_exit,
+        "post_worker_init": post_worker_init,
     }).run()
