@@ -166,13 +166,15 @@ def _lock_head() -> tuple[int, str, bool]:
     ).first()
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     # Two first writers may race here; the loser's insert does nothing and its SELECT ... FOR
-    # UPDATE below waits for the winner's commit, then reads the winner's head.
-    session.execute(insert(HEAD).values(
+    # UPDATE below waits for the winner's commit, then reads the winner's head. Only the writer
+    # whose insert created the head may call it rebuilt: the loser can have read the winner's
+    # first event as the tail.
+    created = session.execute(insert(HEAD).values(
         id=HEAD_ID, last_id=tail.id if tail else 0, last_hash=tail.hash if tail else GENESIS,
         updated_at=utcnow(),
-    ).on_conflict_do_nothing(index_elements=["id"]))
+    ).on_conflict_do_nothing(index_elements=["id"]).returning(HEAD.c.id)).first() is not None
     row = session.execute(query).first()
-    return row.last_id, row.last_hash, tail is not None
+    return row.last_id, row.last_hash, created and tail is not None
 
 
 def _append(last_id: int, last_hash: str, **fields: Any) -> AuditEvent:
