@@ -10,10 +10,11 @@ Every request is counted by endpoint, method and status, and timed by endpoint. 
 endpoint *names*, never paths, so an attacker probing random URLs cannot grow the series.
 
 Under gunicorn each worker is a process with its own counters. With the environment variable
-``PROMETHEUS_MULTIPROC_DIR`` set (to an empty folder, before the server starts: prometheus-client
-reads it at import), every worker writes its values to files there and ``/metrics`` sums them,
-whichever worker answers; ``gunicorn.conf.py`` empties the folder at start and tidies after a
-worker exits. Without it, values are per process (right for ``idp serve --workers 1``).
+``PROMETHEUS_MULTIPROC_DIR`` set (to an empty folder used for nothing else, before the server
+starts: prometheus-client reads it at import), every worker writes its values to files there
+and ``/metrics`` sums them, whichever worker answers; ``gunicorn.conf.py`` empties the folder
+at start and tidies after a worker exits. Without it, values are per process (right for
+``idp serve --workers 1``).
 
 Access (IDP_METRICS_ALLOW, IDP_METRICS_TOKEN): the client address must be in an allowed network
 (default loopback only) or the answer is 403; with a token configured, a missing or wrong bearer

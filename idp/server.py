@@ -8,12 +8,17 @@ worker forks; each worker then drops the database connections inherited from the
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from flask import Flask
 from gunicorn.app.base import BaseApplication
 
 from idp.db import db
+
+#: The files prometheus-client's multiprocess mode writes (``counter_<pid>.db`` ...): only
+#: these are removed, whatever else an operator keeps in the folder.
+_METRICS_FILE = re.compile(r"(counter|histogram|summary|gauge_[a-z]+)_\d+\.db")
 
 
 def on_starting(server) -> None:  # noqa: ARG001 - gunicorn's hook signature
@@ -24,8 +29,9 @@ def on_starting(server) -> None:  # noqa: ARG001 - gunicorn's hook signature
         return
     path = Path(folder)
     path.mkdir(parents=True, exist_ok=True)
-    for stale in path.glob("*.db"):
-        stale.unlink()
+    for stale in path.glob("*_*.db"):
+        if _METRICS_FILE.fullmatch(stale.name):
+            stale.unlink()
 
 
 def child_exit(server, worker) -> None:  # noqa: ARG001 - gunicorn's hook signature
