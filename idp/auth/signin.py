@@ -151,4 +151,4 @@ def complete_sign_in(citizen: Citizen, amr: list[str], acr: str = ACR_BASIC) -> 
     db.session.commit()
     session.pop("csrf_token", None)
     log.info("sign-in succeeded (citizen %s, %s)", citizen.id, "+".join(amr))
-    return redirect(next_url or "/account")
+    return redirect(next_url or "/account", 303)
