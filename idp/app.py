@@ -60,9 +60,11 @@ def create_app(environ: Mapping[str, str] | None = None, *, check_database: bool
 
 
 def _engine_options(url: str) -> dict:
+    # SQL parameters carry national numbers, names and emails: keep them out of every log
+    # line and error message, whatever the log level.
     if url.startswith("sqlite"):
-        return {"connect_args": {"timeout": 30}}
-    return {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 10,
+        return {"connect_args": {"timeout": 30}, "hide_parameters": True}
+    return {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 10, "hide_parameters": True,
             "connect_args": {"connect_timeout": 5}}
 
 
