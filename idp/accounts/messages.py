@@ -34,6 +34,7 @@ EMAIL_TAKEN = _l("This email address is already used by another account.")
 PHONE_TAKEN = _l("This phone number is already used by another account.")
 EMAIL_INVALID = _l("Enter an email address such as name@example.vn.")
 PHONE_INVALID = _l("Enter a phone number such as 0912 345 678 or +84 912 345 678.")
+CURRENT_PASSWORD_WRONG = _l("The current password is wrong.")
 CONTACT_REQUIRED = _l("Give an email address or a phone number (or both).")
 
 

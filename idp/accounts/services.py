@@ -18,9 +18,9 @@ from idp.accounts.identifiers import IdentifierScheme, InvalidIdentifier, get_sc
 from idp.accounts.models import LEVEL_SELF_REGISTERED, Citizen, NationalIdentifier, RegistryEntry
 from idp.audit.log import record
 from idp.auth.models import PasswordCredential
-from idp.auth.password import hash_password, policy_problem
+from idp.auth.password import hash_password, policy_problem, verify_password
 from idp.db import db
-from idp.db.types import nfc
+from idp.db.types import nfc, utcnow
 
 MAX_USERNAME_LENGTH = 254
 
@@ -186,3 +186,23 @@ def update_contacts(citizen: Citizen, email: str | None, phone: str | None) -> l
     if changed:
         record("account.contacts", actor="citizen", citizen_id=citizen.id, details={"changed": changed})
     return changed
+
+
+def change_password(citizen: Citizen, current: str, new: str) -> None:
+    """Replace the citizen's password after checking the current one (audited either way).
+
+    Raises AccountProblem naming ``current_password`` or ``password``. The caller commits and
+    signs the other sessions out.
+    """
+    credential = db.session.scalar(select(PasswordCredential).where(
+        PasswordCredential.citizen_id == citizen.id))
+    if not verify_password(credential.hash if credential else None, current):
+        record("password.change", actor="citizen", outcome="failure", citizen_id=citizen.id,
+               details={"reason": "bad_password"})
+        db.session.commit()
+        raise AccountProblem("current_password", str(messages.CURRENT_PASSWORD_WRONG))
+    held = national_identifier(citizen)
+    check_password_policy(new, personal=(held.value if held else None, citizen.email, citizen.phone))
+    credential.hash = hash_password(new)
+    credential.changed_at = utcnow()
+    record("password.change", actor="citizen", citizen_id=citizen.id)

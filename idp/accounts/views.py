@@ -13,13 +13,11 @@ from flask_babel import gettext, ngettext
 from idp.accounts import consents, history, services
 from idp.accounts.devices import describe
 from idp.accounts.forms import ContactsForm, PasswordChangeForm
+from idp.accounts.identifiers import get_scheme
 from idp.accounts.models import Citizen
 from idp.audit.log import record
-from idp.auth.models import PasswordCredential
-from idp.auth.password import hash_password, verify_password
 from idp.auth.sessions import current_session, end_all_sessions, end_session, sessions_of
 from idp.db import db
-from idp.db.types import utcnow
 
 bp = Blueprint("account", __name__, url_prefix="/account")
 
@@ -38,7 +36,7 @@ def _require_session():
 def _profile_page(form: ContactsForm, status: int = 200):
     citizen = g.citizen
     held = services.national_identifier(citizen)
-    scheme = services.scheme() if held is None else services.get_scheme(held.scheme)
+    scheme = services.scheme() if held is None else get_scheme(held.scheme)
     return render_template(
         "accounts/profile.html", citizen=citizen, entry=services.registry_entry(citizen),
         identifier=scheme.display(held.value) if held else None, form=form), status
@@ -122,31 +120,13 @@ def password():
     if request.method == "GET":
         return render_template("accounts/password.html", form=form)
     if form.validate_on_submit():
-        citizen = g.citizen
-        credential = db.session.scalar(db.select(PasswordCredential).where(
-            PasswordCredential.citizen_id == citizen.id))
-        held = services.national_identifier(citizen)
-        if not verify_password(credential.hash if credential else None, form.current_password.data):
-            record("password.change", actor="citizen", outcome="failure", citizen_id=citizen.id,
-                   details={"reason": "bad_password"})
-            db.session.commit()
-            form.current_password.errors.append(gettext("The current password is wrong."))
+        try:
+            services.change_password(g.citizen, form.current_password.data, form.password.data)
+        except services.AccountProblem as problem:
+            form[problem.field].errors.append(problem.message)
         else:
-            try:
-                services.check_password_policy(form.password.data, personal=(
-                    held.value if held else None, citizen.email, citizen.phone))
-            except services.AccountProblem as problem:
-                form.password.errors.append(problem.message)
-            else:
-                if credential is None:
-                    credential = PasswordCredential(citizen_id=citizen.id, hash="")
-                    db.session.add(credential)
-                credential.hash = hash_password(form.password.data)
-                credential.changed_at = utcnow()
-                record("password.change", actor="citizen", citizen_id=citizen.id)
-                db.session.commit()
-                end_all_sessions(citizen.id, "password_changed", except_id=g.sso.id)
-                flash(gettext("Your password was changed. Your other sessions were signed out."),
-                      "success")
-                return redirect(url_for("account.profile"), 303)
+            db.session.commit()
+            end_all_sessions(g.citizen.id, "password_changed", except_id=g.sso.id)
+            flash(gettext("Your password was changed. Your other sessions were signed out."), "success")
+            return redirect(url_for("account.profile"), 303)
     return render_template("accounts/password.html", form=form), 422

@@ -1,7 +1,7 @@
 """Russia's SNILS, the individual insurance account number (a second scheme).
 
 Federal Law 27-FZ of 1 April 1996; the check number rule is the Pension Fund's: 11 digits
-``XXX-XXX-XXX YY``. For numbers above 001-001-998, S = sum of the first nine digits weighted
+``NNN-NNN-NNN CC``. For numbers above 001-001-998, S = sum of the first nine digits weighted
 9..1; the check number is ``(S mod 101) mod 100`` (so 100 and 101 give 00). Numbers up to
 001-001-998 were issued before the rule and carry no computed check number.
 """
