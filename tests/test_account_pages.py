@@ -218,3 +218,9 @@ def test_password_change_needs_the_current_password_and_signs_out_other_sessions
 def test_account_forms_need_csrf(signed_in):
     assert signed_in.post("/account/sessions/end-others").status_code == 400
     assert signed_in.post("/account/contacts", data={"email": "x@example.vn"}).status_code == 400
+
+
+def test_an_email_with_control_characters_is_refused(signed_in):
+    response = _post(signed_in, "/account/contacts", "/account", {"email": "an\x00@example.vn"})
+    assert response.status_code == 422
+    assert "Enter an email address such as name@example.vn." in response.get_data(as_text=True)

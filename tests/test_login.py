@@ -221,3 +221,10 @@ def test_sign_in_form_errors_are_announced(citizen_app):
     assert response.status_code == 422
     assert 'role="alert"' in html and "Enter your identification number, email or phone." in html
     assert 'aria-invalid="true"' in html
+
+
+@pytest.mark.parametrize("username", ["an\x00@example.vn", "\x00", "0912\x00345678", "x" * 300])
+def test_malformed_usernames_are_an_ordinary_failure(citizen_app, username):
+    """Control characters (PostgreSQL refuses NUL) and overlong names never reach a query."""
+    response = sign_in(citizen_app.test_client(), username=username, password="wrong password")
+    assert response.status_code == 422

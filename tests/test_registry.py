@@ -48,7 +48,8 @@ def test_a_bad_row_stops_the_whole_import_naming_its_line_and_the_wrong_part(app
                     + "001085888274,Nguyễn Văn An,1985-03-14,male,Hà Nội\n"
                     + "001185888275,Nguyễn Thị Bình,1985-03-14,male,Hà Nội\n"   # digit 4 says female
                     + "001085888276,Trần Văn Cường,1986-01-01,male,Hà Nội\n"    # digits 5-6 say 1985
-                    + "003085888277,Lê Văn Dũng,1985-01-01,male,Hà Nội\n",      # 003: no such province
+                    + "003085888277,Lê Văn Dũng,1985-01-01,male,Hà Nội\n"       # 003: no such province
+                    + "001085888278,Lê Văn\x00Em,1985-01-01,male,Hà Nội\n",
                     encoding="utf-8")
     result = app.test_cli_runner().invoke(args=["registry", "import", str(path)])
     assert result.exit_code == 1
@@ -56,6 +57,7 @@ def test_a_bad_row_stops_the_whole_import_naming_its_line_and_the_wrong_part(app
         in result.output
     assert "line 4: Digits 5-6 of the number (year of birth) do not match the birth date." in result.output
     assert "line 5: Digits 1-3 of the number are not a province or city code." in result.output
+    assert "line 6: full_name contains control characters" in result.output
     assert "nothing was imported" in result.output
     assert _count(app) == 0
 

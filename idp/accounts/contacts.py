@@ -13,7 +13,8 @@ import re
 from idp.accounts.identifiers import IdentifierScheme
 
 MAX_EMAIL_LENGTH = 254
-_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s.]{2,}$")
+#: No control characters (PostgreSQL refuses NUL in text; none belongs in an address).
+_EMAIL = re.compile(r"^[^@\s\x00-\x1f\x7f]{1,64}@[^@\s\x00-\x1f\x7f]+\.[^@\s.\x00-\x1f\x7f]{2,}$")
 _PHONE_SEPARATORS = re.compile(r"[\s.\-()\u00a0]+")
 _E164_DIGITS = re.compile(r"^[0-9]{8,15}$")
 

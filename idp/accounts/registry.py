@@ -92,6 +92,8 @@ def _parse_row(row: dict[str, str], default_scheme: str) -> dict:
         text = " ".join(nfc(row.get(name) or "").split())
         if len(text) > limit:
             raise ValueError(f"{name} is longer than {limit} characters")
+        if any(ord(c) < 32 or ord(c) == 127 for c in text):
+            raise ValueError(f"{name} contains control characters")
         values[name] = text or None
     if not values["full_name"]:
         raise ValueError("full_name is empty")
