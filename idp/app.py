@@ -22,6 +22,8 @@ COMPONENTS = (
     "idp.auth.sessions",
     "idp.audit",
     "idp.maintenance",
+    "idp.auth",
+    "idp.accounts",
     "idp.health",
 )
 
@@ -75,9 +77,11 @@ def _trust_proxies(app: Flask, settings) -> None:
 
 
 def _engine_options(url: str) -> dict:
+    # SQL parameters carry national numbers, names and emails: keep them out of every log
+    # line and error message, whatever the log level.
     if url.startswith("sqlite"):
-        return {"connect_args": {"timeout": 30}}
-    return {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 10,
+        return {"connect_args": {"timeout": 30}, "hide_parameters": True}
+    return {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 10, "hide_parameters": True,
             "connect_args": {"connect_timeout": 5}}
 
 

@@ -126,6 +126,29 @@ def _proxy_hops(raw: str) -> int:
     if value > 5:
         raise ValueError("must be the number of proxies in front of idp, 0 to 5")
     return value
+def _identifier_scheme(raw: str) -> str:
+    from idp.accounts.identifiers import SCHEMES
+
+    if raw not in SCHEMES:
+        raise ValueError("must be one of " + " ".join(sorted(SCHEMES)))
+    return raw
+
+
+def _rate_limit(raw: str) -> str:
+    """Flask-Limiter's notation, e.g. ``20/minute;200/hour``."""
+    from limits import parse_many
+
+    try:
+        parse_many(raw)
+    except ValueError:
+        raise ValueError("must be limits such as 20/minute;200/hour") from None
+    return raw
+
+
+def _redis_prefix(raw: str) -> str:
+    if not raw or len(raw) > 64 or any(c.isspace() for c in raw):
+        raise ValueError("must be 1-64 characters without spaces, such as idp:")
+    return raw
 
 
 def _log_level(raw: str) -> str:
@@ -157,6 +180,8 @@ SETTINGS: tuple[Setting, ...] = (
             "PostgreSQL: `postgresql+psycopg://user@host:5432/db`."),
     Setting("IDP_REDIS_URL", "", _redis_url,
             "Redis for rate limits and replay caches shared by several nodes. Empty: in process."),
+    Setting("IDP_REDIS_PREFIX", "idp:", _redis_prefix,
+            "Prefix of every Redis key this server writes (several deployments can share a Redis)."),
     Setting("IDP_INSTANCE_DIR", "instance", _text,
             "Folder for the SQLite file and the generated secret key."),
     Setting("IDP_KEYS_DIR", "keys", _text,
@@ -180,6 +205,24 @@ SETTINGS: tuple[Setting, ...] = (
             "SSO session ends this many seconds after sign-in, whatever the activity."),
     Setting("IDP_CLIENT_SECRET_GRACE", "86400", _non_negative_int,
             "Seconds an old client secret keeps working after `idp clients rotate-secret`."),
+    Setting("IDP_IDENTIFIER_SCHEME", "vn-pin", _identifier_scheme,
+            "National identifier citizens register and sign in with: `vn-pin` (Vietnam's 12-digit "
+            "personal identification number) or `ru-snils` (Russia's SNILS)."),
+    Setting("IDP_PASSWORD_MIN_LENGTH", "10", _positive_int,
+            "Shortest password accepted at registration and password change (NIST SP 800-63B 3.1.1.2)."),
+    Setting("IDP_ARGON2_TIME_COST", "3", _positive_int,
+            "argon2id iterations (RFC 9106 section 4). Changing it re-hashes each password at next sign-in."),
+    Setting("IDP_ARGON2_MEMORY_COST", "65536", _positive_int,
+            "argon2id memory in KiB (RFC 9106 section 4: 64 MiB). At least 8 x parallelism."),
+    Setting("IDP_ARGON2_PARALLELISM", "4", _positive_int, "argon2id lanes (RFC 9106 section 4)."),
+    Setting("IDP_LOGIN_RATE_LIMIT", "20/minute;200/hour", _rate_limit,
+            "Sign-in, registration and password-change attempts allowed per client IP "
+            "(Flask-Limiter notation)."),
+    Setting("IDP_LOGIN_MAX_FAILURES", "10", _positive_int,
+            "Failed sign-ins in a row that lock an account; from the 3rd on, each failure imposes "
+            "a growing wait (1, 2, 4... seconds)."),
+    Setting("IDP_LOGIN_LOCK_TTL", "900", _positive_int,
+            "Seconds an account stays locked after `IDP_LOGIN_MAX_FAILURES` failed sign-ins."),
     Setting("IDP_LANGUAGES", "vi en", _locales,
             "UI languages, the first is the default."),
     Setting("IDP_SECURE_COOKIES", "auto", _text,
@@ -259,6 +302,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         values["database_url"] = f"sqlite:///{instance / 'idp.sqlite3'}"
     if values["session_absolute_ttl"] < values["session_idle_ttl"]:
         raise ConfigError("IDP_SESSION_ABSOLUTE_TTL", "must not be shorter than IDP_SESSION_IDLE_TTL")
+    if values["argon2_memory_cost"] < 8 * values["argon2_parallelism"]:
+        raise ConfigError("IDP_ARGON2_MEMORY_COST", "must be at least 8 x IDP_ARGON2_PARALLELISM KiB")
     return Settings(values)
 
 

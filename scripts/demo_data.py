@@ -1,19 +1,25 @@
 """Load the demo data into the configured database (idempotent): ``./scripts/run`` calls it.
 
-Everything here is fictional. Later steps register the demo relying parties and citizens
-through the same service functions the admin CLI uses.
+Everything here is fictional. Each loader is a function of the package that owns the data,
+called in order with the app context open; it returns the lines to print (where to go, how
+to sign in). Packages may also append loaders to ``app.extensions["idp.demo_loaders"]``.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from idp import create_app
+from idp.accounts import demo as accounts_demo
+
+HERE = Path(__file__).resolve().parent
 
 
 def main() -> None:
     app = create_app()
     with app.app_context():
-        loaders = app.extensions.get("idp.demo_loaders", [])
-        for loader in loaders:
+        print(accounts_demo.load(HERE / "demo_registry.csv"))
+        for loader in app.extensions.get("idp.demo_loaders", []):
             print(loader())
 
 

@@ -69,14 +69,26 @@ def database_url(request, tmp_path: Path) -> Iterator[str]:
 
 @pytest.fixture
 def environ(database_url: str, tmp_path: Path) -> dict[str, str]:
-    """The IDP_* settings a test server runs with (tests never read the real environment)."""
-    return {
+    """The IDP_* settings a test server runs with (tests never read the real environment).
+
+    Argon2 runs with cheap parameters (production defaults stay strong). The PostgreSQL
+    variant of a test also uses Redis when ``IDP_TEST_REDIS_URL`` is set, under a key prefix
+    of its own; the SQLite variant keeps limits in process, so both stores are exercised.
+    """
+    values = {
         "IDP_ISSUER": "http://127.0.0.1:8000",
         "IDP_DATABASE_URL": database_url,
         "IDP_INSTANCE_DIR": str(tmp_path / "instance"),
         "IDP_KEYS_DIR": str(tmp_path / "keys"),
         "IDP_SECRET_KEY": "test-secret-key-" + "x" * 32,
+        "IDP_ARGON2_TIME_COST": "1",
+        "IDP_ARGON2_MEMORY_COST": "64",
+        "IDP_ARGON2_PARALLELISM": "1",
     }
+    if REDIS_URL and database_url.startswith("postgresql"):
+        values["IDP_REDIS_URL"] = REDIS_URL
+        values["IDP_REDIS_PREFIX"] = f"t_{uuid.uuid4().hex[:12]}:"
+    return values
 
 
 @pytest.fixture

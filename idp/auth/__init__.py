@@ -1,1 +1,14 @@
 """Sign-in methods (password, second factors, certificates) and the SSO session."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    """The ``auth`` blueprint (``/login``, ``/logout``) and the per-IP limits on it."""
+    from idp.auth import ratelimit, views
+
+    app.register_blueprint(views.bp)
+    ratelimit.init_app(app)
+    ratelimit.limit_posts(app, ["auth.login"])

@@ -11,7 +11,17 @@
 
 from __future__ import annotations
 
-from flask import Flask, current_app, g, jsonify, make_response, redirect, render_template, request
+from flask import (
+    Flask,
+    current_app,
+    g,
+    has_request_context,
+    jsonify,
+    make_response,
+    redirect,
+    render_template,
+    request,
+)
 from flask_babel import Babel, get_locale
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
@@ -31,7 +41,10 @@ def languages() -> tuple[str, ...]:
 
 def select_locale() -> str:
     """OIDC ``ui_locales`` first (space-separated, in order of preference), then the switcher's
-    cookie, then the browser's Accept-Language."""
+    cookie, then the browser's Accept-Language. Outside a request (the ``idp`` command), English,
+    the language of the command's own output."""
+    if not has_request_context():
+        return "en"
     supported = languages()
     if "idp_locale" in g:
         return g.idp_locale

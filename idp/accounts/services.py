@@ -1,0 +1,208 @@
+"""Citizen accounts: finding one by what a person types, creating one from the registry.
+
+Views, the admin command and the demo loader all go through these functions, so every account
+is created with the same checks. Callers commit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from flask import current_app
+from sqlalchemy import select
+
+from idp.accounts import messages, registry
+from idp.accounts.contacts import normalise_email, normalise_phone
+from idp.accounts.identifiers import IdentifierScheme, InvalidIdentifier, get_scheme
+from idp.accounts.models import LEVEL_SELF_REGISTERED, Citizen, NationalIdentifier, RegistryEntry
+from idp.audit.log import record
+from idp.auth.models import PasswordCredential
+from idp.auth.password import hash_password, policy_problem, verify_password
+from idp.db import db
+from idp.db.types import nfc, utcnow
+
+MAX_USERNAME_LENGTH = 254
+
+
+class AccountProblem(Exception):
+    """A request about an account that cannot be done; ``field`` is the form field to blame."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+def scheme() -> IdentifierScheme:
+    """The scheme citizens register and sign in with (``IDP_IDENTIFIER_SCHEME``)."""
+    return get_scheme(current_app.config["IDP"].identifier_scheme)
+
+
+def find_citizen(username: str) -> Citizen | None:
+    """The citizen a sign-in name designates: national number, email or phone, in that order."""
+    username = nfc(username or "").strip()
+    if not username or len(username) > MAX_USERNAME_LENGTH:
+        return None
+    current = scheme()
+    try:
+        value = current.parse(username)
+    except InvalidIdentifier:
+        value = None
+    if value is not None:
+        citizen = db.session.scalar(select(Citizen).join(NationalIdentifier).where(
+            NationalIdentifier.scheme == current.name, NationalIdentifier.value == value))
+        if citizen is not None:
+            return citizen
+    if "@" in username:
+        email = normalise_email(username)
+        return db.session.scalar(select(Citizen).where(Citizen.email == email)) if email else None
+    phone = normalise_phone(username, current)
+    if phone is None:
+        return None
+    return db.session.scalar(select(Citizen).where(Citizen.phone == phone))
+
+
+def national_identifier(citizen: Citizen) -> NationalIdentifier | None:
+    """The citizen's identifier in the configured scheme (else any one they hold)."""
+    preferred = [i for i in citizen.identifiers if i.scheme == scheme().name]
+    return (preferred or citizen.identifiers or [None])[0]
+
+
+def registry_entry(citizen: Citizen) -> RegistryEntry | None:
+    held = national_identifier(citizen)
+    return registry.lookup(held.scheme, held.value) if held else None
+
+
+@dataclass(frozen=True)
+class Contacts:
+    email: str | None
+    phone: str | None
+
+
+def check_contacts(email_raw: str | None, phone_raw: str | None, *, citizen_id: int | None = None,
+                   required: bool = True, unique: bool = True) -> Contacts:
+    """Normalised, well-formed contacts not used by another account. Raises AccountProblem."""
+    email = phone = None
+    if email_raw and email_raw.strip():
+        email = normalise_email(email_raw)
+        if email is None:
+            raise AccountProblem("email", str(messages.EMAIL_INVALID))
+    if phone_raw and phone_raw.strip():
+        phone = normalise_phone(phone_raw, scheme())
+        if phone is None:
+            raise AccountProblem("phone", str(messages.PHONE_INVALID))
+    if required and not email and not phone:
+        raise AccountProblem("email", str(messages.CONTACT_REQUIRED))
+    if not unique:
+        return Contacts(email, phone)
+    if email and db.session.scalar(select(Citizen.id).where(
+            Citizen.email == email, Citizen.id != (citizen_id or 0))):
+        raise AccountProblem("email", str(messages.EMAIL_TAKEN))
+    if phone and db.session.scalar(select(Citizen.id).where(
+            Citizen.phone == phone, Citizen.id != (citizen_id or 0))):
+        raise AccountProblem("phone", str(messages.PHONE_TAKEN))
+    return Contacts(email, phone)
+
+
+def check_password_policy(password: str, *, personal: tuple[str | None, ...] = ()) -> None:
+    problem = policy_problem(password, personal=tuple(v for v in personal if v))
+    if problem:
+        min_length = current_app.config["IDP"].password_min_length
+        raise AccountProblem("password", messages.password_message(problem, min_length))
+
+
+def create_citizen_from_registry(entry: RegistryEntry, password: str, *, email: str | None = None,
+                                 phone: str | None = None, level: int = LEVEL_SELF_REGISTERED,
+                                 actor: str = "citizen") -> Citizen:
+    """A new account for a registry person, with a password (the admin CLI calls this too).
+
+    Personal data are copied from the registry, never from what was typed. ``email`` and
+    ``phone`` are checked (format and uniqueness) and ``password`` against the policy.
+    Raises AccountProblem.
+    """
+    exists = db.session.scalar(select(NationalIdentifier.id).where(
+        NationalIdentifier.scheme == entry.scheme, NationalIdentifier.value == entry.identifier))
+    if exists is not None:
+        raise AccountProblem("identifier", str(messages.ACCOUNT_EXISTS))
+    contacts = check_contacts(email, phone, required=False)
+    check_password_policy(password, personal=(entry.identifier, contacts.email, contacts.phone))
+    names = get_scheme(entry.scheme).split_name(entry.full_name)
+    citizen = Citizen(
+        full_name=entry.full_name, family_name=names["family"], middle_name=names["middle"],
+        given_name=names["given"], birthdate=entry.birthdate, gender=entry.gender,
+        email=contacts.email, phone=contacts.phone, level=level,
+    )
+    citizen.identifiers.append(NationalIdentifier(scheme=entry.scheme, value=entry.identifier))
+    db.session.add(citizen)
+    db.session.flush()
+    db.session.add(PasswordCredential(citizen_id=citizen.id, hash=hash_password(password)))
+    record("citizen.create", actor=actor, citizen_id=citizen.id,
+           details={"level": level, "scheme": entry.scheme})
+    return citizen
+
+
+def register(*, identifier: str, full_name: str, birthdate: date, email: str | None,
+             phone: str | None, password: str) -> Citizen:
+    """Self-registration: the typed details must match the population registry.
+
+    Checks that need nothing from the registry come first and may say exactly what is wrong;
+    the registry comparison then gives one answer whatever differs, so it reveals nothing
+    about the entry behind a number. The account is level 1 (not verified in person).
+    """
+    current = scheme()
+    try:
+        value = current.parse(identifier)
+    except InvalidIdentifier as exc:
+        raise AccountProblem("identifier", messages.identifier_message(exc.part)) from None
+    problems = current.contradictions(value, birthdate=birthdate)
+    if problems:
+        raise AccountProblem("identifier", messages.identifier_message(problems[0]))
+    # Uniqueness is checked only after the registry match, so strangers cannot probe it.
+    contacts = check_contacts(email, phone, unique=False)
+    check_password_policy(password, personal=(value, contacts.email, contacts.phone))
+    entry = registry.match(current.name, value, full_name, birthdate)
+    if entry is None:
+        raise AccountProblem("identifier", str(messages.REGISTRY_MISMATCH))
+    problems = current.contradictions(value, gender=entry.gender)
+    if problems:
+        raise AccountProblem("identifier", messages.identifier_message(problems[0]))
+    return create_citizen_from_registry(entry, password, email=contacts.email, phone=contacts.phone)
+
+
+def update_contacts(citizen: Citizen, email: str | None, phone: str | None) -> list[str]:
+    """Change the citizen's email and phone (the only profile fields they edit).
+
+    A changed value is no longer verified. Returns the names of the fields that changed.
+    """
+    contacts = check_contacts(email, phone, citizen_id=citizen.id)
+    changed = []
+    if contacts.email != citizen.email:
+        citizen.email, citizen.email_verified = contacts.email, False
+        changed.append("email")
+    if contacts.phone != citizen.phone:
+        citizen.phone, citizen.phone_verified = contacts.phone, False
+        changed.append("phone")
+    if changed:
+        record("account.contacts", actor="citizen", citizen_id=citizen.id, details={"changed": changed})
+    return changed
+
+
+def change_password(citizen: Citizen, current: str, new: str) -> None:
+    """Replace the citizen's password after checking the current one (audited either way).
+
+    Raises AccountProblem naming ``current_password`` or ``password``. The caller commits and
+    signs the other sessions out.
+    """
+    credential = db.session.scalar(select(PasswordCredential).where(
+        PasswordCredential.citizen_id == citizen.id))
+    if not verify_password(credential.hash if credential else None, current):
+        record("password.change", actor="citizen", outcome="failure", citizen_id=citizen.id,
+               details={"reason": "bad_password"})
+        db.session.commit()
+        raise AccountProblem("current_password", str(messages.CURRENT_PASSWORD_WRONG))
+    held = national_identifier(citizen)
+    check_password_policy(new, personal=(held.value if held else None, citizen.email, citizen.phone))
+    credential.hash = hash_password(new)
+    credential.changed_at = utcnow()
+    record("password.change", actor="citizen", citizen_id=citizen.id)

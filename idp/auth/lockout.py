@@ -1,0 +1,165 @@
+"""Per-account brute-force protection: a growing wait after repeated failures, then a lock.
+
+After the ``FREE_FAILURES``-th failure in a row, each further failure makes the account wait
+1, 2, 4, 8... seconds before the next attempt is even checked; at ``IDP_LOGIN_MAX_FAILURES``
+it is locked for ``IDP_LOGIN_LOCK_TTL`` seconds. A success resets the count. NIST SP 800-63B
+section 5.2.2 (rate limiting) asks for exactly this kind of throttle.
+
+The counters live in Redis when ``IDP_REDIS_URL`` is set (every node sees the same), else in
+the process. Keys are derived from the citizen id, or from a keyed digest of the typed
+username when no account matches, so unknown and known usernames behave alike and no
+username is written to Redis in clear.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import math
+import threading
+import time
+from dataclasses import dataclass
+
+from flask import current_app
+
+#: Failures in a row that cost nothing (typing mistakes).
+FREE_FAILURES = 2
+
+
+def _now() -> float:
+    return time.time()
+
+
+@dataclass(frozen=True)
+class Status:
+    """Where an account stands: consecutive failures and until when it must wait."""
+
+    failures: int = 0
+    blocked_until: float = 0.0
+
+    def wait_seconds(self, now: float) -> int:
+        return max(0, math.ceil(self.blocked_until - now))
+
+
+class MemoryStore:
+    """Counters in this process (one node, or tests)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._data: dict[str, tuple[int, float, float]] = {}
+
+    def get(self, key: str, now: float) -> Status:
+        with self._lock:
+            failures, blocked_until, expires = self._data.get(key, (0, 0.0, 0.0))
+            if expires and expires <= now:
+                self._data.pop(key, None)
+                return Status()
+            return Status(failures, blocked_until)
+
+    def fail(self, key: str, now: float, policy: Policy) -> Status:
+        with self._lock:
+            failures, _, expires = self._data.get(key, (0, 0.0, 0.0))
+            if expires and expires <= now:
+                failures = 0
+            failures += 1
+            blocked_until = now + policy.wait_after(failures)
+            self._data[key] = (failures, blocked_until, now + policy.memory_seconds)
+            return Status(failures, blocked_until)
+
+    def reset(self, key: str) -> None:
+        with self._lock:
+            self._data.pop(key, None)
+
+
+class RedisStore:
+    """Counters in Redis, shared by every node. One hash per key, expiring by itself."""
+
+    def __init__(self, url: str, prefix: str) -> None:
+        import redis
+
+        self._redis = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        self._prefix = prefix + "lockout:"
+
+    def get(self, key: str, now: float) -> Status:  # noqa: ARG002 - Redis expires keys itself
+        values = self._redis.hmget(self._prefix + key, "failures", "blocked_until")
+        return Status(int(values[0] or 0), float(values[1] or 0.0))
+
+    def fail(self, key: str, now: float, policy: Policy) -> Status:
+        name = self._prefix + key
+        failures = int(self._redis.hincrby(name, "failures", 1))
+        blocked_until = now + policy.wait_after(failures)
+        pipe = self._redis.pipeline()
+        pipe.hset(name, "blocked_until", repr(blocked_until))
+        pipe.expire(name, policy.memory_seconds)
+        pipe.execute()
+        return Status(failures, blocked_until)
+
+    def reset(self, key: str) -> None:
+        self._redis.delete(self._prefix + key)
+
+
+@dataclass(frozen=True)
+class Policy:
+    max_failures: int
+    lock_seconds: int
+
+    def wait_after(self, failures: int) -> float:
+        """Seconds to wait after the ``failures``-th failure in a row."""
+        if failures >= self.max_failures:
+            return float(self.lock_seconds)
+        if failures <= FREE_FAILURES:
+            return 0.0
+        return float(min(2 ** (failures - FREE_FAILURES - 1), self.lock_seconds))
+
+    @property
+    def memory_seconds(self) -> int:
+        """Failures are forgotten this long after the last one (at least a day)."""
+        return max(86400, 2 * self.lock_seconds)
+
+    def is_lock(self, status: Status) -> bool:
+        return status.failures >= self.max_failures
+
+
+def _store():
+    extensions = current_app.extensions
+    if "idp.lockout" not in extensions:
+        settings = current_app.config["IDP"]
+        if settings.redis_url:
+            extensions["idp.lockout"] = RedisStore(settings.redis_url, settings.redis_prefix)
+        else:
+            extensions["idp.lockout"] = MemoryStore()
+    return extensions["idp.lockout"]
+
+
+def policy() -> Policy:
+    settings = current_app.config["IDP"]
+    return Policy(settings.login_max_failures, settings.login_lock_ttl)
+
+
+def account_key(citizen_id: int | None, username: str) -> str:
+    """The counter's key: the account, or a keyed digest of what was typed."""
+    if citizen_id is not None:
+        return f"citizen:{citizen_id}"
+    secret = current_app.config["SECRET_KEY"].encode()
+    digest = hmac.new(secret, username.casefold().encode(), hashlib.sha256).hexdigest()
+    return f"name:{digest[:32]}"
+
+
+def status(key: str) -> Status:
+    return _store().get(key, _now())
+
+
+def is_blocked(current: Status) -> bool:
+    return current.blocked_until > _now()
+
+
+def wait_seconds(current: Status) -> int:
+    return current.wait_seconds(_now())
+
+
+def record_failure(key: str) -> Status:
+    return _store().fail(key, _now(), policy())
+
+
+def reset(key: str) -> None:
+    _store().reset(key)

@@ -1,0 +1,99 @@
+"""Passwords: argon2id hashing (RFC 9106) and the policy a new password must meet.
+
+Parameters come from ``IDP_ARGON2_*``; a hash made with other parameters is re-hashed the next
+time its owner signs in (``needs_rehash``), so raising the cost reaches every account without
+a reset. The policy follows NIST SP 800-63B section 3.1.1.2: a minimum length, no composition
+rules, and a refusal of passwords found in lists of common ones.
+"""
+
+from __future__ import annotations
+
+import gzip
+import unicodedata
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from argon2 import PasswordHasher, Type
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from flask import current_app
+
+#: Longer inputs are refused before hashing: argon2 cost must not be driven by the attacker.
+MAX_LENGTH = 256
+_COMMON_LISTS = ("common-passwords.txt.gz", "common-passwords-vi.txt")
+
+
+@dataclass(frozen=True)
+class _Hashing:
+    hasher: PasswordHasher
+    #: Verified against when no account matches, so both cases take the same time.
+    dummy_hash: str
+
+
+def _hashing() -> _Hashing:
+    extensions = current_app.extensions
+    if "idp.password" not in extensions:
+        settings = current_app.config["IDP"]
+        hasher = PasswordHasher(time_cost=settings.argon2_time_cost,
+                                memory_cost=settings.argon2_memory_cost,
+                                parallelism=settings.argon2_parallelism, type=Type.ID)
+        extensions["idp.password"] = _Hashing(hasher, hasher.hash("not a password of anyone"))
+    return extensions["idp.password"]
+
+
+def _prepare(password: str) -> str:
+    # Keyboards send Vietnamese letters precomposed or decomposed: hash one form.
+    return unicodedata.normalize("NFC", password)
+
+
+def hash_password(password: str) -> str:
+    return _hashing().hasher.hash(_prepare(password))
+
+
+def verify_password(stored_hash: str | None, password: str) -> bool:
+    """True when ``password`` matches. With no stored hash, a dummy verification still runs."""
+    hashing = _hashing()
+    candidate = _prepare(password)[:MAX_LENGTH]
+    try:
+        return hashing.hasher.verify(stored_hash or hashing.dummy_hash, candidate) and (
+            stored_hash is not None)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+def needs_rehash(stored_hash: str) -> bool:
+    """The hash was made with other parameters than ``IDP_ARGON2_*`` now say."""
+    return _hashing().hasher.check_needs_rehash(stored_hash)
+
+
+@cache
+def common_passwords() -> frozenset[str]:
+    """The built-in list: 20,000 most common passwords (Royce Williams' list as shipped by
+    Django 5.1, BSD licence) and a few Vietnamese ones, case-folded."""
+    folder = Path(__file__).parent
+    words: set[str] = set()
+    for name in _COMMON_LISTS:
+        path = folder / name
+        opener = gzip.open if name.endswith(".gz") else open
+        with opener(path, "rt", encoding="utf-8") as handle:
+            words.update(line.strip().casefold() for line in handle if line.strip())
+    return frozenset(words)
+
+
+def policy_problem(password: str, *, personal: tuple[str, ...] = ()) -> str | None:
+    """Why ``password`` may not be used (a short code), or None.
+
+    Codes: ``too_short``, ``too_long``, ``common``, ``personal`` (the password is one of the
+    account's own identifiers, such as the national number or the email).
+    """
+    password = _prepare(password)
+    if len(password) < current_app.config["IDP"].password_min_length:
+        return "too_short"
+    if len(password) > MAX_LENGTH:
+        return "too_long"
+    folded = password.casefold()
+    if folded in common_passwords() or folded.strip("0123456789!.") in common_passwords():
+        return "common"
+    if any(value and folded == value.casefold() for value in personal):
+        return "personal"
+    return None

@@ -1,0 +1,57 @@
+"""Per-IP limits on the forms that check secrets (Flask-Limiter).
+
+Each app gets its own :class:`Limiter`, held in ``app.extensions["idp.limiter"]``: storage in
+Redis under ``IDP_REDIS_PREFIX`` when ``IDP_REDIS_URL`` is set (every node counts together),
+else in the process. Only POST is limited: reading a form costs nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+
+from flask import Flask, current_app, make_response
+from flask_babel import gettext
+from flask_limiter import Limiter, RateLimitExceeded
+from flask_limiter.util import get_remote_address
+
+
+def _message() -> str:
+    return gettext("Too many attempts from your network. Wait a few minutes and try again.")
+
+
+def init_app(app: Flask) -> None:
+    settings = app.config["IDP"]
+    limiter = Limiter(
+        key_func=get_remote_address,
+        storage_uri=settings.redis_url or "memory://",
+        key_prefix=settings.redis_prefix + "ratelimit",
+        strategy="moving-window",
+        # Flask-Limiter would add Retry-After to every response of a limited page; we add it
+        # only where it means something, on the 429 (RFC 6585 section 4).
+        headers_enabled=False,
+    )
+    limiter.init_app(app)
+    app.extensions["idp.limiter"] = limiter
+    app.register_error_handler(RateLimitExceeded, _too_many_requests)
+
+
+def _too_many_requests(exc: RateLimitExceeded):
+    """The readable 429 page (or JSON) of :mod:`idp.web`, with ``Retry-After``."""
+    from idp.web import _http_error
+
+    response = make_response(_http_error(exc))
+    current = current_app.extensions["idp.limiter"].current_limit
+    retry_after = int(current.reset_at - time.time()) if current else 60
+    response.headers["Retry-After"] = str(max(1, retry_after))
+    return response
+
+
+def limit_posts(app: Flask, endpoints: Iterable[str]) -> None:
+    """Apply ``IDP_LOGIN_RATE_LIMIT`` per client IP to POSTs of these endpoints."""
+    limiter: Limiter = app.extensions["idp.limiter"]
+    for endpoint in endpoints:
+        view = app.view_functions[endpoint]
+        app.view_functions[endpoint] = limiter.limit(
+            lambda: current_app.config["IDP"].login_rate_limit, methods=["POST"],
+            error_message=_message, scope=endpoint)(view)

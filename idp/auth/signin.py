@@ -1,0 +1,154 @@
+"""Signing a citizen in: which account, which factors, then the SSO session.
+
+The steps, in order:
+
+1. :func:`check_password` finds the account from what was typed (national number, email or
+   phone), applies the per-account throttle (:mod:`idp.auth.lockout`) and verifies the
+   password. An unknown account and a wrong password give the same outcome after the same
+   argon2 work.
+2. :func:`begin_sign_in` remembers "password verified for citizen X" in the signed Flask
+   session (``pending``). A further factor (second factor, certificate) slots in here: it
+   reads :func:`pending_sign_in`, verifies its factor, then calls :func:`complete_sign_in`
+   with the longer ``amr``.
+3. :func:`complete_sign_in` starts the SSO session (which rotates any previous one), records
+   the sign-in in the audit log and redirects to ``next`` or the account pages.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from flask import redirect, session
+from sqlalchemy import select
+from werkzeug.wrappers import Response
+
+from idp.accounts.models import Citizen
+from idp.accounts.services import find_citizen
+from idp.audit.log import record
+from idp.auth import lockout
+from idp.auth.models import PasswordCredential
+from idp.auth.password import hash_password, needs_rehash, verify_password
+from idp.auth.sessions import start_session
+from idp.db import db
+from idp.db.types import utcnow
+
+log = logging.getLogger(__name__)
+
+ACR_BASIC = "urn:idp:acr:basic"
+PENDING_KEY = "idp_pending_signin"
+#: A verified password waits this long for the next step before it must be typed again.
+PENDING_TTL = 300
+MAX_NEXT_LENGTH = 2000
+
+
+def safe_next(target: str | None) -> str | None:
+    """``target`` if it is a path on this server, else None: never an open redirect.
+
+    Only a relative reference starting with one "/" passes (no scheme, no host, no "//" or
+    backslash that browsers read as a host, no control characters).
+    """
+    if not target or len(target) > MAX_NEXT_LENGTH or not target.startswith("/"):
+        return None
+    if target.startswith("//") or "\\" in target or any(ord(c) < 32 or ord(c) == 127 for c in target):
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return None
+    return target
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """The result of a password check.
+
+    ``outcome``: ``ok``, ``invalid`` (unknown account or wrong password), ``wait`` (a failure
+    streak imposes a wait), ``locked`` (too many failures), ``disabled`` (locked by an admin).
+    ``wait_seconds`` says for how long, where it applies.
+    """
+
+    outcome: str
+    citizen: Citizen | None = None
+    wait_seconds: int = 0
+
+
+def _fail(citizen: Citizen | None, reason: str, key: str | None) -> lockout.Status | None:
+    status = lockout.record_failure(key) if key else None
+    record("signin", actor="citizen", outcome="failure", citizen_id=citizen.id if citizen else None,
+           details={"method": "pwd", "reason": reason})
+    db.session.commit()
+    log.info("password sign-in failed: %s (citizen %s)", reason, citizen.id if citizen else "-")
+    return status
+
+
+def check_password(username: str, password: str) -> Attempt:
+    """Step 1: who is signing in, if the password is right and the account may try now."""
+    citizen = find_citizen(username)
+    key = lockout.account_key(citizen.id if citizen else None, username)
+    status = lockout.status(key)
+    if lockout.is_blocked(status):
+        outcome = "locked" if lockout.policy().is_lock(status) else "wait"
+        _fail(citizen, outcome, None)
+        return Attempt(outcome, wait_seconds=lockout.wait_seconds(status))
+
+    credential = db.session.scalar(select(PasswordCredential).where(
+        PasswordCredential.citizen_id == citizen.id)) if citizen else None
+    if not verify_password(credential.hash if credential else None, password) or citizen is None:
+        status = _fail(citizen, "unknown_account" if citizen is None else "bad_password", key)
+        wait = lockout.wait_seconds(status)
+        if lockout.policy().is_lock(status):
+            return Attempt("locked", wait_seconds=wait)
+        return Attempt("invalid", wait_seconds=wait)
+
+    if citizen.locked_until is not None and citizen.locked_until > utcnow():
+        _fail(citizen, "disabled", None)
+        return Attempt("disabled")
+    lockout.reset(key)
+    if needs_rehash(credential.hash):
+        # Parameters changed (IDP_ARGON2_*): upgrade the hash while the password is at hand.
+        credential.hash = hash_password(password)
+        db.session.commit()
+    return Attempt("ok", citizen=citizen)
+
+
+@dataclass(frozen=True)
+class Pending:
+    citizen_id: int
+    amr: list[str]
+    next_url: str | None
+
+
+def begin_sign_in(citizen: Citizen, amr: list[str], next_url: str | None) -> Response:
+    """Step 2: the first factor is verified; remember it and go on.
+
+    With no further factor required, that means completing the sign-in at once.
+    """
+    session[PENDING_KEY] = {"citizen_id": citizen.id, "amr": list(amr),
+                            "next": safe_next(next_url), "at": int(time.time())}
+    return complete_sign_in(citizen, amr)
+
+
+def pending_sign_in() -> Pending | None:
+    """The sign-in waiting for its next step in this browser, if recent enough."""
+    data = session.get(PENDING_KEY)
+    if not isinstance(data, dict) or int(time.time()) - int(data.get("at", 0)) > PENDING_TTL:
+        return None
+    return Pending(int(data["citizen_id"]), list(data.get("amr", [])), safe_next(data.get("next")))
+
+
+def complete_sign_in(citizen: Citizen, amr: list[str], acr: str = ACR_BASIC) -> Response:
+    """Step 3: start the SSO session (rotating any older one), audit, redirect.
+
+    The CSRF token is renewed as well, so a token seen before sign-in is no use after it.
+    """
+    pending = pending_sign_in()
+    session.pop(PENDING_KEY, None)
+    next_url = pending.next_url if pending and pending.citizen_id == citizen.id else None
+    start_session(citizen.id, amr=amr, acr=acr)
+    record("signin", actor="citizen", citizen_id=citizen.id, details={"method": "+".join(amr)})
+    db.session.commit()
+    session.pop("csrf_token", None)
+    log.info("sign-in succeeded (citizen %s, %s)", citizen.id, "+".join(amr))
+    return redirect(next_url or "/account", 303)
