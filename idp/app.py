@@ -18,6 +18,8 @@ from idp.db import db, import_models, migrate
 COMPONENTS = (
     "idp.web",
     "idp.auth.sessions",
+    "idp.keys",
+    "idp.oidc",
     "idp.health",
 )
 
