@@ -133,11 +133,11 @@ class AccessTokenValidator(JWTBearerTokenValidator):
     def validate_token(self, token, scopes, request, **kwargs):
         super().validate_token(token, scopes, request, **kwargs)
         if is_revoked(token["jti"]):
-            raise InvalidTokenError(realm=self.realm, error_description="The token was revoked.")
+            raise InvalidTokenError(realm=self.realm, description="The token was revoked.")
         from idp.oidc.clients import get_client
 
         if get_client(token["client_id"]) is None:
-            raise InvalidTokenError(realm=self.realm, error_description="The client is disabled.")
+            raise InvalidTokenError(realm=self.realm, description="The client is disabled.")
 
 
 def check_access_token(token_string: str, scopes=None, audience: str | None = None):

@@ -229,7 +229,8 @@ def check_id_token_hint(request: AuthorizationRequest) -> None:
             or claims.get("iss") != current_app.config["IDP"].issuer
             or request.client.client_id not in audiences
             or not isinstance(claims.get("sub"), str)):
-        raise _redirect_error(request, InvalidRequestError("The id_token_hint was not issued to this client."))
+        raise _redirect_error(request, InvalidRequestError(
+            "The id_token_hint was not issued to this client."))
     request.hinted_sub = claims["sub"]
 
 

@@ -23,7 +23,7 @@ def userinfo():
     client = get_client(token["client_id"])
     citizen = citizen_for_subject(client, token["sub"])
     if citizen is None:
-        return error_response(InvalidTokenError(error_description="The citizen is unknown."))
+        return error_response(InvalidTokenError(description="The citizen is unknown."))
     response = jsonify(user_claims(citizen, token["sub"], token.get("scope", "").split()))
     response.headers["Access-Control-Allow-Origin"] = "*"
     return no_store(response)
