@@ -7,7 +7,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
-from datetime import date
+from datetime import date, timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -20,6 +20,7 @@ from joserfc.jwk import KeySet
 from idp.accounts.models import LEVEL_VERIFIED, Citizen, NationalIdentifier, RegistryEntry
 from idp.auth.sessions import COOKIE_NAME, start_session
 from idp.db import db
+from idp.db.types import utcnow
 from idp.oidc.clients import create_client
 
 ISSUER = "http://127.0.0.1:8000"
@@ -44,10 +45,13 @@ def make_citizen(app, pin: str = "001085000001", email: str = "an@example.vn") -
         return citizen.id
 
 
-def sign_in(app, browser, citizen_id: int, *, amr=("pwd",), acr="urn:idp:acr:basic") -> str:
-    """What the sign-in page does after a successful sign-in, then the browser keeps the cookie."""
+def sign_in(app, browser, citizen_id: int, *, amr=("pwd",), acr="urn:idp:acr:basic",
+            ago: float = 0) -> str:
+    """What the sign-in page does after a successful sign-in, then the browser keeps the cookie.
+    ``ago`` dates the sign-in back that many seconds (max_age and prompt=login tests)."""
     with app.test_request_context():
-        start_session(citizen_id, amr=list(amr), acr=acr)
+        start_session(citizen_id, amr=list(amr), acr=acr,
+                      auth_time=utcnow() - timedelta(seconds=ago) if ago else None)
         db.session.commit()
         token = g.idp_session_cookie
     browser.set_cookie(COOKIE_NAME, token)
@@ -130,3 +134,36 @@ def rp(app) -> tuple[str, str]:
 @pytest.fixture
 def browser(client):
     return client
+
+
+def exchange(browser, client_id: str, secret: str | None, code: str, *, redirect_uri: str = REDIRECT,
+             verifier: str | None = None, auth: str = "basic"):
+    """POST /token for a code, authenticating the way a relying party would."""
+    data = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri}
+    if verifier is not None:
+        data["code_verifier"] = verifier
+    headers = {}
+    if auth == "basic":
+        headers["Authorization"] = "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+    elif auth == "post":
+        data.update(client_id=client_id, client_secret=secret)
+    else:
+        data["client_id"] = client_id
+    return browser.post("/token", data=data, headers=headers)
+
+
+def basic(client_id: str, secret: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()}
+
+
+def code_for(browser, client_id: str, **params) -> dict[str, str]:
+    """Authorize (the citizen is signed in), consent if asked, return the redirect parameters."""
+    return consent_and_code(browser, authorize(browser, client_id, **params))
+
+
+def tokens_for(browser, client_id: str, secret: str, **params) -> dict:
+    params.setdefault("scope", "openid")
+    code = code_for(browser, client_id, **params)["code"]
+    response = exchange(browser, client_id, secret, code)
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()
