@@ -275,7 +275,8 @@ def test_oidcc_ensure_post_request_succeeds(browser, rp, signed_in):
 
 # OIDC Core §9: client_secret_post.
 def test_oidcc_server_client_secret_post(app, browser, signed_in):
-    client_id, secret = register(app, client_id="post-client", token_endpoint_auth_method="client_secret_post")
+    client_id, secret = register(app, client_id="post-client",
+                                 token_endpoint_auth_method="client_secret_post")
     params = code_for(browser, client_id)
     response = exchange(browser, client_id, secret, params["code"], auth="post")
     assert response.status_code == 200 and "id_token" in response.get_json()
@@ -306,7 +307,8 @@ def test_oidcc_claims_essential(browser, rp, signed_in):
 
 # OIDC Core §6.1: a request object's redirect_uri is never trusted here: request objects are refused.
 def test_oidcc_ensure_request_object_with_redirect_uri(browser, rp, signed_in):
-    params = redirect_params(authorize(browser, rp[0], request="eyJhbGciOiJub25lIn0.eyJyZWRpcmVjdF91cmkiOiJodHRwczovL2V2aWwifQ."))
+    request_object = "eyJhbGciOiJub25lIn0.eyJyZWRpcmVjdF91cmkiOiJodHRwczovL2V2aWwifQ."
+    params = redirect_params(authorize(browser, rp[0], request=request_object))
     assert params["error"] == "request_not_supported"
 
 

@@ -26,7 +26,7 @@ from idp.db import db
 from idp.db.types import utcnow
 from idp.oidc.models import UsedClientAssertion
 
-MAX_LIFETIME = 600
+MAX_LIFETIME = 7200  # client libraries commonly sign for an hour (Authlib: 3600 s)
 ALGORITHMS = ["RS256", "PS256", "ES256", "EdDSA"]
 
 
