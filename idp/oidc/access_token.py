@@ -25,9 +25,10 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 from joserfc.jws import extract_compact
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from idp.db import db
+from idp.db.types import utcnow
 from idp.keys import service as keys
 from idp.oidc.models import RevokedAccessToken
 
@@ -81,6 +82,8 @@ def is_revoked(jti: str) -> bool:
 def revoke(jti: str, exp: int | datetime, reason: str) -> None:
     """RFC 7009 §2: the access token stops working; remembered until it would have expired."""
     expires_at = exp if isinstance(exp, datetime) else datetime.fromtimestamp(exp, UTC)
+    # Rows of tokens that have expired anyway are no longer needed.
+    db.session.execute(delete(RevokedAccessToken).where(RevokedAccessToken.expires_at < utcnow()))
     if db.session.get(RevokedAccessToken, jti) is None:
         db.session.add(RevokedAccessToken(jti=jti, expires_at=expires_at, reason=reason))
 

@@ -22,6 +22,7 @@ from urllib.parse import urlencode
 from authlib.oauth2.rfc6749 import OAuth2Request
 from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
 from flask import abort, current_app, g, redirect, render_template, request
+from sqlalchemy import delete
 from werkzeug.datastructures import MultiDict
 
 from idp.accounts.models import Citizen
@@ -154,6 +155,8 @@ def _authenticate(areq: AuthorizationRequest, created_at: datetime):
 def _store(areq: AuthorizationRequest, pending: PendingAuthorization | None, values) -> PendingAuthorization:
     if pending is None:
         now = utcnow()
+        # Abandoned requests go away as new ones arrive (indexed on expires_at).
+        db.session.execute(delete(PendingAuthorization).where(PendingAuthorization.expires_at < now))
         pending = PendingAuthorization(id=secrets.token_urlsafe(24), client_pk=areq.client.id,
                                        params={k: values.get(k) for k in values},
                                        created_at=now, expires_at=now + PENDING_TTL)

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from authlib.oauth2.rfc6749.errors import InvalidClientError
 from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
 from flask import current_app, request
+from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 from sqlalchemy import delete
@@ -24,6 +25,7 @@ from sqlalchemy.exc import IntegrityError
 
 from idp.db import db
 from idp.db.types import utcnow
+from idp.oidc.clients import get_client
 from idp.oidc.models import UsedClientAssertion
 
 MAX_LIFETIME = 7200  # client libraries commonly sign for an hour (Authlib: 3600 s)
@@ -49,8 +51,6 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
             raise InvalidClientError(description="The client's registered keys are unusable.") from exc
 
     def process_assertion_claims(self, assertion, resolve_key):
-        from joserfc import jwt
-
         try:
             token = jwt.decode(assertion, resolve_key, algorithms=ALGORITHMS)
         except (JoseError, ValueError) as exc:
@@ -85,6 +85,4 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
 
     @staticmethod
     def server_client(client_id):
-        from idp.oidc.clients import get_client
-
         return get_client(client_id)

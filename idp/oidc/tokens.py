@@ -7,6 +7,8 @@ refresh reuse, RFC 7009) can revoke it too. Refresh tokens are stored as digests
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from idp.audit.log import record
 from idp.db.types import utcnow
 from idp.oidc import refresh_token as families
@@ -34,7 +36,5 @@ def save_token(token: dict, request) -> None:
                     "jti": claims["jti"], "refresh": bool(token.get("refresh_token"))})
 
 
-def _exp(claims: dict):
-    from datetime import UTC, datetime
-
+def _exp(claims: dict) -> datetime:
     return datetime.fromtimestamp(claims["exp"], UTC) if "exp" in claims else utcnow()
