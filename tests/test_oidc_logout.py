@@ -88,3 +88,11 @@ def test_rp_initiated_logout_client_id_mismatch(app, browser, rp, id_token):
     other = register(app, client_id="other")[0]
     response = browser.get("/logout", query_string={"id_token_hint": id_token, "client_id": other})
     assert response.status_code == 400
+
+
+# §2: the hint must be an ID token: one of our access tokens (same keys, same issuer) is refused.
+def test_rp_initiated_logout_access_token_as_hint_is_refused(app, browser, rp, citizen_id):
+    sign_in(app, browser, citizen_id)
+    access = tokens_for(browser, *rp)["access_token"]
+    response = browser.get("/logout", query_string={"id_token_hint": access})
+    assert response.status_code == 400 and not _signed_out(browser, rp)

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from authlib.oidc.rpinitiated import EndSessionEndpoint as _EndSessionEndpoint
 from flask import current_app, render_template, request
+from joserfc.errors import JoseError
+from joserfc.jws import extract_compact
 
 from idp.auth.sessions import current_session, end_session
 from idp.db import db
@@ -34,6 +36,14 @@ class EndSessionEndpoint(_EndSessionEndpoint):
         data = request.payload.data
         if any(len(v) > 4096 for v in data.values()):
             raise InvalidRequestError("The logout request is too large.")
+        hint = data.get("id_token_hint")
+        if hint:
+            try:
+                typ = str(extract_compact(hint.encode()).headers().get("typ", ""))
+            except (JoseError, ValueError):
+                raise InvalidRequestError("The id_token_hint is not a JWT.") from None
+            if typ.lower() in ("at+jwt", "application/at+jwt"):
+                raise InvalidRequestError("The id_token_hint is an access token, not an ID token.")
         validated = super().validate_request(request)
         claims = validated.id_token_claims
         if claims is not None and claims.get("iss") != current_app.config["IDP"].issuer:
