@@ -24,6 +24,8 @@ COMPONENTS = (
     "idp.maintenance",
     "idp.auth",
     "idp.accounts",
+    "idp.keys",
+    "idp.oidc",
     "idp.health",
 )
 

@@ -107,3 +107,6 @@ def app(environ: dict[str, str]):
 @pytest.fixture
 def client(app):
     return app.test_client()
+
+# OpenID Connect fixtures (citizen, relying parties, sign-in) live in their own module.
+pytest_plugins = ["tests.oidc_support"]

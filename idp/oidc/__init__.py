@@ -1,1 +1,20 @@
-"""OpenID Connect Core 1.0 and OAuth 2.0 endpoints: relying parties integrate here only."""
+"""OpenID Connect Core 1.0 and OAuth 2.0 endpoints: relying parties integrate here only.
+
+Endpoints (all advertised in discovery): ``/authorize`` (+ ``/authorize/continue/<id>``),
+``/token``, ``/userinfo``, ``/introspect``, ``/revoke``, ``/logout``,
+``/.well-known/openid-configuration``, ``/.well-known/oauth-authorization-server`` (and the
+JWKS, served by :mod:`idp.keys`).
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    from idp.oidc import authorize, discovery, rp_initiated_logout, token_endpoint, userinfo  # noqa: F401
+    from idp.oidc.blueprint import bp
+    from idp.oidc.server import init_server
+
+    init_server(app)
+    app.register_blueprint(bp)

@@ -13,9 +13,10 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from idp.db import db
 from idp.db.types import NFCString, UTCDateTime, utcnow
+from idp.oidc.client_mixin import OAuthClientMixin
 
 
-class Client(db.Model):
+class Client(OAuthClientMixin, db.Model):
     """A registered relying party (OIDC Dynamic Client Registration 1.0 §2 metadata)."""
 
     __tablename__ = "clients"
@@ -40,6 +41,8 @@ class Client(db.Model):
     frontchannel_logout_uri: Mapped[str | None] = mapped_column(String(1000))
     default_acr_values: Mapped[list[str]] = mapped_column(JSON, default=list, nullable=False)
     logo_uri: Mapped[str | None] = mapped_column(String(1000))
+    #: The agency operating the client, shown on the consent page.
+    agency: Mapped[str | None] = mapped_column(NFCString(200))
     contacts: Mapped[list[str]] = mapped_column(JSON, default=list, nullable=False)
     enabled: Mapped[bool] = mapped_column(default=True, nullable=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
@@ -50,6 +53,28 @@ class Client(db.Model):
     secrets: Mapped[list[ClientSecret]] = relationship(
         back_populates="client", cascade="all, delete-orphan"
     )
+
+    @property
+    def is_public(self) -> bool:
+        """RFC 6749 §2.1: a client that cannot keep a secret authenticates with ``none``."""
+        return self.token_endpoint_auth_method == "none"  # noqa: S105 - a method name
+
+    @property
+    def scopes(self) -> list[str]:
+        return self.scope.split()
+
+    @property
+    def client_metadata(self) -> dict:
+        """Registration metadata as Authlib's endpoints read it (RFC 7591 §2)."""
+        return {
+            "redirect_uris": list(self.redirect_uris),
+            "post_logout_redirect_uris": list(self.post_logout_redirect_uris),
+            "token_endpoint_auth_method": self.token_endpoint_auth_method,
+            "grant_types": list(self.grant_types),
+            "response_types": list(self.response_types),
+            "scope": self.scope,
+            "id_token_signed_response_alg": self.id_token_signed_response_alg,
+        }
 
 
 class ClientSecret(db.Model):
@@ -118,6 +143,9 @@ class AuthorizationCode(db.Model):
     family_id: Mapped[int | None] = mapped_column(
         ForeignKey("refresh_token_families.id", ondelete="SET NULL")
     )
+    #: The access token issued on redemption, revoked with it if the code is presented again.
+    access_jti: Mapped[str | None] = mapped_column(String(64))
+    access_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class RefreshTokenFamily(db.Model):
@@ -161,6 +189,18 @@ class RefreshToken(db.Model):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True, nullable=False)
     rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
+    family: Mapped[RefreshTokenFamily] = relationship(lazy="joined")
+    #: The access token issued together with this refresh token (revoked with the family).
+    access_jti: Mapped[str | None] = mapped_column(String(64))
+    access_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    def check_client(self, client) -> bool:
+        """RFC 6749 §6: a refresh token is bound to the client it was issued to."""
+        return self.family.client_pk == client.id
+
+    def get_scope(self) -> str:
+        return self.family.scope
+
 
 class RevokedAccessToken(db.Model):
     """A JWT access token revoked before its expiry (RFC 7009), by ``jti``, kept until ``exp``."""
@@ -170,3 +210,53 @@ class RevokedAccessToken(db.Model):
     jti: Mapped[str] = mapped_column(String(64), primary_key=True)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True, nullable=False)
     reason: Mapped[str | None] = mapped_column(Text)
+
+
+class PendingAuthorization(db.Model):
+    """An authorization request waiting for the citizen to sign in or to consent.
+
+    Kept in the database so whichever node serves ``/authorize/continue/<id>`` can resume it.
+    ``created_at`` matters: a sign-in newer than it satisfies ``prompt=login`` and ``max_age``
+    (OIDC Core §3.1.2.1).
+    """
+
+    __tablename__ = "pending_authorizations"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    client_pk: Mapped[int] = mapped_column(
+        ForeignKey("clients.id", ondelete="CASCADE"), index=True, nullable=False
+    )
+    params: Mapped[dict] = mapped_column(JSON, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True, nullable=False)
+
+
+class UsedClientAssertion(db.Model):
+    """A ``jti`` of a client assertion already accepted (RFC 7523 §3 item 7: no replay)."""
+
+    __tablename__ = "used_client_assertions"
+    __table_args__ = (UniqueConstraint("client_pk", "jti_digest", name="uq_used_client_assertions_jti"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_pk: Mapped[int] = mapped_column(
+        ForeignKey("clients.id", ondelete="CASCADE"), nullable=False
+    )
+    jti_digest: Mapped[str] = mapped_column(String(64), nullable=False)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True, nullable=False)
+
+
+class SubjectIdentifier(db.Model):
+    """Which citizen a pairwise ``sub`` of a sector stands for (OIDC Core §8.1).
+
+    Pairwise values cannot be reversed; UserInfo finds the citizen here with one indexed read.
+    """
+
+    __tablename__ = "subject_identifiers"
+    __table_args__ = (UniqueConstraint("sector", "sub", name="uq_subject_identifiers_sector_sub"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sector: Mapped[str] = mapped_column(String(255), nullable=False)
+    sub: Mapped[str] = mapped_column(String(64), nullable=False)
+    citizen_id: Mapped[int] = mapped_column(
+        ForeignKey("citizens.id", ondelete="CASCADE"), index=True, nullable=False
+    )

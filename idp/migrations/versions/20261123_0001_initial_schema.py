@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 09:50:43.739329
+Create Date: 2026-11-23 10:36:23.535976
 
 """
 from alembic import op
@@ -91,6 +91,7 @@ def upgrade():
     sa.Column('frontchannel_logout_uri', sa.String(length=1000), nullable=True),
     sa.Column('default_acr_values', sa.JSON(), nullable=False),
     sa.Column('logo_uri', sa.String(length=1000), nullable=True),
+    sa.Column('agency', idp.db.types.NFCString(length=200), nullable=True),
     sa.Column('contacts', sa.JSON(), nullable=False),
     sa.Column('enabled', sa.Boolean(), nullable=False),
     sa.Column('created_at', idp.db.types.UTCDateTime(timezone=True), nullable=False),
@@ -203,6 +204,19 @@ def upgrade():
     sa.PrimaryKeyConstraint('id', name=op.f('pk_password_credentials')),
     sa.UniqueConstraint('citizen_id', name=op.f('uq_password_credentials_citizen_id'))
     )
+    op.create_table('pending_authorizations',
+    sa.Column('id', sa.String(length=64), nullable=False),
+    sa.Column('client_pk', sa.Integer(), nullable=False),
+    sa.Column('params', sa.JSON(), nullable=False),
+    sa.Column('created_at', idp.db.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', idp.db.types.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['client_pk'], ['clients.id'], name=op.f('fk_pending_authorizations_client_pk_clients'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_pending_authorizations'))
+    )
+    with op.batch_alter_table('pending_authorizations', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_pending_authorizations_client_pk'), ['client_pk'], unique=False)
+        batch_op.create_index(batch_op.f('ix_pending_authorizations_expires_at'), ['expires_at'], unique=False)
+
     op.create_table('recovery_codes',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('citizen_id', sa.Integer(), nullable=False),
@@ -239,6 +253,18 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_sso_sessions_citizen_id'), ['citizen_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_sso_sessions_expires_at'), ['expires_at'], unique=False)
 
+    op.create_table('subject_identifiers',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('sector', sa.String(length=255), nullable=False),
+    sa.Column('sub', sa.String(length=64), nullable=False),
+    sa.Column('citizen_id', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['citizen_id'], ['citizens.id'], name=op.f('fk_subject_identifiers_citizen_id_citizens'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_subject_identifiers')),
+    sa.UniqueConstraint('sector', 'sub', name='uq_subject_identifiers_sector_sub')
+    )
+    with op.batch_alter_table('subject_identifiers', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_subject_identifiers_citizen_id'), ['citizen_id'], unique=False)
+
     op.create_table('totp_credentials',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('citizen_id', sa.Integer(), nullable=False),
@@ -251,6 +277,18 @@ def upgrade():
     )
     with op.batch_alter_table('totp_credentials', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_totp_credentials_citizen_id'), ['citizen_id'], unique=False)
+
+    op.create_table('used_client_assertions',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('client_pk', sa.Integer(), nullable=False),
+    sa.Column('jti_digest', sa.String(length=64), nullable=False),
+    sa.Column('expires_at', idp.db.types.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['client_pk'], ['clients.id'], name=op.f('fk_used_client_assertions_client_pk_clients'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_used_client_assertions')),
+    sa.UniqueConstraint('client_pk', 'jti_digest', name='uq_used_client_assertions_jti')
+    )
+    with op.batch_alter_table('used_client_assertions', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_used_client_assertions_expires_at'), ['expires_at'], unique=False)
 
     op.create_table('refresh_token_families',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -307,6 +345,8 @@ def upgrade():
     sa.Column('expires_at', idp.db.types.UTCDateTime(timezone=True), nullable=False),
     sa.Column('used_at', idp.db.types.UTCDateTime(timezone=True), nullable=True),
     sa.Column('family_id', sa.Integer(), nullable=True),
+    sa.Column('access_jti', sa.String(length=64), nullable=True),
+    sa.Column('access_expires_at', idp.db.types.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['citizen_id'], ['citizens.id'], name=op.f('fk_authorization_codes_citizen_id_citizens'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['client_pk'], ['clients.id'], name=op.f('fk_authorization_codes_client_pk_clients'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['family_id'], ['refresh_token_families.id'], name=op.f('fk_authorization_codes_family_id_refresh_token_families'), ondelete='SET NULL'),
@@ -327,6 +367,8 @@ def upgrade():
     sa.Column('issued_at', idp.db.types.UTCDateTime(timezone=True), nullable=False),
     sa.Column('expires_at', idp.db.types.UTCDateTime(timezone=True), nullable=False),
     sa.Column('rotated_at', idp.db.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('access_jti', sa.String(length=64), nullable=True),
+    sa.Column('access_expires_at', idp.db.types.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['family_id'], ['refresh_token_families.id'], name=op.f('fk_refresh_tokens_family_id_refresh_token_families'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_refresh_tokens')),
     sa.UniqueConstraint('token_digest', name=op.f('uq_refresh_tokens_token_digest'))
@@ -363,10 +405,18 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_refresh_token_families_citizen_id'))
 
     op.drop_table('refresh_token_families')
+    with op.batch_alter_table('used_client_assertions', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_used_client_assertions_expires_at'))
+
+    op.drop_table('used_client_assertions')
     with op.batch_alter_table('totp_credentials', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_totp_credentials_citizen_id'))
 
     op.drop_table('totp_credentials')
+    with op.batch_alter_table('subject_identifiers', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_subject_identifiers_citizen_id'))
+
+    op.drop_table('subject_identifiers')
     with op.batch_alter_table('sso_sessions', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_sso_sessions_expires_at'))
         batch_op.drop_index(batch_op.f('ix_sso_sessions_citizen_id'))
@@ -376,6 +426,11 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_recovery_codes_citizen_id'))
 
     op.drop_table('recovery_codes')
+    with op.batch_alter_table('pending_authorizations', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_pending_authorizations_expires_at'))
+        batch_op.drop_index(batch_op.f('ix_pending_authorizations_client_pk'))
+
+    op.drop_table('pending_authorizations')
     op.drop_table('password_credentials')
     with op.batch_alter_table('national_identifiers', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_national_identifiers_citizen_id'))

@@ -1,0 +1,209 @@
+"""The authorization endpoint (RFC 6749 §3.1; OIDC Core §3.1.2), GET and POST.
+
+1. :func:`idp.oidc.authorization_request.validate` checks the request (client, redirect URI,
+   then everything else);
+2. :func:`_authenticate`: a live SSO session that satisfies ``prompt`` / ``max_age`` /
+   ``id_token_hint``, or the sign-in page (``/login?next=/authorize/continue/<id>``), or
+   ``login_required`` with ``prompt=none``;
+3. :func:`_consent`: remembered consent, or the consent page, or ``consent_required``;
+4. a single-use code to the redirect URI, with ``state`` and ``iss``.
+
+A request that needs the citizen is stored in the database (:class:`PendingAuthorization`) so
+that any node resumes it. A sign-in newer than the request satisfies ``prompt=login`` and
+``max_age`` (OIDC Core §3.1.2.1), which is what ends the loop after re-authentication.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timedelta
+from urllib.parse import urlencode
+
+from authlib.oauth2.rfc6749 import OAuth2Request
+from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
+from flask import abort, current_app, g, redirect, render_template, request
+from sqlalchemy import delete
+from werkzeug.datastructures import MultiDict
+
+from idp.accounts.models import Citizen
+from idp.auth.sessions import current_session, join
+from idp.db import db
+from idp.db.types import utcnow
+from idp.oidc import consent as consents
+from idp.oidc.authorization_request import AuthorizationRequest, validate
+from idp.oidc.blueprint import bp
+from idp.oidc.errors import (
+    AccessDeniedError,
+    ConsentRequiredError,
+    InvalidAuthorizationRequest,
+    LoginRequiredError,
+    OAuth2Error,
+)
+from idp.oidc.grantee import Grantee
+from idp.oidc.grants import AuthorizationCodeGrant
+from idp.oidc.models import PendingAuthorization
+from idp.oidc.response_modes import authorization_response, error_response
+from idp.oidc.server import authorization_server
+from idp.oidc.subject import remember_subject
+from idp.web import csrf, no_store
+
+PENDING_TTL = timedelta(minutes=30)
+
+
+def _page(message: str, status: int = 400):
+    return no_store(current_app.make_response(
+        (render_template("error.html", code=status, title="Bad Request", message=message), status)))
+
+
+@bp.route("/authorize", methods=["GET", "POST"])
+@csrf.exempt  # relying parties POST here cross-site (OIDC Core §3.1.2.1); no cookie-bound state changes
+def authorize():
+    values = request.args if request.method == "GET" else request.form
+    return _run(values, created_at=utcnow(), pending=None)
+
+
+@bp.get("/authorize/continue/<pending_id>")
+def resume(pending_id: str):
+    pending = _pending(pending_id)
+    return _run(MultiDict(pending.params), created_at=pending.created_at, pending=pending)
+
+
+@bp.post("/authorize/continue/<pending_id>")
+def decide(pending_id: str):
+    """The consent form's answer (CSRF-protected like every form)."""
+    pending = _pending(pending_id)
+    decision = request.form.get("decision")
+    if decision not in ("allow", "deny"):
+        return _page("Choose Allow or Deny.")
+    return _run(MultiDict(pending.params), created_at=pending.created_at, pending=pending,
+                decision=decision)
+
+
+def _pending(pending_id: str) -> PendingAuthorization:
+    pending = db.session.get(PendingAuthorization, pending_id[:64])
+    if pending is None or pending.expires_at <= utcnow():
+        abort(400, description="This sign-in request has expired. Go back to the service and start again.")
+    if pending.params.get("ui_locales"):
+        g.idp_locale = _locale(pending.params["ui_locales"])
+    return pending
+
+
+def _locale(ui_locales: str) -> str:
+    supported = current_app.config["IDP"].languages
+    for tag in ui_locales.split():
+        if tag.split("-")[0].lower() in supported:
+            return tag.split("-")[0].lower()
+    return supported[0]
+
+
+def _run(values, *, created_at: datetime, pending: PendingAuthorization | None, decision: str | None = None):
+    try:
+        areq = validate(values)
+    except InvalidAuthorizationRequest as exc:
+        _forget(pending)
+        return _page(exc.message)
+    except OAuth2Error as error:
+        _forget(pending)
+        return error_response(error.redirect_uri, error, error.state, _mode(values))
+    try:
+        session = _authenticate(areq, created_at)
+        if session is None:
+            return _to_login(areq, pending, values)
+        if decision == "deny":
+            raise AccessDeniedError("The citizen refused.")
+        if decision == "allow":
+            consents.grant(session.citizen_id, areq.client, areq.scopes)
+        elif "consent" in areq.prompt or consents.needs_consent(session.citizen_id, areq.client, areq.scopes):
+            if "none" in areq.prompt:
+                raise ConsentRequiredError()
+            return _consent_page(areq, pending, values)
+        response = _issue_code(areq, session)
+    except OAuth2Error as error:
+        response = error_response(areq.redirect_uri, error, areq.state, areq.response_mode)
+    _forget(pending)
+    db.session.commit()
+    return response
+
+
+def _mode(values) -> str:
+    return "form_post" if values.get("response_mode") == "form_post" else "query"
+
+
+def _authenticate(areq: AuthorizationRequest, created_at: datetime):
+    """OIDC Core §3.1.2.3: the session that may answer this request, or None when the citizen
+    must sign in (again). ``prompt=none`` turns that into ``login_required`` (§3.1.2.6)."""
+    session = current_session()
+    need_login = session is None
+    if session is not None:
+        fresh = session.auth_time >= created_at
+        if "login" in areq.prompt and not fresh:
+            need_login = True
+        if areq.max_age is not None and not fresh and \
+                (utcnow() - session.auth_time).total_seconds() > areq.max_age:
+            need_login = True
+        if areq.hinted_sub is not None:
+            citizen = db.session.get(Citizen, session.citizen_id)
+            if remember_subject(citizen, areq.client) != areq.hinted_sub:
+                need_login = True
+    if need_login:
+        if "none" in areq.prompt:
+            raise LoginRequiredError()
+        return None
+    return session
+
+
+def _store(areq: AuthorizationRequest, pending: PendingAuthorization | None, values) -> PendingAuthorization:
+    if pending is None:
+        now = utcnow()
+        # Abandoned requests go away as new ones arrive (indexed on expires_at).
+        db.session.execute(delete(PendingAuthorization).where(PendingAuthorization.expires_at < now))
+        pending = PendingAuthorization(id=secrets.token_urlsafe(24), client_pk=areq.client.id,
+                                       params={k: values.get(k) for k in values},
+                                       created_at=now, expires_at=now + PENDING_TTL)
+        db.session.add(pending)
+        db.session.commit()
+    return pending
+
+
+def _forget(pending: PendingAuthorization | None) -> None:
+    if pending is not None:
+        db.session.delete(pending)
+        db.session.commit()
+
+
+def _to_login(areq: AuthorizationRequest, pending, values):
+    """The sign-in page (blueprint endpoint ``auth.login``), then back to this request."""
+    pending = _store(areq, pending, values)
+    query = {"next": f"/authorize/continue/{pending.id}"}
+    if areq.params.get("login_hint"):
+        query["login_hint"] = areq.params["login_hint"]
+    if areq.params.get("ui_locales"):
+        query["ui_locales"] = areq.params["ui_locales"]
+    return no_store(redirect("/login?" + urlencode(query), code=302))
+
+
+def _consent_page(areq: AuthorizationRequest, pending, values):
+    pending = _store(areq, pending, values)
+    return no_store(current_app.make_response(render_template(
+        "oidc/consent.html", client=areq.client, pending_id=pending.id,
+        claims=consents.describe(areq.scopes))))
+
+
+def _issue_code(areq: AuthorizationRequest, session):
+    """RFC 6749 §4.1.2: the code, with state; Authlib's grant generates and stores it."""
+    citizen = db.session.get(Citizen, session.citizen_id)
+    grantee = Grantee(citizen=citizen, sub=remember_subject(citizen, areq.client),
+                      auth_time=session.auth_time, acr=session.acr, amr=list(session.amr),
+                      session_id=session.id, sid=session.sid)
+    issuer = current_app.config["IDP"].issuer
+    oauth_request = OAuth2Request("GET", issuer + "/authorize")
+    oauth_request.payload = BasicOAuth2Payload(areq.params)
+    oauth_request.client = areq.client
+    oauth_request.user = grantee
+    oauth_request.scope = areq.scope
+    grant = AuthorizationCodeGrant(oauth_request, authorization_server())
+    code = grant.generate_authorization_code()
+    grant.save_authorization_code(code, oauth_request)
+    join(session, areq.client.id)
+    return authorization_response(areq.redirect_uri, [("code", code), ("state", areq.state)],
+                                  areq.response_mode)

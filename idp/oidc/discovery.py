@@ -1,0 +1,86 @@
+"""Provider metadata: OpenID Connect Discovery 1.0 §3 at ``/.well-known/openid-configuration``
+and OAuth 2.0 Authorization Server Metadata (RFC 8414 §2) at
+``/.well-known/oauth-authorization-server``: one document, built once per app and served from
+memory with an ETag. Everything advertised works; nothing else does."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from flask import current_app
+
+from idp.keys import service as keys
+from idp.keys.views import cached_json
+from idp.oidc.blueprint import bp
+from idp.oidc.client_auth import ALGORITHMS as ASSERTION_ALGS
+from idp.oidc.clients import AUTH_METHODS
+from idp.oidc.introspection import CLIENT_AUTH_METHODS as INTROSPECTION_AUTH
+from idp.oidc.response_modes import RESPONSE_MODES
+from idp.oidc.revocation import RevocationEndpoint
+from idp.oidc.scopes import SCOPES, all_claims
+
+MAX_AGE = 3600
+#: What the sign-in produces today (urn:idp:acr:basic: password).
+ACR_VALUES = ["urn:idp:acr:basic"]
+
+
+def metadata() -> dict:
+    settings = current_app.config["IDP"]
+    issuer = settings.issuer
+    return {
+        "issuer": issuer,
+        "authorization_endpoint": f"{issuer}/authorize",
+        "token_endpoint": f"{issuer}/token",
+        "userinfo_endpoint": f"{issuer}/userinfo",
+        "jwks_uri": f"{issuer}/.well-known/jwks.json",
+        "end_session_endpoint": f"{issuer}/logout",
+        "introspection_endpoint": f"{issuer}/introspect",
+        "revocation_endpoint": f"{issuer}/revoke",
+        "scopes_supported": list(SCOPES),
+        "response_types_supported": ["code"],
+        "response_modes_supported": list(RESPONSE_MODES),
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "subject_types_supported": ["pairwise", "public"],
+        "id_token_signing_alg_values_supported": list(keys.supported_algs()),
+        "token_endpoint_auth_methods_supported": list(AUTH_METHODS),
+        "token_endpoint_auth_signing_alg_values_supported": list(ASSERTION_ALGS),
+        "introspection_endpoint_auth_methods_supported": list(INTROSPECTION_AUTH),
+        "introspection_endpoint_auth_signing_alg_values_supported": list(ASSERTION_ALGS),
+        "revocation_endpoint_auth_methods_supported": list(RevocationEndpoint.CLIENT_AUTH_METHODS),
+        "revocation_endpoint_auth_signing_alg_values_supported": list(ASSERTION_ALGS),
+        "code_challenge_methods_supported": ["S256"],
+        "claims_supported": all_claims() + ["iss", "aud", "exp", "iat", "auth_time", "nonce", "acr",
+                                            "amr", "sid", "at_hash"],
+        "claims_parameter_supported": False,
+        "request_parameter_supported": False,
+        "request_uri_parameter_supported": False,
+        "authorization_response_iss_parameter_supported": True,
+        "prompt_values_supported": ["none", "login", "consent", "select_account"],
+        "display_values_supported": ["page", "popup", "touch"],
+        "acr_values_supported": ACR_VALUES,
+        "ui_locales_supported": list(settings.languages),
+        "claims_locales_supported": list(settings.languages),
+        "access_token_signing_alg_values_supported": [settings.access_token_alg],
+    }
+
+
+def _document() -> tuple[dict, str]:
+    cached = current_app.extensions.get("idp.discovery")
+    if cached is None:
+        body = metadata()
+        etag = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:32]
+        cached = current_app.extensions["idp.discovery"] = (body, etag)
+    return cached
+
+
+@bp.get("/.well-known/openid-configuration")
+def openid_configuration():
+    body, etag = _document()
+    return cached_json(body, etag, "application/json", MAX_AGE)
+
+
+@bp.get("/.well-known/oauth-authorization-server")
+def oauth_authorization_server():
+    body, etag = _document()
+    return cached_json(body, etag, "application/json", MAX_AGE)

@@ -1,0 +1,46 @@
+"""One error type per spec error code, for the whole provider.
+
+OAuth 2.0 (RFC 6749 §4.1.2.1, §5.2), bearer usage (RFC 6750 §3.1) and OpenID Connect
+(OIDC Core §3.1.2.6) errors come from Authlib and are re-exported here so views import them
+from one place. :class:`InvalidAuthorizationRequest` is ours: an authorization request whose
+client or redirect URI cannot be trusted, answered with a readable page (status 400) and never
+with a redirect (RFC 6749 §4.1.2.1; RFC 9700 §4.1).
+"""
+
+from __future__ import annotations
+
+from authlib.oauth2.rfc6749.errors import (
+    AccessDeniedError,
+    InvalidClientError,
+    InvalidGrantError,
+    InvalidRequestError,
+    InvalidScopeError,
+    OAuth2Error,
+    UnauthorizedClientError,
+    UnsupportedResponseTypeError,
+)
+from authlib.oauth2.rfc6750.errors import InsufficientScopeError, InvalidTokenError
+from authlib.oidc.core.errors import (
+    ConsentRequiredError,
+    InteractionRequiredError,
+    LoginRequiredError,
+    RequestNotSupportedError,
+    RequestURINotSupportedError,
+)
+
+
+class InvalidAuthorizationRequest(Exception):
+    """The client or the redirect URI of an authorization request is unknown or invalid."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+__all__ = [
+    "AccessDeniedError", "ConsentRequiredError", "InsufficientScopeError", "InteractionRequiredError",
+    "InvalidAuthorizationRequest", "InvalidClientError", "InvalidGrantError", "InvalidRequestError",
+    "InvalidScopeError", "InvalidTokenError", "LoginRequiredError", "OAuth2Error",
+    "RequestNotSupportedError", "RequestURINotSupportedError", "UnauthorizedClientError",
+    "UnsupportedResponseTypeError",
+]

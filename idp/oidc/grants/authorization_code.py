@@ -1,0 +1,126 @@
+"""The authorization code grant (RFC 6749 §4.1; OIDC Core §3.1.3) on Authlib's grant.
+
+Codes are 256-bit random values stored as SHA-256 digests, valid ``IDP_AUTHORIZATION_CODE_TTL``
+seconds (60 by default) and single-use: a code is claimed atomically when presented, and a
+code presented again makes the server revoke what was issued from it (RFC 6749 §4.1.2).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+from authlib.oauth2.rfc6749 import grants
+from authlib.oauth2.rfc6749.errors import InvalidGrantError
+from flask import current_app
+from sqlalchemy import select, update
+
+from idp.accounts.models import Citizen
+from idp.audit.log import record
+from idp.auth.models import SsoSession
+from idp.db import db
+from idp.db.types import utcnow
+from idp.oidc import access_token, refresh_token
+from idp.oidc.grantee import Grantee
+from idp.oidc.models import AuthorizationCode, RefreshTokenFamily
+from idp.oidc.subject import subject_for
+
+AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
+
+
+def code_digest(code: str) -> str:
+    return hashlib.sha256(code.encode()).hexdigest()
+
+
+def grantee_for(citizen: Citizen, client, *, session_id, auth_time, acr, amr) -> Grantee:
+    sid = None
+    if session_id is not None:
+        session = db.session.get(SsoSession, session_id)
+        sid = session.sid if session is not None else None
+    return Grantee(citizen=citizen, sub=subject_for(citizen, client), auth_time=auth_time,
+                   acr=acr, amr=list(amr or []), session_id=session_id, sid=sid)
+
+
+class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS = AUTH_METHODS
+
+    def generate_authorization_code(self) -> str:
+        return secrets.token_urlsafe(32)
+
+    def save_authorization_code(self, code, request):
+        """Store the code's digest with everything the token endpoint will need."""
+        ttl = current_app.config["IDP"].authorization_code_ttl
+        grantee: Grantee = request.user
+        data = request.payload.data
+        now = utcnow()
+        row = AuthorizationCode(
+            code_digest=code_digest(code),
+            client_pk=request.client.id,
+            citizen_id=grantee.citizen.id,
+            session_id=grantee.session_id,
+            redirect_uri=data["redirect_uri"],
+            scope=request.scope,
+            nonce=data.get("nonce") or None,
+            code_challenge=data.get("code_challenge") or None,
+            code_challenge_method=(data.get("code_challenge_method") or "S256")
+            if data.get("code_challenge") else None,
+            auth_time=grantee.auth_time,
+            acr=grantee.acr,
+            amr=list(grantee.amr),
+            created_at=now,
+            expires_at=now + timedelta(seconds=ttl),
+        )
+        db.session.add(row)
+        return row
+
+    def query_authorization_code(self, code, client):
+        """Find and claim the code. RFC 6749 §4.1.2: on a second use, deny the request and
+        revoke the tokens issued from the first (committed now, whatever follows)."""
+        if not code or len(code) > 200:
+            return None
+        row = db.session.scalar(
+            select(AuthorizationCode).where(AuthorizationCode.code_digest == code_digest(code)))
+        if row is None or row.client_pk != client.id:
+            return None
+        claimed = db.session.execute(
+            update(AuthorizationCode)
+            .where(AuthorizationCode.id == row.id, AuthorizationCode.used_at.is_(None))
+            .values(used_at=utcnow())).rowcount == 1
+        if not claimed:
+            self._revoke_issued(row, client)
+            raise InvalidGrantError("The authorization code was already used.")
+        if row.expires_at <= utcnow():
+            raise InvalidGrantError("The authorization code has expired.")
+        return row
+
+    def _revoke_issued(self, row: AuthorizationCode, client) -> None:
+        db.session.rollback()
+        row = db.session.get(AuthorizationCode, row.id)
+        if row.access_jti and row.access_expires_at and row.access_expires_at > utcnow():
+            access_token.revoke(row.access_jti, row.access_expires_at, "code_reuse")
+        if row.family_id is not None:
+            refresh_token.revoke_family(db.session.get(RefreshTokenFamily, row.family_id), "code_reuse")
+        record("token.code_reuse_detected", actor=f"client:{client.client_id}", outcome="failure",
+               citizen_id=row.citizen_id, client_id=client.client_id)
+        db.session.commit()
+
+    def delete_authorization_code(self, authorization_code):
+        """Already claimed in :meth:`query_authorization_code`; the row stays so a reuse is seen."""
+
+    def authenticate_user(self, authorization_code: AuthorizationCode):
+        citizen = db.session.get(Citizen, authorization_code.citizen_id)
+        if citizen is None:
+            return None
+        return grantee_for(citizen, self.request.client, session_id=authorization_code.session_id,
+                           auth_time=authorization_code.auth_time, acr=authorization_code.acr,
+                           amr=authorization_code.amr)
+
+
+# What Authlib's OpenID and PKCE extensions read from a stored code.
+AuthorizationCode.get_redirect_uri = lambda self: self.redirect_uri
+AuthorizationCode.get_scope = lambda self: self.scope
+AuthorizationCode.get_nonce = lambda self: self.nonce
+AuthorizationCode.get_auth_time = lambda self: int(self.auth_time.timestamp())
+AuthorizationCode.get_acr = lambda self: self.acr
+AuthorizationCode.get_amr = lambda self: list(self.amr)

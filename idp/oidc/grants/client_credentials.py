@@ -1,0 +1,24 @@
+"""The client credentials grant (RFC 6749 §4.4) for agency back-ends: no citizen, the token's
+``sub`` is the client itself (RFC 9068 §2.2). Confidential clients only."""
+
+from __future__ import annotations
+
+from authlib.oauth2.rfc6749 import grants
+from authlib.oauth2.rfc6749.errors import InvalidScopeError
+
+from idp.oidc.scopes import SCOPES
+
+
+class ClientCredentialsGrant(grants.ClientCredentialsGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
+
+    def validate_requested_scope(self):
+        """RFC 6749 §3.3: refuse scopes the server does not know or the client may not ask for;
+        citizen scopes (``openid``...) mean nothing without a citizen."""
+        requested = (self.request.payload.scope or "").split()
+        allowed = set(self.request.client.scope.split())
+        for scope in requested:
+            if scope not in SCOPES or scope not in allowed:
+                raise InvalidScopeError(f"The scope '{scope}' is not available to this client.")
+            if scope == "openid":
+                raise InvalidScopeError("The 'openid' scope needs a citizen: use the code flow.")

@@ -1,0 +1,43 @@
+"""The refresh token grant (RFC 6749 §6) with rotation and reuse detection (RFC 9700 §4.14.2).
+
+Every exchange claims the presented token atomically and issues a new one in the same family;
+a token presented after it was exchanged revokes the family (see :mod:`idp.oidc.refresh_token`).
+"""
+
+from __future__ import annotations
+
+from authlib.oauth2.rfc6749 import grants
+
+from idp.accounts.models import Citizen
+from idp.db import db
+from idp.db.types import utcnow
+from idp.oidc import refresh_token as families
+from idp.oidc.grants.authorization_code import AUTH_METHODS, grantee_for
+
+
+class RefreshTokenGrant(grants.RefreshTokenGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS = AUTH_METHODS
+    INCLUDE_NEW_REFRESH_TOKEN = True
+
+    def authenticate_refresh_token(self, refresh_token):
+        row = families.find(refresh_token)
+        client = self.request.client
+        if row is None or not row.check_client(client):
+            return None
+        if row.family.revoked_at is not None or row.expires_at <= utcnow():
+            return None
+        if row.rotated_at is not None or not families.claim(row):
+            families.report_reuse(row, client.client_id)
+            return None
+        return row
+
+    def authenticate_user(self, refresh_token):
+        family = refresh_token.family
+        citizen = db.session.get(Citizen, family.citizen_id)
+        if citizen is None:
+            return None
+        return grantee_for(citizen, self.request.client, session_id=family.session_id,
+                           auth_time=family.auth_time, acr=family.acr, amr=family.amr)
+
+    def revoke_old_credential(self, refresh_token):
+        """Already marked exchanged when it was claimed."""

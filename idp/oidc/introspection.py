@@ -1,0 +1,49 @@
+"""Token introspection (RFC 7662) for authenticated confidential clients.
+
+A client learns about a token only if the token was issued to it or names it as an audience;
+for any other token the answer is ``{"active": false}``, exactly as for an unknown one
+(§2.2: "the protected resource is not allowed to introspect this particular token").
+"""
+
+from __future__ import annotations
+
+from authlib.oauth2.rfc7662 import IntrospectionEndpoint as _IntrospectionEndpoint
+from flask import current_app
+
+from idp.accounts.models import Citizen
+from idp.db import db
+from idp.oidc.models import Client
+from idp.oidc.presented_token import PresentedToken, find_token
+from idp.oidc.subject import subject_for
+
+CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
+
+
+class IntrospectionEndpoint(_IntrospectionEndpoint):
+    CLIENT_AUTH_METHODS = CLIENT_AUTH_METHODS
+
+    def query_token(self, token_string, token_type_hint):
+        return find_token(token_string, token_type_hint)
+
+    def check_permission(self, token: PresentedToken, client, request) -> bool:
+        return token.client_id == client.client_id or client.client_id in token.audiences
+
+    def introspect_token(self, token: PresentedToken) -> dict:
+        issuer = current_app.config["IDP"].issuer
+        if token.claims is not None:
+            claims = token.claims
+            body = {"active": True, "token_type": "Bearer", "iss": issuer}
+            for name in ("client_id", "scope", "sub", "aud", "exp", "iat", "jti", "auth_time", "acr"):
+                if name in claims:
+                    body[name] = claims[name]
+            return body
+        family = token.refresh.family
+        owner = db.session.get(Client, family.client_pk)
+        citizen = db.session.get(Citizen, family.citizen_id)
+        return {
+            "active": True, "token_type": "refresh_token", "iss": issuer,
+            "client_id": owner.client_id, "scope": family.scope,
+            "sub": subject_for(citizen, owner) if citizen else None,
+            "exp": int(token.refresh.expires_at.timestamp()),
+            "iat": int(token.refresh.issued_at.timestamp()),
+        }

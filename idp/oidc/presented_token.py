@@ -1,0 +1,58 @@
+"""A token a client hands back to us (introspection, revocation): one of our JWT access tokens
+or one of our opaque refresh tokens, behind one small interface Authlib's endpoints read."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from authlib.oauth2.rfc6750.errors import InvalidTokenError
+
+from idp.db import db
+from idp.db.types import utcnow
+from idp.oidc import refresh_token as families
+from idp.oidc.access_token import check_access_token
+from idp.oidc.models import Client, RefreshToken
+
+
+@dataclass
+class PresentedToken:
+    kind: str  # "access_token" or "refresh_token"
+    client_id: str
+    audiences: tuple[str, ...]
+    claims: dict[str, Any] | None = None
+    refresh: RefreshToken | None = None
+
+    def check_client(self, client: Client) -> bool:
+        return self.client_id == client.client_id
+
+    def is_expired(self) -> bool:
+        if self.refresh is not None:
+            return self.refresh.expires_at <= utcnow()
+        return False  # an expired access token never becomes a PresentedToken
+
+    def is_revoked(self) -> bool:
+        if self.refresh is not None:
+            return self.refresh.rotated_at is not None or self.refresh.family.revoked_at is not None
+        return False  # checked when the access token was validated
+
+
+def find_token(token: str, hint: str | None) -> PresentedToken | None:
+    """Our access token (valid: signature, iss, exp, not revoked) or our refresh token."""
+    if not token or len(token) > 4096:
+        return None
+    if token.count(".") == 2 and hint != "refresh_token":
+        try:
+            claims = check_access_token(token)
+        except InvalidTokenError:
+            return None
+        aud = claims["aud"]
+        return PresentedToken("access_token", claims["client_id"],
+                              tuple([aud] if isinstance(aud, str) else aud), claims=dict(claims))
+    row = families.find(token)
+    if row is None:
+        return None
+    owner = db.session.get(Client, row.family.client_pk)
+    if owner is None:
+        return None
+    return PresentedToken("refresh_token", owner.client_id, (owner.client_id,), refresh=row)

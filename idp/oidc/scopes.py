@@ -1,0 +1,37 @@
+"""Scopes this server understands and the claims each releases (OIDC Core §5.4), with the
+plain-words description the consent page shows.
+
+``national_id`` and ``assurance`` are this server's own: the national identifier leaves the
+server only under ``national_id``, to a client registered for it, with the citizen's consent.
+"""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+
+SCOPES: dict[str, tuple[tuple[str, ...], object]] = {
+    "openid": ((), _l("Confirm that it is you (an identifier for this service only)")),
+    "profile": (("name", "family_name", "given_name", "middle_name", "birthdate", "gender",
+                 "locale", "updated_at"),
+                _l("Your name, date of birth and sex")),
+    "email": (("email", "email_verified"), _l("Your email address")),
+    "phone": (("phone_number", "phone_number_verified"), _l("Your phone number")),
+    "address": (("address",), _l("Your registered address")),
+    "national_id": (("national_id", "national_id_scheme", "identity_document"),
+                    _l("Your personal identification number and identity document")),
+    "assurance": (("assurance_level",), _l("How well your account has been verified")),
+}
+
+#: Scopes that release nothing about the citizen; granting them needs no consent by itself.
+NO_CONSENT = frozenset({"openid"})
+
+
+def claims_for(scopes: list[str] | set[str]) -> list[str]:
+    names: list[str] = []
+    for scope in scopes:
+        names.extend(SCOPES.get(scope, ((), ""))[0])
+    return names
+
+
+def all_claims() -> list[str]:
+    return ["sub", *claims_for(SCOPES)]

@@ -1,0 +1,71 @@
+"""The Authlib authorization server and all its wiring, in one place.
+
+Grants (code + PKCE + ID token, refresh, client credentials), client authentication methods
+(``client_secret_basic``, ``client_secret_post``, ``private_key_jwt``, ``none``), and the
+introspection, revocation and end-session endpoints are registered here; views call
+``authorization_server`` and stay thin.
+"""
+
+from __future__ import annotations
+
+from authlib.integrations.flask_oauth2 import AuthorizationServer
+from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Payload, FlaskOAuth2Request
+from authlib.oauth2.rfc6749 import OAuth2Request
+from flask import Flask, current_app
+from flask import request as flask_request
+
+from idp.oidc.access_token import AccessTokenGenerator
+from idp.oidc.client_auth import PrivateKeyJWT
+from idp.oidc.clients import get_client
+from idp.oidc.grants import (
+    AuthorizationCodeGrant,
+    ClientCredentialsGrant,
+    IdToken,
+    RefreshTokenGrant,
+    S256CodeChallenge,
+)
+from idp.oidc.scopes import SCOPES
+from idp.oidc.tokens import save_token
+
+
+class _Request(FlaskOAuth2Request):
+    """Authlib's Flask request, with the URL taken from the issuer: behind a TLS-terminating
+    proxy the WSGI URL is http, while the public one (what Authlib checks) is the issuer's."""
+
+    def __init__(self, request):
+        issuer = current_app.config["IDP"].issuer
+        OAuth2Request.__init__(self, method=request.method, uri=issuer + request.full_path.rstrip("?"),
+                               headers=request.headers)
+        self._request = request
+        self.payload = FlaskOAuth2Payload(request)
+
+
+class IdpAuthorizationServer(AuthorizationServer):
+    def create_oauth2_request(self, request):
+        return _Request(flask_request)
+
+
+def authorization_server() -> IdpAuthorizationServer:
+    """This app's server (one per app: tests build several apps in one process)."""
+    return current_app.extensions["idp.oauth"]
+
+
+def init_server(app: Flask) -> None:
+    from idp.oidc.introspection import IntrospectionEndpoint
+    from idp.oidc.revocation import RevocationEndpoint
+    from idp.oidc.rp_initiated_logout import EndSessionEndpoint
+
+    settings = app.config["IDP"]
+    server = IdpAuthorizationServer()
+    server.init_app(app, query_client=get_client, save_token=save_token)
+    server.scopes_supported = list(SCOPES)
+    generator = AccessTokenGenerator(settings.issuer, settings.access_token_alg, settings.access_token_ttl)
+    server.register_token_generator("default", generator)
+    server.register_grant(AuthorizationCodeGrant, [S256CodeChallenge(required=True), IdToken()])
+    server.register_grant(RefreshTokenGrant, [IdToken()])
+    server.register_grant(ClientCredentialsGrant)
+    server.register_client_auth_method("private_key_jwt", PrivateKeyJWT())
+    server.register_endpoint(IntrospectionEndpoint)
+    server.register_endpoint(RevocationEndpoint)
+    server.register_endpoint(EndSessionEndpoint)
+    app.extensions["idp.oauth"] = server

@@ -1,0 +1,69 @@
+"""Subject identifiers (OIDC Core §8): pairwise by default, public only where registered so.
+
+Pairwise (§8.1): ``sub = BASE64URL(SHA-256(sector || citizen uid || salt))``. The sector is the
+client's registered sector identifier or the host of its first redirect URI, so two clients
+of one sector (one agency's several services) see the same ``sub`` and clients of different
+sectors cannot link a citizen. The salt is derived from ``IDP_SECRET_KEY``, which must therefore
+stay the same for the life of the deployment.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from urllib.parse import urlsplit
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from flask import current_app
+from sqlalchemy import select
+
+from idp.accounts.models import Citizen
+from idp.db import db
+from idp.oidc.models import Client, SubjectIdentifier
+
+
+def _salt() -> bytes:
+    salt = current_app.extensions.get("idp.pairwise_salt")
+    if salt is None:
+        hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=b"idp-pairwise",
+                    info=b"idp pairwise subject v1")
+        salt = hkdf.derive(current_app.config["SECRET_KEY"].encode())
+        current_app.extensions["idp.pairwise_salt"] = salt
+    return salt
+
+
+def sector_of(client: Client) -> str:
+    if client.sector_identifier:
+        return client.sector_identifier
+    if client.redirect_uris:
+        return urlsplit(client.redirect_uris[0]).hostname or client.client_id
+    return client.client_id
+
+
+def subject_for(citizen: Citizen, client: Client) -> str:
+    """The ``sub`` this client knows the citizen by."""
+    if client.subject_type == "public":
+        return citizen.uid
+    digest = hashlib.sha256(sector_of(client).encode() + b"|" + citizen.uid.encode() + _salt()).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def remember_subject(citizen: Citizen, client: Client) -> str:
+    """Compute the citizen's ``sub`` for the client and record it if pairwise (caller commits)."""
+    sub = subject_for(citizen, client)
+    if client.subject_type != "public":
+        sector = sector_of(client)
+        exists = db.session.scalar(select(SubjectIdentifier.id).where(
+            SubjectIdentifier.sector == sector, SubjectIdentifier.sub == sub))
+        if exists is None:
+            db.session.add(SubjectIdentifier(sector=sector, sub=sub, citizen_id=citizen.id))
+    return sub
+
+
+def citizen_for_subject(client: Client, sub: str) -> Citizen | None:
+    if client.subject_type == "public":
+        return db.session.scalar(select(Citizen).where(Citizen.uid == sub))
+    return db.session.scalar(
+        select(Citizen).join(SubjectIdentifier, SubjectIdentifier.citizen_id == Citizen.id)
+        .where(SubjectIdentifier.sector == sector_of(client), SubjectIdentifier.sub == sub))

@@ -1,0 +1,39 @@
+"""The token endpoint (RFC 6749 §3.2), the revocation endpoint (RFC 7009 §2) and the
+introspection endpoint (RFC 7662 §2): thin views over Authlib's server, which authenticates
+the client and runs the grant. The transaction commits only on success (reuse revocations
+commit on their own, see the grants)."""
+
+from __future__ import annotations
+
+from idp.db import db
+from idp.oidc.blueprint import bp
+from idp.oidc.server import authorization_server
+from idp.web import csrf
+
+
+def _finish(response):
+    if response is not None and response.status_code == 200:
+        db.session.commit()
+    else:
+        db.session.rollback()
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Pragma"] = "no-cache"
+    return response
+
+
+@bp.post("/token")
+@csrf.exempt
+def token():
+    return _finish(authorization_server().create_token_response())
+
+
+@bp.post("/introspect")
+@csrf.exempt
+def introspect():
+    return _finish(authorization_server().create_endpoint_response("introspection"))
+
+
+@bp.post("/revoke")
+@csrf.exempt
+def revoke():
+    return _finish(authorization_server().create_endpoint_response("revocation"))

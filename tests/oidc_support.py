@@ -1,0 +1,169 @@
+"""Fixtures and helpers for the OpenID Connect tests: a citizen, relying parties, signing in
+(the sign-in page is another component: the session is started directly), and a real client
+library (Authlib's httpx OAuth2Client) talking to the app through WSGI."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import secrets
+from datetime import date, timedelta
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+from authlib.integrations.httpx_client import OAuth2Client
+from flask import g
+from joserfc import jwt
+from joserfc.jwk import KeySet
+
+from idp.accounts.models import LEVEL_VERIFIED, Citizen, NationalIdentifier, RegistryEntry
+from idp.auth.sessions import COOKIE_NAME, start_session
+from idp.db import db
+from idp.db.types import utcnow
+from idp.oidc.clients import create_client
+
+ISSUER = "http://127.0.0.1:8000"
+REDIRECT = "https://rp.example.gov.vn/callback"
+POST_LOGOUT = "https://rp.example.gov.vn/logged-out"
+ALL_SCOPES = "openid profile email phone address national_id assurance"
+
+
+def make_citizen(app, pin: str = "001085000001", email: str = "an@example.vn") -> int:
+    with app.app_context():
+        citizen = Citizen(full_name="Nguyễn Văn An", family_name="Nguyễn", middle_name="Văn",
+                          given_name="An", birthdate=date(1985, 1, 2), gender="male",
+                          email=email, email_verified=True, phone="+84901234567",
+                          phone_verified=True, locale="vi", level=LEVEL_VERIFIED)
+        citizen.identifiers.append(NationalIdentifier(scheme="vn-pin", value=pin))
+        db.session.add(citizen)
+        db.session.add(RegistryEntry(scheme="vn-pin", identifier=pin, full_name=citizen.full_name,
+                                     birthdate=citizen.birthdate, gender="male",
+                                     address="1 Tràng Tiền, Hoàn Kiếm, Hà Nội",
+                                     document_number="C01234567"))
+        db.session.commit()
+        return citizen.id
+
+
+def sign_in(app, browser, citizen_id: int, *, amr=("pwd",), acr="urn:idp:acr:basic",
+            ago: float = 0) -> str:
+    """What the sign-in page does after a successful sign-in, then the browser keeps the cookie.
+    ``ago`` dates the sign-in back that many seconds (max_age and prompt=login tests)."""
+    with app.test_request_context():
+        start_session(citizen_id, amr=list(amr), acr=acr,
+                      auth_time=utcnow() - timedelta(seconds=ago) if ago else None)
+        db.session.commit()
+        token = g.idp_session_cookie
+    browser.set_cookie(COOKIE_NAME, token)
+    return token
+
+
+def register(app, **kwargs) -> tuple[str, str | None]:
+    kwargs.setdefault("name", "Cổng dịch vụ công")
+    kwargs.setdefault("redirect_uris", [REDIRECT])
+    kwargs.setdefault("scope", ALL_SCOPES)
+    kwargs.setdefault("post_logout_redirect_uris", [POST_LOGOUT])
+    with app.app_context():
+        client, secret = create_client(**kwargs)
+        db.session.commit()
+        return client.client_id, secret
+
+
+def pkce_pair() -> tuple[str, str]:
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    return verifier, challenge
+
+
+def authorize(browser, client_id: str, *, method: str = "GET", **params):
+    query = {"response_type": "code", "client_id": client_id, "redirect_uri": REDIRECT,
+             "scope": "openid", "state": "st-" + secrets.token_hex(4)}
+    query.update({k: v for k, v in params.items() if v is not None})
+    for key in [k for k, v in params.items() if v is None]:
+        query.pop(key, None)
+    if method == "POST":
+        return browser.post("/authorize", data=query)
+    return browser.get("/authorize", query_string=query)
+
+
+def redirect_params(response) -> dict[str, str]:
+    assert response.status_code == 302, response.get_data(as_text=True)[:500]
+    location = response.headers["Location"]
+    assert location.startswith(REDIRECT), location
+    return {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
+
+
+def consent_and_code(browser, response) -> dict[str, str]:
+    """Follow a consent page (allow) when one is shown; return the redirect's parameters."""
+    if response.status_code == 200 and 'value="allow"' in response.get_data(as_text=True):
+        response = decide(browser, response, "allow")
+    return redirect_params(response)
+
+
+def decide(browser, consent_page, decision: str):
+    html = consent_page.get_data(as_text=True)
+    action = html.split('<form method="post" action="')[1].split('"')[0]
+    csrf = html.split('name="csrf_token" value="')[1].split('"')[0]
+    return browser.post(action, data={"csrf_token": csrf, "decision": decision})
+
+
+def rp_session(app, client_id: str, secret: str | None = None, **kwargs) -> OAuth2Client:
+    """Authlib's OAuth2 client library, its HTTP going to the app in-process (WSGI)."""
+    return OAuth2Client(client_id, secret, redirect_uri=REDIRECT, base_url=ISSUER,
+                        transport=httpx.WSGITransport(app=app), **kwargs)
+
+
+def jwks_of(browser) -> KeySet:
+    return KeySet.import_key_set(browser.get("/.well-known/jwks.json").get_json())
+
+
+def verify(token: str, keyset: KeySet, algorithms=None):
+    return jwt.decode(token, keyset, algorithms=algorithms)
+
+
+@pytest.fixture
+def citizen_id(app) -> int:
+    return make_citizen(app)
+
+
+@pytest.fixture
+def rp(app) -> tuple[str, str]:
+    return register(app, client_id="portal")
+
+
+@pytest.fixture
+def browser(client):
+    return client
+
+
+def exchange(browser, client_id: str, secret: str | None, code: str, *, redirect_uri: str = REDIRECT,
+             verifier: str | None = None, auth: str = "basic"):
+    """POST /token for a code, authenticating the way a relying party would."""
+    data = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri}
+    if verifier is not None:
+        data["code_verifier"] = verifier
+    headers = {}
+    if auth == "basic":
+        headers["Authorization"] = "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+    elif auth == "post":
+        data.update(client_id=client_id, client_secret=secret)
+    else:
+        data["client_id"] = client_id
+    return browser.post("/token", data=data, headers=headers)
+
+
+def basic(client_id: str, secret: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()}
+
+
+def code_for(browser, client_id: str, **params) -> dict[str, str]:
+    """Authorize (the citizen is signed in), consent if asked, return the redirect parameters."""
+    return consent_and_code(browser, authorize(browser, client_id, **params))
+
+
+def tokens_for(browser, client_id: str, secret: str, **params) -> dict:
+    params.setdefault("scope", "openid")
+    code = code_for(browser, client_id, **params)["code"]
+    response = exchange(browser, client_id, secret, code)
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()

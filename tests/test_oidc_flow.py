@@ -1,0 +1,96 @@
+"""The whole flow a relying party goes through, driven by Authlib's OAuth2 client library:
+authorize → sign in → consent → code → tokens → userinfo → refresh → introspect → revoke →
+logout, with the ID token and the access token verified against the published JWKS."""
+
+from __future__ import annotations
+
+import time
+
+from tests.oidc_support import (
+    ISSUER,
+    POST_LOGOUT,
+    REDIRECT,
+    jwks_of,
+    pkce_pair,
+    redirect_params,
+    rp_session,
+    sign_in,
+    verify,
+)
+
+
+def test_whole_flow_with_a_real_client_library(app, browser, citizen_id, rp):
+    client_id, secret = rp
+    rp_client = rp_session(app, client_id, secret, scope="openid profile national_id assurance",
+                           code_challenge_method="S256")
+    verifier, _ = pkce_pair()
+    url, state = rp_client.create_authorization_url(f"{ISSUER}/authorize", nonce="n-0S6",
+                                                    code_verifier=verifier)
+    path = url.removeprefix(ISSUER)
+
+    # Not signed in: the sign-in page, which will come back to the stored request.
+    response = browser.get(path)
+    assert response.status_code == 302
+    location = response.headers["Location"]
+    assert location.startswith("/login?next=%2Fauthorize%2Fcontinue%2F")
+    resume = location.split("next=")[1].split("&")[0].replace("%2F", "/")
+
+    sign_in(app, browser, citizen_id)
+    consent = browser.get(resume)
+    html = consent.get_data(as_text=True)
+    assert consent.status_code == 200
+    assert '<button type="submit" name="decision" value="allow">' in html
+    assert '<button type="submit" name="decision" value="deny">' in html
+    assert "Cổng dịch vụ công" in html
+    csrf = html.split('name="csrf_token" value="')[1].split('"')[0]
+    response = browser.post(resume, data={"csrf_token": csrf, "decision": "allow"})
+    params = redirect_params(response)
+    assert params["state"] == state and params["iss"] == ISSUER
+
+    callback = f"{REDIRECT}?code={params['code']}&state={state}&iss={ISSUER}"
+    token = rp_client.fetch_token(f"{ISSUER}/token", authorization_response=callback,
+                                  code_verifier=verifier)
+    assert token["token_type"].lower() == "bearer" and token["refresh_token"]
+
+    keyset = jwks_of(browser)
+    id_token = verify(token["id_token"], keyset, ["RS256"])
+    assert id_token.header["alg"] == "RS256" and id_token.header["kid"]
+    claims = id_token.claims
+    assert claims["iss"] == ISSUER and claims["aud"] == client_id and claims["nonce"] == "n-0S6"
+    assert claims["exp"] > time.time() >= claims["iat"] - 1
+    assert {"auth_time", "acr", "amr", "sid", "at_hash", "sub"} <= set(claims)
+    assert "national_id" not in claims and "name" not in claims
+
+    access = verify(token["access_token"], keyset, ["ES256"])
+    assert access.header["typ"] == "at+jwt" and access.header["alg"] == "ES256"
+    assert access.claims["client_id"] == client_id and access.claims["sub"] == claims["sub"]
+    assert access.claims["aud"] == ISSUER and access.claims["jti"]
+
+    info = rp_client.get("/userinfo").json()
+    assert info["sub"] == claims["sub"]
+    assert info["name"] == "Nguyễn Văn An" and info["national_id"] == "001085000001"
+    assert info["assurance_level"] == 2 and "email" not in info
+
+    refreshed = rp_client.refresh_token(f"{ISSUER}/token")
+    assert refreshed["refresh_token"] != token["refresh_token"]
+    new_id = verify(refreshed["id_token"], keyset, ["RS256"]).claims
+    assert new_id["sub"] == claims["sub"]
+
+    introspected = rp_client.introspect_token(f"{ISSUER}/introspect", refreshed["access_token"]).json()
+    assert introspected["active"] is True and introspected["client_id"] == client_id
+    assert introspected["sub"] == claims["sub"]
+
+    assert rp_client.revoke_token(f"{ISSUER}/revoke", refreshed["access_token"]).status_code == 200
+    assert rp_client.introspect_token(f"{ISSUER}/introspect", refreshed["access_token"]).json() == {
+        "active": False}
+    assert rp_client.get("/userinfo").status_code == 401
+
+    logout = browser.get("/logout", query_string={"id_token_hint": refreshed["id_token"],
+                                                   "post_logout_redirect_uri": POST_LOGOUT,
+                                                   "state": "bye"})
+    assert logout.status_code == 302
+    assert logout.headers["Location"] == f"{POST_LOGOUT}?state=bye"
+    again = browser.get("/authorize", query_string={
+        "response_type": "code", "client_id": client_id, "redirect_uri": REDIRECT,
+        "scope": "openid", "prompt": "none", "state": "s2"})
+    assert redirect_params(again)["error"] == "login_required"
