@@ -1,4 +1,4 @@
-"""Password sign-in at /login, the SSO session it starts, and sign-out at /logout."""
+"""Password sign-in at /login, the SSO session it starts, and sign-out at /signout."""
 
 from __future__ import annotations
 
@@ -163,13 +163,13 @@ def test_a_planted_cookie_never_becomes_a_session(citizen_app):
     assert _cookie(client).value != "planted-by-attacker"
 
 
-def test_logout_ends_the_session_and_needs_csrf(citizen_app):
+def test_signout_ends_the_session_and_needs_csrf(citizen_app):
     client = citizen_app.test_client()
     sign_in(client)
-    assert client.post("/logout").status_code == 400  # no CSRF token
+    assert client.post("/signout").status_code == 400  # no CSRF token
     assert client.get("/account").status_code == 200
     token = page_csrf(client, "/account")
-    response = client.post("/logout", data={"csrf_token": token}, headers={"Accept-Language": "en"})
+    response = client.post("/signout", data={"csrf_token": token}, headers={"Accept-Language": "en"})
     assert response.status_code == 200
     assert "You are signed out" in response.get_data(as_text=True)
     assert _cookie(client) is None
@@ -179,8 +179,8 @@ def test_logout_ends_the_session_and_needs_csrf(citizen_app):
     assert [e.details for e in _events(citizen_app, "signout")] == [{"reason": "logout"}]
 
 
-def test_logout_with_get_is_not_allowed(citizen_app):
-    assert citizen_app.test_client().get("/logout").status_code == 405
+def test_signout_with_get_is_not_allowed(citizen_app):
+    assert citizen_app.test_client().get("/signout").status_code == 405
 
 
 def test_a_hash_made_with_old_parameters_is_rehashed_at_sign_in(citizen_app, environ):

@@ -37,7 +37,7 @@ def test_logs_of_registration_and_sign_in_hold_no_personal_data(environ, caplog)
         "email": "ngoc@example.vn", "phone": "0912345678", "password": PASSWORD,
         "password_confirm": PASSWORD})
     assert sign_in(client, NGOC["identifier"]).status_code == 303
-    client.post("/logout", data={"csrf_token": csrf_token(client, "/account")})
+    client.post("/signout", data={"csrf_token": csrf_token(client, "/account")})
     for _ in range(4):  # wrong passwords up to and past the lock
         sign_in(client, "ngoc@example.vn", password="wrong password here")
     sign_in(client, "079190999999", password="wrong password here")  # unknown account

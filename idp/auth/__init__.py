@@ -6,7 +6,7 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    """The ``auth`` blueprint (``/login``, ``/logout``) and the per-IP limits on it."""
+    """The ``auth`` blueprint (``/login``, ``/signout``) and the per-IP limits on it."""
     from idp.auth import ratelimit, views
 
     app.register_blueprint(views.bp)

@@ -1,7 +1,7 @@
 """The sign-in and sign-out pages (blueprint ``auth``).
 
 ``GET/POST /login`` takes ``next`` (a path on this server; anything else is ignored) and
-``login_hint`` (prefills the sign-in name). ``POST /logout`` ends this browser's SSO session.
+``login_hint`` (prefills the sign-in name). ``POST /signout`` ends this browser's SSO session.
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ def login():
     return response, status, headers
 
 
-@bp.post("/logout")
+@bp.post("/signout")
 def logout():
     """End this browser's SSO session (CSRF-protected like every form)."""
     sso = current_session()
