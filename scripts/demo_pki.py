@@ -23,7 +23,8 @@ def main(argv: list[str] | None = None) -> None:
     manifest = make_demo_pki(args.out_dir, base_url=args.base_url, ocsp_url=args.ocsp_url,
                              password=args.password)
     for citizen in manifest["citizens"]:
-        print(f"{citizen['p12']:<12} {citizen['status']:<16} {citizen['key']:<8} CCCD:{citizen['identifier']}")
+        print(f"{citizen['p12']:<12} {citizen['status']:<16} {citizen['key']:<8} "
+              f"CCCD:{citizen['identifier']}")
     print(f"trust anchor: {args.out_dir}/root-ca.pem   PKCS#12 password: {args.password}")
 
 

@@ -32,7 +32,7 @@ POLICY_QSCD = "0.4.0.194112.1.2"
 #: A demo CA's own policy for software keys (a PKCS#12 file): an arc reserved for examples.
 POLICY_SOFTWARE = "1.3.6.1.4.1.99999.1.1"
 
-DEFAULT_PASSWORD = "demo-pin-1234"
+DEFAULT_PASSWORD = "demo-pin-1234"  # noqa: S105 - fictional demo PKCS#12 files only
 
 
 @dataclass(frozen=True)
