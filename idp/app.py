@@ -18,6 +18,7 @@ from idp.db import db, import_models, migrate
 COMPONENTS = (
     "idp.web",
     "idp.auth.sessions",
+    "idp.signatures",
     "idp.health",
 )
 
