@@ -186,12 +186,13 @@ def _failure_from(exc: Exception) -> tuple[Failure, datetime | None]:
     """Map pyhanko-certvalidator's exception to our reason codes."""
     if isinstance(exc, RevokedError):
         when = exc.revocation_dt
-        reason = exc.reason.human_friendly if exc.reason is not None else None
         details = {"revoked_at": when.isoformat()}
-        if reason:
-            details["revocation_reason"] = reason
         message = f"The issuing CA revoked the certificate on {when:%Y-%m-%d %H:%M:%S} UTC"
-        return Failure(REVOKED, message + (f" ({reason})." if reason else "."), details), when
+        if exc.reason is not None:
+            # RFC 5280 §5.3.1 CRLReason name, e.g. key_compromise.
+            details["revocation_reason"] = exc.reason.native
+            message += f", due to {exc.reason.human_friendly}"
+        return Failure(REVOKED, message + ".", details), when
     if isinstance(exc, ExpiredError):
         return Failure(EXPIRED, f"The certificate path expired on {exc.expired_dt:%Y-%m-%d %H:%M:%S} UTC.",
                        {"expired_at": exc.expired_dt.isoformat()}), None
@@ -243,7 +244,9 @@ def validate_certificate(certificate: x509.Certificate, other_certificates: list
             trust_roots=[_asn1(a) for a in anchors],
             other_certs=[_asn1(c) for c in other_certificates],
             moment=at, crls=crls, ocsps=ocsps, allow_fetching=False,
-            revocation_mode=policy.revocation)
+            revocation_mode=policy.revocation,
+            # Today's CRL speaks for a past signing time too: revocation is never undone here.
+            retroactive_revinfo=at is not None)
         validator = CertificateValidator(_asn1(certificate), validation_context=context)
         _run(validator.async_validate_path())
     except Exception as exc:  # noqa: BLE001 - the library's whole family of refusals maps to reasons
