@@ -91,9 +91,9 @@ def decode_signature(data: bytes) -> bytes:
     """DER from DER, PEM (``PKCS7`` / ``CMS``) or bare base64 (what browser plugins return)."""
     if len(data) > MAX_SIGNATURE_BYTES * 2:
         raise CmsError("signature too large")
+    if data[:1] == b"\x30":
+        return data  # DER: never strip, its last byte may well be a "whitespace" value
     stripped = data.strip()
-    if stripped[:1] == b"\x30":
-        return stripped
     match = _PEM.search(stripped)
     text = match.group(1) if match else stripped
     try:
