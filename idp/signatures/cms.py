@@ -105,6 +105,19 @@ def decode_signature(data: bytes) -> bytes:
     return der
 
 
+def parse_certificate(der: bytes) -> x509.Certificate | None:
+    """A certificate whose fields all parse, or None (cryptography parses some fields lazily)."""
+    try:
+        certificate = x509.load_der_x509_certificate(der)
+        certificate.subject.rfc4514_string()
+        certificate.issuer.rfc4514_string()
+        _ = (certificate.serial_number, certificate.not_valid_before_utc, certificate.not_valid_after_utc,
+             list(certificate.extensions), certificate.public_key())
+    except (ValueError, TypeError, UnicodeError):
+        return None
+    return certificate
+
+
 def _digest_stream(content: bytes | BinaryIO, algorithm: str) -> bytes:
     hasher = hashlib.new(algorithm)
     if isinstance(content, bytes | bytearray | memoryview):
@@ -157,8 +170,10 @@ def _verify(der: bytes, content: bytes | BinaryIO | None, result: CmsResult) -> 
     asn1_certificates = []
     for choice in signed["certificates"] or []:
         if choice.name == "certificate":
-            asn1_certificates.append(choice.chosen)
-            certificates.append(x509.load_der_x509_certificate(choice.chosen.dump()))
+            parsed = parse_certificate(choice.chosen.dump())
+            if parsed is not None:
+                asn1_certificates.append(choice.chosen)
+                certificates.append(parsed)
     result.certificates = certificates
 
     index = _find_signer(signer_info["sid"], asn1_certificates)

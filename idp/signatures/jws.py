@@ -20,7 +20,7 @@ from joserfc import jws
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, RSAKey
 
-from idp.signatures.cms import MALFORMED, NO_CERTIFICATE, UNSUPPORTED
+from idp.signatures.cms import MALFORMED, NO_CERTIFICATE, UNSUPPORTED, parse_certificate
 from idp.signatures.validation import BAD_SIGNATURE, Failure
 
 log = logging.getLogger(__name__)
@@ -88,8 +88,8 @@ def _verify(raw: bytes, header: dict, result: JwsResult) -> JwsResult:
         return result.fail(NO_CERTIFICATE, "The JWS header must carry the signer's certificate in x5c "
                                            "(RFC 7515 §4.1.6).")
     # RFC 7515 §4.1.6: x5c values are base64 (not base64url) DER.
-    result.certificates = [x509.load_der_x509_certificate(base64.b64decode(value, validate=True))
-                           for value in chain if isinstance(value, str)]
+    result.certificates = [c for c in (parse_certificate(base64.b64decode(value, validate=True))
+                                       for value in chain if isinstance(value, str)) if c is not None]
     if len(result.certificates) != len(chain):
         return result.fail(MALFORMED, "x5c must be a list of base64 DER certificates.")
     result.signer = result.certificates[0]

@@ -220,6 +220,17 @@ def validate_certificate(certificate: x509.Certificate, other_certificates: list
     ``other_certificates`` are what came with the signature (intermediate CAs); they help build
     the path but are never trusted by themselves. Never raises: problems become failures.
     """
+    try:
+        return _validate(certificate, other_certificates, policy, at)
+    except (ValueError, TypeError, UnicodeError) as exc:
+        # A field cryptography parses lazily turned out broken: the certificate is unusable.
+        log.info("unreadable signature certificate: %s", type(exc).__name__)
+        return CertificateReport(certificate=certificate, revocation=REVOCATION_NOT_CHECKED,
+                                 failures=[Failure(INVALID_CERTIFICATE, "The certificate cannot be read.")])
+
+
+def _validate(certificate: x509.Certificate, other_certificates: list[x509.Certificate],
+              policy: SignaturePolicy, at: datetime | None) -> CertificateReport:
     report = CertificateReport(certificate=certificate, failures=[], revocation=REVOCATION_NOT_CHECKED,
                                identifier=citizen_identifier(certificate), name=subject_name(certificate))
     usage = key_usage_failure(certificate)

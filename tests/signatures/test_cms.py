@@ -10,6 +10,8 @@ import pytest
 from asn1crypto import cms as asn1_cms
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.serialization import pkcs7
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from idp.signatures.cms import CHUNK, verify_cms
 from idp.signatures.jws import verify_jws
@@ -184,3 +186,19 @@ def test_jws_without_x5c_is_refused(citizen_keys, signer):
 @pytest.mark.parametrize("token", ["", "a.b", "eyJ.eyJ.x", "eyJhbGciOiJFUzI1NiJ9" * 3000 + ".e.e"])
 def test_malformed_jws_is_refused_cleanly(token):
     assert [f.code for f in verify_jws(token).failures] == ["malformed"]
+
+
+@pytest.fixture(scope="module")
+def valid_jws(citizen_keys, signer) -> str:
+    return signer.sign_jws(b"challenge", *citizen_keys["cuong"])
+
+
+@settings(max_examples=150, deadline=None)
+@given(edits=st.lists(st.tuples(st.integers(0, 5000), st.sampled_from("eyJ.-_=+/AZaz09{}\"")),
+                      min_size=1, max_size=6))
+def test_fuzzed_jws_never_raises(valid_jws, edits):
+    token = list(valid_jws)
+    for position, char in edits:
+        token[position % len(token)] = char
+    result = verify_jws("".join(token))
+    assert result.ok is (result.failures == [])
