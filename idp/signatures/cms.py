@@ -25,7 +25,7 @@ from typing import BinaryIO
 
 from asn1crypto import cms as asn1_cms
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
@@ -113,7 +113,7 @@ def parse_certificate(der: bytes) -> x509.Certificate | None:
         certificate.issuer.rfc4514_string()
         _ = (certificate.serial_number, certificate.not_valid_before_utc, certificate.not_valid_after_utc,
              list(certificate.extensions), certificate.public_key())
-    except (ValueError, TypeError, UnicodeError):
+    except (ValueError, TypeError, UnicodeError, UnsupportedAlgorithm):
         return None
     return certificate
 

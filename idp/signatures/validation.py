@@ -23,7 +23,7 @@ from typing import Any
 
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import ExtensionOID
@@ -222,7 +222,7 @@ def validate_certificate(certificate: x509.Certificate, other_certificates: list
     """
     try:
         return _validate(certificate, other_certificates, policy, at)
-    except (ValueError, TypeError, UnicodeError) as exc:
+    except (ValueError, TypeError, UnicodeError, UnsupportedAlgorithm) as exc:
         # A field cryptography parses lazily turned out broken: the certificate is unusable.
         log.info("unreadable signature certificate: %s", type(exc).__name__)
         return CertificateReport(certificate=certificate, revocation=REVOCATION_NOT_CHECKED,
