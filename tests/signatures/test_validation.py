@@ -198,3 +198,12 @@ def test_identifier_is_read_the_way_vietnamese_and_russian_cas_write_it(attribut
 def test_amr_is_hwk_for_a_token_policy_and_swk_otherwise(demo_pki):
     assert key_storage_amr(_cert(demo_pki, "an"), HARDWARE) == AMR_HARDWARE
     assert key_storage_amr(_cert(demo_pki, "binh"), HARDWARE) == AMR_SOFTWARE
+
+
+def test_a_certificate_outside_the_trusted_pki_never_makes_the_server_fetch(demo_pki, trust_dir, pki_server):
+    before = sum(pki_server.hits.values())
+    stranger_ca = _cert(demo_pki, "unknown-root-ca")  # sent along, as an attacker would
+    report = validate_certificate(_cert(demo_pki, "khanh"), [stranger_ca],
+                                  _policy(trust_dir, "distribution-points", ocsp=True))
+    assert [f.code for f in report.failures] == ["unknown_issuer"]
+    assert sum(pki_server.hits.values()) == before
