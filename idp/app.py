@@ -26,6 +26,7 @@ COMPONENTS = (
     "idp.accounts",
     "idp.keys",
     "idp.oidc",
+    "idp.signatures",
     "idp.health",
 )
 

@@ -149,6 +149,28 @@ def _redis_prefix(raw: str) -> str:
     if not raw or len(raw) > 64 or any(c.isspace() for c in raw):
         raise ValueError("must be 1-64 characters without spaces, such as idp:")
     return raw
+def _revocation_policy(raw: str) -> str:
+    if raw not in ("hard-fail", "soft-fail"):
+        raise ValueError("must be hard-fail or soft-fail")
+    return raw
+
+
+def _crl_sources(raw: str) -> tuple[str, ...]:
+    """Whitespace-separated: folders, files, http(s) URLs, or the word ``distribution-points``."""
+    sources = tuple(raw.split())
+    for source in sources:
+        if "://" in source and not source.startswith(("http://", "https://")):
+            raise ValueError("URLs must be http:// or https:// (a CRL is signed, so http is fine)")
+    return sources
+
+
+def _oids(raw: str) -> frozenset[str]:
+    values = frozenset(raw.split())
+    for value in values:
+        parts = value.split(".")
+        if len(parts) < 2 or not all(p.isdigit() for p in parts):
+            raise ValueError(f"{value!r} is not a dotted object identifier such as 0.4.0.194112.1.2")
+    return values
 
 
 def _log_level(raw: str) -> str:
@@ -247,6 +269,20 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("IDP_PURGE_RETENTION", "604800", _positive_int,
             "Seconds that ended sessions, revoked refresh-token families and redeemed codes are "
             "kept before `idp maintenance purge` deletes them (default 7 days)."),
+    Setting("IDP_SIGNATURE_REVOCATION", "hard-fail", _revocation_policy,
+            "Signature certificates: `hard-fail` refuses a certificate whose declared CRL or OCSP "
+            "responder cannot be had; `soft-fail` accepts it with revocation status `unknown`."),
+    Setting("IDP_SIGNATURE_CRL_SOURCES", "distribution-points", _crl_sources,
+            "Where CRLs come from, separated by spaces: folders (every `*.crl`, `*.pem`, `*.der`), "
+            "files, http(s) URLs, and `distribution-points` (the URLs each certificate names). "
+            "Fetched CRLs are cached until their nextUpdate."),
+    Setting("IDP_SIGNATURE_OCSP", "true", _bool,
+            "Ask the OCSP responder a signature certificate names (RFC 6960) about its status."),
+    Setting("IDP_SIGNATURE_MAX_DOCUMENT", "52428800", _positive_int,
+            "Largest document (bytes) the signature verification API accepts; 413 beyond it."),
+    Setting("IDP_SIGNATURE_HARDWARE_POLICIES", "0.4.0.194112.1.2 0.4.0.194112.1.3", _oids,
+            "Certificate policy OIDs that mean the key lives on a hardware token or QSCD: sign-in "
+            "with such a certificate is recorded with `amr` `hwk`, otherwise `swk`."),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}

@@ -36,6 +36,7 @@ MODEL_MODULES = (
     "idp.oidc.models",
     "idp.keys.models",
     "idp.audit.models",
+    "idp.signatures.models",
 )
 
 

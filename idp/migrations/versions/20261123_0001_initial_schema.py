@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 10:36:23.535976
+Create Date: 2026-11-23 10:39:13.465921
 
 """
 from alembic import op
@@ -121,6 +121,19 @@ def upgrade():
     )
     with op.batch_alter_table('revoked_access_tokens', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_revoked_access_tokens_expires_at'), ['expires_at'], unique=False)
+
+    op.create_table('signature_challenges',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('challenge_digest', sa.String(length=64), nullable=False),
+    sa.Column('binding_digest', sa.String(length=64), nullable=False),
+    sa.Column('created_at', idp.db.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', idp.db.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('used_at', idp.db.types.UTCDateTime(timezone=True), nullable=True),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_signature_challenges')),
+    sa.UniqueConstraint('challenge_digest', name=op.f('uq_signature_challenges_challenge_digest'))
+    )
+    with op.batch_alter_table('signature_challenges', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_signature_challenges_expires_at'), ['expires_at'], unique=False)
 
     op.create_table('signing_keys',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -453,6 +466,10 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_signing_keys_alg'))
 
     op.drop_table('signing_keys')
+    with op.batch_alter_table('signature_challenges', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_signature_challenges_expires_at'))
+
+    op.drop_table('signature_challenges')
     with op.batch_alter_table('revoked_access_tokens', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_revoked_access_tokens_expires_at'))
 

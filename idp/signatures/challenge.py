@@ -1,0 +1,181 @@
+"""Certificate sign-in: one-time challenges and checking the citizen's signed response.
+
+The flow the sign-in page drives (the form of Vietnamese and Russian signing plugins):
+
+1. :func:`issue_challenge` gives a random challenge bound to the browser session, valid for
+   two minutes, stored (as digests) in the database so any node can check it;
+2. the citizen's signer returns a detached CMS signature over the challenge's UTF-8 bytes
+   (RFC 5652), or a compact JWS whose payload is the challenge and whose header carries ``x5c``;
+3. :func:`verify_challenge_response` uses the challenge up (single use, whatever the outcome),
+   verifies the signature and the certificate path now, and gives back the certificate, the
+   citizen's national identifier and the RFC 8176 ``amr`` value (``hwk`` or ``swk``), or the
+   reasons for refusing.
+
+Mapping the identifier to an account, starting the session and raising the account's level
+belong to the sign-in views that call these functions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from cryptography import x509
+from flask import current_app
+from sqlalchemy import and_, delete, select, update
+
+from idp.db import db
+from idp.db.types import utcnow
+from idp.signatures.cms import verify_cms
+from idp.signatures.identity import NationalId, key_storage_amr
+from idp.signatures.jws import looks_like_jws, verify_jws
+from idp.signatures.models import SignatureChallenge
+from idp.signatures.validation import Failure, SignaturePolicy, validate_certificate
+
+CHALLENGE_TTL = timedelta(minutes=2)
+PREFIX = "idp-signin"
+MAX_RESPONSE_BYTES = 512 * 1024
+
+UNKNOWN_CHALLENGE = "unknown_challenge"
+CHALLENGE_EXPIRED = "challenge_expired"
+CHALLENGE_REPLAYED = "challenge_replayed"
+WRONG_SESSION = "wrong_session"
+CHALLENGE_MISMATCH = "challenge_mismatch"
+NO_IDENTIFIER = "no_identifier"
+IDENTIFIER_MISMATCH = "identifier_mismatch"
+
+MESSAGES = {
+    UNKNOWN_CHALLENGE: "This challenge was not issued by this server.",
+    CHALLENGE_EXPIRED: "The challenge expired; sign the new one.",
+    CHALLENGE_REPLAYED: "The challenge was already used; sign the new one.",
+    WRONG_SESSION: "The challenge was issued to another browser session.",
+    CHALLENGE_MISMATCH: "The signed text is not the challenge.",
+    NO_IDENTIFIER: "The certificate carries no personal identification number.",
+    IDENTIFIER_MISMATCH: "The certificate belongs to someone else.",
+}
+
+
+@dataclass
+class ChallengeOutcome:
+    """The verdict on a signed challenge; ``reason`` is the first failure's code."""
+
+    failures: list[Failure] = field(default_factory=list)
+    certificate: x509.Certificate | None = None
+    identifier: NationalId | None = None
+    name: str | None = None
+    amr: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+    @property
+    def reason(self) -> str | None:
+        return self.failures[0].code if self.failures else None
+
+    @property
+    def message(self) -> str | None:
+        return self.failures[0].message if self.failures else None
+
+    def fail(self, code: str) -> ChallengeOutcome:
+        self.failures.append(Failure(code, MESSAGES[code]))
+        return self
+
+
+def _digest(value: str) -> str:
+    return hashlib.sha256(value.encode("utf-8")).hexdigest()
+
+
+def current_policy() -> SignaturePolicy:
+    return SignaturePolicy.from_settings(current_app.config["IDP"])
+
+
+def issue_challenge(browser_session_id: str) -> str:
+    """A new challenge for this browser session (commits). Expired challenges are swept here."""
+    if not browser_session_id:
+        raise ValueError("a browser session id is required to bind the challenge")
+    now = utcnow()
+    challenge = f"{PREFIX} {current_app.config['IDP'].issuer} {secrets.token_urlsafe(32)}"
+    db.session.execute(delete(SignatureChallenge).where(SignatureChallenge.expires_at < now))
+    db.session.add(SignatureChallenge(challenge_digest=_digest(challenge),
+                                      binding_digest=_digest(browser_session_id),
+                                      created_at=now, expires_at=now + CHALLENGE_TTL))
+    db.session.commit()
+    return challenge
+
+
+def _consume(browser_session_id: str, challenge: str) -> str | None:
+    """Use the challenge up atomically (commits); None on success, else the reason it cannot be.
+
+    One conditional UPDATE: of two nodes racing with the same response only one sees a row
+    change, so a challenge is accepted at most once. A challenge offered from another browser
+    session is not used up, so an attacker cannot burn the citizen's challenge.
+    """
+    now = utcnow()
+    digest, binding = _digest(challenge), _digest(browser_session_id)
+    changed = db.session.execute(
+        update(SignatureChallenge)
+        .where(and_(SignatureChallenge.challenge_digest == digest,
+                    SignatureChallenge.binding_digest == binding,
+                    SignatureChallenge.used_at.is_(None),
+                    SignatureChallenge.expires_at > now))
+        .values(used_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    db.session.commit()
+    if changed == 1:
+        return None
+    row = db.session.scalar(select(SignatureChallenge).where(SignatureChallenge.challenge_digest == digest))
+    if row is None:
+        return UNKNOWN_CHALLENGE
+    if not hmac.compare_digest(row.binding_digest, binding):
+        return WRONG_SESSION
+    if row.used_at is not None:
+        return CHALLENGE_REPLAYED
+    return CHALLENGE_EXPIRED
+
+
+def verify_challenge_response(browser_session_id: str, challenge: str, response: str | bytes, *,
+                              expected_identifier: NationalId | None = None,
+                              policy: SignaturePolicy | None = None) -> ChallengeOutcome:
+    """Check a signed challenge: detached CMS over the challenge, or a JWS whose payload it is.
+
+    ``expected_identifier``: when the citizen is already known (step-up, or they typed their
+    number first), the certificate must name that same identifier.
+    """
+    outcome = ChallengeOutcome()
+    if not browser_session_id or not challenge or len(challenge) > 512:
+        return outcome.fail(UNKNOWN_CHALLENGE)
+    problem = _consume(browser_session_id, challenge)
+    if problem is not None:
+        return outcome.fail(problem)
+    if isinstance(response, str):
+        response = response.encode("utf-8", "replace")
+    if len(response) > MAX_RESPONSE_BYTES:
+        outcome.failures.append(Failure("malformed", "The signed response is too large."))
+        return outcome
+
+    if looks_like_jws(response):
+        signed = verify_jws(response)
+        if signed.ok and not hmac.compare_digest(signed.payload or b"", challenge.encode("utf-8")):
+            return outcome.fail(CHALLENGE_MISMATCH)
+    else:
+        signed = verify_cms(response, challenge.encode("utf-8"))
+    outcome.failures.extend(signed.failures)
+    if signed.signer is None:
+        return outcome
+
+    policy = policy or current_policy()
+    report = validate_certificate(signed.signer, signed.certificates, policy)
+    outcome.certificate, outcome.identifier, outcome.name = signed.signer, report.identifier, report.name
+    outcome.failures.extend(report.failures)
+    if report.identifier is None:
+        outcome.fail(NO_IDENTIFIER)
+    elif expected_identifier is not None and report.identifier != expected_identifier:
+        outcome.fail(IDENTIFIER_MISMATCH)
+    if outcome.ok:
+        outcome.amr = key_storage_amr(signed.signer, policy.hardware_policies)
+    return outcome
