@@ -43,7 +43,8 @@ def enrolment_page(client) -> tuple[str, str, str]:
     assert page.status_code == 200
     body = page.get_data(as_text=True)
     svg = re.search(r"<svg.*?</svg>", body, re.S).group(0)
-    secret = html.unescape(re.search(r'<code id="totp-secret">([^<]+)</code>', body).group(1)).replace(" ", "")
+    shown = re.search(r'<code id="totp-secret">([^<]+)</code>', body).group(1)
+    secret = html.unescape(shown).replace(" ", "")
     return decode_qr_svg(svg), secret, body
 
 
