@@ -107,19 +107,16 @@ def required_level(requested: Iterable[str], minimums: Iterable[str] = ()) -> st
 def acr_claim(reached: str, requested: Iterable[str]) -> str:
     """The ``acr`` value to put in a token for a session at level ``reached``.
 
-    OIDC Core §2 asks for the class "that the authentication performed satisfies". A relying
-    party that asked by alias (``LoA2``) gets an answer in its own vocabulary: the alias of the
-    highest level the session satisfies (configuration order breaks ties), since that is the
-    value it compares with. Otherwise it gets the canonical level reached.
+    OIDC Core §2: the class "that the authentication performed satisfies"; §3.1.2.1 lists
+    ``acr_values`` in order of preference. So a request that named values gets the first one
+    the session satisfies, in the relying party's own vocabulary (``LoA2`` stays ``LoA2``: the
+    portal compares with what it asked). A request that named none, or none satisfied, gets
+    the canonical level reached.
     """
-    asked_alias = any(v not in LEVELS and resolve(v) for v in requested)
-    if asked_alias:
-        best = None
-        for alias, level in aliases():
-            if rank(level) <= rank(reached) and (best is None or rank(level) > rank(best[1])):
-                best = (alias, level)
-        if best is not None:
-            return best[0]
+    for value in requested:
+        level = resolve(value)
+        if level is not None and rank(level) <= rank(reached):
+            return value
     return reached
 
 

@@ -179,16 +179,15 @@ def complete_sign_in(citizen: Citizen, amr: list[str], acr: str | None = None, *
     if next_url is None:
         next_url = pending.next_url if pending and pending.citizen_id == citizen.id else None
     current = current_session()
+    details = {"method": method or "+".join(amr)}
     if current is not None and current.citizen_id == citizen.id:
         methods = sorted(set(current.amr) | set(amr))
         raise_session(current, amr=methods, acr=acr or acr_reached(methods, citizen.level))
-        kind = "step_up"
+        details["step_up"] = True
     else:
         start_session(citizen.id, amr=amr, acr=acr or acr_reached(amr, citizen.level))
-        kind = "sign_in"
-    record("signin", actor="citizen", citizen_id=citizen.id,
-           details={"method": method or "+".join(amr), "kind": kind})
+    record("signin", actor="citizen", citizen_id=citizen.id, details=details)
     db.session.commit()
     session.pop("csrf_token", None)
-    log.info("sign-in succeeded (citizen %s, %s, %s)", citizen.id, "+".join(amr), kind)
+    log.info("sign-in succeeded (citizen %s, %s)", citizen.id, "+".join(amr))
     return redirect(safe_next(next_url) or "/account", 303)

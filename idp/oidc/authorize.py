@@ -224,7 +224,8 @@ def _issue_code(areq: AuthorizationRequest, session):
     citizen = db.session.get(Citizen, session.citizen_id)
     grantee = Grantee(citizen=citizen, sub=remember_subject(citizen, areq.client),
                       auth_time=session.auth_time,
-                      acr=assurance.acr_claim(session.acr, areq.acr_values),
+                      acr=assurance.acr_claim(session.acr, areq.acr_values
+                                              or areq.client.default_acr_values or []),
                       amr=assurance.amr_claim(session.amr),
                       session_id=session.id, sid=session.sid)
     issuer = current_app.config["IDP"].issuer
