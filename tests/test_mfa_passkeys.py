@@ -21,6 +21,12 @@ from tests.soft_authenticator import SoftAuthenticator
 ORIGIN = "http://127.0.0.1:8000"
 
 
+@pytest.fixture(autouse=True)
+def _english(client):
+    """Pages in English, so assertions read like the messages in the code."""
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
+
+
 @pytest.fixture
 def citizen(app, client):
     load_registry(app)

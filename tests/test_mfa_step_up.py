@@ -33,6 +33,12 @@ HIGH = "urn:idp:acr:high"
 BASIC = "urn:idp:acr:basic"
 
 
+@pytest.fixture(autouse=True)
+def _english(client):
+    """Pages in English, so assertions read like the messages in the code."""
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
+
+
 @pytest.fixture
 def portal(app):
     return register(app, client_id="portal", scope="openid profile")

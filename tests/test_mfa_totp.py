@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 
 import pyotp
+import pytest
 from sqlalchemy import select
 
 from idp.audit.models import AuditEvent
@@ -15,6 +16,12 @@ from idp.auth.models import RecoveryCode, SsoSession, TotpCredential
 from idp.db import db
 from tests.factories import PASSWORD, load_registry, make_citizen, page_csrf, sign_in
 from tests.mfa_support import code_at, enrol_totp, enrolment_page, submit_otp, submit_recovery
+
+
+@pytest.fixture(autouse=True)
+def _english(client):
+    """Pages in English, so assertions read like the messages in the code."""
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
 
 
 def _signed_in(client, app):

@@ -81,11 +81,17 @@ def _failed(citizen: Citizen, method: str):
     db.session.commit()
 
 
-def _succeed(citizen: Citizen, amr_before: list[str], method_amr: list[str], next_url, label=None):
+def _succeed(citizen: Citizen, amr_before: list[str], method_amr: list[str], next_url,
+             name: str | None = None):
+    """Complete the sign-in or the step-up. The history names what was given, in order:
+    "pwd+otp" after the password, just "otp" on a step-up (``name`` overrides the method's
+    ``amr`` there: "recovery_code")."""
     lockout.reset(_key(citizen))
     session.pop(STEP_UP_KEY, None)
+    after_password = pending_sign_in() is not None
+    given = [*(amr_before if after_password else []), *([name] if name else method_amr)]
     amr = sorted(set(amr_before) | set(method_amr))
-    return complete_sign_in(citizen, amr, next_url=next_url, method=label)
+    return complete_sign_in(citizen, amr, next_url=next_url, method="+".join(dict.fromkeys(given)))
 
 
 @bp.get("/login/second-factor")
@@ -138,8 +144,7 @@ def second_factor_recovery():
         _failed(citizen, "recovery_code")
         form.recovery_code.errors.append(gettext("This recovery code is wrong or was already used."))
         return _page(citizen, 422, recovery_form=form)
-    label = "+".join([*[m for m in amr if m != "otp"], "recovery_code"])
-    return _succeed(citizen, amr, ["otp"], next_url, label)
+    return _succeed(citizen, amr, ["otp"], next_url, "recovery_code")
 
 
 @bp.post("/login/second-factor/passkey/options")
