@@ -33,6 +33,8 @@ class SoftAuthenticator:
     key: ec.EllipticCurvePrivateKey = field(default_factory=lambda: ec.generate_private_key(ec.SECP256R1()))
     credential_id: bytes = field(default_factory=lambda: os.urandom(32))
     sign_count: int = 0
+    #: Whether the device verifies its user (PIN or biometrics): the UV flag.
+    user_verifying: bool = True
 
     def _cose_key(self) -> bytes:
         numbers = self.key.public_key().public_numbers()
@@ -49,7 +51,8 @@ class SoftAuthenticator:
         rp_hash = hashlib.sha256(options["rp"]["id"].encode()).digest()
         attested = (bytes(16) + struct.pack(">H", len(self.credential_id)) + self.credential_id
                     + self._cose_key())
-        auth_data = rp_hash + bytes([UP | UV | AT]) + struct.pack(">I", self.sign_count) + attested
+        flags = UP | (UV if self.user_verifying else 0) | AT
+        auth_data = rp_hash + bytes([flags]) + struct.pack(">I", self.sign_count) + attested
         attestation = cbor2.dumps({"fmt": "none", "attStmt": {}, "authData": auth_data})
         return json.dumps({"id": b64url(self.credential_id), "rawId": b64url(self.credential_id),
                            "type": "public-key", "clientExtensionResults": {},
@@ -63,7 +66,8 @@ class SoftAuthenticator:
         self.sign_count = self.sign_count + 1 if count is None else count
         client_data = self._client_data("webauthn.get", options["challenge"], origin)
         rp_hash = hashlib.sha256((rp_id or options.get("rpId") or self.rp_id).encode()).digest()
-        auth_data = rp_hash + bytes([UP | UV]) + struct.pack(">I", self.sign_count)
+        flags = UP | (UV if self.user_verifying else 0)
+        auth_data = rp_hash + bytes([flags]) + struct.pack(">I", self.sign_count)
         signature = self.key.sign(auth_data + hashlib.sha256(client_data).digest(), ec.ECDSA(hashes.SHA256()))
         return json.dumps({"id": b64url(self.credential_id), "rawId": b64url(self.credential_id),
                            "type": "public-key", "clientExtensionResults": {},

@@ -168,3 +168,36 @@ def test_passkey_can_be_removed(client, app, citizen):
     assert response.status_code == 303
     with app.app_context():
         assert db.session.scalar(select(WebAuthnCredential)) is None
+
+
+def sign_in_with_passkey_alone(client, authenticator: SoftAuthenticator, **query):
+    token = page_csrf(client, "/login/passkey")
+    options = client.post("/login/passkey/options", headers={"X-CSRFToken": token})
+    assert options.status_code == 200
+    assert options.get_json()["userVerification"] == "required"
+    credential = authenticator.get(options.get_json())
+    return client.post("/login/passkey", query_string=query,
+                       data={"csrf_token": token, "credential": credential})
+
+
+def test_a_user_verifying_passkey_signs_in_alone_as_two_factors(client, app, citizen):
+    authenticator = SoftAuthenticator(ORIGIN, "127.0.0.1")
+    register_passkey(client, authenticator)
+    client.delete_cookie("idp_session")
+    response = sign_in_with_passkey_alone(client, authenticator, next="/account/history")
+    assert response.status_code == 303 and response.headers["Location"] == "/account/history"
+    with app.app_context():
+        session = db.session.scalar(select(SsoSession).order_by(SsoSession.id.desc()).limit(1))
+        assert session.amr == ["swk", "user"] and session.acr == "urn:idp:acr:substantial"
+
+
+def test_a_passkey_without_user_verification_is_only_a_second_factor(client, app, citizen):
+    authenticator = SoftAuthenticator(ORIGIN, "127.0.0.1", user_verifying=False)
+    register_passkey(client, authenticator)
+    client.delete_cookie("idp_session")
+    response = sign_in_with_passkey_alone(client, authenticator)
+    assert response.status_code == 422
+    assert "The passkey could not be verified" in response.get_data(as_text=True)
+    assert client.get("/account").status_code == 303
+    sign_in(client)
+    assert assert_passkey(client, authenticator).status_code == 303

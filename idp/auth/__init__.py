@@ -12,4 +12,4 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(views.bp)
     ratelimit.init_app(app)
     ratelimit.limit_posts(app, ["auth.login", "auth.second_factor_otp", "auth.second_factor_recovery",
-                                "auth.second_factor_passkey"])
+                                "auth.second_factor_passkey", "auth.passkey_sign_in"])

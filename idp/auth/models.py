@@ -90,6 +90,9 @@ class WebAuthnCredential(db.Model):
     #: WebAuthn §6.1.1: a counter that does not grow signals a cloned authenticator.
     sign_count: Mapped[int] = mapped_column(default=0, nullable=False)
     name: Mapped[str] = mapped_column(NFCString(100), nullable=False)
+    #: The device verified the citizen (PIN or biometrics, WebAuthn §6.1 flag UV) when the
+    #: passkey was made: only such a passkey may sign in without the password.
+    user_verified: Mapped[bool] = mapped_column(default=False, nullable=False)
     transports: Mapped[list[str]] = mapped_column(JSON, default=list, nullable=False)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)

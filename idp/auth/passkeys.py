@@ -9,8 +9,13 @@ grow when the authenticator keeps one is refused (§6.1.1, a cloned authenticato
 raises on it, and we keep the new value.
 
 A passkey is recorded with ``amr`` ``swk`` (RFC 8176: proof of possession of a software-secured
-key; platform and synced passkeys are not attested hardware). It is used as a second factor
-after the password: with it the sign-in reaches ``substantial``, ``high`` on a verified account.
+key; platform and synced passkeys are not attested hardware). After the password it is the
+second factor: the sign-in reaches ``substantial``, ``high`` on a verified account.
+
+A passkey registered with user verification (the device checked the citizen's PIN or biometrics,
+flag UV) may also sign in on its own, as a phishing-resistant first factor: the assertion must
+then carry UV again and is recorded as ``swk`` + ``user`` (the device's verification of the
+person; ``idp.auth.assurance`` counts ``user`` in the inherence category), two categories.
 """
 
 from __future__ import annotations
@@ -116,6 +121,7 @@ def register(citizen: Citizen, credential_json: str, name: str) -> WebAuthnCrede
     row = WebAuthnCredential(citizen_id=citizen.id, credential_id=verified.credential_id,
                              public_key=verified.credential_public_key,
                              sign_count=verified.sign_count, name=(name or "").strip()[:100] or "Passkey",
+                             user_verified=verified.user_verified,
                              transports=[str(t) for t in transports][:10])
     db.session.add(row)
     return row
@@ -154,6 +160,41 @@ def authenticate(citizen_id: int, credential_json: str) -> list[str]:
     row.sign_count = verified.new_sign_count
     row.last_used_at = utcnow()
     return ["swk"]
+
+
+def sign_in_options() -> str:
+    """Options for signing in with a passkey alone: no account named (the authenticator offers
+    its discoverable credentials for this rp id), user verification required (§5.8.6)."""
+    options = webauthn.generate_authentication_options(
+        rp_id=rp_id(), challenge=secrets.token_bytes(32),
+        user_verification=UserVerificationRequirement.REQUIRED)
+    _remember("signin", options.challenge, 0)
+    return webauthn.options_to_json(options)
+
+
+def sign_in(credential_json: str) -> tuple[int, list[str]]:
+    """§7.2 with UV required: the citizen whose passkey signed, and the ``amr`` methods."""
+    challenge = _take("signin", 0)
+    if len(credential_json or "") > MAX_CREDENTIAL_JSON:
+        raise PasskeyError("too large")
+    try:
+        parsed = parse_authentication_credential_json(credential_json)
+    except (InvalidAuthenticationResponse, ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise PasskeyError(str(exc)) from None
+    row = db.session.scalar(select(WebAuthnCredential).where(
+        WebAuthnCredential.credential_id == parsed.raw_id))
+    if row is None or not row.user_verified:
+        raise PasskeyError("unknown credential or not allowed as a first factor")
+    try:
+        verified = webauthn.verify_authentication_response(
+            credential=parsed, expected_challenge=challenge, expected_rp_id=rp_id(),
+            expected_origin=origin(), credential_public_key=row.public_key,
+            credential_current_sign_count=row.sign_count, require_user_verification=True)
+    except (InvalidAuthenticationResponse, ValueError, TypeError, KeyError) as exc:
+        raise PasskeyError(str(exc)) from None
+    row.sign_count = verified.new_sign_count
+    row.last_used_at = utcnow()
+    return row.citizen_id, ["swk", "user"]
 
 
 def remove(citizen_id: int, credential_pk: int) -> bool:

@@ -1,5 +1,6 @@
 """The second-factor page (``/login/second-factor``): authenticator-app code, passkey or
-recovery code, after the password or to raise a live session (step-up).
+recovery code, after the password or to raise a live session (step-up). Also signing in with
+a passkey alone (``/login/passkey``), where the passkey was made with user verification.
 
 Two ways to arrive:
 
@@ -23,11 +24,12 @@ from idp.accounts.models import Citizen
 from idp.audit.log import record
 from idp.auth import lockout, passkeys, totp
 from idp.auth.assurance import ACR_HIGH, rank, resolve
-from idp.auth.forms import OtpForm, PasskeyForm, RecoveryCodeForm
+from idp.auth.forms import LoginForm, OtpForm, PasskeyForm, RecoveryCodeForm
 from idp.auth.sessions import current_session
-from idp.auth.signin import complete_sign_in, pending_sign_in, safe_next
-from idp.auth.views import bp
+from idp.auth.signin import PENDING_KEY, complete_sign_in, pending_sign_in, safe_next
+from idp.auth.views import _refusal, bp
 from idp.db import db
+from idp.db.types import utcnow
 
 STEP_UP_KEY = "idp_step_up"
 
@@ -194,3 +196,42 @@ def can_reach(citizen: Citizen, acr: str) -> bool:
     if rank(acr) == 1:
         return has_second_factor(citizen.id)
     return citizen.level >= 2 and bool(passkeys.of(citizen.id))
+
+
+# -- a passkey as the first (and phishing-resistant) factor ------------------------------------
+
+
+@bp.post("/login/passkey/options")
+def passkey_sign_in_options():
+    response = current_app.response_class(passkeys.sign_in_options(), mimetype="application/json")
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.route("/login/passkey", methods=["GET", "POST"])
+def passkey_sign_in():
+    """Sign in with a passkey alone (registered with user verification): ``swk`` + ``user``,
+    two categories, so ``substantial`` at once and ``high`` on a verified account."""
+    next_url = safe_next(request.args.get("next"))
+    if request.method == "GET":
+        return render_template("auth/passkey_login.html", next_url=next_url)
+    form = PasskeyForm()
+    try:
+        if not form.validate_on_submit():
+            raise passkeys.PasskeyError("no credential")
+        citizen_id, amr = passkeys.sign_in(form.credential.data)
+    except passkeys.PasskeyError:
+        db.session.rollback()
+        record("signin", actor="citizen", outcome="failure",
+               details={"method": "swk", "reason": "bad_passkey"})
+        db.session.commit()
+        return render_template("auth/passkey_login.html", next_url=next_url,
+                               failure=gettext("The passkey could not be verified. Try again.")), 422
+    citizen = db.session.get(Citizen, citizen_id)
+    if citizen.locked_until is not None and citizen.locked_until > utcnow():
+        db.session.rollback()
+        message, status = _refusal("disabled", 0)
+        page = render_template("auth/login.html", form=LoginForm(), next_url=next_url, failure=message)
+        return page, status
+    session.pop(PENDING_KEY, None)
+    return complete_sign_in(citizen, amr, next_url=next_url)

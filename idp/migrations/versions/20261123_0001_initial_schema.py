@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 11:16:27.887557
+Create Date: 2026-11-23 11:35:19.494796
 
 """
 from alembic import op
@@ -310,6 +310,7 @@ def upgrade():
     sa.Column('public_key', sa.LargeBinary(), nullable=False),
     sa.Column('sign_count', sa.Integer(), nullable=False),
     sa.Column('name', idp.db.types.NFCString(length=100), nullable=False),
+    sa.Column('user_verified', sa.Boolean(), nullable=False),
     sa.Column('transports', sa.JSON(), nullable=False),
     sa.Column('last_used_at', idp.db.types.UTCDateTime(timezone=True), nullable=True),
     sa.Column('created_at', idp.db.types.UTCDateTime(timezone=True), nullable=False),
