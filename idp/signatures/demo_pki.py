@@ -197,13 +197,14 @@ def _pem(cert: x509.Certificate) -> bytes:
 
 def make_demo_pki(out_dir: str | Path, *, base_url: str = "http://127.0.0.1:8000/demo-pki",
                   password: str = DEFAULT_PASSWORD, ocsp_url: str | None = None,
-                  now: datetime | None = None) -> dict:
+                  now: datetime | None = None, extra_citizens: tuple = ()) -> dict:
     """Write the demo PKI into ``out_dir`` and return its manifest (also saved as manifest.json).
 
     ``base_url`` is where the CRLs are published (``root-ca.crl``, ``issuing-ca.crl``): the
     certificates' CRL distribution points name it. ``ocsp_url``, if given, is named as the
     citizens' OCSP responder. Files: ``root-ca.pem``, ``issuing-ca.pem``, ``*.crl`` (DER),
     ``unknown-root-ca.pem`` (a CA nobody trusts) and per citizen ``<slug>.p12`` and ``<slug>.pem``.
+    ``extra_citizens``: more rows shaped like :data:`CITIZENS` (the sandbox's demo account).
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -223,7 +224,7 @@ def make_demo_pki(out_dir: str | Path, *, base_url: str = "http://127.0.0.1:8000
     citizens: list[DemoCitizen] = []
     revoked: list[tuple[int, datetime]] = []
     revoked_at = now - timedelta(days=10)
-    for slug, name, identifier, kind, status, hardware in CITIZENS:
+    for slug, name, identifier, kind, status, hardware in (*CITIZENS, *extra_citizens):
         key = _key(kind)
         untrusted = status == "untrusted"
         cert = _citizen_certificate(
