@@ -20,6 +20,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 
 from idp.accounts.models import LEVEL_SELF_REGISTERED, LEVEL_VERIFIED, Citizen, NationalIdentifier
@@ -263,7 +265,8 @@ def test_an_unreadable_signature_is_a_readable_400(app, browser):
 
 @pytest.fixture
 def environ(environ):
-    return {**environ, "IDP_LOGIN_MAX_FAILURES": "4"}
+    """A short lock for the lockout test; a per-IP limit the fuzzing below does not reach."""
+    return {**environ, "IDP_LOGIN_MAX_FAILURES": "4", "IDP_LOGIN_RATE_LIMIT": "1000/minute"}
 
 
 def test_failed_certificate_attempts_lock_the_account_like_password_failures(app, browser, demo_pki, signer,
@@ -385,3 +388,27 @@ def test_an_oidc_authorization_signs_in_by_certificate_and_the_id_token_carries_
 def test_the_certificate_page_is_in_vietnamese_by_default(app):
     page = app.test_client().get(URL).get_data(as_text=True)
     assert "Đăng nhập bằng chứng thư chữ ký số" in page
+
+
+def test_certificate_sign_ins_appear_in_the_citizens_sign_in_history(app, browser, demo_pki, signer,
+                                                                     citizen_keys):
+    make_account(app, demo_pki, "an")
+    page = open_page(browser)
+    submit(browser, page, cms(signer, citizen_keys, "an", page["challenge"][:-1] + "x"))  # refused
+    page = open_page(browser)
+    assert submit(browser, page, cms(signer, citizen_keys, "an", page["challenge"])).status_code == 303
+    history = text_of(browser.get("/account/history"))
+    assert "Signature certificate (hardware token)" in history
+    assert "Signature certificate" in history and "Failed" in history
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(response=st.one_of(st.text(max_size=3000), st.binary(max_size=2000).map(
+    lambda b: base64.b64encode(b).decode()), st.from_regex(r"ey[A-Za-z0-9_-]{0,200}\.[A-Za-z0-9_-]{0,200}\."
+                                                           r"[A-Za-z0-9_-]{0,100}", fullmatch=True)))
+def test_whatever_is_pasted_the_answer_is_a_readable_page_never_a_500(app, response):
+    browser = app.test_client()
+    page = open_page(browser)
+    answer = submit(browser, page, response)
+    assert answer.status_code in (400, 403), answer.status_code
+    assert 'role="alert"' in answer.get_data(as_text=True)
