@@ -157,7 +157,10 @@ def test_openapi_document_is_served_without_a_token_and_describes_the_endpoint(a
     assert flow["scopes"] == {"signature.verify": "Verify signed documents"}
     assert flow["tokenUrl"] == "http://127.0.0.1:8000/token"
     assert document["security"] == [{"clientCredentials": ["signature.verify"]}]
-    assert {"401", "403"} <= set(operation["responses"])
+    for status in ("401", "403"):
+        assert operation["responses"][status]["headers"]["WWW-Authenticate"] == {
+            "$ref": "#/components/headers/WWW-Authenticate"}
+    assert "WWW-Authenticate" in document["components"]["headers"]
 
 
 # -- fuzzing: hostile bytes never give a 500 -----------------------------------------------------
