@@ -14,7 +14,7 @@ from __future__ import annotations
 import secrets
 import shlex
 
-from flask import Blueprint, render_template, request, session
+from flask import Blueprint, make_response, render_template, request, session
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from wtforms import HiddenField, TextAreaField
@@ -26,6 +26,7 @@ from idp.auth.signin import complete_sign_in, safe_next
 from idp.signatures import challenge as challenges
 from idp.signatures import validation
 from idp.signatures.cms import CONTENT_CONFLICT, CONTENT_MISSING, MALFORMED, NO_CERTIFICATE, UNSUPPORTED
+from idp.web import no_store
 from idp.web.forms import BaseForm
 
 bp = Blueprint("certificate_signin", __name__)
@@ -119,14 +120,15 @@ def _binding() -> str:
 
 def _page(form: CertificateForm, next_url: str | None, *, failure: str | None = None, status: int = 200,
           headers: dict | None = None):
-    """The page with a new challenge (a refused one is used up: signing again needs a new one)."""
+    """The page with a new challenge (a refused one is used up: signing again needs a new one).
+    Never cached: the challenge is for this browser and this moment only."""
     challenge = challenges.issue_challenge(_binding())
     form.challenge.data = challenge
     form.signature.data = ""
     command = SIGNER_COMMAND.format(p12=gettext("your-certificate.p12"), challenge=shlex.quote(challenge))
     html = render_template("auth/certificate.html", form=form, challenge=challenge, command=command,
                            next_url=next_url, failure=failure)
-    return html, status, headers or {}
+    return no_store(make_response(html, status, headers or {}))
 
 
 def _throttled(attempt: certificates.CertificateAttempt):

@@ -57,6 +57,7 @@ def open_page(browser, **query) -> dict[str, str]:
     """GET the certificate page: its challenge, CSRF token and signer command."""
     response = browser.get(URL, query_string=query)
     assert response.status_code == 200
+    assert response.headers["Cache-Control"] == "no-store"
     return _page_parts(response.get_data(as_text=True))
 
 
