@@ -19,12 +19,14 @@ from __future__ import annotations
 
 from flask import current_app, jsonify, render_template, request, session
 from flask_babel import gettext
+from sqlalchemy import select
 
 from idp.accounts.models import Citizen
 from idp.audit.log import record
 from idp.auth import lockout, passkeys, totp
 from idp.auth.assurance import ACR_HIGH, rank, resolve
 from idp.auth.forms import LoginForm, OtpForm, PasskeyForm, RecoveryCodeForm
+from idp.auth.models import CertificateCredential
 from idp.auth.sessions import current_session
 from idp.auth.signin import PENDING_KEY, complete_sign_in, pending_sign_in, safe_next
 from idp.auth.views import _refusal, bp
@@ -48,14 +50,27 @@ def _who() -> tuple[Citizen | None, list[str], str | None]:
 
 
 def _page(citizen: Citizen, status: int = 200, *, otp_form=None, recovery_form=None, failure=None):
-    needed = session.get(STEP_UP_KEY, {}).get("acr") if current_session() else None
+    sso = current_session()
+    needed = session.get(STEP_UP_KEY, {}).get("acr") if sso else None
     has_totp = totp.confirmed(citizen.id) is not None
+    # A certificate adds its factors to a live session (step-up); during a first sign-in the
+    # password is not a session yet, so the certificate page would start over without it.
+    certificate_next = _who()[2] if sso is not None and _has_certificate(citizen) else None
     return render_template(
         "auth/second_factor.html", otp_form=otp_form or OtpForm(),
         recovery_form=recovery_form or RecoveryCodeForm(), passkey_form=PasskeyForm(),
         has_totp=has_totp, has_passkeys=bool(passkeys.of(citizen.id)),
         recovery_left=totp.recovery_codes_left(citizen.id),
+        offer_certificate=sso is not None and _has_certificate(citizen),
+        certificate_next=certificate_next,
         needs_high=needed == ACR_HIGH, failure=failure), status
+
+
+def _has_certificate(citizen: Citizen) -> bool:
+    """Whether the citizen has signed in with a signature certificate before (a known key)."""
+    return db.session.scalar(
+        select(CertificateCredential.id).where(CertificateCredential.citizen_id == citizen.id).limit(1)
+    ) is not None
 
 
 def _expired():
@@ -195,7 +210,7 @@ def can_reach(citizen: Citizen, acr: str) -> bool:
         return True
     if rank(acr) == 1:
         return has_second_factor(citizen.id)
-    return citizen.level >= 2 and bool(passkeys.of(citizen.id))
+    return citizen.level >= 2 and (bool(passkeys.of(citizen.id)) or _has_certificate(citizen))
 
 
 # -- a passkey as the first (and phishing-resistant) factor ------------------------------------

@@ -22,7 +22,7 @@ from idp.db import db
 from idp.db.types import utcnow
 from idp.keys.service import GENERATORS
 from idp.oidc.models import Client, ClientSecret
-from idp.oidc.scopes import SCOPES
+from idp.oidc.scopes import SCOPES, SERVICE_SCOPES
 
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
 GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
@@ -95,7 +95,7 @@ def create_client(*, name: str, redirect_uris: list[str], client_id: str | None 
         raise ClientError("private_key_jwt needs the client's public keys (jwks)")
     if "authorization_code" in grant_types and not redirect_uris:
         raise ClientError("the authorization_code grant needs at least one redirect URI")
-    if unknown := set(scope.split()) - set(SCOPES):
+    if unknown := set(scope.split()) - set(SCOPES) - set(SERVICE_SCOPES):
         raise ClientError(f"unknown scopes: {', '.join(sorted(unknown))}")
     if subject_type not in ("pairwise", "public"):
         raise ClientError("subject_type must be pairwise or public")

@@ -19,7 +19,7 @@ from idp.oidc.clients import AUTH_METHODS
 from idp.oidc.introspection import CLIENT_AUTH_METHODS as INTROSPECTION_AUTH
 from idp.oidc.response_modes import RESPONSE_MODES
 from idp.oidc.revocation import RevocationEndpoint
-from idp.oidc.scopes import SCOPES, all_claims
+from idp.oidc.scopes import SCOPES, SERVICE_SCOPES, all_claims
 
 MAX_AGE = 3600
 
@@ -36,7 +36,7 @@ def metadata() -> dict:
         "end_session_endpoint": f"{issuer}/logout",
         "introspection_endpoint": f"{issuer}/introspect",
         "revocation_endpoint": f"{issuer}/revoke",
-        "scopes_supported": list(SCOPES),
+        "scopes_supported": [*SCOPES, *SERVICE_SCOPES],
         "response_types_supported": ["code"],
         "response_modes_supported": list(RESPONSE_MODES),
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],

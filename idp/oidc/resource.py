@@ -43,7 +43,7 @@ class BearerProtector(ResourceProtector):
         return super().parse_request_authorization(req)
 
 
-def error_response(error: OAuth2Error):
+def error_response(error: OAuth2Error, scopes: list[str] | None = None):
     status, body, headers = error()
     response = jsonify(dict(body))
     response.status_code = status
@@ -55,6 +55,13 @@ def error_response(error: OAuth2Error):
         response = jsonify(error="invalid_token", error_description="A bearer access token is required.")
         response.status_code = 401
         response.headers["WWW-Authenticate"] = "Bearer"
+    elif "WWW-Authenticate" not in response.headers:
+        # RFC 6750 §3: every refusal of a protected resource carries the Bearer challenge
+        # (Authlib adds it for invalid_token, not for insufficient_scope).
+        challenge = f'Bearer error="{error.error}"'
+        if scopes:
+            challenge += f', scope="{" ".join(scopes)}"'
+        response.headers["WWW-Authenticate"] = challenge
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -71,7 +78,7 @@ def require_access_token(scope: str | list[str] | None = None, *, audience: str 
             try:
                 protector.acquire_token(scopes)
             except OAuth2Error as error:
-                return error_response(error)
+                return error_response(error, scopes)
             return view(*args, **kwargs)
         return wrapper
     return decorator

@@ -22,6 +22,13 @@ SCOPES: dict[str, tuple[tuple[str, ...], object]] = {
     "assurance": (("assurance_level",), _l("How well your account has been verified")),
 }
 
+#: Scopes naming an API of this server, for agency back-ends with the client credentials grant
+#: only (RFC 6749 §4.4): they release nothing about a citizen and a citizen is never asked for
+#: them, so the authorization endpoint does not know them.
+SERVICE_SCOPES: dict[str, object] = {
+    "signature.verify": _l("Verify signed documents (POST /api/signatures/verify)"),
+}
+
 #: Scopes that release nothing about the citizen; granting them needs no consent by itself.
 NO_CONSENT = frozenset({"openid"})
 

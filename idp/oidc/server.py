@@ -24,7 +24,7 @@ from idp.oidc.grants import (
     RefreshTokenGrant,
     S256CodeChallenge,
 )
-from idp.oidc.scopes import SCOPES
+from idp.oidc.scopes import SCOPES, SERVICE_SCOPES
 from idp.oidc.tokens import save_token
 
 
@@ -58,7 +58,7 @@ def init_server(app: Flask) -> None:
     settings = app.config["IDP"]
     server = IdpAuthorizationServer()
     server.init_app(app, query_client=get_client, save_token=save_token)
-    server.scopes_supported = list(SCOPES)
+    server.scopes_supported = [*SCOPES, *SERVICE_SCOPES]
     generator = AccessTokenGenerator(settings.issuer, settings.access_token_alg, settings.access_token_ttl)
     server.register_token_generator("default", generator)
     server.register_grant(AuthorizationCodeGrant, [S256CodeChallenge(required=True), IdToken()])

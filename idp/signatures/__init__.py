@@ -7,7 +7,8 @@ challenges, and the signed-document verification API for agencies.
 - :mod:`.identity` — the citizen's identifier and key storage read from a certificate;
 - :mod:`.challenge` — one-time sign-in challenges and the check of a signed response;
 - :mod:`.documents` and :mod:`.api` — ``POST /api/signatures/verify``;
-- :mod:`.demo_pki` — the fictional demo PKI (``scripts/demo_pki.py``).
+- :mod:`.demo_pki` — the fictional demo PKI (``scripts/demo_pki.py``); :mod:`.demo` — the
+  sandbox's copy of it (``./scripts/run``).
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ __all__ = ["init_app"]
 
 
 def init_app(app: Flask) -> None:
+    from idp.signatures import demo
     from idp.signatures.api import bp
     from idp.web import csrf
 
     csrf.exempt(bp)
     app.register_blueprint(bp)
+    app.extensions.setdefault("idp.demo_loaders", []).append(demo.load)

@@ -11,8 +11,11 @@ Limits: the request may be at most ``IDP_SIGNATURE_MAX_DOCUMENT`` plus room for 
 (413 beyond). A detached document is spooled by Werkzeug to a temporary file and hashed in
 chunks; an enveloping CMS is parsed whole, so it is held in memory within the same limit.
 
-Machine-to-machine: exempt from CSRF (no cookies are used). Access is meant for clients holding
-an access token with scope ``signature.verify`` (client credentials grant).
+Machine-to-machine: exempt from CSRF (no cookies are used). Every call needs an access token
+with scope ``signature.verify`` (client credentials grant, RFC 6749 §4.4) as a bearer token
+(RFC 6750 §2.1): 401 without a valid one, 403 ``insufficient_scope`` without the scope, each
+with its ``WWW-Authenticate`` challenge (RFC 6750 §3). The token is checked before the body is
+read, so a stranger cannot make the server spool a large upload.
 """
 
 from __future__ import annotations
@@ -23,12 +26,16 @@ from pathlib import Path
 
 from flask import Blueprint, current_app, jsonify, request
 
+from idp.oidc.resource import require_access_token
 from idp.signatures.challenge import current_policy
 from idp.signatures.cms import MAX_SIGNATURE_BYTES
 from idp.signatures.documents import verify_document
 from idp.web import no_store
 
 bp = Blueprint("signatures_api", __name__, url_prefix="/api/signatures")
+
+#: The scope an agency's client must hold (:data:`idp.oidc.scopes.SERVICE_SCOPES`).
+SCOPE = "signature.verify"
 
 ENVELOPING_TYPES = ("application/pkcs7-mime", "application/cms", "application/octet-stream")
 #: Multipart boundaries and headers on top of the document and the signature.
@@ -84,6 +91,7 @@ def read_submission():
 
 
 @bp.post("/verify")
+@require_access_token(SCOPE)
 def verify():
     """Verify a signed document; 200 with ``valid`` true or false, 4xx only for unusable requests."""
     try:
@@ -101,6 +109,9 @@ def _openapi_document() -> dict:
 @bp.get("/openapi.json")
 def openapi():
     """The API's OpenAPI 3.1 description, with this server's URL filled in."""
-    document = dict(_openapi_document())
-    document["servers"] = [{"url": current_app.config["IDP"].issuer}]
+    issuer = current_app.config["IDP"].issuer
+    document = json.loads(json.dumps(_openapi_document()))  # a deep copy: the cache stays clean
+    document["servers"] = [{"url": issuer}]
+    flows = document["components"]["securitySchemes"]["clientCredentials"]["flows"]
+    flows["clientCredentials"]["tokenUrl"] = f"{issuer}/token"
     return jsonify(document)

@@ -32,6 +32,12 @@ POLICY_QSCD = "0.4.0.194112.1.2"
 #: A demo CA's own policy for software keys (a PKCS#12 file): an arc reserved for examples.
 POLICY_SOFTWARE = "1.3.6.1.4.1.99999.1.1"
 
+#: ETSI EN 319 412-5 §4.2.1 QcCompliance and §4.2.2 QcSSCD (key on a qualified signature
+#: creation device), in the qcStatements extension (RFC 3739 §3.2.6).
+QC_COMPLIANCE = "0.4.0.1862.1.1"
+QC_SSCD = "0.4.0.1862.1.4"
+QC_STATEMENTS = x509.ObjectIdentifier("1.3.6.1.5.5.7.1.3")
+
 DEFAULT_PASSWORD = "demo-pin-1234"  # noqa: S105 - fictional demo PKCS#12 files only
 
 
@@ -109,6 +115,19 @@ def _ca(subject: x509.Name, key, issuer_cert, issuer_key, *, now: datetime, path
     return builder.sign(issuer_key, hashes.SHA256())
 
 
+def _qc_statements(hardware: bool) -> x509.UnrecognizedExtension:
+    """qcStatements: every citizen certificate of the demo CA is qualified (QcCompliance); those
+    whose key is on a USB token also say QcSSCD. cryptography has no type for it: DER by hand."""
+    from asn1crypto import core
+
+    def statement(oid: str) -> core.Sequence:
+        return core.Sequence.load(core.Sequence(contents=core.ObjectIdentifier(oid).dump()).dump())
+
+    statements = [statement(QC_COMPLIANCE)] + ([statement(QC_SSCD)] if hardware else [])
+    der = core.SequenceOf(statements, spec=core.Sequence).dump()
+    return x509.UnrecognizedExtension(QC_STATEMENTS, der)
+
+
 def _crl_distribution_points(url: str) -> x509.CRLDistributionPoints:
     return x509.CRLDistributionPoints([x509.DistributionPoint(
         full_name=[x509.UniformResourceIdentifier(url)], relative_name=None, reasons=None,
@@ -143,6 +162,7 @@ def _citizen_certificate(name: str, identifier: str, key, issuer_cert, issuer_ke
         .add_extension(x509.CertificatePolicies([x509.PolicyInformation(
             x509.ObjectIdentifier(POLICY_QSCD if hardware else POLICY_SOFTWARE), None)]),
             critical=False)
+        .add_extension(_qc_statements(hardware), critical=False)
     )
     if crl_url:
         builder = builder.add_extension(_crl_distribution_points(crl_url), critical=False)
@@ -177,13 +197,14 @@ def _pem(cert: x509.Certificate) -> bytes:
 
 def make_demo_pki(out_dir: str | Path, *, base_url: str = "http://127.0.0.1:8000/demo-pki",
                   password: str = DEFAULT_PASSWORD, ocsp_url: str | None = None,
-                  now: datetime | None = None) -> dict:
+                  now: datetime | None = None, extra_citizens: tuple = ()) -> dict:
     """Write the demo PKI into ``out_dir`` and return its manifest (also saved as manifest.json).
 
     ``base_url`` is where the CRLs are published (``root-ca.crl``, ``issuing-ca.crl``): the
     certificates' CRL distribution points name it. ``ocsp_url``, if given, is named as the
     citizens' OCSP responder. Files: ``root-ca.pem``, ``issuing-ca.pem``, ``*.crl`` (DER),
     ``unknown-root-ca.pem`` (a CA nobody trusts) and per citizen ``<slug>.p12`` and ``<slug>.pem``.
+    ``extra_citizens``: more rows shaped like :data:`CITIZENS` (the sandbox's demo account).
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -203,7 +224,7 @@ def make_demo_pki(out_dir: str | Path, *, base_url: str = "http://127.0.0.1:8000
     citizens: list[DemoCitizen] = []
     revoked: list[tuple[int, datetime]] = []
     revoked_at = now - timedelta(days=10)
-    for slug, name, identifier, kind, status, hardware in CITIZENS:
+    for slug, name, identifier, kind, status, hardware in (*CITIZENS, *extra_citizens):
         key = _key(kind)
         untrusted = status == "untrusted"
         cert = _citizen_certificate(

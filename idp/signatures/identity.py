@@ -22,6 +22,8 @@ _VN_PREFIXES = ("CCCD:", "CMND:", "PID:", "DDCN:")
 _OID_SNILS = x509.ObjectIdentifier("1.2.643.100.3")
 #: id-etsi-qcs-QcSSCD: the private key resides in a qualified signature creation device.
 _OID_QC_SSCD = "0.4.0.1862.1.4"
+#: id-etsi-qcs-QcCompliance: a qualified certificate (EN 319 412-5 §4.2.1).
+_OID_QC_COMPLIANCE = "0.4.0.1862.1.1"
 _OID_QC_STATEMENTS = x509.ObjectIdentifier("1.3.6.1.5.5.7.1.3")
 
 AMR_HARDWARE = "hwk"
@@ -79,10 +81,23 @@ def key_storage_amr(certificate: x509.Certificate, hardware_policies: frozenset[
         statements = certificate.extensions.get_extension_for_oid(_OID_QC_STATEMENTS).value
     except x509.ExtensionNotFound:
         return AMR_SOFTWARE
-    return AMR_HARDWARE if _qc_sscd(statements.value) else AMR_SOFTWARE
+    return AMR_HARDWARE if _OID_QC_SSCD in _qc_statement_ids(statements.value) else AMR_SOFTWARE
 
 
-def _qc_sscd(der: bytes) -> bool:
+def is_qualified(certificate: x509.Certificate) -> bool:
+    """A qualified certificate: its qcStatements say QcCompliance (ETSI EN 319 412-5 §4.2.1).
+
+    Only meaningful once the path is validated: anyone can write the statement into a
+    certificate, only an accredited CA's says anything.
+    """
+    try:
+        statements = certificate.extensions.get_extension_for_oid(_OID_QC_STATEMENTS).value
+    except x509.ExtensionNotFound:
+        return False
+    return _OID_QC_COMPLIANCE in _qc_statement_ids(statements.value)
+
+
+def _qc_statement_ids(der: bytes) -> set[str]:
     from asn1crypto import core
 
     class _QcStatement(core.Sequence):
@@ -92,6 +107,6 @@ def _qc_sscd(der: bytes) -> bool:
         _child_spec = _QcStatement
 
     try:
-        return any(s["statement_id"].dotted == _OID_QC_SSCD for s in _QcStatements.load(der))
+        return {s["statement_id"].dotted for s in _QcStatements.load(der)}
     except (ValueError, TypeError):
-        return False
+        return set()

@@ -143,3 +143,31 @@ def environ(environ, trust_dir, demo_pki) -> dict[str, str]:
     """The app trusts the demo root and reads CRLs from the demo PKI folder; OCSP off."""
     assert Path(environ["IDP_KEYS_DIR"]) == trust_dir.parent
     return {**environ, "IDP_SIGNATURE_CRL_SOURCES": str(demo_pki["dir"]), "IDP_SIGNATURE_OCSP": "false"}
+
+
+AGENCY = "agency-records"
+
+
+def agency_client(app, *, client_id: str = AGENCY, scope: str = "signature.verify") -> tuple[str, str]:
+    """An agency back-end registered for the client credentials grant; (client_id, secret)."""
+    from tests.oidc_support import register
+
+    return register(app, client_id=client_id, redirect_uris=[], grant_types=["client_credentials"],
+                    scope=scope)
+
+
+def client_credentials_token(client, client_id: str, secret: str, scope: str = "signature.verify") -> str:
+    """An access token from POST /token with the client credentials grant (RFC 6749 §4.4)."""
+    from tests.oidc_support import basic
+
+    response = client.post("/token", headers=basic(client_id, secret),
+                           data={"grant_type": "client_credentials", "scope": scope})
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()["access_token"]
+
+
+@pytest.fixture
+def agency_token(app) -> str:
+    """A real access token with scope ``signature.verify``, obtained from /token."""
+    client_id, secret = agency_client(app)
+    return client_credentials_token(app.test_client(), client_id, secret)

@@ -1,7 +1,7 @@
 """POST /api/signatures/verify over HTTP, and its OpenAPI document.
 
-Access-token protection (client credentials, scope ``signature.verify``) is added with the
-OAuth token machinery; these tests cover the verification contract itself.
+Every call carries a real access token from ``/token`` (client credentials grant, scope
+``signature.verify``); test_api_auth.py covers the refusals without one.
 """
 
 from __future__ import annotations
@@ -15,6 +15,14 @@ from hypothesis import strategies as st
 
 DOCUMENT = b"%PDF-1.7\n" + "Quyết định số 15/QĐ-UBND\n".encode() * 200
 URL = "/api/signatures/verify"
+
+
+@pytest.fixture
+def client(app, agency_token):
+    """The agency's HTTP client: every request carries its bearer token (RFC 6750 §2.1)."""
+    agency = app.test_client()
+    agency.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {agency_token}"
+    return agency
 
 
 def _post(client, document: bytes | None, signature: bytes):
@@ -126,14 +134,14 @@ def test_a_document_larger_than_the_app_wide_limit_but_within_ours_is_verified(c
     assert response.get_json()["valid"] is True
 
 
-def test_the_api_needs_no_csrf_token(app, signer, citizen_keys):
+def test_the_api_needs_no_csrf_token(app, client, signer, citizen_keys):
     app.config["WTF_CSRF_ENABLED"] = True
-    response = _post(app.test_client(), DOCUMENT, signer.sign_cms(DOCUMENT, *citizen_keys["an"]))
+    response = _post(client, DOCUMENT, signer.sign_cms(DOCUMENT, *citizen_keys["an"]))
     assert response.status_code == 200
 
 
-def test_openapi_document_is_served_and_describes_the_endpoint(client):
-    response = client.get("/api/signatures/openapi.json")
+def test_openapi_document_is_served_without_a_token_and_describes_the_endpoint(app):
+    response = app.test_client().get("/api/signatures/openapi.json")
     assert response.status_code == 200
     document = response.get_json()
     assert document["openapi"] == "3.1.0"
@@ -145,8 +153,14 @@ def test_openapi_document_is_served_and_describes_the_endpoint(client):
     from idp.signatures.validation import REASONS
 
     assert set(REASONS) | set(CMS_REASONS) | {"invalid_signing_time"} == set(codes)
-    assert document["components"]["securitySchemes"]["clientCredentials"]["flows"]["clientCredentials"][
-        "scopes"] == {"signature.verify": "Verify signed documents"}
+    flow = document["components"]["securitySchemes"]["clientCredentials"]["flows"]["clientCredentials"]
+    assert flow["scopes"] == {"signature.verify": "Verify signed documents"}
+    assert flow["tokenUrl"] == "http://127.0.0.1:8000/token"
+    assert document["security"] == [{"clientCredentials": ["signature.verify"]}]
+    for status in ("401", "403"):
+        assert operation["responses"][status]["headers"]["WWW-Authenticate"] == {
+            "$ref": "#/components/headers/WWW-Authenticate"}
+    assert "WWW-Authenticate" in document["components"]["headers"]
 
 
 # -- fuzzing: hostile bytes never give a 500 -----------------------------------------------------

@@ -6,7 +6,7 @@ from __future__ import annotations
 from authlib.oauth2.rfc6749 import grants
 from authlib.oauth2.rfc6749.errors import InvalidScopeError
 
-from idp.oidc.scopes import SCOPES
+from idp.oidc.scopes import SCOPES, SERVICE_SCOPES
 
 
 class ClientCredentialsGrant(grants.ClientCredentialsGrant):
@@ -18,7 +18,7 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):
         requested = (self.request.payload.scope or "").split()
         allowed = set(self.request.client.scope.split())
         for scope in requested:
-            if scope not in SCOPES or scope not in allowed:
+            if (scope not in SCOPES and scope not in SERVICE_SCOPES) or scope not in allowed:
                 raise InvalidScopeError(f"The scope '{scope}' is not available to this client.")
             if scope == "openid":
                 raise InvalidScopeError("The 'openid' scope needs a citizen: use the code flow.")

@@ -1,0 +1,169 @@
+"""The certificate sign-in page (blueprint ``certificate_signin``): ``GET/POST /login/certificate``.
+
+GET shows a fresh one-time challenge (:func:`idp.signatures.challenge.issue_challenge`: random,
+valid two minutes, bound to this browser by a random value kept in the signed Flask session)
+and the signer command that signs it. POST takes the signer's output (detached CMS as base64
+or PEM, or a compact JWS), has :mod:`idp.auth.certificates` decide, and either completes the
+sign-in or shows the page again with the reason and a new challenge. Refusals are 400 (the
+signed response itself is unusable), 403 (the certificate or the account is refused) or 429
+(throttled), never a server error.
+"""
+
+from __future__ import annotations
+
+import secrets
+import shlex
+
+from flask import Blueprint, make_response, render_template, request, session
+from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
+from wtforms import HiddenField, TextAreaField
+from wtforms.validators import DataRequired, Length
+
+from idp.auth import certificates
+from idp.auth.sessions import current_session
+from idp.auth.signin import complete_sign_in, safe_next
+from idp.signatures import challenge as challenges
+from idp.signatures import validation
+from idp.signatures.cms import CONTENT_CONFLICT, CONTENT_MISSING, MALFORMED, NO_CERTIFICATE, UNSUPPORTED
+from idp.web import no_store
+from idp.web.forms import BaseForm
+
+bp = Blueprint("certificate_signin", __name__)
+
+#: The random value a challenge is bound to; lives in the signed session cookie of this browser.
+BINDING_KEY = "idp_certificate_binding"
+SIGNER_COMMAND = "python clients/signer/idp_signer.py --p12 {p12} --challenge {challenge}"
+
+#: Problems with the signed response itself (400); everything else refused is 403.
+_BAD_REQUEST = frozenset({
+    MALFORMED, UNSUPPORTED, NO_CERTIFICATE, CONTENT_MISSING, CONTENT_CONFLICT, validation.BAD_SIGNATURE,
+    challenges.UNKNOWN_CHALLENGE, challenges.CHALLENGE_EXPIRED, challenges.CHALLENGE_REPLAYED,
+    challenges.WRONG_SESSION, challenges.CHALLENGE_MISMATCH,
+})
+
+
+class CertificateForm(BaseForm):
+    challenge = HiddenField(validators=[DataRequired(), Length(max=512)])
+    signature = TextAreaField(
+        _l("Signature from your signer"),
+        validators=[DataRequired(_l("Paste the signature your signer printed.")),
+                    Length(max=challenges.MAX_RESPONSE_BYTES,
+                           message=_l("This is too long to be a signature."))],
+        render_kw={"rows": 8, "spellcheck": "false", "autocomplete": "off", "autocapitalize": "none"},
+    )
+
+
+def _date(value: str | None) -> str:
+    return (value or "")[:10]
+
+
+def reason_message(failure) -> str:
+    """What the citizen reads for a refusal: the reason, in their language."""
+    code, details = failure.code, failure.details
+    messages = {
+        validation.EXPIRED: lambda: gettext("This certificate has expired (on %(date)s).",
+                                            date=_date(details.get("expired_at"))),
+        validation.NOT_YET_VALID: lambda: gettext("This certificate is not valid yet (valid from %(date)s).",
+                                                  date=_date(details.get("valid_from"))),
+        validation.REVOKED: lambda: gettext(
+            "This certificate has been revoked by its certification authority (on %(date)s).",
+            date=_date(details.get("revoked_at"))),
+        validation.UNKNOWN_ISSUER: lambda: gettext(
+            "This certificate was issued by an unknown certification authority that this service "
+            "does not trust."),
+        validation.WRONG_KEY_USAGE: lambda: gettext(
+            "This certificate is not meant for signatures (wrong key usage)."),
+        validation.BAD_SIGNATURE: lambda: gettext(
+            "The signature does not match the challenge: it was made over other text, or it was "
+            "altered on the way."),
+        validation.REVOCATION_UNAVAILABLE: lambda: gettext(
+            "Whether this certificate has been revoked could not be checked. Try again later."),
+        validation.INVALID_CERTIFICATE: lambda: gettext("This certificate is not valid."),
+        MALFORMED: lambda: gettext(
+            "This is not a signature we can read. Paste everything the signer printed."),
+        UNSUPPORTED: lambda: gettext("The signature uses an algorithm that is not allowed."),
+        NO_CERTIFICATE: lambda: gettext("The signature does not include your certificate."),
+        CONTENT_MISSING: lambda: gettext("This is not a signature we can read. Paste everything the "
+                                         "signer printed."),
+        CONTENT_CONFLICT: lambda: gettext("Send a detached signature of the challenge, without the "
+                                          "challenge inside it."),
+        challenges.UNKNOWN_CHALLENGE: lambda: gettext(
+            "This challenge was not issued by this server. Sign the new challenge below."),
+        challenges.CHALLENGE_EXPIRED: lambda: gettext(
+            "The challenge has expired (it is valid for 2 minutes). Sign the new challenge below."),
+        challenges.CHALLENGE_REPLAYED: lambda: gettext(
+            "This challenge has already been used (replayed). Sign the new challenge below."),
+        challenges.WRONG_SESSION: lambda: gettext(
+            "This challenge was issued to another browser. Sign the new challenge below."),
+        challenges.CHALLENGE_MISMATCH: lambda: gettext(
+            "The signed text is not the challenge shown on this page (tampered challenge)."),
+        challenges.NO_IDENTIFIER: lambda: gettext(
+            "This certificate carries no personal identification number."),
+        challenges.IDENTIFIER_MISMATCH: lambda: gettext(
+            "This certificate belongs to another person, not to the account signed in on this "
+            "browser. Sign out first to sign in as someone else."),
+        certificates.NO_ACCOUNT: lambda: gettext(
+            "There is no account for the identification number in this certificate. Register first."),
+    }
+    message = messages.get(code)
+    return message() if message else gettext("This certificate cannot be used to sign in.")
+
+
+def _binding() -> str:
+    value = session.get(BINDING_KEY)
+    if not isinstance(value, str) or len(value) < 32:
+        value = secrets.token_urlsafe(32)
+        session[BINDING_KEY] = value
+    return value
+
+
+def _page(form: CertificateForm, next_url: str | None, *, failure: str | None = None, status: int = 200,
+          headers: dict | None = None):
+    """The page with a new challenge (a refused one is used up: signing again needs a new one).
+    Never cached: the challenge is for this browser and this moment only."""
+    challenge = challenges.issue_challenge(_binding())
+    form.challenge.data = challenge
+    form.signature.data = ""
+    command = SIGNER_COMMAND.format(p12=gettext("your-certificate.p12"), challenge=shlex.quote(challenge))
+    html = render_template("auth/certificate.html", form=form, challenge=challenge, command=command,
+                           next_url=next_url, failure=failure)
+    return no_store(make_response(html, status, headers or {}))
+
+
+def _throttled(attempt: certificates.CertificateAttempt):
+    from idp.auth.views import _duration
+
+    if attempt.outcome == certificates.DISABLED:
+        return gettext("This account has been locked by an administrator. "
+                       "Contact the help desk to unlock it."), 403
+    if attempt.outcome == certificates.LOCKED:
+        return gettext("This account is locked after too many failed sign-in attempts. "
+                       "Try again in %(duration)s.", duration=_duration(attempt.wait_seconds)), 429
+    return gettext("Too many failed attempts. Wait %(duration)s before trying again.",
+                   duration=_duration(attempt.wait_seconds)), 429
+
+
+@bp.route("/login/certificate", methods=["GET", "POST"])
+def login():
+    """Sign in with a signature certificate (the certificate's identifier names the account)."""
+    next_url = safe_next(request.values.get("next"))
+    form = CertificateForm()
+    if request.method == "GET":
+        return _page(form, next_url)
+    if not form.validate_on_submit():
+        return _page(form, next_url, status=400)
+
+    outcome = challenges.verify_challenge_response(_binding(), form.challenge.data, form.signature.data)
+    signed_in = current_session()
+    attempt = certificates.sign_in_with_certificate(outcome, signed_in.citizen_id if signed_in else None)
+    if attempt.outcome == "ok":
+        amr = list(attempt.amr)
+        method = "certificate-hwk" if "hwk" in amr else "certificate-swk"
+        return complete_sign_in(attempt.citizen, amr=amr, next_url=next_url, method=method)
+    if attempt.outcome == "refused":
+        status = 400 if attempt.failure.code in _BAD_REQUEST else 403
+        return _page(form, next_url, failure=reason_message(attempt.failure), status=status)
+    message, status = _throttled(attempt)
+    headers = {"Retry-After": str(attempt.wait_seconds)} if status == 429 else {}
+    return _page(form, next_url, failure=message, status=status, headers=headers)
