@@ -142,7 +142,8 @@ def test_a_token_of_another_client_or_a_revoked_one_cannot_be_exchanged(app, bro
     response = _exchange(browser, agencies["social"], subject, audience="land")
     assert response.status_code == 400 and response.get_json()["error"] == "invalid_request"
     # Revoked (RFC 7009) before the exchange: refused.
-    assert browser.post("/revoke", data={"token": subject}, headers=basic(*agencies["tax"])).status_code == 200
+    revoked = browser.post("/revoke", data={"token": subject}, headers=basic(*agencies["tax"]))
+    assert revoked.status_code == 200
     response = _exchange(browser, agencies["tax"], subject, audience="social")
     assert response.get_json()["error"] == "invalid_request"
 
@@ -166,7 +167,8 @@ def test_revoked_permission_stops_exchanges_and_cli_lists_permissions(app, brows
     runner = app.test_cli_runner()
     listed = runner.invoke(args=["token-exchange", "list"])
     assert "tax" in listed.output and "social" in listed.output and "openid profile" in listed.output
-    assert runner.invoke(args=["token-exchange", "revoke", "--client", "tax", "--audience", "social"]).exit_code == 0
+    revoked = runner.invoke(args=["token-exchange", "revoke", "--client", "tax", "--audience", "social"])
+    assert revoked.exit_code == 0
     assert "no token exchange is allowed" in runner.invoke(args=["token-exchange", "list"]).output
     subject = _citizen_token(app, browser, citizen_id, agencies)
     assert _exchange(browser, agencies["tax"], subject, audience="social").get_json()["error"] == \

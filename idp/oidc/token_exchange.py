@@ -192,7 +192,8 @@ class TokenExchangeGrant(grants.BaseGrant, grants.TokenEndpointMixin):
             raise InvalidRequestError("A parameter is too long.")
         subject_token = data.get("subject_token")
         if not subject_token or not data.get("subject_token_type"):
-            raise InvalidRequestError("subject_token and subject_token_type are required (RFC 8693 section 2.1).")
+            raise InvalidRequestError("subject_token and subject_token_type are required "
+                                      "(RFC 8693 section 2.1).")
         if data["subject_token_type"] != ACCESS_TOKEN_TYPE:
             raise InvalidRequestError(f"Only subject_token_type {ACCESS_TOKEN_TYPE} is accepted.")
         if data.get("actor_token") or data.get("actor_token_type"):
