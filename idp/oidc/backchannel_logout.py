@@ -343,9 +343,9 @@ def init_app(app: Flask) -> None:
     from idp.maintenance import PurgeRule, register_rule
 
     session_ended.connect(_on_session_ended, sender=app, weak=False)
-    # A process that serves requests delivers too (gunicorn workers also start it at fork,
-    # see idp.server.post_worker_init, so a restarted node sends what was pending).
-    app.before_request(lambda: start_worker(app) and None)
+    # The sender thread is started by the server itself, in each gunicorn worker as it boots
+    # (idp.server.post_worker_init, used by `idp serve` and gunicorn.conf.py), so a restarted
+    # node sends what was pending before any request arrives.
     register_rule(app, PurgeRule(
         "logout_deliveries", LogoutDelivery.__table__,
         lambda ctx: LogoutDelivery.finished_at < ctx.cutoff,
