@@ -259,9 +259,12 @@ def end_expired_sessions(limit: int = 100) -> int:
     settings = _settings()
     now = utcnow()
     idle_limit = now - timedelta(seconds=settings.session_idle_ttl)
+    # Sessions older than the retention window are left to the purge: their clients' own
+    # sessions are long gone, and a first start must not flood them with stale logouts.
+    oldest = now - timedelta(seconds=settings.purge_retention)
     candidates = db.session.scalars(
         select(SsoSession.id)
-        .where(SsoSession.ended_at.is_(None),
+        .where(SsoSession.ended_at.is_(None), SsoSession.created_at > oldest,
                or_(SsoSession.expires_at <= now, SsoSession.last_seen_at <= idle_limit))
         .order_by(SsoSession.id).limit(limit)).all()
     ended = []
