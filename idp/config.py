@@ -293,6 +293,24 @@ SETTINGS: tuple[Setting, ...] = (
             "Other names relying parties may use in `acr_values` for the three assurance levels "
             "(`ALIAS=urn:idp:acr:LEVEL`, comma-separated), e.g. the Vietnamese portal's LoA1/LoA2. "
             "Empty: none."),
+    Setting("IDP_LOGOUT_TOKEN_TTL", "120", _positive_int,
+            "Seconds a back-channel logout token is valid (OIDC Back-Channel Logout 1.0 section "
+            "2.4); a token re-sent later is signed again with the same `jti`."),
+    Setting("IDP_BACKCHANNEL_TIMEOUT", "5", _positive_int,
+            "Seconds to connect to, and to wait for, a client's `backchannel_logout_uri`."),
+    Setting("IDP_BACKCHANNEL_MAX_ATTEMPTS", "8", _positive_int,
+            "Back-channel logout deliveries tried at most this many times, then given up "
+            "(recorded in the audit log)."),
+    Setting("IDP_BACKCHANNEL_RETRY_BASE", "10", _positive_int,
+            "Seconds before the first retry of a failed back-channel logout; doubled after each "
+            "failure, at most `IDP_BACKCHANNEL_RETRY_MAX`."),
+    Setting("IDP_BACKCHANNEL_RETRY_MAX", "3600", _positive_int,
+            "Longest wait in seconds between two attempts of one back-channel logout delivery."),
+    Setting("IDP_BACKCHANNEL_POLL_INTERVAL", "2", _positive_int,
+            "Seconds between two looks at the logout queue by the worker each server process runs."),
+    Setting("IDP_BACKCHANNEL_WORKER", "true", _bool,
+            "Run the back-channel logout worker in every server process (`false`: only "
+            "`idp logout-queue run` delivers)."),
     Setting("IDP_SIGNATURE_REVOCATION", "hard-fail", _revocation_policy,
             "Signature certificates: `hard-fail` refuses a certificate whose declared CRL or OCSP "
             "responder cannot be had; `soft-fail` accepts it with revocation status `unknown`."),

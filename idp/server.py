@@ -45,11 +45,17 @@ def child_exit(server, worker) -> None:  # noqa: ARG001 - gunicorn's hook signat
 
 def post_worker_init(worker) -> None:
     """Drop database connections inherited from the master (preload_app): two processes must
-    never share one socket to PostgreSQL."""
+    never share one socket to PostgreSQL. Then start the worker's logout-queue thread."""
     app = worker.wsgi
     if isinstance(app, Flask):
         with app.app_context():
             db.engine.dispose(close=False)
+        # Threads do not survive fork: each worker runs its own back-channel logout sender,
+        # from the start, so deliveries left pending by a previous run go out without waiting
+        # for a request.
+        from idp.oidc.backchannel_logout import start_worker
+
+        start_worker(app)
 
 
 class _Server(BaseApplication):

@@ -7,10 +7,12 @@ to sign in). Packages may also append loaders to ``app.extensions["idp.demo_load
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from idp import create_app
 from idp.accounts import demo as accounts_demo
+from idp.oidc import demo as oidc_demo
 
 HERE = Path(__file__).resolve().parent
 
@@ -21,6 +23,15 @@ def main() -> None:
         print(accounts_demo.load(HERE / "demo_registry.csv"))
         for loader in app.extensions.get("idp.demo_loaders", []):
             print(loader())
+        # The sample relying parties (clients/portal, clients/agency), when their addresses
+        # are given (./scripts/run sets them); their secrets go to instance/sample-clients.json.
+        urls = {client_id: os.environ[var] for client_id, var in
+                (("demo-portal", "SAMPLE_PORTAL_URL"), ("demo-agency", "SAMPLE_AGENCY_URL"))
+                if os.environ.get(var)}
+        if urls:
+            secrets_file = Path(app.config["IDP"].instance_dir) / "sample-clients.json"
+            for client_id, client in oidc_demo.register_sample_clients(urls, secrets_file).items():
+                print(f"sample client {client_id}: {client['url']}")
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from idp.oidc.models import (
     AuthorizationCode,
     Client,
     ClientSecret,
+    LogoutDelivery,
     RefreshToken,
     RefreshTokenFamily,
     RevokedAccessToken,
@@ -107,6 +108,16 @@ class World:
             ClientSecret(client_pk=self.client.id, digest="grace".ljust(64, "s"), expires_at=now + DAY),
             ClientSecret(client_pk=self.client.id, digest="current".ljust(64, "s")),
         ])
+
+        def delivery(name, *, finished=None, status="delivered"):
+            db.session.add(LogoutDelivery(
+                client_pk=self.client.id, sid=name, citizen_id=self.citizen.id,
+                uri="https://rp.example/bcl", jti=name, logout_token="x", token_expires_at=now,
+                status=status, next_attempt_at=now, finished_at=finished))
+
+        delivery("finished-old", finished=now - 8 * DAY)
+        delivery("finished-recent", finished=now - DAY)
+        delivery("pending", status="pending")
         db.session.commit()
         # Keep only the ids: the objects are detached once the app context ends.
         for name, value in list(vars(self).items()):
@@ -121,7 +132,7 @@ def world(app):
 
 
 EXPECTED = {"authorization_codes": 2, "refresh_tokens": 2, "refresh_token_families": 2,
-            "revoked_access_tokens": 1, "sso_sessions": 3, "client_secrets": 1}
+            "revoked_access_tokens": 1, "sso_sessions": 3, "client_secrets": 1, "logout_deliveries": 1}
 
 
 def test_only_rows_past_their_life_are_purged(app, world):

@@ -16,7 +16,13 @@ from idp.accounts.forms import ContactsForm, PasswordChangeForm
 from idp.accounts.identifiers import get_scheme
 from idp.accounts.models import Citizen
 from idp.audit.log import record
-from idp.auth.sessions import current_session, end_all_sessions, end_session, sessions_of
+from idp.auth.sessions import (
+    current_session,
+    end_all_sessions,
+    end_session,
+    joined_services,
+    sessions_of,
+)
 from idp.db import db
 
 bp = Blueprint("account", __name__, url_prefix="/account")
@@ -67,7 +73,9 @@ def contacts():
 
 @bp.get("/sessions")
 def sessions():
-    rows = [(s, describe(s.user_agent)) for s in sessions_of(g.citizen.id)]
+    live = sessions_of(g.citizen.id)
+    services = joined_services(live)
+    rows = [(s, describe(s.user_agent), services[s.id]) for s in live]
     return render_template("accounts/sessions.html", rows=rows, current=g.sso)
 
 

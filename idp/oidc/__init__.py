@@ -3,7 +3,8 @@
 Endpoints (all advertised in discovery): ``/authorize`` (+ ``/authorize/continue/<id>``),
 ``/token``, ``/userinfo``, ``/introspect``, ``/revoke``, ``/logout``,
 ``/.well-known/openid-configuration``, ``/.well-known/oauth-authorization-server`` (and the
-JWKS, served by :mod:`idp.keys`).
+JWKS, served by :mod:`idp.keys`). Back-channel and front-channel logout, and token exchange
+(RFC 8693), live in the modules named after their specs.
 """
 
 from __future__ import annotations
@@ -18,3 +19,12 @@ def init_app(app: Flask) -> None:
 
     init_server(app)
     app.register_blueprint(bp)
+
+    from idp.oidc import backchannel_logout, frontchannel_logout
+    from idp.oidc.logout_queue_cli import logout_queue_cli
+    from idp.oidc.token_exchange_cli import token_exchange_cli
+
+    backchannel_logout.init_app(app)
+    frontchannel_logout.init_app(app)
+    app.cli.add_command(logout_queue_cli)
+    app.cli.add_command(token_exchange_cli)

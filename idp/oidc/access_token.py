@@ -33,6 +33,9 @@ from idp.keys import service as keys
 from idp.oidc.models import RevokedAccessToken
 
 MAX_TOKEN_LENGTH = 4096
+#: Pass as ``audience`` to accept a token whatever its ``aud``; the caller then decides who may
+#: see it (introspection: the client it was issued to, or one it is addressed to).
+ANY_AUDIENCE = "*"
 
 
 def _settings():
@@ -94,6 +97,7 @@ class AccessTokenValidator(JWTBearerTokenValidator):
 
     def __init__(self, audience: str | None = None):
         # Authlib's __init__ would pin issuer and audience; ours follow the running app.
+        # ``ANY_AUDIENCE``: the caller checks the audience itself (introspection, token exchange).
         BearerTokenValidator.__init__(self)
         self._audience = audience
 
@@ -121,7 +125,8 @@ class AccessTokenValidator(JWTBearerTokenValidator):
         claims_options = {
             "iss": {"essential": True, "value": self.issuer},
             "exp": {"essential": True},
-            "aud": {"essential": True, "value": self.resource_server},
+            "aud": {"essential": True} if self._audience == ANY_AUDIENCE else
+                   {"essential": True, "value": self.resource_server},
             "sub": {"essential": True},
             "client_id": {"essential": True},
             "iat": {"essential": True},

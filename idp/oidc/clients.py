@@ -56,21 +56,27 @@ def check_secret(client: Client, secret: str) -> bool:
     return ok
 
 
-def validate_redirect_uri(uri: str) -> str:
+def validate_redirect_uri(uri: str, what: str = "redirect URI") -> str:
     """OIDC Registration §2 / RFC 9700 §2.1: absolute https URIs (http only on loopback),
     no fragment (RFC 6749 §3.1.2), no wildcards: compared later by exact string."""
     if not uri or len(uri) > 1000 or any(c.isspace() for c in uri):
-        raise ClientError(f"redirect URI {uri!r} is empty, too long or contains spaces")
+        raise ClientError(f"{what} {uri!r} is empty, too long or contains spaces")
     parts = urlsplit(uri)
     if parts.fragment or "#" in uri:
-        raise ClientError(f"redirect URI {uri!r} must not contain a fragment")
+        raise ClientError(f"{what} {uri!r} must not contain a fragment")
     if "*" in uri:
-        raise ClientError(f"redirect URI {uri!r} must not contain wildcards")
+        raise ClientError(f"{what} {uri!r} must not contain wildcards")
     if parts.scheme == "https" and parts.hostname:
         return uri
     if parts.scheme == "http" and parts.hostname in LOOPBACK:
         return uri
-    raise ClientError(f"redirect URI {uri!r} must be https (http only on 127.0.0.1 / localhost)")
+    raise ClientError(f"{what} {uri!r} must be https (http only on 127.0.0.1 / localhost)")
+
+
+def validate_logout_uri(uri: str | None, what: str) -> str | None:
+    """Back-Channel Logout 1.0 §2.2 / Front-Channel Logout 1.0 §2: an absolute URI, which MAY
+    carry a query and MUST NOT carry a fragment; https except on loopback, as redirect URIs."""
+    return validate_redirect_uri(uri, what) if uri else None
 
 
 def create_client(*, name: str, redirect_uris: list[str], client_id: str | None = None,
@@ -81,7 +87,12 @@ def create_client(*, name: str, redirect_uris: list[str], client_id: str | None 
                   id_token_signed_response_alg: str | None = None, jwks: dict | None = None,
                   logo_uri: str | None = None, agency: str | None = None,
                   contacts: list[str] | None = None,
-                  default_acr_values: list[str] | None = None) -> tuple[Client, str | None]:
+                  default_acr_values: list[str] | None = None,
+                  backchannel_logout_uri: str | None = None,
+                  backchannel_logout_session_required: bool = False,
+                  frontchannel_logout_uri: str | None = None,
+                  frontchannel_logout_session_required: bool = False,
+                  ) -> tuple[Client, str | None]:
     """Register a client; returns it and its plain secret (None for public and
     ``private_key_jwt`` clients). The caller commits."""
     grant_types = list(grant_types or ["authorization_code", "refresh_token"])
@@ -121,6 +132,10 @@ def create_client(*, name: str, redirect_uris: list[str], client_id: str | None 
         contacts=list(contacts or []),
         # OIDC Registration §2; here a minimum that always applies (idp.auth.assurance).
         default_acr_values=list(default_acr_values or []),
+        backchannel_logout_uri=validate_logout_uri(backchannel_logout_uri, "backchannel_logout_uri"),
+        backchannel_logout_session_required=bool(backchannel_logout_session_required),
+        frontchannel_logout_uri=validate_logout_uri(frontchannel_logout_uri, "frontchannel_logout_uri"),
+        frontchannel_logout_session_required=bool(frontchannel_logout_session_required),
     )
     db.session.add(client)
     secret = None
@@ -164,5 +179,5 @@ def set_enabled(client: Client, enabled: bool) -> None:
 
 __all__ = [
     "ClientError", "check_secret", "create_client", "get_client", "rotate_secret", "secret_digest",
-    "set_enabled", "validate_redirect_uri",
+    "set_enabled", "validate_logout_uri", "validate_redirect_uri",
 ]

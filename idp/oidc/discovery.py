@@ -20,6 +20,7 @@ from idp.oidc.introspection import CLIENT_AUTH_METHODS as INTROSPECTION_AUTH
 from idp.oidc.response_modes import RESPONSE_MODES
 from idp.oidc.revocation import RevocationEndpoint
 from idp.oidc.scopes import SCOPES, SERVICE_SCOPES, all_claims
+from idp.oidc.token_exchange import GRANT_TYPE as TOKEN_EXCHANGE
 
 MAX_AGE = 3600
 
@@ -39,7 +40,8 @@ def metadata() -> dict:
         "scopes_supported": [*SCOPES, *SERVICE_SCOPES],
         "response_types_supported": ["code"],
         "response_modes_supported": list(RESPONSE_MODES),
-        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials",
+                                  TOKEN_EXCHANGE],
         "subject_types_supported": ["pairwise", "public"],
         "id_token_signing_alg_values_supported": list(keys.supported_algs()),
         "token_endpoint_auth_methods_supported": list(AUTH_METHODS),
@@ -61,6 +63,11 @@ def metadata() -> dict:
         "ui_locales_supported": list(settings.languages),
         "claims_locales_supported": list(settings.languages),
         "access_token_signing_alg_values_supported": [settings.access_token_alg],
+        # OpenID Connect Back-Channel Logout 1.0 §2.1 and Front-Channel Logout 1.0 §3.
+        "backchannel_logout_supported": True,
+        "backchannel_logout_session_supported": True,
+        "frontchannel_logout_supported": True,
+        "frontchannel_logout_session_supported": True,
     }
 
 

@@ -33,7 +33,8 @@ class IntrospectionEndpoint(_IntrospectionEndpoint):
         if token.claims is not None:
             claims = token.claims
             body = {"active": True, "token_type": "Bearer", "iss": issuer}
-            for name in ("client_id", "scope", "sub", "aud", "exp", "iat", "jti", "auth_time", "acr"):
+            # ``act``: who acts for the citizen, nested for delegation chains (RFC 8693 §4.1, §2.2.1).
+            for name in ("client_id", "scope", "sub", "aud", "exp", "iat", "jti", "auth_time", "acr", "act"):
                 if name in claims:
                     body[name] = claims[name]
             return body

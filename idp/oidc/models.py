@@ -38,7 +38,11 @@ class Client(OAuthClientMixin, db.Model):
     sector_identifier: Mapped[str | None] = mapped_column(String(255))
     id_token_signed_response_alg: Mapped[str | None] = mapped_column(String(16))
     backchannel_logout_uri: Mapped[str | None] = mapped_column(String(1000))
+    #: Back-Channel Logout 1.0 §2.2: the logout token must then carry ``sid``.
+    backchannel_logout_session_required: Mapped[bool] = mapped_column(default=False, nullable=False)
     frontchannel_logout_uri: Mapped[str | None] = mapped_column(String(1000))
+    #: Front-Channel Logout 1.0 §2: the logout URI then gets ``iss`` and ``sid`` query parameters.
+    frontchannel_logout_session_required: Mapped[bool] = mapped_column(default=False, nullable=False)
     default_acr_values: Mapped[list[str]] = mapped_column(JSON, default=list, nullable=False)
     logo_uri: Mapped[str | None] = mapped_column(String(1000))
     #: The agency operating the client, shown on the consent page.
@@ -260,3 +264,59 @@ class SubjectIdentifier(db.Model):
     citizen_id: Mapped[int] = mapped_column(
         ForeignKey("citizens.id", ondelete="CASCADE"), index=True, nullable=False
     )
+
+
+class LogoutDelivery(db.Model):
+    """A back-channel logout token waiting for (or done with) delivery to one client
+    (OpenID Connect Back-Channel Logout 1.0 §2.7).
+
+    The queue lives in the database so a delivery survives a restart and any node can send
+    it; one row per (client, session), so ending a session twice never notifies twice.
+    """
+
+    __tablename__ = "logout_deliveries"
+    __table_args__ = (UniqueConstraint("client_pk", "sid", name="uq_logout_deliveries_client_pk"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_pk: Mapped[int] = mapped_column(
+        ForeignKey("clients.id", ondelete="CASCADE"), index=True, nullable=False
+    )
+    #: The ended session's ``sid`` (the session row itself may be purged before delivery).
+    sid: Mapped[str] = mapped_column(String(64), nullable=False)
+    citizen_id: Mapped[int | None] = mapped_column(
+        ForeignKey("citizens.id", ondelete="SET NULL"), index=True
+    )
+    uri: Mapped[str] = mapped_column(String(1000), nullable=False)
+    jti: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    #: The signed logout token; re-signed (same jti) when it would expire before an attempt.
+    logout_token: Mapped[str] = mapped_column(Text, nullable=False)
+    token_expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    #: pending, delivered, failed (gave up or refused by the client).
+    status: Mapped[str] = mapped_column(String(16), default="pending", nullable=False)
+    attempts: Mapped[int] = mapped_column(default=0, nullable=False)
+    #: When a worker may (next) try; while a worker holds it, the end of its lease.
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True, nullable=False)
+    last_error: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+
+
+class TokenExchangePolicy(db.Model):
+    """An administrator's permission for one client to exchange citizens' access tokens for
+    tokens addressed to another client (its API), within ``scope`` (RFC 8693 §1: the
+    authorization server decides which exchanges it allows)."""
+
+    __tablename__ = "token_exchange_policies"
+    __table_args__ = (UniqueConstraint("client_pk", "audience_pk",
+                                       name="uq_token_exchange_policies_client_pk"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_pk: Mapped[int] = mapped_column(
+        ForeignKey("clients.id", ondelete="CASCADE"), index=True, nullable=False
+    )
+    audience_pk: Mapped[int] = mapped_column(
+        ForeignKey("clients.id", ondelete="CASCADE"), index=True, nullable=False
+    )
+    scope: Mapped[str] = mapped_column(String(1000), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
+    created_by: Mapped[str | None] = mapped_column(String(128))

@@ -11,7 +11,7 @@ from authlib.oauth2.rfc6750.errors import InvalidTokenError
 from idp.db import db
 from idp.db.types import utcnow
 from idp.oidc import refresh_token as families
-from idp.oidc.access_token import check_access_token
+from idp.oidc.access_token import ANY_AUDIENCE, check_access_token
 from idp.oidc.models import Client, RefreshToken
 
 
@@ -43,7 +43,9 @@ def find_token(token: str, hint: str | None) -> PresentedToken | None:
         return None
     if token.count(".") == 2 and hint != "refresh_token":
         try:
-            claims = check_access_token(token)
+            # Tokens addressed to another client's API (token exchange, RFC 8693) too: the
+            # endpoints decide from ``client_id`` and ``aud`` who may see or revoke them.
+            claims = check_access_token(token, audience=ANY_AUDIENCE)
         except InvalidTokenError:
             return None
         aud = claims["aud"]

@@ -21,6 +21,7 @@ from idp.db import db
 from idp.keys import service as keys
 from idp.oidc.blueprint import bp
 from idp.oidc.errors import InvalidRequestError, OAuth2Error
+from idp.oidc.frontchannel_logout import page_before_redirect
 from idp.oidc.server import authorization_server
 from idp.web import csrf, no_store
 
@@ -97,4 +98,6 @@ def _logout(confirmed: bool):
     db.session.commit()
     if response is None:
         response = current_app.make_response(render_template("oidc/logged_out.html", signed_out=True))
+    else:
+        response = page_before_redirect(response)
     return no_store(response)

@@ -1,6 +1,6 @@
 """The Authlib authorization server and all its wiring, in one place.
 
-Grants (code + PKCE + ID token, refresh, client credentials), client authentication methods
+Grants (code + PKCE + ID token, refresh, client credentials, token exchange), client authentication methods
 (``client_secret_basic``, ``client_secret_post``, ``private_key_jwt``, ``none``), and the
 introspection, revocation and end-session endpoints are registered here; views call
 ``authorization_server`` and stay thin.
@@ -54,6 +54,8 @@ def init_server(app: Flask) -> None:
     from idp.oidc.introspection import IntrospectionEndpoint
     from idp.oidc.revocation import RevocationEndpoint
     from idp.oidc.rp_initiated_logout import EndSessionEndpoint
+    from idp.oidc.token_exchange import GRANT_TYPE as TOKEN_EXCHANGE
+    from idp.oidc.token_exchange import ExchangedTokenGenerator, TokenExchangeGrant
 
     settings = app.config["IDP"]
     server = IdpAuthorizationServer()
@@ -64,6 +66,9 @@ def init_server(app: Flask) -> None:
     server.register_grant(AuthorizationCodeGrant, [S256CodeChallenge(required=True), IdToken()])
     server.register_grant(RefreshTokenGrant, [IdToken()])
     server.register_grant(ClientCredentialsGrant)
+    server.register_grant(TokenExchangeGrant)
+    server.register_token_generator(TOKEN_EXCHANGE, ExchangedTokenGenerator(
+        settings.issuer, settings.access_token_alg, settings.access_token_ttl))
     server.register_client_auth_method("private_key_jwt", PrivateKeyJWT())
     server.register_endpoint(IntrospectionEndpoint)
     server.register_endpoint(RevocationEndpoint)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 11:35:19.494796
+Create Date: 2026-11-23 12:07:11.643740
 
 """
 from alembic import op
@@ -88,7 +88,9 @@ def upgrade():
     sa.Column('sector_identifier', sa.String(length=255), nullable=True),
     sa.Column('id_token_signed_response_alg', sa.String(length=16), nullable=True),
     sa.Column('backchannel_logout_uri', sa.String(length=1000), nullable=True),
+    sa.Column('backchannel_logout_session_required', sa.Boolean(), nullable=False),
     sa.Column('frontchannel_logout_uri', sa.String(length=1000), nullable=True),
+    sa.Column('frontchannel_logout_session_required', sa.Boolean(), nullable=False),
     sa.Column('default_acr_values', sa.JSON(), nullable=False),
     sa.Column('logo_uri', sa.String(length=1000), nullable=True),
     sa.Column('agency', idp.db.types.NFCString(length=200), nullable=True),
@@ -195,6 +197,33 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_consents_citizen_id'), ['citizen_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_consents_client_pk'), ['client_pk'], unique=False)
 
+    op.create_table('logout_deliveries',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('client_pk', sa.Integer(), nullable=False),
+    sa.Column('sid', sa.String(length=64), nullable=False),
+    sa.Column('citizen_id', sa.Integer(), nullable=True),
+    sa.Column('uri', sa.String(length=1000), nullable=False),
+    sa.Column('jti', sa.String(length=64), nullable=False),
+    sa.Column('logout_token', sa.Text(), nullable=False),
+    sa.Column('token_expires_at', idp.db.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('next_attempt_at', idp.db.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('last_error', sa.String(length=200), nullable=True),
+    sa.Column('created_at', idp.db.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('finished_at', idp.db.types.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['citizen_id'], ['citizens.id'], name=op.f('fk_logout_deliveries_citizen_id_citizens'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['client_pk'], ['clients.id'], name=op.f('fk_logout_deliveries_client_pk_clients'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_logout_deliveries')),
+    sa.UniqueConstraint('client_pk', 'sid', name='uq_logout_deliveries_client_pk'),
+    sa.UniqueConstraint('jti', name=op.f('uq_logout_deliveries_jti'))
+    )
+    with op.batch_alter_table('logout_deliveries', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_logout_deliveries_citizen_id'), ['citizen_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_logout_deliveries_client_pk'), ['client_pk'], unique=False)
+        batch_op.create_index(batch_op.f('ix_logout_deliveries_finished_at'), ['finished_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_logout_deliveries_next_attempt_at'), ['next_attempt_at'], unique=False)
+
     op.create_table('national_identifiers',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('citizen_id', sa.Integer(), nullable=False),
@@ -277,6 +306,22 @@ def upgrade():
     )
     with op.batch_alter_table('subject_identifiers', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_subject_identifiers_citizen_id'), ['citizen_id'], unique=False)
+
+    op.create_table('token_exchange_policies',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('client_pk', sa.Integer(), nullable=False),
+    sa.Column('audience_pk', sa.Integer(), nullable=False),
+    sa.Column('scope', sa.String(length=1000), nullable=False),
+    sa.Column('created_at', idp.db.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_by', sa.String(length=128), nullable=True),
+    sa.ForeignKeyConstraint(['audience_pk'], ['clients.id'], name=op.f('fk_token_exchange_policies_audience_pk_clients'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['client_pk'], ['clients.id'], name=op.f('fk_token_exchange_policies_client_pk_clients'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_token_exchange_policies')),
+    sa.UniqueConstraint('client_pk', 'audience_pk', name='uq_token_exchange_policies_client_pk')
+    )
+    with op.batch_alter_table('token_exchange_policies', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_token_exchange_policies_audience_pk'), ['audience_pk'], unique=False)
+        batch_op.create_index(batch_op.f('ix_token_exchange_policies_client_pk'), ['client_pk'], unique=False)
 
     op.create_table('totp_credentials',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -448,6 +493,11 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_totp_credentials_citizen_id'))
 
     op.drop_table('totp_credentials')
+    with op.batch_alter_table('token_exchange_policies', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_token_exchange_policies_client_pk'))
+        batch_op.drop_index(batch_op.f('ix_token_exchange_policies_audience_pk'))
+
+    op.drop_table('token_exchange_policies')
     with op.batch_alter_table('subject_identifiers', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_subject_identifiers_citizen_id'))
 
@@ -471,6 +521,13 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_national_identifiers_citizen_id'))
 
     op.drop_table('national_identifiers')
+    with op.batch_alter_table('logout_deliveries', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_logout_deliveries_next_attempt_at'))
+        batch_op.drop_index(batch_op.f('ix_logout_deliveries_finished_at'))
+        batch_op.drop_index(batch_op.f('ix_logout_deliveries_client_pk'))
+        batch_op.drop_index(batch_op.f('ix_logout_deliveries_citizen_id'))
+
+    op.drop_table('logout_deliveries')
     with op.batch_alter_table('consents', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_consents_client_pk'))
         batch_op.drop_index(batch_op.f('ix_consents_citizen_id'))

@@ -1,0 +1,275 @@
+"""A small, real OpenID Connect relying party (Flask + Authlib's Flask client), shared by the
+sample apps ``clients/portal`` and ``clients/agency``.
+
+What it shows a newcomer:
+
+- sign-in with the code flow + PKCE, configured from discovery (``server_metadata_url``);
+- who is signed in and every claim received (ID token and UserInfo);
+- sign-out that ends the SSO session at idp (RP-Initiated Logout 1.0: ``id_token_hint``);
+- the receiving end of OpenID Connect Back-Channel Logout 1.0 (``POST /backchannel-logout``):
+  the logout token is validated against idp's JWKS with joserfc (signature, ``typ``, iss, aud,
+  iat/exp, events, sid/sub, no nonce, ``jti`` not seen before) and the matching local sessions
+  are dropped on the server, so the browser is signed out here even though it never came back;
+- the receiving end of Front-Channel Logout 1.0 (``GET /frontchannel-logout?iss=&sid=``).
+
+Sessions live on the server (:class:`SessionStore`); the browser's cookie holds only a random
+key. Several processes would need a shared store (Redis, a database table) instead.
+
+Configuration (environment): ``RP_ISSUER``, ``RP_CLIENT_ID``, ``RP_CLIENT_SECRET``,
+``RP_BASE_URL`` (this app's own address), ``RP_SECRET_KEY`` (optional).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+
+import requests
+from authlib.integrations.flask_client import OAuth
+from flask import Flask, abort, jsonify, redirect, render_template_string, request, session
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
+from joserfc.jws import extract_compact
+
+EVENT = "http://schemas.openid.net/event/backchannel-logout"
+ALGORITHMS = ["RS256", "PS256", "ES256", "EdDSA"]
+#: A logout token older than this is refused (Back-Channel Logout 1.0 §2.6 step 4: iat).
+MAX_TOKEN_AGE = 600
+
+
+@dataclass
+class LocalSession:
+    sub: str
+    sid: str | None
+    id_token: str
+    claims: dict
+    userinfo: dict
+    created_at: float = field(default_factory=time.time)
+
+
+class SessionStore:
+    """Server-side sessions by random key, findable by the IdP's ``sid`` and ``sub`` so a
+    back-channel logout can drop them."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._sessions: dict[str, LocalSession] = {}
+        self._seen_jtis: dict[str, float] = {}
+
+    def create(self, local: LocalSession) -> str:
+        key = secrets.token_urlsafe(32)
+        with self._lock:
+            self._sessions[key] = local
+        return key
+
+    def get(self, key: str | None) -> LocalSession | None:
+        with self._lock:
+            return self._sessions.get(key) if key else None
+
+    def drop(self, key: str | None) -> None:
+        with self._lock:
+            self._sessions.pop(key, None)
+
+    def drop_matching(self, *, sid: str | None, sub: str | None) -> int:
+        """§2.6: with a ``sid``, that session; with only ``sub``, all of the user's sessions."""
+        with self._lock:
+            keys = [k for k, s in self._sessions.items()
+                    if (sid and s.sid == sid) or (not sid and sub and s.sub == sub)]
+            for key in keys:
+                del self._sessions[key]
+            return len(keys)
+
+    def first_use_of(self, jti: str, exp: float) -> bool:
+        """§2.6 step 8 (recommended): a logout token's ``jti`` is accepted once."""
+        now = time.time()
+        with self._lock:
+            self._seen_jtis = {j: e for j, e in self._seen_jtis.items() if e > now}
+            if jti in self._seen_jtis:
+                return False
+            self._seen_jtis[jti] = exp
+            return True
+
+
+class LogoutTokenError(ValueError):
+    """The logout token is not valid; the message says why (returned with status 400)."""
+
+
+PAGE = """<!doctype html>
+<html lang="vi"><head><meta charset="utf-8"><title>{{ title }}</title>
+<style>body{font-family:system-ui,sans-serif;max-width:46rem;margin:2rem auto;padding:0 1rem;
+border-top:.5rem solid {{ colour }}}table{border-collapse:collapse}td,th{border:1px solid #ccc;
+padding:.25rem .5rem;text-align:left;vertical-align:top}</style></head>
+<body>
+<header><h1>{{ title }}</h1><p>{{ tagline }}</p></header>
+<main>
+{% if local %}
+  <p id="status" data-signed-in="true">Signed in as
+    <strong id="who">{{ local.userinfo.get("name") or local.sub }}</strong></p>
+  <form method="post" action="/logout"><input type="hidden" name="csrf" value="{{ csrf }}">
+    <button type="submit" id="sign-out">Sign out</button></form>
+  <h2>Claims received</h2>
+  <table id="claims"><tr><th>claim</th><th>value</th><th>from</th></tr>
+  {% for name, value in local.claims.items() %}
+    <tr><td>{{ name }}</td><td>{{ value }}</td><td>ID token</td></tr>{% endfor %}
+  {% for name, value in local.userinfo.items() %}
+    <tr><td>{{ name }}</td><td>{{ value }}</td><td>UserInfo</td></tr>{% endfor %}
+  </table>
+{% else %}
+  <p id="status" data-signed-in="false">You are signed out.</p>
+  <p><a id="sign-in" href="/login">Sign in with the national electronic ID</a></p>
+{% endif %}
+{% for name, url in links %}<p><a href="{{ url }}">{{ name }}</a></p>{% endfor %}
+</main></body></html>"""
+
+
+def create_rp_app(*, title: str, tagline: str, scope: str, colour: str = "#b00",
+                  acr_values: str | None = None, links: list[tuple[str, str]] | None = None,
+                  environ: dict | None = None) -> Flask:
+    env = os.environ if environ is None else environ
+    issuer = env["RP_ISSUER"].rstrip("/")
+    client_id = env["RP_CLIENT_ID"]
+    base_url = env["RP_BASE_URL"].rstrip("/")
+    app = Flask(title)
+    app.secret_key = env.get("RP_SECRET_KEY") or secrets.token_urlsafe(32)
+    app.config.update(SESSION_COOKIE_NAME=f"rp_{client_id}", SESSION_COOKIE_HTTPONLY=True,
+                      SESSION_COOKIE_SAMESITE="Lax")
+    store = SessionStore()
+    app.extensions["rp.sessions"] = store
+    oauth = OAuth(app)
+    idp = oauth.register(
+        "idp", client_id=client_id, client_secret=env["RP_CLIENT_SECRET"],
+        server_metadata_url=f"{issuer}/.well-known/openid-configuration",
+        client_kwargs={"scope": scope, "code_challenge_method": "S256", "timeout": 10})
+    jwks_cache: dict[str, KeySet] = {}
+
+    def keyset(kid: str | None) -> KeySet:
+        """idp's JWKS, fetched again when a token names a key we have not seen (rotation)."""
+        cached = jwks_cache.get("keys")
+        if cached is None or (kid and not any(k.kid == kid for k in cached.keys)):
+            url = idp.load_server_metadata()["jwks_uri"]
+            cached = jwks_cache["keys"] = KeySet.import_key_set(requests.get(url, timeout=10).json())
+        return cached
+
+    def validate_logout_token(token: str) -> dict:
+        """Back-Channel Logout 1.0 §2.6, step by step."""
+        try:
+            header = extract_compact(token.encode()).headers()
+            claims = jwt.decode(token, keyset(header.get("kid")), algorithms=ALGORITHMS).claims
+        except (JoseError, ValueError) as exc:
+            raise LogoutTokenError(f"signature or format: {exc}") from None
+        if header.get("typ") not in ("logout+jwt", "application/logout+jwt"):
+            raise LogoutTokenError("typ must be logout+jwt")
+        now = time.time()
+        aud = claims.get("aud")
+        if claims.get("iss") != issuer:
+            raise LogoutTokenError("wrong iss")
+        if client_id not in (aud if isinstance(aud, list) else [aud]):
+            raise LogoutTokenError("wrong aud")
+        if not isinstance(claims.get("iat"), int) or claims["iat"] < now - MAX_TOKEN_AGE \
+                or claims["iat"] > now + 60:
+            raise LogoutTokenError("iat missing or out of range")
+        if not isinstance(claims.get("exp"), int) or claims["exp"] < now - 60:
+            raise LogoutTokenError("expired")
+        if not isinstance(claims.get("events"), dict) or EVENT not in claims["events"]:
+            raise LogoutTokenError("no back-channel logout event")
+        if "nonce" in claims:
+            raise LogoutTokenError("a logout token must not carry a nonce")
+        if not claims.get("sid") and not claims.get("sub"):
+            raise LogoutTokenError("neither sid nor sub")
+        if not claims.get("jti") or not store.first_use_of(claims["jti"], claims["exp"]):
+            raise LogoutTokenError("jti missing or replayed")
+        return claims
+
+    def page():
+        local = store.get(session.get("key"))
+        if local is None:
+            session.pop("key", None)
+        csrf = session.setdefault("csrf", secrets.token_urlsafe(16))
+        response = app.make_response(render_template_string(
+            PAGE, title=title, tagline=tagline, colour=colour, local=local, csrf=csrf, links=links or []))
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    @app.get("/")
+    def home():
+        return page()
+
+    #: The requested level and the stronger ones (idp's levels: basic < substantial < high).
+    levels = ["urn:idp:acr:basic", "urn:idp:acr:substantial", "urn:idp:acr:high"]
+    acceptable_acr = set(levels[levels.index(acr_values):]) if acr_values in levels else {acr_values}
+
+    @app.get("/login")
+    def login():
+        extra = {"acr_values": acr_values} if acr_values else {}
+        return idp.authorize_redirect(f"{base_url}/callback", **extra)
+
+    @app.get("/callback")
+    def callback():
+        if "error" in request.args:
+            return render_template_string("<p>Sign-in failed: {{ e }}</p><p><a href='/'>Back</a></p>",
+                                          e=request.args.get("error")), 400
+        token = idp.authorize_access_token()  # validates the ID token: signature, iss, aud, nonce
+        claims = dict(token["userinfo"])
+        if acr_values and claims.get("acr") not in acceptable_acr:
+            # OIDC Core 5.5.1.1: the RP, not idp, decides whether the acr it got is enough.
+            return render_template_string(
+                "<p>Sign-in failed: assurance {{ got }} is below what this service needs.</p>"
+                "<p><a href='/'>Back</a></p>", got=claims.get("acr") or "(none)"), 403
+        userinfo = dict(idp.userinfo(token=token))
+        key = store.create(LocalSession(sub=claims["sub"], sid=claims.get("sid"),
+                                        id_token=token["id_token"], claims=claims, userinfo=userinfo))
+        session["key"] = key
+        return redirect("/", 303)
+
+    @app.post("/logout")
+    def logout():
+        """RP-Initiated Logout 1.0: drop our session, then end the SSO session at idp."""
+        if request.form.get("csrf") != session.get("csrf"):
+            abort(400)
+        local = store.get(session.get("key"))
+        store.drop(session.pop("key", None))
+        if local is None:
+            return redirect("/", 303)
+        end = idp.load_server_metadata()["end_session_endpoint"]
+        query = requests.Request("GET", end, params={
+            "id_token_hint": local.id_token, "post_logout_redirect_uri": f"{base_url}/",
+            "state": secrets.token_urlsafe(8)}).prepare().url
+        return redirect(query, 303)
+
+    @app.post("/backchannel-logout")
+    def backchannel_logout():
+        token = request.form.get("logout_token", "")
+        try:
+            claims = validate_logout_token(token)
+        except LogoutTokenError as exc:
+            response = jsonify(error="invalid_request", error_description=str(exc))
+            response.status_code = 400
+        else:
+            store.drop_matching(sid=claims.get("sid"), sub=claims.get("sub"))
+            response = app.make_response(("", 200))
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    @app.get("/frontchannel-logout")
+    def frontchannel_logout():
+        """Front-Channel Logout 1.0 §2: loaded in an iframe of idp's logout page."""
+        if request.args.get("iss") == issuer and request.args.get("sid"):
+            store.drop_matching(sid=request.args["sid"], sub=None)
+        response = app.make_response(("", 200))
+        response.headers["Cache-Control"] = "no-store"
+        response.headers["Content-Security-Policy"] = f"frame-ancestors {issuer}"
+        return response
+
+    return app
+
+
+def serve(app: Flask, base_url: str) -> None:
+    """Run on the port of ``base_url`` (werkzeug's threaded server: a sample, not production)."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(base_url)
+    app.run(host=parts.hostname, port=parts.port, threaded=True, use_reloader=False)
