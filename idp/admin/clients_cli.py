@@ -93,7 +93,7 @@ def _metadata(options: dict, *, update: bool) -> dict:
         meta["jwks"] = _load_jwks(jwks_file)
         meta["jwks_uri"] = None
     for key, value in options.items():
-        if value is None or (not update and value == ()):
+        if value is None or value == ():  # not given (Click gives () for an unused list)
             continue
         meta[key] = list(value) if isinstance(value, tuple) else value
     if meta.get("jwks_uri"):
