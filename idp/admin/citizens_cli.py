@@ -117,12 +117,13 @@ def import_command(csv_file, as_json: bool) -> None:
         try:
             birthdate = date.fromisoformat((row.get("birthdate") or "").strip())
             level = int((row.get("level") or "1").strip())
-            with db.session.begin_nested():
-                citizen = services.enroll(
-                    identifier=row["national_id"] or "", full_name=row["full_name"] or "",
-                    birthdate=birthdate, gender=(row["gender"] or "").strip(),
-                    email=row.get("email") or None, phone=row.get("phone") or None, level=level,
-                    password=None, actor=admin_actor())
+            # enroll() checks everything before adding anything, so a refused row leaves
+            # nothing behind (no savepoint: pysqlite's would commit the earlier rows).
+            citizen = services.enroll(
+                identifier=row["national_id"] or "", full_name=row["full_name"] or "",
+                birthdate=birthdate, gender=(row["gender"] or "").strip(),
+                email=row.get("email") or None, phone=row.get("phone") or None, level=level,
+                password=None, actor=admin_actor())
             created.append(citizen.id)
         except ValueError:
             errors.append(f"line {number}: birthdate must be YYYY-MM-DD and level 1 or 2")
