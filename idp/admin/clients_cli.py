@@ -245,3 +245,40 @@ def delete_command(client_id: str, yes: bool, as_json: bool) -> None:
     audit("client.deleted", client_id=client_id)
     db.session.commit()
     emit({"client_id": client_id, "deleted": True}, as_json, lambda d: [f"deleted {client_id}"])
+
+
+@clients_cli.group("registration-token")
+def registration_token() -> None:
+    """Initial access tokens for dynamic client registration (RFC 7591 §3)."""
+
+
+@registration_token.command("create")
+@click.option("--label", required=True, help="Who the token is for (the onboarding system).")
+@click.option("--expires-in", type=click.IntRange(60, 90 * 86400), default=86400, show_default=True,
+              metavar="SECONDS", help="Lifetime of the token.")
+@json_option
+def registration_token_create(label: str, expires_in: int, as_json: bool) -> None:
+    """Make an initial access token for the trusted onboarding system; shown ONCE.
+
+    /connect/register works only with IDP_DYNAMIC_REGISTRATION=true.
+
+    Example: idp clients registration-token create --label "onboarding.gov.vn" --expires-in 3600 --json
+    """
+    from flask import current_app
+
+    from idp.audit.log import admin_actor
+    from idp.oidc.dynamic_registration import create_initial_token
+
+    try:
+        row, value = create_initial_token(label=label, expires_in=expires_in, actor=admin_actor())
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    db.session.commit()
+    data = {"id": row.id, "label": label, "initial_access_token": value,
+            "expires_at": row.expires_at.isoformat(timespec="seconds"),
+            "registration_endpoint": f"{current_app.config['IDP'].issuer}/connect/register",
+            "enabled": bool(current_app.config["IDP"].dynamic_registration)}
+    lines = [f"initial_access_token {value}", f"expires at {data['expires_at']}"]
+    if not data["enabled"]:
+        lines.append("note: /connect/register is off; set IDP_DYNAMIC_REGISTRATION=true to open it")
+    emit(data, as_json, lambda d: lines)

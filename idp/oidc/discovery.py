@@ -28,7 +28,7 @@ ACR_VALUES = ["urn:idp:acr:basic"]
 def metadata() -> dict:
     settings = current_app.config["IDP"]
     issuer = settings.issuer
-    return {
+    document = {
         "issuer": issuer,
         "authorization_endpoint": f"{issuer}/authorize",
         "token_endpoint": f"{issuer}/token",
@@ -63,6 +63,11 @@ def metadata() -> dict:
         "claims_locales_supported": list(settings.languages),
         "access_token_signing_alg_values_supported": [settings.access_token_alg],
     }
+    if settings.dynamic_registration:
+        # RFC 8414 §2 / OIDC Discovery §3: only when /connect/register works (RFC 7591, for the
+        # trusted onboarding system holding an initial access token).
+        document["registration_endpoint"] = f"{issuer}/connect/register"
+    return document
 
 
 def _document() -> tuple[dict, str]:
