@@ -258,3 +258,21 @@ def test_every_clients_command_has_an_example_in_its_help(app):
 
 def test_basic_header_encoding_is_the_one_relying_parties_use():
     assert basic("a", "b")["Authorization"] == "Basic " + base64.b64encode(b"a:b").decode()
+
+
+def test_a_deleted_client_id_registered_again_inherits_nothing(app, browser, citizen):
+    created = _create(app, "--client-id", "reused", "--redirect-uri", REDIRECT, "--scope", "openid")
+    code = code_for(browser, "reused", scope="openid")["code"]
+    tokens = exchange(browser, "reused", created["client_secret"], code).get_json()
+    idp_json(app, "clients", "delete", "reused", "--yes")
+    again = _create(app, "--client-id", "reused", "--redirect-uri", REDIRECT, "--scope", "openid")
+    with app.app_context():  # registered again two minutes later
+        row = db.session.query(Client).filter_by(client_id="reused").one()
+        row.created_at = utcnow() + timedelta(seconds=120)
+        db.session.commit()
+    bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
+    assert browser.get("/userinfo", headers=bearer).status_code == 401
+    refresh = browser.post("/token", data={"grant_type": "refresh_token",
+                                           "refresh_token": tokens["refresh_token"]},
+                           headers=basic("reused", again["client_secret"]))
+    assert refresh.status_code == 400 and refresh.get_json()["error"] == "invalid_grant"

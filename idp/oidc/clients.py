@@ -267,8 +267,33 @@ def list_clients() -> list[Client]:
 
 
 def delete_client(client: Client) -> None:
-    """Delete a client with everything issued to it (codes, refresh tokens, consents cascade).
-    Access tokens it still holds fail validation: their client no longer exists. Caller commits."""
+    """Delete a client with everything issued to it: consents, codes, pending requests,
+    refresh-token families, sessions' memberships, registration tokens. Deleted explicitly,
+    not left to ``ON DELETE CASCADE``: SQLite does not enforce it and may hand the freed row id
+    to the next client, which would inherit the rows. Access tokens still held fail validation
+    (no such client; and one registered later under the same id is younger than them, see
+    :class:`idp.oidc.access_token.AccessTokenValidator`). Caller commits."""
+    from sqlalchemy import delete
+
+    from idp.auth.models import SessionClient
+    from idp.oidc.models import (
+        AuthorizationCode,
+        Consent,
+        PendingAuthorization,
+        RefreshToken,
+        RefreshTokenFamily,
+        RegistrationToken,
+        UsedClientAssertion,
+    )
+
+    pk = client.id
+    families = select(RefreshTokenFamily.id).where(RefreshTokenFamily.client_pk == pk)
+    db.session.execute(delete(RefreshToken).where(RefreshToken.family_id.in_(families)))
+    db.session.execute(delete(AuthorizationCode).where(AuthorizationCode.client_pk == pk))
+    for model in (RefreshTokenFamily, Consent, PendingAuthorization, UsedClientAssertion,
+                  RegistrationToken):
+        db.session.execute(delete(model).where(model.client_pk == pk))
+    db.session.execute(delete(SessionClient).where(SessionClient.client_id == pk))
     db.session.delete(client)
     db.session.flush()
 
