@@ -178,3 +178,13 @@ def test_every_citizens_command_has_an_example_in_its_help(app):
                     "sessions", "logout"):
         result = idp(app, "citizens", command, "--help")
         assert result.exit_code == 0 and "Example" in result.stdout, command
+
+
+def test_registry_commands_take_json(app):
+    from tests.factories import SAMPLE_REGISTRY
+
+    imported = idp_json(app, "registry", "import", str(SAMPLE_REGISTRY))
+    assert imported["created"] > 0 and imported["updated"] == 0
+    shown = idp_json(app, "registry", "show", AN["identifier"])
+    assert shown["identifier"].replace(" ", "") == AN["identifier"]
+    assert shown["full_name"] == AN["full_name"] and shown["birth_date"] == "1985-03-14"
