@@ -276,3 +276,21 @@ def test_a_deleted_client_id_registered_again_inherits_nothing(app, browser, cit
                                            "refresh_token": tokens["refresh_token"]},
                            headers=basic("reused", again["client_secret"]))
     assert refresh.status_code == 400 and refresh.get_json()["error"] == "invalid_grant"
+
+
+def test_a_production_server_fetches_no_loopback_uri(environ):
+    """jwks_uri and backchannel_logout_uri are fetched by the server itself: on an https
+    issuer they must be https, so a registration cannot aim the server at its own host."""
+    production = create_app({**environ, "IDP_ISSUER": "https://id.example.gov.vn"})
+    with production.app_context():
+        db.create_all()
+    for option in ("--jwks-uri", "--backchannel-logout-uri"):
+        args = ["--grant-type", "client_credentials", "--scope", "openid", option,
+                "http://127.0.0.1:6379/x"]
+        if option == "--jwks-uri":
+            args += ["--auth-method", "private_key_jwt"]
+        result = idp(production, "clients", "create", "--name", "x", *args)
+        assert result.exit_code == 1 and "must be an https URI" in result.stderr, result.stderr
+    with production.app_context():
+        db.session.remove()
+        db.engine.dispose()

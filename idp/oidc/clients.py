@@ -186,10 +186,15 @@ def validate_metadata(meta: dict) -> dict:
             out["jwks"] = check_public_jwks(out["jwks"])
         except ValueError as exc:
             raise ClientError(f"jwks: {exc}") from None
-    out["jwks_uri"] = _https_uri("jwks_uri", out["jwks_uri"], loopback=True)
+    # URIs this server fetches itself (jwks_uri, back-channel logout) must not reach services on
+    # its own host: http on loopback only on a development server (an http issuer).
+    server_side_loopback = current_app.config["IDP"].issuer.startswith("http://")
+    out["jwks_uri"] = _https_uri("jwks_uri", out["jwks_uri"], loopback=server_side_loopback)
     if method == "private_key_jwt" and not (out["jwks"] or out["jwks_uri"]):  # noqa: S105
         raise ClientError("private_key_jwt needs the client's public keys (jwks or jwks_uri)")
-    for field in ("logo_uri", "backchannel_logout_uri", "frontchannel_logout_uri"):
+    out["backchannel_logout_uri"] = _https_uri("backchannel_logout_uri", out["backchannel_logout_uri"],
+                                               loopback=server_side_loopback)
+    for field in ("logo_uri", "frontchannel_logout_uri"):
         out[field] = _https_uri(field, out[field])
     contacts = _str_list("contacts", out["contacts"])
     for contact in contacts:
