@@ -120,3 +120,12 @@ def test_registration_needs_a_live_initial_access_token(dcr_app, monkeypatch):
 def test_registration_token_lifetime_is_bounded(app):
     result = idp(app, "clients", "registration-token", "create", "--label", "x", "--expires-in", "10")
     assert result.exit_code == 2
+
+
+@pytest.mark.parametrize("body,content_type", [
+    (b"[1, 2]", "application/json"), (b"{nope", "application/json"),
+    (b"client_name=x", "application/x-www-form-urlencoded")])
+def test_a_body_that_is_not_a_json_object_is_invalid_request(dcr_app, body, content_type):
+    response = dcr_app.test_client().post("/connect/register", data=body, headers={
+        **_bearer(_iat(dcr_app)), "Content-Type": content_type})
+    assert response.status_code == 400 and response.get_json()["error"] == "invalid_request"

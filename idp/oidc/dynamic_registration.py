@@ -21,7 +21,7 @@ from authlib.oauth2.rfc6750.errors import InvalidTokenError
 from authlib.oauth2.rfc7591 import ClientMetadataClaims, ClientRegistrationEndpoint
 from authlib.oauth2.rfc7591.errors import InvalidClientMetadataError, InvalidRedirectURIError
 from authlib.oauth2.rfc7592 import ClientConfigurationEndpoint
-from flask import abort, current_app, request
+from flask import abort, current_app, jsonify, request
 from sqlalchemy import select
 
 from idp.audit.log import record
@@ -232,6 +232,13 @@ def _respond(name: str):
         abort(404)
     if (request.content_length or 0) > MAX_BODY:
         abort(413)
+    if request.method in ("POST", "PUT") and not isinstance(request.get_json(silent=True), dict):
+        # RFC 7591 §3.1: the metadata is a JSON object; anything else is invalid_request.
+        response = jsonify(error="invalid_request",
+                           error_description="The body must be a JSON object (application/json).")
+        response.status_code = 400
+        response.headers["Cache-Control"] = "no-store"
+        return response
     from idp.oidc.server import authorization_server
 
     response = authorization_server().create_endpoint_response(name)
