@@ -206,7 +206,7 @@ def set_level_command(reference: str, level: int, reason: str, as_json: bool) ->
 @click.argument("reference")
 @json_option
 def reset_mfa_command(reference: str, as_json: bool) -> None:
-    """Remove every second factor (authenticator apps, recovery codes); the password stays.
+    """Remove every second factor (authenticator apps, recovery codes, passkeys); the password stays.
 
     Example: idp citizens reset-mfa 001085012345
     """

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from flask import current_app, g
 from sqlalchemy import select
 
+from idp.auth import assurance
 from idp.db import db
 from idp.db.types import utcnow
 from idp.keys.service import GENERATORS
@@ -202,6 +203,9 @@ def validate_metadata(meta: dict) -> dict:
             raise ClientError(f"contact {contact!r} is not an email address")
     out["contacts"] = contacts
     out["default_acr_values"] = _str_list("default_acr_values", out["default_acr_values"])
+    # OIDC Registration §2; here a minimum that always applies (idp.auth.assurance).
+    if unknown := [v for v in out["default_acr_values"] if assurance.resolve(v) is None]:
+        raise ClientError(f"unknown acr values: {', '.join(unknown)} (see acr_values_supported)")
     agency = out["agency"]
     if agency is not None and (not isinstance(agency, str) or len(agency) > 200):
         raise ClientError("agency must be at most 200 characters")
