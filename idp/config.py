@@ -247,6 +247,10 @@ SETTINGS: tuple[Setting, ...] = (
             "SSO session ends this many seconds after sign-in, whatever the activity."),
     Setting("IDP_CLIENT_SECRET_GRACE", "86400", _non_negative_int,
             "Seconds an old client secret keeps working after `idp clients rotate-secret`."),
+    Setting("IDP_DYNAMIC_REGISTRATION", "false", _bool,
+            "Open `/connect/register` (RFC 7591/7592 dynamic client registration) to a trusted onboarding "
+            "system holding an initial access token from `idp clients registration-token create`. "
+            "Off by default; advertised in discovery only when on."),
     Setting("IDP_IDENTIFIER_SCHEME", "vn-pin", _identifier_scheme,
             "National identifier citizens register and sign in with: `vn-pin` (Vietnam's 12-digit "
             "personal identification number) or `ru-snils` (Russia's SNILS)."),

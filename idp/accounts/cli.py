@@ -11,6 +11,7 @@ from flask.cli import AppGroup
 from idp.accounts import registry
 from idp.accounts.identifiers import SCHEMES, InvalidIdentifier, get_scheme
 from idp.accounts.messages import identifier_message
+from idp.admin.output import emit, json_option
 from idp.audit.log import admin_actor, record
 from idp.db import db
 
@@ -21,7 +22,8 @@ registry_cli = AppGroup("registry", help="The population registry citizens are c
 @click.argument("csv_file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--scheme", type=click.Choice(sorted(SCHEMES)), default=None,
               help="Scheme of rows without a scheme column (default: IDP_IDENTIFIER_SCHEME).")
-def import_command(csv_file: str, scheme: str | None) -> None:
+@json_option
+def import_command(csv_file: str, scheme: str | None, as_json: bool) -> None:
     """Load people from a UTF-8 CSV file; all rows or none.
 
     Columns: identifier, full_name, birthdate (YYYY-MM-DD), gender (male/female), and
@@ -47,17 +49,19 @@ def import_command(csv_file: str, scheme: str | None) -> None:
     record("registry.import", actor=admin_actor(),
            details={"created": result.created, "updated": result.updated})
     db.session.commit()
-    click.echo(f"imported {result.created} new and {result.updated} updated registry entries")
+    emit({"created": result.created, "updated": result.updated}, as_json,
+         lambda d: [f"imported {d['created']} new and {d['updated']} updated registry entries"])
 
 
 @registry_cli.command("show")
 @click.argument("identifier")
 @click.option("--scheme", type=click.Choice(sorted(SCHEMES)), default=None,
               help="Scheme of the number (default: IDP_IDENTIFIER_SCHEME).")
-def show_command(identifier: str, scheme: str | None) -> None:
+@json_option
+def show_command(identifier: str, scheme: str | None, as_json: bool) -> None:
     """Print the registry entry of a national identifier.
 
-    Example: idp registry show 001085012345
+    Example: idp registry show 001085012345 --json
     """
     chosen = get_scheme(scheme or current_app.config["IDP"].identifier_scheme)
     try:
@@ -83,5 +87,8 @@ def show_command(identifier: str, scheme: str | None) -> None:
     ]
     if facts.region_name:
         rows.append(("registered in", f"{facts.region_code} {facts.region_name}"))
+    if as_json:
+        emit({label.replace(" ", "_"): text for label, text in rows}, True)
+        return
     for label, text in rows:
         click.echo(f"{label:16} {text}")

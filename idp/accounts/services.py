@@ -15,7 +15,13 @@ from sqlalchemy import select
 from idp.accounts import messages, registry
 from idp.accounts.contacts import normalise_email, normalise_phone
 from idp.accounts.identifiers import IdentifierScheme, InvalidIdentifier, get_scheme
-from idp.accounts.models import LEVEL_SELF_REGISTERED, Citizen, NationalIdentifier, RegistryEntry
+from idp.accounts.models import (
+    LEVEL_SELF_REGISTERED,
+    LEVEL_VERIFIED,
+    Citizen,
+    NationalIdentifier,
+    RegistryEntry,
+)
 from idp.audit.log import record
 from idp.auth.models import PasswordCredential
 from idp.auth.password import hash_password, policy_problem, verify_password
@@ -112,21 +118,24 @@ def check_password_policy(password: str, *, personal: tuple[str | None, ...] = (
         raise AccountProblem("password", messages.password_message(problem, min_length))
 
 
-def create_citizen_from_registry(entry: RegistryEntry, password: str, *, email: str | None = None,
-                                 phone: str | None = None, level: int = LEVEL_SELF_REGISTERED,
+def create_citizen_from_registry(entry: RegistryEntry, password: str | None, *,
+                                 email: str | None = None, phone: str | None = None,
+                                 level: int = LEVEL_SELF_REGISTERED,
                                  actor: str = "citizen") -> Citizen:
     """A new account for a registry person, with a password (the admin CLI calls this too).
 
     Personal data are copied from the registry, never from what was typed. ``email`` and
-    ``phone`` are checked (format and uniqueness) and ``password`` against the policy.
-    Raises AccountProblem.
+    ``phone`` are checked (format and uniqueness) and ``password`` against the policy. Without
+    a password (``idp citizens import``) the account has no password credential: it cannot
+    sign in with a password until one is set. Raises AccountProblem.
     """
     exists = db.session.scalar(select(NationalIdentifier.id).where(
         NationalIdentifier.scheme == entry.scheme, NationalIdentifier.value == entry.identifier))
     if exists is not None:
         raise AccountProblem("identifier", str(messages.ACCOUNT_EXISTS))
     contacts = check_contacts(email, phone, required=False)
-    check_password_policy(password, personal=(entry.identifier, contacts.email, contacts.phone))
+    if password is not None:
+        check_password_policy(password, personal=(entry.identifier, contacts.email, contacts.phone))
     names = get_scheme(entry.scheme).split_name(entry.full_name)
     citizen = Citizen(
         full_name=entry.full_name, family_name=names["family"], middle_name=names["middle"],
@@ -136,7 +145,8 @@ def create_citizen_from_registry(entry: RegistryEntry, password: str, *, email: 
     citizen.identifiers.append(NationalIdentifier(scheme=entry.scheme, value=entry.identifier))
     db.session.add(citizen)
     db.session.flush()
-    db.session.add(PasswordCredential(citizen_id=citizen.id, hash=hash_password(password)))
+    if password is not None:
+        db.session.add(PasswordCredential(citizen_id=citizen.id, hash=hash_password(password)))
     record("citizen.create", actor=actor, citizen_id=citizen.id,
            details={"level": level, "scheme": entry.scheme})
     return citizen
@@ -206,3 +216,83 @@ def change_password(citizen: Citizen, current: str, new: str) -> None:
     credential.hash = hash_password(new)
     credential.changed_at = utcnow()
     record("password.change", actor="citizen", citizen_id=citizen.id)
+
+
+# -- administration (``idp citizens``) -----------------------------------------------------------
+
+#: An admin lock has no natural end: it lasts until ``unlock``.
+ADMIN_LOCK_YEARS = 100
+
+
+def enroll(*, identifier: str, full_name: str, birthdate: date, gender: str, email: str | None,
+           phone: str | None, level: int, password: str | None, actor: str) -> Citizen:
+    """An account created by an administrator for a person of the population registry.
+
+    Unlike self-registration the answer may say exactly what differs: the admin is trusted and
+    reads the registry anyway. Raises AccountProblem. The caller commits.
+    """
+    current = scheme()
+    try:
+        value = current.parse(identifier)
+    except InvalidIdentifier as exc:
+        raise AccountProblem("identifier", messages.identifier_message(exc.part)) from None
+    entry = registry.lookup(current.name, value)
+    if entry is None:
+        raise AccountProblem("identifier", "no population registry entry has this number "
+                                           "(load it first with: idp registry import FILE.csv)")
+    if not registry.same_name(full_name, entry.full_name):
+        raise AccountProblem("full_name", "the full name differs from the population registry")
+    if entry.birthdate != birthdate:
+        raise AccountProblem("birthdate", "the birth date differs from the population registry")
+    if entry.gender != gender:
+        raise AccountProblem("gender", "the gender differs from the population registry")
+    if level not in (LEVEL_SELF_REGISTERED, LEVEL_VERIFIED):
+        raise AccountProblem("level", "the level must be 1 or 2")
+    return create_citizen_from_registry(entry, password, email=email, phone=phone, level=level,
+                                        actor=actor)
+
+
+def lock(citizen: Citizen, reason: str, *, actor: str) -> int:
+    """Lock an account by decision of an administrator: sign-in is refused with a page saying
+    so, and every session ends now (back-channel logout follows through ``session_ended``).
+    Returns how many sessions ended. Commits."""
+    from datetime import timedelta
+
+    from idp.auth.sessions import end_all_sessions
+
+    reason = (reason or "").strip()
+    if not reason or len(reason) > 500:
+        raise AccountProblem("reason", "give a reason of at most 500 characters")
+    citizen.locked_until = utcnow() + timedelta(days=365 * ADMIN_LOCK_YEARS)
+    citizen.lock_reason = reason
+    record("citizen.locked", actor=actor, citizen_id=citizen.id, details={"reason": reason})
+    db.session.commit()
+    return end_all_sessions(citizen.id, "admin_lock")
+
+
+def unlock(citizen: Citizen, *, actor: str) -> None:
+    """Lift an administrator's lock. The caller commits."""
+    was_locked = citizen.locked_until is not None
+    citizen.locked_until = None
+    citizen.lock_reason = None
+    record("citizen.unlocked", actor=actor, citizen_id=citizen.id, details={"was_locked": was_locked})
+
+
+def set_level(citizen: Citizen, level: int, reason: str, *, actor: str) -> None:
+    """Change the assurance level (2 = identity verified in person). The caller commits."""
+    reason = (reason or "").strip()
+    if level not in (LEVEL_SELF_REGISTERED, LEVEL_VERIFIED):
+        raise AccountProblem("level", "the level must be 1 or 2")
+    if not reason or len(reason) > 500:
+        raise AccountProblem("reason", "give a reason of at most 500 characters")
+    old, citizen.level = citizen.level, level
+    record("citizen.level", actor=actor, citizen_id=citizen.id,
+           details={"from": old, "to": level, "reason": reason})
+
+
+def find_for_admin(reference: str) -> Citizen | None:
+    """The citizen an administrator names: national number, email, phone or account uid."""
+    citizen = find_citizen(reference)
+    if citizen is None and reference and len(reference) <= 64:
+        citizen = db.session.scalar(select(Citizen).where(Citizen.uid == reference.strip()))
+    return citizen

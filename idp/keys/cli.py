@@ -7,6 +7,7 @@ import json
 import click
 from flask.cli import AppGroup
 
+from idp.admin.output import AdminError
 from idp.audit.log import admin_actor, record
 from idp.db.types import utcnow
 from idp.keys import service
@@ -44,23 +45,30 @@ def _emit(data, as_json: bool) -> None:
 @keys_cli.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def list_command(as_json: bool) -> None:
-    """List every signing key: active, retired (still published) or expired."""
+    """List every signing key: active, retired (still published) or expired.
+
+    Example: idp keys list --json
+    """
     service.jwks()  # make sure the configured algorithms have a key
     _emit([_row(k) for k in service.list_keys()], as_json)
 
 
 @keys_cli.command("rotate")
-@click.option("--alg", default=None, help="Algorithm to rotate (default: every active one).")
+@click.option("--alg", type=click.Choice(list(service.GENERATORS)), default=None,
+              help="Algorithm to rotate (default: every one in use).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def rotate_command(alg: str | None, as_json: bool) -> None:
-    """Make a new key sign from now on; the old one stays in the JWKS until its tokens expire."""
+    """Make a new key sign from now on; the old one stays in the JWKS until its tokens expire.
+
+    Example: idp keys rotate --alg ES256 --json
+    """
     algs = [alg] if alg else list(service.supported_algs())
     out = []
     for name in algs:
         try:
             new, old = service.rotate(name)
         except service.KeyServiceError as exc:
-            raise click.UsageError(str(exc)) from None
+            raise AdminError(str(exc)) from None
         record("keys.rotated", actor=admin_actor(),
                details={"alg": name, "kid": new.kid, "retired_kid": old.kid if old else None},
                commit=True)
@@ -75,12 +83,18 @@ def rotate_command(alg: str | None, as_json: bool) -> None:
 
 @keys_cli.command("retire")
 @click.argument("kid")
+@click.option("--force", is_flag=True,
+              help="Unpublish at once (a compromised key): tokens it signed stop verifying.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def retire_command(kid: str, as_json: bool) -> None:
-    """Stop signing with KID; it stays published for the longest token lifetime."""
+def retire_command(kid: str, force: bool, as_json: bool) -> None:
+    """Stop signing with KID; it stays published for the longest token lifetime.
+
+    Example: idp keys retire 6f1c0d2e9a... --force
+    """
     try:
-        key = service.retire(kid)
+        key = service.retire(kid, force=force)
     except service.KeyServiceError as exc:
-        raise click.UsageError(str(exc)) from None
-    record("keys.retired", actor=admin_actor(), details={"kid": kid, "alg": key.alg}, commit=True)
+        raise AdminError(str(exc)) from None
+    record("keys.retired", actor=admin_actor(), details={"kid": kid, "alg": key.alg, "force": force},
+           commit=True)
     _emit(_row(key), as_json)

@@ -240,16 +240,21 @@ def rotate(alg: str, *, now: datetime | None = None) -> tuple[SigningKey, Signin
     return new, (old[0] if old else None)
 
 
-def retire(kid: str, *, now: datetime | None = None) -> SigningKey:
+def retire(kid: str, *, now: datetime | None = None, force: bool = False) -> SigningKey:
     """Stop signing with ``kid``; it stays in the JWKS until its last token has expired.
 
+    ``force`` unpublishes it at once (a compromised key): tokens it signed stop verifying.
     A retired key's algorithm gets a fresh key on next use.
     """
     row = db.session.scalar(select(SigningKey).where(SigningKey.kid == kid))
     if row is None:
         raise KeyServiceError(f"no key with kid {kid!r}")
-    if row.retired_at is None:
-        _retire_row(row, now or utcnow())
+    now = now or utcnow()
+    if row.retired_at is None or force:
+        if row.retired_at is None:
+            _retire_row(row, now)
+        if force:
+            row.publish_until = now
         db.session.commit()
         invalidate()
     return row

@@ -13,7 +13,14 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    from idp.oidc import authorize, discovery, rp_initiated_logout, token_endpoint, userinfo  # noqa: F401
+    from idp.oidc import (  # noqa: F401
+        authorize,
+        discovery,
+        dynamic_registration,
+        rp_initiated_logout,
+        token_endpoint,
+        userinfo,
+    )
     from idp.oidc.blueprint import bp
     from idp.oidc.server import init_server
 

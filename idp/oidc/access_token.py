@@ -36,6 +36,7 @@ MAX_TOKEN_LENGTH = 4096
 #: Pass as ``audience`` to accept a token whatever its ``aud``; the caller then decides who may
 #: see it (introspection: the client it was issued to, or one it is addressed to).
 ANY_AUDIENCE = "*"
+CLOCK_SKEW = 60
 
 
 def _settings():
@@ -144,8 +145,14 @@ class AccessTokenValidator(JWTBearerTokenValidator):
             raise InvalidTokenError(realm=self.realm, description="The token was revoked.")
         from idp.oidc.clients import get_client
 
-        if get_client(token["client_id"]) is None:
+        client = get_client(token["client_id"])
+        if client is None:
             raise InvalidTokenError(realm=self.realm, description="The client is disabled.")
+        iat = token["iat"]
+        if not isinstance(iat, int | float) or iat < client.created_at.timestamp() - CLOCK_SKEW:
+            # Issued to a deleted client whose id was registered again since (node clocks may
+            # differ by up to CLOCK_SKEW seconds).
+            raise InvalidTokenError(realm=self.realm, description="The token was issued to another client.")
 
 
 def check_access_token(token_string: str, scopes=None, audience: str | None = None):

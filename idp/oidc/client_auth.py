@@ -5,18 +5,28 @@ keys, ``iss`` = ``sub`` = client_id and ``exp``; here we add what it leaves to u
 - ``aud`` must name this server (its issuer, or the URL of the endpoint being called);
 - ``jti`` is single-use (RFC 7523 §3 item 7): replays are refused, also across nodes, through a
   unique row in the database;
-- assertions live at most :data:`MAX_LIFETIME` seconds, so the replay table stays small.
+- assertions live at most :data:`MAX_LIFETIME` seconds, so the replay table stays small;
+- a client registered with ``jwks_uri`` instead of ``jwks`` (OIDC Registration §2) has its key
+  set fetched over https with a short timeout (:data:`JWKS_FETCH_TIMEOUT`), at most
+  :data:`JWKS_MAX_BYTES`, and cached per process for :data:`JWKS_CACHE_SECONDS` in a cache of
+  at most :data:`JWKS_CACHE_ENTRIES` URIs. An assertion signed by a ``kid`` the cached set lacks
+  (the client rotated its key) refetches, at most once per :data:`JWKS_REFETCH_SECONDS`. A
+  fetch that fails is a clean ``invalid_client``, never a hang or a 500.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+import threading
 import time
+from collections import OrderedDict
 from datetime import UTC, datetime
 
+import httpx
 from authlib.oauth2.rfc6749.errors import InvalidClientError
 from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
-from flask import current_app, request
+from flask import current_app, g, request
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
@@ -31,6 +41,64 @@ from idp.oidc.models import UsedClientAssertion
 MAX_LIFETIME = 7200  # client libraries commonly sign for an hour (Authlib: 3600 s)
 ALGORITHMS = ["RS256", "PS256", "ES256", "EdDSA"]
 
+JWKS_FETCH_TIMEOUT = 3.0
+JWKS_MAX_BYTES = 64 * 1024
+JWKS_CACHE_SECONDS = 300
+JWKS_CACHE_ENTRIES = 256
+JWKS_REFETCH_SECONDS = 10
+
+
+class JwksUriCache:
+    """Key sets fetched from clients' ``jwks_uri``: a small LRU with an expiry per entry."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: OrderedDict[str, tuple[float, dict]] = OrderedDict()
+
+    def get(self, uri: str, *, kid: str | None = None) -> dict:
+        now = time.monotonic()
+        with self._lock:
+            cached = self._entries.get(uri)
+        if cached is not None:
+            fetched_at, jwks = cached
+            fresh = now - fetched_at < JWKS_CACHE_SECONDS
+            has_kid = kid is None or any(k.get("kid") == kid for k in jwks.get("keys", []))
+            if fresh and (has_kid or now - fetched_at < JWKS_REFETCH_SECONDS):
+                return jwks
+        jwks = fetch_jwks(uri)
+        with self._lock:
+            self._entries[uri] = (now, jwks)
+            self._entries.move_to_end(uri)
+            while len(self._entries) > JWKS_CACHE_ENTRIES:
+                self._entries.popitem(last=False)
+        return jwks
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+def fetch_jwks(uri: str) -> dict:
+    """GET the client's JWK Set; InvalidClientError on any failure (no redirects followed)."""
+    from idp.oidc.clients import check_public_jwks
+
+    try:
+        with httpx.stream("GET", uri, timeout=JWKS_FETCH_TIMEOUT, follow_redirects=False,
+                          headers={"Accept": "application/jwk-set+json, application/json"}) as response:
+            if response.status_code != 200:
+                raise ValueError(f"status {response.status_code}")
+            body = b""
+            for chunk in response.iter_bytes():
+                body += chunk
+                if len(body) > JWKS_MAX_BYTES:
+                    raise ValueError("too large")
+        return check_public_jwks(json.loads(body))
+    except (httpx.HTTPError, ValueError, UnicodeDecodeError) as exc:
+        raise InvalidClientError(description="The client's jwks_uri could not be read.") from exc
+
+
+jwks_uri_cache = JwksUriCache()
+
 
 class PrivateKeyJWT(JWTBearerClientAssertion):
     CLIENT_AUTH_METHOD = "private_key_jwt"
@@ -42,11 +110,20 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
         issuer = current_app.config["IDP"].issuer
         return [issuer, f"{issuer}/token", f"{issuer}{request.path}"]
 
+    def extract_assertion(self, assertion):
+        headers, claims = super().extract_assertion(assertion)
+        # Remembered so a jwks_uri client's rotated key (a new kid) triggers a refetch.
+        g.idp_assertion_kid = headers.get("kid") if isinstance(headers.get("kid"), str) else None
+        return headers, claims
+
     def resolve_client_public_key(self, client):
-        if not client.jwks:
+        jwks = client.jwks
+        if not jwks and client.jwks_uri:
+            jwks = jwks_uri_cache.get(client.jwks_uri, kid=g.get("idp_assertion_kid"))
+        if not jwks:
             raise InvalidClientError(description="The client has no registered keys.")
         try:
-            return KeySet.import_key_set(client.jwks)
+            return KeySet.import_key_set(jwks)
         except (JoseError, ValueError, TypeError) as exc:
             raise InvalidClientError(description="The client's registered keys are unusable.") from exc
 

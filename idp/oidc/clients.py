@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from datetime import timedelta
 from urllib.parse import urlsplit
@@ -25,8 +26,13 @@ from idp.oidc.models import Client, ClientSecret
 from idp.oidc.scopes import SCOPES, SERVICE_SCOPES
 
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
-GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
+GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials",
+               "urn:ietf:params:oauth:grant-type:token-exchange")
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+SECRET_METHODS = ("client_secret_basic", "client_secret_post")
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_HOST = re.compile(rf"(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*")
+_CLIENT_ID = re.compile(r"[A-Za-z0-9._~-]{1,64}")
 
 
 class ClientError(ValueError):
@@ -73,77 +79,256 @@ def validate_redirect_uri(uri: str, what: str = "redirect URI") -> str:
     raise ClientError(f"{what} {uri!r} must be https (http only on 127.0.0.1 / localhost)")
 
 
-def validate_logout_uri(uri: str | None, what: str) -> str | None:
-    """Back-Channel Logout 1.0 §2.2 / Front-Channel Logout 1.0 §2: an absolute URI, which MAY
-    carry a query and MUST NOT carry a fragment; https except on loopback, as redirect URIs."""
-    return validate_redirect_uri(uri, what) if uri else None
+#: Metadata an administrator (or the trusted onboarding system) may set, with defaults.
+DEFAULTS: dict = {
+    "name": None, "redirect_uris": [], "post_logout_redirect_uris": [],
+    "token_endpoint_auth_method": "client_secret_basic",
+    "grant_types": ["authorization_code", "refresh_token"], "scope": "openid profile",
+    "subject_type": "pairwise", "sector_identifier": None, "id_token_signed_response_alg": None,
+    "jwks": None, "jwks_uri": None, "logo_uri": None, "agency": None, "contacts": [],
+    "backchannel_logout_uri": None, "backchannel_logout_session_required": False,
+    "frontchannel_logout_uri": None, "frontchannel_logout_session_required": False,
+    "default_acr_values": [],
+}
+MAX_LIST = 20
 
 
-def create_client(*, name: str, redirect_uris: list[str], client_id: str | None = None,
-                  token_endpoint_auth_method: str = "client_secret_basic",  # noqa: S107 - a method name
-                  grant_types: list[str] | None = None, scope: str = "openid profile",
-                  post_logout_redirect_uris: list[str] | None = None,
-                  subject_type: str = "pairwise", sector_identifier: str | None = None,
-                  id_token_signed_response_alg: str | None = None, jwks: dict | None = None,
-                  logo_uri: str | None = None, agency: str | None = None,
-                  contacts: list[str] | None = None,
-                  default_acr_values: list[str] | None = None,
-                  backchannel_logout_uri: str | None = None,
-                  backchannel_logout_session_required: bool = False,
-                  frontchannel_logout_uri: str | None = None,
-                  frontchannel_logout_session_required: bool = False,
-                  ) -> tuple[Client, str | None]:
-    """Register a client; returns it and its plain secret (None for public and
-    ``private_key_jwt`` clients). The caller commits."""
-    grant_types = list(grant_types or ["authorization_code", "refresh_token"])
-    if token_endpoint_auth_method not in AUTH_METHODS:
+PRIVATE_MEMBERS = ("d", "p", "q", "dp", "dq", "qi", "k")
+MAX_JWKS_KEYS = 10
+
+
+def check_public_jwks(jwks) -> dict:
+    """A JWK Set of public keys only (RFC 7517 §5): a client registering its private key (or a
+    symmetric one) has leaked it. Raises ValueError."""
+    from joserfc.errors import JoseError
+    from joserfc.jwk import KeySet
+
+    if not isinstance(jwks, dict) or not isinstance(jwks.get("keys"), list) or not jwks["keys"]:
+        raise ValueError("a JWK Set needs a non-empty 'keys' list")
+    if len(jwks["keys"]) > MAX_JWKS_KEYS:
+        raise ValueError(f"at most {MAX_JWKS_KEYS} keys")
+    for key in jwks["keys"]:
+        if not isinstance(key, dict) or any(m in key for m in PRIVATE_MEMBERS):
+            raise ValueError("only public keys may be registered (a private or symmetric key was given)")
+    try:
+        KeySet.import_key_set(jwks)
+    except (JoseError, ValueError, TypeError, KeyError) as exc:
+        raise ValueError(f"the keys cannot be read ({exc.__class__.__name__})") from None
+    return {"keys": [dict(k) for k in jwks["keys"]]}
+
+
+def _https_uri(field: str, uri: str | None, *, loopback: bool = True) -> str | None:
+    """An absolute https URI without fragment (http allowed on loopback for development)."""
+    if uri is None or uri == "":
+        return None
+    if not isinstance(uri, str) or len(uri) > 1000 or any(c.isspace() for c in uri):
+        raise ClientError(f"{field} {uri!r} is too long or contains spaces")
+    parts = urlsplit(uri)
+    if parts.fragment or "#" in uri:
+        raise ClientError(f"{field} {uri!r} must not contain a fragment")
+    if parts.scheme == "https" and parts.hostname:
+        return uri
+    if loopback and parts.scheme == "http" and parts.hostname in LOOPBACK:
+        return uri
+    raise ClientError(f"{field} {uri!r} must be an https URI")
+
+
+def _str_list(field: str, value) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str) or not isinstance(value, list | tuple) or len(value) > MAX_LIST or \
+            not all(isinstance(v, str) and 0 < len(v) <= 1000 for v in value):
+        raise ClientError(f"{field} must be a list of at most {MAX_LIST} strings")
+    return list(dict.fromkeys(value))
+
+
+def validate_metadata(meta: dict) -> dict:
+    """Check a client's complete registration metadata; returns it normalised.
+
+    The one place the rules live, so ``idp clients create/update``, the demo loader and
+    dynamic registration (RFC 7591 §2) accept exactly the same clients. Raises ClientError.
+    """
+    unknown = set(meta) - set(DEFAULTS)
+    if unknown:
+        raise ClientError(f"unknown client metadata: {', '.join(sorted(unknown))}")
+    out = {**DEFAULTS, **meta}
+    name = out["name"]
+    if not isinstance(name, str) or not name.strip() or len(name) > 200:
+        raise ClientError("the client needs a name of at most 200 characters")
+    out["name"] = name.strip()
+    method = out["token_endpoint_auth_method"]
+    if method not in AUTH_METHODS:
         raise ClientError(f"token_endpoint_auth_method must be one of {', '.join(AUTH_METHODS)}")
+    grant_types = _str_list("grant_types", out["grant_types"]) or ["authorization_code"]
     if unknown := set(grant_types) - set(GRANT_TYPES):
         raise ClientError(f"unsupported grant types: {', '.join(sorted(unknown))}")
-    if token_endpoint_auth_method == "none" and "client_credentials" in grant_types:  # noqa: S105
+    out["grant_types"] = grant_types
+    if method == "none" and "client_credentials" in grant_types:  # noqa: S105
         raise ClientError("a public client cannot use client_credentials (RFC 6749 §4.4)")
-    if token_endpoint_auth_method == "private_key_jwt" and not jwks:  # noqa: S105
-        raise ClientError("private_key_jwt needs the client's public keys (jwks)")
-    if "authorization_code" in grant_types and not redirect_uris:
+    for field in ("redirect_uris", "post_logout_redirect_uris"):
+        out[field] = [validate_redirect_uri(u) for u in _str_list(field, out[field])]
+    if "authorization_code" in grant_types and not out["redirect_uris"]:
         raise ClientError("the authorization_code grant needs at least one redirect URI")
+    scope = out["scope"] if isinstance(out["scope"], str) else ""
+    if not scope.split() or len(scope) > 1000:
+        raise ClientError("scope must name at least one scope")
     if unknown := set(scope.split()) - set(SCOPES) - set(SERVICE_SCOPES):
         raise ClientError(f"unknown scopes: {', '.join(sorted(unknown))}")
-    if subject_type not in ("pairwise", "public"):
+    out["scope"] = " ".join(dict.fromkeys(scope.split()))
+    if out["subject_type"] not in ("pairwise", "public"):
         raise ClientError("subject_type must be pairwise or public")
-    if id_token_signed_response_alg and id_token_signed_response_alg not in GENERATORS:
+    sector = out["sector_identifier"]
+    if sector is not None and (not isinstance(sector, str) or not _HOST.fullmatch(sector)):
+        raise ClientError(f"sector identifier {sector!r} must be a host name")
+    alg = out["id_token_signed_response_alg"]
+    if alg and alg not in GENERATORS:
         raise ClientError(f"id_token_signed_response_alg must be one of {', '.join(GENERATORS)}")
-    if unknown := [v for v in default_acr_values or [] if assurance.resolve(v) is None]:
+    if out["jwks"] is not None and out["jwks_uri"]:
+        raise ClientError("give jwks or jwks_uri, not both (RFC 7591 §2)")
+    if out["jwks"] is not None:
+        try:
+            out["jwks"] = check_public_jwks(out["jwks"])
+        except ValueError as exc:
+            raise ClientError(f"jwks: {exc}") from None
+    # URIs this server fetches itself (jwks_uri, back-channel logout) must not reach services on
+    # its own host: http on loopback only on a development server (an http issuer).
+    server_side_loopback = current_app.config["IDP"].issuer.startswith("http://")
+    out["jwks_uri"] = _https_uri("jwks_uri", out["jwks_uri"], loopback=server_side_loopback)
+    if method == "private_key_jwt" and not (out["jwks"] or out["jwks_uri"]):  # noqa: S105
+        raise ClientError("private_key_jwt needs the client's public keys (jwks or jwks_uri)")
+    out["backchannel_logout_uri"] = _https_uri("backchannel_logout_uri", out["backchannel_logout_uri"],
+                                               loopback=server_side_loopback)
+    for field in ("logo_uri", "frontchannel_logout_uri"):
+        out[field] = _https_uri(field, out[field])
+    contacts = _str_list("contacts", out["contacts"])
+    for contact in contacts:
+        if "@" not in contact or len(contact) > 254 or any(c.isspace() for c in contact):
+            raise ClientError(f"contact {contact!r} is not an email address")
+    out["contacts"] = contacts
+    out["default_acr_values"] = _str_list("default_acr_values", out["default_acr_values"])
+    # OIDC Registration §2; here a minimum that always applies (idp.auth.assurance).
+    if unknown := [v for v in out["default_acr_values"] if assurance.resolve(v) is None]:
         raise ClientError(f"unknown acr values: {', '.join(unknown)} (see acr_values_supported)")
-    client = Client(
-        client_id=client_id or secrets.token_urlsafe(16),
-        name=name,
-        token_endpoint_auth_method=token_endpoint_auth_method,
-        redirect_uris=[validate_redirect_uri(u) for u in redirect_uris],
-        post_logout_redirect_uris=[validate_redirect_uri(u) for u in post_logout_redirect_uris or []],
-        grant_types=grant_types,
-        response_types=["code"] if "authorization_code" in grant_types else [],
-        scope=" ".join(dict.fromkeys(scope.split())),
-        subject_type=subject_type,
-        sector_identifier=sector_identifier,
-        id_token_signed_response_alg=id_token_signed_response_alg,
-        jwks=jwks,
-        logo_uri=logo_uri,
-        agency=agency,
-        contacts=list(contacts or []),
-        # OIDC Registration §2; here a minimum that always applies (idp.auth.assurance).
-        default_acr_values=list(default_acr_values or []),
-        backchannel_logout_uri=validate_logout_uri(backchannel_logout_uri, "backchannel_logout_uri"),
-        backchannel_logout_session_required=bool(backchannel_logout_session_required),
-        frontchannel_logout_uri=validate_logout_uri(frontchannel_logout_uri, "frontchannel_logout_uri"),
-        frontchannel_logout_session_required=bool(frontchannel_logout_session_required),
-    )
+    for field in ("backchannel_logout_session_required", "frontchannel_logout_session_required"):
+        if not isinstance(out[field], bool):
+            raise ClientError(f"{field} must be true or false")
+    agency = out["agency"]
+    if agency is not None and (not isinstance(agency, str) or len(agency) > 200):
+        raise ClientError("agency must be at most 200 characters")
+    return out
+
+
+def _apply(client: Client, meta: dict) -> None:
+    for field, value in meta.items():
+        setattr(client, field, value)
+    client.response_types = ["code"] if "authorization_code" in meta["grant_types"] else []
+
+
+def metadata_of(client: Client) -> dict:
+    """The client's current registration metadata (what :func:`validate_metadata` takes)."""
+    return {field: getattr(client, field) for field in DEFAULTS}
+
+
+def create_client(*, client_id: str | None = None, **metadata) -> tuple[Client, str | None]:
+    """Register a client; returns it and its plain secret (None for public and
+    ``private_key_jwt`` clients). Metadata keys are those of :data:`DEFAULTS` (plus
+    ``default_acr_values``...). Raises ClientError. The caller commits."""
+    meta = validate_metadata(metadata)
+    if client_id is not None and (not _CLIENT_ID.fullmatch(client_id)):
+        raise ClientError("client_id must be 1-64 letters, digits, '.', '_' or '-'")
+    if client_id is not None and db.session.scalar(select(Client.id).where(Client.client_id == client_id)):
+        raise ClientError(f"a client with id {client_id!r} already exists")
+    client = Client(client_id=client_id or secrets.token_urlsafe(16))
+    _apply(client, meta)
     db.session.add(client)
     secret = None
-    if token_endpoint_auth_method in ("client_secret_basic", "client_secret_post"):
+    if meta["token_endpoint_auth_method"] in SECRET_METHODS:
         secret = new_secret()
         client.secrets.append(ClientSecret(digest=secret_digest(secret)))
     db.session.flush()
     return client, secret
+
+
+def update_client(client: Client, **changes) -> tuple[list[str], str | None]:
+    """Change some of a client's metadata; the whole result is validated again.
+
+    Returns the names of the fields that changed and, when the client moves to a secret-based
+    method without a live secret, its new secret (shown once). Raises ClientError. Caller commits.
+    """
+    meta = validate_metadata({**metadata_of(client), **changes})
+    changed = [f for f in DEFAULTS if meta[f] != getattr(client, f)]
+    _apply(client, meta)
+    secret = None
+    if meta["token_endpoint_auth_method"] in SECRET_METHODS:
+        now = utcnow()
+        if not any(r.expires_at is None or r.expires_at > now for r in client.secrets):
+            secret = new_secret()
+            client.secrets.append(ClientSecret(digest=secret_digest(secret)))
+    else:
+        client.secrets.clear()
+    db.session.flush()
+    return changed, secret
+
+
+def find_client(client_id: str) -> Client | None:
+    """The client with this id, enabled or not (administration)."""
+    if not client_id or len(client_id) > 64:
+        return None
+    return db.session.scalar(select(Client).where(Client.client_id == client_id))
+
+
+def list_clients() -> list[Client]:
+    return list(db.session.scalars(select(Client).order_by(Client.created_at, Client.id)))
+
+
+def delete_client(client: Client) -> None:
+    """Delete a client with everything issued to it: consents, codes, pending requests,
+    refresh-token families, sessions' memberships, registration tokens, pending back-channel
+    logout deliveries, token-exchange permissions from and to it. Deleted explicitly,
+    not left to ``ON DELETE CASCADE``: SQLite does not enforce it and may hand the freed row id
+    to the next client, which would inherit the rows. Access tokens still held fail validation
+    (no such client; and one registered later under the same id is younger than them, see
+    :class:`idp.oidc.access_token.AccessTokenValidator`). Caller commits."""
+    from sqlalchemy import delete
+
+    from idp.auth.models import SessionClient
+    from idp.oidc.models import (
+        AuthorizationCode,
+        Consent,
+        LogoutDelivery,
+        PendingAuthorization,
+        RefreshToken,
+        RefreshTokenFamily,
+        RegistrationToken,
+        TokenExchangePolicy,
+        UsedClientAssertion,
+    )
+
+    pk = client.id
+    families = select(RefreshTokenFamily.id).where(RefreshTokenFamily.client_pk == pk)
+    db.session.execute(delete(RefreshToken).where(RefreshToken.family_id.in_(families)))
+    db.session.execute(delete(AuthorizationCode).where(AuthorizationCode.client_pk == pk))
+    for model in (RefreshTokenFamily, Consent, PendingAuthorization, UsedClientAssertion,
+                  RegistrationToken, LogoutDelivery):
+        db.session.execute(delete(model).where(model.client_pk == pk))
+    db.session.execute(delete(TokenExchangePolicy).where(
+        (TokenExchangePolicy.client_pk == pk) | (TokenExchangePolicy.audience_pk == pk)))
+    db.session.execute(delete(SessionClient).where(SessionClient.client_id == pk))
+    db.session.delete(client)
+    db.session.flush()
+
+
+def describe(client: Client) -> dict:
+    """The client as admin commands print it (never a secret, only how many are live)."""
+    now = utcnow()
+    live = [r for r in client.secrets if r.expires_at is None or r.expires_at > now]
+    return {
+        "client_id": client.client_id, "enabled": client.enabled, **metadata_of(client),
+        "response_types": list(client.response_types),
+        "live_secrets": len(live),
+        "secret_expires_at": [r.expires_at.isoformat(timespec="seconds") for r in live if r.expires_at],
+        "created_at": client.created_at.isoformat(timespec="seconds") if client.created_at else None,
+    }
 
 
 def get_client(client_id: str | None) -> Client | None:
@@ -178,6 +363,8 @@ def set_enabled(client: Client, enabled: bool) -> None:
 
 
 __all__ = [
-    "ClientError", "check_secret", "create_client", "get_client", "rotate_secret", "secret_digest",
-    "set_enabled", "validate_logout_uri", "validate_redirect_uri",
+    "AUTH_METHODS", "GRANT_TYPES", "ClientError", "check_secret", "create_client", "delete_client",
+    "describe", "find_client", "get_client", "list_clients", "metadata_of", "rotate_secret",
+    "secret_digest", "set_enabled", "update_client", "validate_metadata",
+    "validate_redirect_uri",
 ]

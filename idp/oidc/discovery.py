@@ -28,7 +28,7 @@ MAX_AGE = 3600
 def metadata() -> dict:
     settings = current_app.config["IDP"]
     issuer = settings.issuer
-    return {
+    document = {
         "issuer": issuer,
         "authorization_endpoint": f"{issuer}/authorize",
         "token_endpoint": f"{issuer}/token",
@@ -69,6 +69,11 @@ def metadata() -> dict:
         "frontchannel_logout_supported": True,
         "frontchannel_logout_session_supported": True,
     }
+    if settings.dynamic_registration:
+        # RFC 8414 §2 / OIDC Discovery §3: only when /connect/register works (RFC 7591, for the
+        # trusted onboarding system holding an initial access token).
+        document["registration_endpoint"] = f"{issuer}/connect/register"
+    return document
 
 
 def _document() -> tuple[dict, str]:

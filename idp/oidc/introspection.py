@@ -13,7 +13,7 @@ from flask import current_app
 from idp.accounts.models import Citizen
 from idp.db import db
 from idp.oidc.models import Client
-from idp.oidc.presented_token import PresentedToken, find_token
+from idp.oidc.presented_token import PresentedToken, check_token_param, find_token
 from idp.oidc.subject import subject_for
 
 CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
@@ -21,6 +21,9 @@ CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key
 
 class IntrospectionEndpoint(_IntrospectionEndpoint):
     CLIENT_AUTH_METHODS = CLIENT_AUTH_METHODS
+
+    def check_params(self, request, client):
+        check_token_param(request)
 
     def query_token(self, token_string, token_type_hint):
         return find_token(token_string, token_type_hint)

@@ -320,3 +320,25 @@ class TokenExchangePolicy(db.Model):
     scope: Mapped[str] = mapped_column(String(1000), nullable=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
     created_by: Mapped[str | None] = mapped_column(String(128))
+class RegistrationToken(db.Model):
+    """A bearer token of dynamic client registration, stored as a SHA-256 digest.
+
+    ``initial`` tokens (RFC 7591 §3, "initial access token") are made by an administrator for
+    a trusted onboarding system and let it register clients until ``expires_at``; ``client``
+    tokens (RFC 7592 §3, "registration access token") let it read, update or delete the one
+    client they were issued with.
+    """
+
+    __tablename__ = "registration_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    digest: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    kind: Mapped[str] = mapped_column(String(16), nullable=False)  # "initial" or "client"
+    label: Mapped[str | None] = mapped_column(NFCString(200))
+    client_pk: Mapped[int | None] = mapped_column(
+        ForeignKey("clients.id", ondelete="CASCADE"), index=True
+    )
+    created_by: Mapped[str] = mapped_column(String(128), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -37,10 +37,31 @@ class PresentedToken:
         return False  # checked when the access token was validated
 
 
+#: Hints we understand; any other is ignored, as RFC 7009 §2.1 and RFC 7662 §2.1 allow ("MAY
+#: ignore this parameter"): the token's type is recognised from the token itself.
+HINTS = ("access_token", "refresh_token")
+
+
+def check_token_param(request) -> None:
+    """RFC 7009 §2.1 / RFC 7662 §2.1: ``token`` is required; ``token_type_hint`` is only a hint.
+
+    Authlib answers an unknown hint with ``unsupported_token_type`` and status 401, which
+    tells a well-behaved client its credentials are wrong. RFC 7009 §2.2.1 keeps that error for
+    a token *type* the server cannot revoke, never for a hint, so an unknown hint is ignored.
+    """
+    from authlib.oauth2.rfc6749 import InvalidRequestError
+
+    if not request.form.get("token"):
+        raise InvalidRequestError(description="The token parameter is required.")
+
+
 def find_token(token: str, hint: str | None) -> PresentedToken | None:
-    """Our access token (valid: signature, iss, exp, not revoked) or our refresh token."""
-    if not token or len(token) > 4096:
+    """Our access token (valid: signature, iss, exp, not revoked, client enabled) or our
+    refresh token (its client enabled). A hint we do not know is ignored."""
+    if not token or not isinstance(token, str) or len(token) > 4096:
         return None
+    if hint not in HINTS:
+        hint = None
     if token.count(".") == 2 and hint != "refresh_token":
         try:
             # Tokens addressed to another client's API (token exchange, RFC 8693) too: the
@@ -55,6 +76,7 @@ def find_token(token: str, hint: str | None) -> PresentedToken | None:
     if row is None:
         return None
     owner = db.session.get(Client, row.family.client_pk)
-    if owner is None:
+    if owner is None or not owner.enabled:
+        # A disabled client's refresh tokens are dead everywhere (introspection: inactive).
         return None
     return PresentedToken("refresh_token", owner.client_id, (owner.client_id,), refresh=row)

@@ -12,11 +12,14 @@ from authlib.oauth2.rfc7009 import RevocationEndpoint as _RevocationEndpoint
 from idp.audit.log import record
 from idp.oidc import access_token
 from idp.oidc import refresh_token as families
-from idp.oidc.presented_token import PresentedToken, find_token
+from idp.oidc.presented_token import PresentedToken, check_token_param, find_token
 
 
 class RevocationEndpoint(_RevocationEndpoint):
     CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
+
+    def check_params(self, request, client):
+        check_token_param(request)
 
     def query_token(self, token_string, token_type_hint):
         return find_token(token_string, token_type_hint)

@@ -51,6 +51,7 @@ def authorization_server() -> IdpAuthorizationServer:
 
 
 def init_server(app: Flask) -> None:
+    from idp.oidc.dynamic_registration import ConfigurationEndpoint, RegistrationEndpoint
     from idp.oidc.introspection import IntrospectionEndpoint
     from idp.oidc.revocation import RevocationEndpoint
     from idp.oidc.rp_initiated_logout import EndSessionEndpoint
@@ -73,4 +74,6 @@ def init_server(app: Flask) -> None:
     server.register_endpoint(IntrospectionEndpoint)
     server.register_endpoint(RevocationEndpoint)
     server.register_endpoint(EndSessionEndpoint)
+    server.register_endpoint(RegistrationEndpoint)
+    server.register_endpoint(ConfigurationEndpoint)
     app.extensions["idp.oauth"] = server

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 12:07:11.643740
+Create Date: 2026-11-23 12:12:43.499631
 
 """
 from alembic import op
@@ -271,6 +271,23 @@ def upgrade():
     with op.batch_alter_table('recovery_codes', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_recovery_codes_citizen_id'), ['citizen_id'], unique=False)
 
+    op.create_table('registration_tokens',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('digest', sa.String(length=64), nullable=False),
+    sa.Column('kind', sa.String(length=16), nullable=False),
+    sa.Column('label', idp.db.types.NFCString(length=200), nullable=True),
+    sa.Column('client_pk', sa.Integer(), nullable=True),
+    sa.Column('created_by', sa.String(length=128), nullable=False),
+    sa.Column('created_at', idp.db.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', idp.db.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('revoked_at', idp.db.types.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['client_pk'], ['clients.id'], name=op.f('fk_registration_tokens_client_pk_clients'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_registration_tokens')),
+    sa.UniqueConstraint('digest', name=op.f('uq_registration_tokens_digest'))
+    )
+    with op.batch_alter_table('registration_tokens', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_registration_tokens_client_pk'), ['client_pk'], unique=False)
+
     op.create_table('sso_sessions',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('token_digest', sa.String(length=64), nullable=False),
@@ -507,6 +524,10 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_sso_sessions_citizen_id'))
 
     op.drop_table('sso_sessions')
+    with op.batch_alter_table('registration_tokens', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_registration_tokens_client_pk'))
+
+    op.drop_table('registration_tokens')
     with op.batch_alter_table('recovery_codes', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_recovery_codes_citizen_id'))
 
