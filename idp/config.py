@@ -269,6 +269,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("IDP_PURGE_RETENTION", "604800", _positive_int,
             "Seconds that ended sessions, revoked refresh-token families and redeemed codes are "
             "kept before `idp maintenance purge` deletes them (default 7 days)."),
+    Setting("IDP_PURGE_INTERVAL", "3600", _non_negative_int,
+            "Seconds between purges run inside each server process (± 20 % jitter); `0` turns the "
+            "in-process purge off (then run `idp maintenance purge` from cron)."),
+    Setting("IDP_PURGE_BATCH", "1000", _positive_int,
+            "Rows the in-process purge deletes per transaction (each batch commits on its own)."),
     Setting("IDP_SIGNATURE_REVOCATION", "hard-fail", _revocation_policy,
             "Signature certificates: `hard-fail` refuses a certificate whose declared CRL or OCSP "
             "responder cannot be had; `soft-fail` accepts it with revocation status `unknown`."),

@@ -5,7 +5,10 @@ commit on their own, see the grants)."""
 
 from __future__ import annotations
 
+from flask import request
+
 from idp.db import db
+from idp.metrics import count_token
 from idp.oidc.blueprint import bp
 from idp.oidc.server import authorization_server
 from idp.web import csrf
@@ -24,7 +27,10 @@ def _finish(response):
 @bp.post("/token")
 @csrf.exempt
 def token():
-    return _finish(authorization_server().create_token_response())
+    response = _finish(authorization_server().create_token_response())
+    if response.status_code == 200:
+        count_token(request.form.get("grant_type", ""))
+    return response
 
 
 @bp.post("/introspect")
