@@ -28,6 +28,7 @@ COMPONENTS = (
     "idp.oidc",
     "idp.signatures",
     "idp.health",
+    "idp.fastpath",
 )
 
 
