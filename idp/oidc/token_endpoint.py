@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from flask import request
 
+from idp.audit.log import discard_after_commit, flush_after_commit
 from idp.db import db
 from idp.metrics import count_token
 from idp.oidc.blueprint import bp
@@ -17,8 +18,10 @@ from idp.web import csrf
 def _finish(response):
     if response is not None and response.status_code == 200:
         db.session.commit()
+        flush_after_commit()
     else:
         db.session.rollback()
+        discard_after_commit()
     response.headers["Cache-Control"] = "no-store"
     response.headers["Pragma"] = "no-cache"
     return response
