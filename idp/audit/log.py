@@ -288,7 +288,7 @@ class _GroupCommit:
                     continue
                 error = None
                 try:
-                    _append_all([fields for fields, _ in batch])
+                    _insert_batch([fields for fields, _ in batch])
                     db.session.commit()
                 except Exception as exc:  # every waiter of this batch learns of the failure
                     db.session.rollback()
@@ -298,6 +298,27 @@ class _GroupCommit:
         errors = [state[1] for _, state in items if state[1] is not None]
         if errors:
             raise errors[0]
+
+
+def _insert_batch(batch: list[dict[str, Any]]) -> None:
+    """:func:`_append_all` for a batch, as one multi-row INSERT (no ORM objects): the same
+    rows and hashes, a fraction of the work on the hottest path."""
+    last_id, last_hash, rebuilt = _lock_head()
+    if rebuilt:
+        log.warning("audit chain head was missing; rebuilt from event %d", last_id)
+        batch = [{"action": "audit.head_rebuilt", "outcome": "failure", "actor": "system",
+                  "citizen_id": None, "client_id": None, "details": {"from_event": last_id},
+                  "ip_address": None, "user_agent": None}, *batch]
+    at = utcnow()
+    rows = []
+    for fields in batch:
+        row = {**fields, "id": last_id + 1, "at": at, "prev_hash": last_hash}
+        row["hash"] = event_hash(row)
+        rows.append(row)
+        last_id, last_hash = row["id"], row["hash"]
+    db.session.execute(EVENTS.insert(), rows)
+    db.session.execute(HEAD.update().where(HEAD.c.id == HEAD_ID).values(
+        last_id=last_id, last_hash=last_hash, updated_at=at))
 
 
 def flush_after_commit() -> None:
