@@ -97,6 +97,26 @@ def _text(raw: str) -> str:
     return raw
 
 
+_ACR_LEVELS = ("urn:idp:acr:basic", "urn:idp:acr:substantial", "urn:idp:acr:high")
+
+
+def _acr_aliases(raw: str) -> tuple[tuple[str, str], ...]:
+    """``ALIAS=urn:idp:acr:LEVEL`` pairs separated by commas (order kept: it is the order
+    discovery lists them in)."""
+    pairs: list[tuple[str, str]] = []
+    for item in (part.strip() for part in raw.split(",")):
+        if not item:
+            continue
+        alias, _, level = (piece.strip() for piece in item.partition("="))
+        if not alias or level not in _ACR_LEVELS:
+            raise ValueError("must be ALIAS=LEVEL pairs separated by commas, LEVEL among "
+                             + " ".join(_ACR_LEVELS))
+        if alias in _ACR_LEVELS or any(a == alias for a, _ in pairs) or " " in alias:
+            raise ValueError(f"alias {alias!r} is repeated, contains a space or is an acr value")
+        pairs.append((alias, level))
+    return tuple(pairs)
+
+
 def _alg(raw: str) -> str:
     if raw not in ("RS256", "PS256", "ES256", "EdDSA"):
         raise ValueError("must be one of RS256 PS256 ES256 EdDSA")
@@ -274,6 +294,10 @@ SETTINGS: tuple[Setting, ...] = (
             "in-process purge off (then run `idp maintenance purge` from cron)."),
     Setting("IDP_PURGE_BATCH", "1000", _positive_int,
             "Rows the in-process purge deletes per transaction (each batch commits on its own)."),
+    Setting("IDP_ACR_ALIASES", "LoA1=urn:idp:acr:basic,LoA2=urn:idp:acr:high", _acr_aliases,
+            "Other names relying parties may use in `acr_values` for the three assurance levels "
+            "(`ALIAS=urn:idp:acr:LEVEL`, comma-separated), e.g. the Vietnamese portal's LoA1/LoA2. "
+            "Empty: none."),
     Setting("IDP_SIGNATURE_REVOCATION", "hard-fail", _revocation_policy,
             "Signature certificates: `hard-fail` refuses a certificate whose declared CRL or OCSP "
             "responder cannot be had; `soft-fail` accepts it with revocation status `unknown`."),

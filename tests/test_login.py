@@ -142,7 +142,9 @@ def test_login_without_csrf_token_is_refused(citizen_app):
     assert _cookie(client) is None
 
 
-def test_signing_in_again_rotates_the_session(citizen_app):
+def test_signing_in_again_rotates_the_cookie_and_keeps_the_session(citizen_app):
+    """The same citizen signing in again adds to the session (``sid`` kept, relying parties
+    stay joined) but the cookie token is new (idp.auth.signin.complete_sign_in)."""
     client = citizen_app.test_client()
     sign_in(client)
     first = _cookie(client).value
@@ -151,9 +153,22 @@ def test_signing_in_again_rotates_the_session(citizen_app):
     assert first != second
     with citizen_app.app_context():
         sessions = db.session.scalars(select(SsoSession).order_by(SsoSession.id)).all()
-        assert [s.end_reason for s in sessions] == ["rotated", None]
+        assert [s.end_reason for s in sessions] == [None]
     client.set_cookie(COOKIE_NAME, first)
     assert client.get("/account").status_code == 303  # the old cookie no longer signs in
+
+
+def test_another_citizen_signing_in_on_the_same_browser_gets_a_new_session(citizen_app):
+    from tests.factories import NGOC
+
+    make_citizen(citizen_app, NGOC, email=None)
+    client = citizen_app.test_client()
+    sign_in(client)
+    sign_in(client, NGOC["identifier"])
+    with citizen_app.app_context():
+        sessions = db.session.scalars(select(SsoSession).order_by(SsoSession.id)).all()
+        assert [s.end_reason for s in sessions] == ["rotated", None]
+        assert sessions[0].sid != sessions[1].sid
 
 
 def test_a_planted_cookie_never_becomes_a_session(citizen_app):

@@ -73,6 +73,31 @@ class CertificateCredential(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
 
 
+class WebAuthnCredential(db.Model):
+    """A passkey (W3C WebAuthn Level 2): the public key and signature counter of a credential
+    the citizen registered on the account page."""
+
+    __tablename__ = "webauthn_credentials"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    citizen_id: Mapped[int] = mapped_column(
+        ForeignKey("citizens.id", ondelete="CASCADE"), index=True, nullable=False
+    )
+    #: The raw credential ID (WebAuthn §4 "Credential ID", at most 1023 bytes).
+    credential_id: Mapped[bytes] = mapped_column(LargeBinary, unique=True, nullable=False)
+    #: COSE_Key of the credential (RFC 9052 §7), as the authenticator sent it.
+    public_key: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    #: WebAuthn §6.1.1: a counter that does not grow signals a cloned authenticator.
+    sign_count: Mapped[int] = mapped_column(default=0, nullable=False)
+    name: Mapped[str] = mapped_column(NFCString(100), nullable=False)
+    #: The device verified the citizen (PIN or biometrics, WebAuthn §6.1 flag UV) when the
+    #: passkey was made: only such a passkey may sign in without the password.
+    user_verified: Mapped[bool] = mapped_column(default=False, nullable=False)
+    transports: Mapped[list[str]] = mapped_column(JSON, default=list, nullable=False)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
+
+
 class SsoSession(db.Model):
     """The citizen's single sign-on session, shared by every relying party.
 

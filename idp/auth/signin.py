@@ -7,11 +7,14 @@ The steps, in order:
    password. An unknown account and a wrong password give the same outcome after the same
    argon2 work.
 2. :func:`begin_sign_in` remembers "password verified for citizen X" in the signed Flask
-   session (``pending``). A further factor (second factor, certificate) slots in here: it
-   reads :func:`pending_sign_in`, verifies its factor, then calls :func:`complete_sign_in`
-   with the longer ``amr``.
-3. :func:`complete_sign_in` starts the SSO session (which rotates any previous one), records
-   the sign-in in the audit log and redirects to ``next`` or the account pages.
+   session (``pending``). A citizen who enrolled a second factor (authenticator app, passkey)
+   is sent to the second-factor page (:mod:`idp.auth.second_factor`), which reads
+   :func:`pending_sign_in`, verifies its factor, then calls :func:`complete_sign_in` with the
+   longer ``amr``.
+3. :func:`complete_sign_in` works out the ``acr`` reached (:mod:`idp.auth.assurance`), starts
+   the SSO session, or adds the factors to the browser's session of the same citizen
+   (step-up), records the sign-in in the audit log and redirects to ``next`` or the account
+   pages.
 """
 
 from __future__ import annotations
@@ -29,16 +32,19 @@ from idp.accounts.models import Citizen
 from idp.accounts.services import find_citizen
 from idp.audit.log import record
 from idp.auth import lockout
-from idp.auth.models import PasswordCredential
+from idp.auth.assurance import ACR_BASIC, acr_reached
+from idp.auth.models import PasswordCredential, TotpCredential, WebAuthnCredential
 from idp.auth.password import hash_password, needs_rehash, verify_password
-from idp.auth.sessions import start_session
+from idp.auth.sessions import current_session, raise_session, start_session
 from idp.db import db
 from idp.db.types import utcnow
 from idp.metrics import count_signin
 
 log = logging.getLogger(__name__)
 
-ACR_BASIC = "urn:idp:acr:basic"
+__all__ = ["ACR_BASIC", "begin_sign_in", "check_password", "complete_sign_in", "has_second_factor",
+           "pending_sign_in", "safe_next"]
+
 PENDING_KEY = "idp_pending_signin"
 #: A verified password waits this long for the next step before it must be typed again.
 PENDING_TTL = 300
@@ -122,13 +128,27 @@ class Pending:
     next_url: str | None
 
 
+def has_second_factor(citizen_id: int) -> bool:
+    """An enrolled authenticator app or a registered passkey (recovery codes only back them up)."""
+    totp = db.session.scalar(select(TotpCredential.id).where(
+        TotpCredential.citizen_id == citizen_id, TotpCredential.confirmed_at.is_not(None)).limit(1))
+    if totp is not None:
+        return True
+    return db.session.scalar(select(WebAuthnCredential.id).where(
+        WebAuthnCredential.citizen_id == citizen_id).limit(1)) is not None
+
+
 def begin_sign_in(citizen: Citizen, amr: list[str], next_url: str | None) -> Response:
     """Step 2: the first factor is verified; remember it and go on.
 
-    With no further factor required, that means completing the sign-in at once.
+    A citizen who protected the account with a second factor is always asked for it (the
+    account's protection does not depend on what a relying party asks); otherwise the sign-in
+    completes at once.
     """
     session[PENDING_KEY] = {"citizen_id": citizen.id, "amr": list(amr),
                             "next": safe_next(next_url), "at": int(time.time())}
+    if has_second_factor(citizen.id):
+        return redirect("/login/second-factor", 303)
     return complete_sign_in(citizen, amr)
 
 
@@ -140,18 +160,37 @@ def pending_sign_in() -> Pending | None:
     return Pending(int(data["citizen_id"]), list(data.get("amr", [])), safe_next(data.get("next")))
 
 
-def complete_sign_in(citizen: Citizen, amr: list[str], acr: str = ACR_BASIC) -> Response:
-    """Step 3: start the SSO session (rotating any older one), audit, redirect.
+def complete_sign_in(citizen: Citizen, amr: list[str], acr: str | None = None, *,
+                     next_url: str | None = None, method: str | None = None) -> Response:
+    """Step 3: record the factors in the SSO session, audit, redirect.
 
+    ``acr`` is worked out from ``amr`` and the account's level (:func:`acr_reached`) unless
+    given. When this browser already has a live session of the same citizen, the factors are
+    added to it (step-up): ``sid`` stays, so relying parties that joined the session stay joined
+    (logout still reaches them), and ``acr`` is worked out over all the session's factors.
+    The cookie token is rotated all the same: the session now grants more than before, and a
+    token seen before (a shared computer, a log) must not inherit that (OWASP Session
+    Management: renew the session ID on any privilege level change). A session of another
+    citizen, or none, gives a new session (which rotates any older one).
+
+    ``method`` is how the sign-in history names it (default: the ``amr`` values joined by "+").
     The CSRF token is renewed as well, so a token seen before sign-in is no use after it.
     """
     pending = pending_sign_in()
     session.pop(PENDING_KEY, None)
-    next_url = pending.next_url if pending and pending.citizen_id == citizen.id else None
-    start_session(citizen.id, amr=amr, acr=acr)
-    record("signin", actor="citizen", citizen_id=citizen.id, details={"method": "+".join(amr)})
+    if next_url is None:
+        next_url = pending.next_url if pending and pending.citizen_id == citizen.id else None
+    current = current_session()
+    details = {"method": method or "+".join(amr)}
+    if current is not None and current.citizen_id == citizen.id:
+        methods = sorted(set(current.amr) | set(amr))
+        raise_session(current, amr=methods, acr=acr or acr_reached(methods, citizen.level))
+        details["step_up"] = True
+    else:
+        start_session(citizen.id, amr=amr, acr=acr or acr_reached(amr, citizen.level))
+    record("signin", actor="citizen", citizen_id=citizen.id, details=details)
     count_signin("_".join(amr), "success")
     db.session.commit()
     session.pop("csrf_token", None)
     log.info("sign-in succeeded (citizen %s, %s)", citizen.id, "+".join(amr))
-    return redirect(next_url or "/account", 303)
+    return redirect(safe_next(next_url) or "/account", 303)

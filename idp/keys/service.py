@@ -73,9 +73,8 @@ def longest_token_lifetime() -> timedelta:
 # -- encryption at rest ----------------------------------------------------------------------
 
 
-def _wrapping_key() -> bytes:
-    hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=b"idp-signing-keys",
-                info=b"idp signing key encryption v1")
+def _wrapping_key(salt: bytes = b"idp-signing-keys", info: bytes = b"idp signing key encryption v1") -> bytes:
+    hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=salt, info=info)
     return hkdf.derive(current_app.config["SECRET_KEY"].encode())
 
 
@@ -86,6 +85,20 @@ def _encrypt(pem: bytes, kid: str) -> bytes:
 
 def _decrypt(blob: bytes, kid: str) -> bytes:
     return AESGCM(_wrapping_key()).decrypt(blob[:12], blob[12:], kid.encode())
+
+
+def seal(data: bytes, *, purpose: str, context: str) -> bytes:
+    """Encrypt another secret at rest (TOTP seeds) the same way as private keys: AES-256-GCM
+    under a key derived from ``IDP_SECRET_KEY`` by HKDF, one key per ``purpose``; ``context``
+    (e.g. the owner's id) is authenticated, so a blob copied to another row does not open."""
+    nonce = os.urandom(12)
+    key = _wrapping_key(b"idp-" + purpose.encode(), b"idp " + purpose.encode() + b" encryption v1")
+    return nonce + AESGCM(key).encrypt(nonce, data, context.encode())
+
+
+def unseal(blob: bytes, *, purpose: str, context: str) -> bytes:
+    key = _wrapping_key(b"idp-" + purpose.encode(), b"idp " + purpose.encode() + b" encryption v1")
+    return AESGCM(key).decrypt(blob[:12], blob[12:], context.encode())
 
 
 # -- the in-memory view ------------------------------------------------------------------------

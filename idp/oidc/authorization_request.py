@@ -18,6 +18,7 @@ from joserfc.errors import JoseError
 from joserfc.jws import extract_compact
 from werkzeug.datastructures import MultiDict
 
+from idp.auth import assurance
 from idp.keys import service as keys
 from idp.oidc.clients import get_client
 from idp.oidc.errors import (
@@ -28,6 +29,7 @@ from idp.oidc.errors import (
     RequestNotSupportedError,
     RequestURINotSupportedError,
     UnauthorizedClientError,
+    UnmetAuthenticationRequirementsError,
     UnsupportedResponseTypeError,
 )
 from idp.oidc.models import Client
@@ -53,6 +55,9 @@ class AuthorizationRequest:
     prompt: set[str] = field(default_factory=set)
     max_age: int | None = None
     hinted_sub: str | None = None
+    #: ``acr_values`` as sent, in order of preference; and the level the request needs.
+    acr_values: list[str] = field(default_factory=list)
+    required_acr: str | None = None
 
     @property
     def state(self) -> str | None:
@@ -234,6 +239,19 @@ def check_id_token_hint(request: AuthorizationRequest) -> None:
     request.hinted_sub = claims["sub"]
 
 
+def check_acr_values(request: AuthorizationRequest) -> None:
+    """OIDC Core §3.1.2.1 ``acr_values`` (aliases from ``IDP_ACR_ALIASES`` accepted) and the
+    client's ``default_acr_values`` (OIDC Registration §2), which always apply as a minimum.
+    Values we do not know are ignored, as §5.5.1.1 allows for voluntary requests; a request
+    whose every value is unknown cannot be met (Unmet Authentication Requirements 1.0 §2)."""
+    values = (request.params.get("acr_values") or "").split()
+    request.acr_values = values
+    if values and not any(assurance.resolve(v) for v in values):
+        raise _redirect_error(request, UnmetAuthenticationRequirementsError(
+            "None of the requested acr_values is supported."))
+    request.required_acr = assurance.required_level(values, request.client.default_acr_values or [])
+
+
 STEPS = (
     check_size,
     check_client,
@@ -248,4 +266,5 @@ STEPS = (
     check_prompt,
     check_max_age,
     check_id_token_hint,
+    check_acr_values,
 )

@@ -5,6 +5,9 @@
 2. :func:`_authenticate`: a live SSO session that satisfies ``prompt`` / ``max_age`` /
    ``id_token_hint``, or the sign-in page (``/login?next=/authorize/continue/<id>``), or
    ``login_required`` with ``prompt=none``;
+2b. :func:`_assurance`: a session below the ``acr`` the request needs goes to the second-factor
+   page (step-up, no password again), or ``unmet_authentication_requirements`` when the
+   account cannot reach it;
 3. :func:`_consent`: remembered consent, or the consent page, or ``consent_required``;
 4. a single-use code to the redirect URI, with ``state`` and ``iss``.
 
@@ -26,6 +29,8 @@ from sqlalchemy import delete
 from werkzeug.datastructures import MultiDict
 
 from idp.accounts.models import Citizen
+from idp.auth import assurance
+from idp.auth.second_factor import can_reach, step_up_url
 from idp.auth.sessions import current_session, join
 from idp.db import db
 from idp.db.types import utcnow
@@ -38,6 +43,7 @@ from idp.oidc.errors import (
     InvalidAuthorizationRequest,
     LoginRequiredError,
     OAuth2Error,
+    UnmetAuthenticationRequirementsError,
 )
 from idp.oidc.grantee import Grantee
 from idp.oidc.grants import AuthorizationCodeGrant
@@ -109,6 +115,8 @@ def _run(values, *, created_at: datetime, pending: PendingAuthorization | None, 
         session = _authenticate(areq, created_at)
         if session is None:
             return _to_login(areq, pending, values)
+        if not _assurance(areq, session):
+            return _to_step_up(areq, pending, values)
         if decision == "deny":
             raise AccessDeniedError("The citizen refused.")
         if decision == "allow":
@@ -152,6 +160,28 @@ def _authenticate(areq: AuthorizationRequest, created_at: datetime):
     return session
 
 
+def _assurance(areq: AuthorizationRequest, session) -> bool:
+    """Whether the session reaches the ``acr`` the request needs (OIDC Core §3.1.2.1, §5.5.1.1
+    when essential). False means a step-up is due; an account that cannot reach the level gets
+    ``unmet_authentication_requirements`` (Unmet Authentication Requirements 1.0 §2) and
+    ``prompt=none`` gets ``login_required`` (§3.1.2.6)."""
+    required = areq.required_acr
+    if required is None or assurance.rank(session.acr) >= assurance.rank(required):
+        return True
+    citizen = db.session.get(Citizen, session.citizen_id)
+    if not can_reach(citizen, required):
+        raise UnmetAuthenticationRequirementsError(
+            "The account cannot be authenticated at the requested level.")
+    if "none" in areq.prompt:
+        raise LoginRequiredError()
+    return False
+
+
+def _to_step_up(areq: AuthorizationRequest, pending, values):
+    pending = _store(areq, pending, values)
+    return no_store(redirect(step_up_url(f"/authorize/continue/{pending.id}", areq.required_acr), code=302))
+
+
 def _store(areq: AuthorizationRequest, pending: PendingAuthorization | None, values) -> PendingAuthorization:
     if pending is None:
         now = utcnow()
@@ -193,7 +223,10 @@ def _issue_code(areq: AuthorizationRequest, session):
     """RFC 6749 §4.1.2: the code, with state; Authlib's grant generates and stores it."""
     citizen = db.session.get(Citizen, session.citizen_id)
     grantee = Grantee(citizen=citizen, sub=remember_subject(citizen, areq.client),
-                      auth_time=session.auth_time, acr=session.acr, amr=list(session.amr),
+                      auth_time=session.auth_time,
+                      acr=assurance.acr_claim(session.acr, areq.acr_values
+                                              or areq.client.default_acr_values or []),
+                      amr=assurance.amr_claim(session.amr),
                       session_id=session.id, sid=session.sid)
     issuer = current_app.config["IDP"].issuer
     oauth_request = OAuth2Request("GET", issuer + "/authorize")

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from flask import current_app, g
 from sqlalchemy import select
 
+from idp.auth import assurance
 from idp.db import db
 from idp.db.types import utcnow
 from idp.keys.service import GENERATORS
@@ -79,7 +80,8 @@ def create_client(*, name: str, redirect_uris: list[str], client_id: str | None 
                   subject_type: str = "pairwise", sector_identifier: str | None = None,
                   id_token_signed_response_alg: str | None = None, jwks: dict | None = None,
                   logo_uri: str | None = None, agency: str | None = None,
-                  contacts: list[str] | None = None) -> tuple[Client, str | None]:
+                  contacts: list[str] | None = None,
+                  default_acr_values: list[str] | None = None) -> tuple[Client, str | None]:
     """Register a client; returns it and its plain secret (None for public and
     ``private_key_jwt`` clients). The caller commits."""
     grant_types = list(grant_types or ["authorization_code", "refresh_token"])
@@ -99,6 +101,8 @@ def create_client(*, name: str, redirect_uris: list[str], client_id: str | None 
         raise ClientError("subject_type must be pairwise or public")
     if id_token_signed_response_alg and id_token_signed_response_alg not in GENERATORS:
         raise ClientError(f"id_token_signed_response_alg must be one of {', '.join(GENERATORS)}")
+    if unknown := [v for v in default_acr_values or [] if assurance.resolve(v) is None]:
+        raise ClientError(f"unknown acr values: {', '.join(unknown)} (see acr_values_supported)")
     client = Client(
         client_id=client_id or secrets.token_urlsafe(16),
         name=name,
@@ -115,6 +119,8 @@ def create_client(*, name: str, redirect_uris: list[str], client_id: str | None 
         logo_uri=logo_uri,
         agency=agency,
         contacts=list(contacts or []),
+        # OIDC Registration §2; here a minimum that always applies (idp.auth.assurance).
+        default_acr_values=list(default_acr_values or []),
     )
     db.session.add(client)
     secret = None

@@ -10,6 +10,7 @@ import json
 
 from flask import current_app
 
+from idp.auth import assurance
 from idp.keys import service as keys
 from idp.keys.views import cached_json
 from idp.oidc.blueprint import bp
@@ -21,8 +22,6 @@ from idp.oidc.revocation import RevocationEndpoint
 from idp.oidc.scopes import SCOPES, all_claims
 
 MAX_AGE = 3600
-#: What the sign-in produces today (urn:idp:acr:basic: password).
-ACR_VALUES = ["urn:idp:acr:basic"]
 
 
 def metadata() -> dict:
@@ -58,7 +57,7 @@ def metadata() -> dict:
         "authorization_response_iss_parameter_supported": True,
         "prompt_values_supported": ["none", "login", "consent", "select_account"],
         "display_values_supported": ["page", "popup", "touch"],
-        "acr_values_supported": ACR_VALUES,
+        "acr_values_supported": assurance.supported_values(),
         "ui_locales_supported": list(settings.languages),
         "claims_locales_supported": list(settings.languages),
         "access_token_signing_alg_values_supported": [settings.access_token_alg],

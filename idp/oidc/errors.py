@@ -29,6 +29,14 @@ from authlib.oidc.core.errors import (
 )
 
 
+class UnmetAuthenticationRequirementsError(OAuth2Error):
+    """OpenID Connect Core Unmet Authentication Requirements 1.0 §2: the authorization server
+    cannot authenticate the citizen as the request requires (``acr_values``, the client's
+    ``default_acr_values``): the account lacks the factors, so no weaker token is issued."""
+
+    error = "unmet_authentication_requirements"
+
+
 class InvalidAuthorizationRequest(Exception):
     """The client or the redirect URI of an authorization request is unknown or invalid."""
 
@@ -42,5 +50,5 @@ __all__ = [
     "InvalidAuthorizationRequest", "InvalidClientError", "InvalidGrantError", "InvalidRequestError",
     "InvalidScopeError", "InvalidTokenError", "LoginRequiredError", "OAuth2Error",
     "RequestNotSupportedError", "RequestURINotSupportedError", "UnauthorizedClientError",
-    "UnsupportedResponseTypeError",
+    "UnmetAuthenticationRequirementsError", "UnsupportedResponseTypeError",
 ]

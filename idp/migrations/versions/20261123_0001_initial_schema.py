@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 10:39:13.465921
+Create Date: 2026-11-23 11:35:19.494796
 
 """
 from alembic import op
@@ -303,6 +303,24 @@ def upgrade():
     with op.batch_alter_table('used_client_assertions', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_used_client_assertions_expires_at'), ['expires_at'], unique=False)
 
+    op.create_table('webauthn_credentials',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('citizen_id', sa.Integer(), nullable=False),
+    sa.Column('credential_id', sa.LargeBinary(), nullable=False),
+    sa.Column('public_key', sa.LargeBinary(), nullable=False),
+    sa.Column('sign_count', sa.Integer(), nullable=False),
+    sa.Column('name', idp.db.types.NFCString(length=100), nullable=False),
+    sa.Column('user_verified', sa.Boolean(), nullable=False),
+    sa.Column('transports', sa.JSON(), nullable=False),
+    sa.Column('last_used_at', idp.db.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', idp.db.types.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['citizen_id'], ['citizens.id'], name=op.f('fk_webauthn_credentials_citizen_id_citizens'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_webauthn_credentials')),
+    sa.UniqueConstraint('credential_id', name=op.f('uq_webauthn_credentials_credential_id'))
+    )
+    with op.batch_alter_table('webauthn_credentials', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_webauthn_credentials_citizen_id'), ['citizen_id'], unique=False)
+
     op.create_table('refresh_token_families',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('client_pk', sa.Integer(), nullable=False),
@@ -418,6 +436,10 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_refresh_token_families_citizen_id'))
 
     op.drop_table('refresh_token_families')
+    with op.batch_alter_table('webauthn_credentials', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_webauthn_credentials_citizen_id'))
+
+    op.drop_table('webauthn_credentials')
     with op.batch_alter_table('used_client_assertions', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_used_client_assertions_expires_at'))
 

@@ -1,0 +1,162 @@
+"""The account's second factors (``/account/security``): authenticator app, recovery codes,
+passkeys. Routes on the ``account`` blueprint, so the same signed-in check applies.
+
+Enrolling an app: a new secret is shown as a QR code and as text; it is kept (encrypted) in the
+Flask session until the citizen types a valid code, and only then stored. The first second
+factor comes with ten recovery codes, shown once; they can be regenerated (the old ones stop
+working). Every change is recorded in the audit log.
+"""
+
+from __future__ import annotations
+
+import base64
+
+from flask import current_app, flash, g, jsonify, redirect, render_template, session, url_for
+from flask_babel import gettext
+
+from idp.accounts.views import bp
+from idp.audit.log import record
+from idp.auth import passkeys, totp
+from idp.auth.forms import OtpForm, PasskeyForm
+from idp.db import db
+from idp.keys.service import seal, unseal
+from idp.web.forms import BaseForm
+
+ENROL_KEY = "idp_totp_enrol"
+_PURPOSE = "totp-enrolment"
+
+
+def _security_page(status: int = 200, **extra):
+    citizen = g.citizen
+    return render_template(
+        "accounts/security.html", totp=totp.confirmed(citizen.id),
+        recovery_left=totp.recovery_codes_left(citizen.id), passkeys=passkeys.of(citizen.id),
+        form=BaseForm(), passkey_form=extra.pop("passkey_form", None) or PasskeyForm(), **extra), status
+
+
+def _codes_page(codes: list[str]):
+    return render_template("accounts/recovery_codes.html", codes=codes)
+
+
+def _first_codes_if_none():
+    """The first second factor comes with recovery codes (shown once)."""
+    if totp.recovery_codes_left(g.citizen.id) == 0:
+        codes = totp.new_recovery_codes(g.citizen.id)
+        record("mfa.recovery_codes_generated", actor="citizen", citizen_id=g.citizen.id)
+        return codes
+    return None
+
+
+@bp.get("/security")
+def security():
+    return _security_page()
+
+
+def _pending_secret() -> str | None:
+    blob = session.get(ENROL_KEY)
+    if not blob:
+        return None
+    try:
+        return unseal(base64.b64decode(blob), purpose=_PURPOSE, context=str(g.citizen.id)).decode()
+    except Exception:  # noqa: BLE001 - a tampered or stale value just restarts enrolment
+        return None
+
+
+def _enrol_page(form: OtpForm, status: int = 200):
+    secret = _pending_secret()
+    if secret is None:
+        secret = totp.new_secret()
+        sealed = seal(secret.encode(), purpose=_PURPOSE, context=str(g.citizen.id))
+        session[ENROL_KEY] = base64.b64encode(sealed).decode()
+    uri = totp.provisioning_uri(secret, g.citizen)
+    grouped = " ".join(secret[i:i + 4] for i in range(0, len(secret), 4))
+    return render_template("accounts/totp.html", form=form, qr=totp.qr_svg(uri), secret=grouped,
+                           uri=uri), status
+
+
+@bp.get("/security/totp")
+def totp_enrol():
+    return _enrol_page(OtpForm())
+
+
+@bp.post("/security/totp")
+def totp_confirm():
+    """Enrolment completes only with a valid code for the new secret (RFC 6238)."""
+    form = OtpForm()
+    secret = _pending_secret()
+    if not form.validate_on_submit() or secret is None:
+        return _enrol_page(form, 422)
+    if not totp.enrol(g.citizen, secret, form.otp.data):
+        form.otp.errors.append(gettext("This code is not right. Check the time on your phone and "
+                                       "type the code the app shows now."))
+        return _enrol_page(form, 422)
+    session.pop(ENROL_KEY, None)
+    record("mfa.totp_enrolled", actor="citizen", citizen_id=g.citizen.id)
+    codes = _first_codes_if_none()
+    db.session.commit()
+    flash(gettext("Your authenticator app is set up. You will be asked for a code when you sign in."),
+          "success")
+    if codes:
+        return _codes_page(codes)
+    return redirect(url_for("account.security"), 303)
+
+
+@bp.post("/security/totp/remove")
+def totp_remove():
+    if not BaseForm().validate_on_submit():
+        return _security_page(400)
+    totp.remove(g.citizen.id)
+    record("mfa.totp_removed", actor="citizen", citizen_id=g.citizen.id)
+    db.session.commit()
+    flash(gettext("The authenticator app was removed."), "success")
+    return redirect(url_for("account.security"), 303)
+
+
+@bp.post("/security/recovery-codes")
+def recovery_codes():
+    """New codes, shown once; the old ones stop working."""
+    if not BaseForm().validate_on_submit():
+        return _security_page(400)
+    codes = totp.new_recovery_codes(g.citizen.id)
+    record("mfa.recovery_codes_generated", actor="citizen", citizen_id=g.citizen.id)
+    db.session.commit()
+    return _codes_page(codes)
+
+
+@bp.post("/security/passkeys/options")
+def passkey_options():
+    response = current_app.response_class(passkeys.registration_options(g.citizen),
+                                          mimetype="application/json")
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.post("/security/passkeys")
+def passkey_register():
+    form = PasskeyForm()
+    if not form.validate_on_submit():
+        return _security_page(422, failure=gettext("The passkey could not be registered. Try again."))
+    try:
+        passkeys.register(g.citizen, form.credential.data, form.name.data or gettext("Passkey"))
+    except passkeys.PasskeyError:
+        db.session.rollback()
+        return _security_page(422, failure=gettext("The passkey could not be registered. Try again."))
+    record("mfa.passkey_registered", actor="citizen", citizen_id=g.citizen.id)
+    codes = _first_codes_if_none()
+    db.session.commit()
+    flash(gettext("Your passkey was registered."), "success")
+    if codes:
+        return _codes_page(codes)
+    return redirect(url_for("account.security"), 303)
+
+
+@bp.post("/security/passkeys/<int:credential_pk>/remove")
+def passkey_remove(credential_pk: int):
+    if not BaseForm().validate_on_submit():
+        return _security_page(400)
+    if not passkeys.remove(g.citizen.id, credential_pk):
+        return jsonify(error="not_found"), 404
+    record("mfa.passkey_removed", actor="citizen", citizen_id=g.citizen.id)
+    db.session.commit()
+    flash(gettext("The passkey was removed."), "success")
+    return redirect(url_for("account.security"), 303)
