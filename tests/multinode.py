@@ -118,7 +118,7 @@ class Browser:
     set by one node is sent to the other, as it would be behind one load-balanced name."""
 
     def __init__(self) -> None:
-        self.http = httpx.Client(timeout=20)
+        self.http = httpx.Client(timeout=60)  # a loaded CI machine must not look like a dead node
 
     def close(self) -> None:
         self.http.close()

@@ -149,7 +149,7 @@ def test_killing_a_node_under_sign_in_load_fails_only_its_requests_in_flight(env
         for thread in threads:
             thread.start()
         # Steady state first: every citizen has signed in (and consented) on both nodes' watch.
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 120
         while min((completed.get(c["identifier"], 0) for c in citizens), default=0) < 2:
             assert time.monotonic() < deadline and not unexpected, unexpected
             time.sleep(0.05)
@@ -159,7 +159,7 @@ def test_killing_a_node_under_sign_in_load_fails_only_its_requests_in_flight(env
             killed_at.append(time.monotonic())
             b.kill()
         # The load goes on against node A alone.
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 120
         while min(completed[c["identifier"]] - before_kill[c["identifier"]] for c in citizens) < 3:
             assert time.monotonic() < deadline and not unexpected, unexpected
             time.sleep(0.05)
@@ -175,6 +175,7 @@ def test_killing_a_node_under_sign_in_load_fails_only_its_requests_in_flight(env
             browser.close()
 
     assert not unexpected, unexpected
+    print("failures:", [(f.node, type(f.error).__name__) for f in failures])
     # The only failures: requests to the killed node, broken at the transport level, in flight
     # when it died or sent before the balancer took it out; at most one per citizen's thread
     # (each has one request in flight at a time, and none goes to B once it is out).
