@@ -1,4 +1,5 @@
-# idp under gunicorn, configured by the same IDP_* variables as everywhere (README).
+# idp under granian (WSGI), configured by the same IDP_* variables as everywhere (README,
+# "Running in production": why granian, and gunicorn.conf.py as the documented alternative).
 #   docker build -t idp . && docker run -e IDP_ISSUER=https://id.example.gov \
 #     -e IDP_DATABASE_URL=postgresql+psycopg://idp@db/idp -e IDP_SECRET_KEY=... -p 8000:8000 idp
 FROM python:3.11-slim
@@ -16,6 +17,12 @@ COPY idp ./idp
 RUN pip install --no-cache-dir .
 USER idp
 EXPOSE 8000
-# Migrations run before the workers start. Workers, threads, timeouts and hooks, with the reason
-# for each: gunicorn.conf.py (WEB_CONCURRENCY and GUNICORN_THREADS override the counts).
-CMD ["sh", "-c", "idp db upgrade && exec gunicorn -c gunicorn.conf.py 'idp:create_app()'"]
+# Migrations run before the workers start; stale metrics files of a previous run are removed
+# (prometheus-client's multiprocess mode needs a clean folder). One worker process per core
+# (WEB_CONCURRENCY overrides: set it to the CPU quota), 4 threads each for the WSGI app
+# (GRANIAN_BLOCKING_THREADS), keep-alive on, no access log (query strings carry login_hint
+# and id_token_hint; the metrics count requests). Workers that die are replaced.
+ENV GRANIAN_INTERFACE=wsgi GRANIAN_HOST=0.0.0.0 GRANIAN_PORT=8000 GRANIAN_BLOCKING_THREADS=4 \
+    GRANIAN_LOG_ACCESS_ENABLED=false GRANIAN_RESPAWN_FAILED_WORKERS=true \
+    GRANIAN_WORKERS_KILL_TIMEOUT=20
+CMD ["sh", "-c", "idp db upgrade && mkdir -p \"$PROMETHEUS_MULTIPROC_DIR\" && rm -f \"$PROMETHEUS_MULTIPROC_DIR\"/*.db && exec granian --factory --workers \"${WEB_CONCURRENCY:-$(nproc)}\" idp:create_app"]

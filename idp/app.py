@@ -29,6 +29,7 @@ COMPONENTS = (
     "idp.signatures",
     "idp.health",
     "idp.admin",
+    "idp.fastpath",
 )
 
 

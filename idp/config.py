@@ -293,6 +293,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("IDP_PURGE_RETENTION", "604800", _positive_int,
             "Seconds that ended sessions, revoked refresh-token families and redeemed codes are "
             "kept before `idp maintenance purge` deletes them (default 7 days)."),
+    Setting("IDP_PURGE_INTERVAL", "3600", _non_negative_int,
+            "Seconds between purges run inside each server process (± 20 % jitter); `0` turns the "
+            "in-process purge off (then run `idp maintenance purge` from cron)."),
+    Setting("IDP_PURGE_BATCH", "1000", _positive_int,
+            "Rows the in-process purge deletes per transaction (each batch commits on its own)."),
     Setting("IDP_ACR_ALIASES", "LoA1=urn:idp:acr:basic,LoA2=urn:idp:acr:high", _acr_aliases,
             "Other names relying parties may use in `acr_values` for the three assurance levels "
             "(`ALIAS=urn:idp:acr:LEVEL`, comma-separated), e.g. the Vietnamese portal's LoA1/LoA2. "

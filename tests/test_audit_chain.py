@@ -3,6 +3,8 @@ from SQLite and PostgreSQL, no gaps on rollback, and no fork under concurrent wr
 
 from __future__ import annotations
 
+import base64
+import json
 import threading
 from datetime import UTC, datetime
 
@@ -108,3 +110,51 @@ def test_a_missing_head_is_rebuilt_from_the_events_and_the_rebuild_is_itself_rec
         actions = db.session.scalars(select(AuditEvent.action).order_by(AuditEvent.id)).all()
         assert actions[3:] == ["audit.head_rebuilt", "test.after"]
         assert verify_chain() == (5, None)
+
+
+def test_token_events_are_group_committed_each_before_its_answer_and_the_chain_holds(app):
+    """idp.audit.log.record_after_commit: concurrent token requests share the chain head's lock
+    and commit; every issued token has its event by the time its answer arrives, a refused
+    request has none, and the chain verifies."""
+    from tests.oidc_support import basic, register
+
+    client_id, secret = register(app, grant_types=["client_credentials"], redirect_uris=[],
+                                 scope="openid")
+    threads, per_thread, errors, jtis = 6, 8, [], []
+    barrier = threading.Barrier(threads)
+
+    def caller() -> None:
+        try:
+            client = app.test_client()
+            barrier.wait()
+            for _ in range(per_thread):
+                answer = client.post("/token", data={"grant_type": "client_credentials"},
+                                     headers=basic(client_id, secret))
+                assert answer.status_code == 200, answer.get_data(as_text=True)
+                jti = json.loads(base64.urlsafe_b64decode(
+                    answer.get_json()["access_token"].split(".")[1] + "=="))["jti"]
+                with app.app_context():  # the event is there as soon as the answer is
+                    assert db.session.scalar(select(func.count()).select_from(AuditEvent).where(
+                        AuditEvent.action == "token.issued",
+                        AuditEvent.details["jti"].as_string() == jti)) == 1
+                    db.session.remove()
+                jtis.append(jti)
+            refused = client.post("/token", data={"grant_type": "client_credentials"},
+                                  headers=basic(client_id, "wrong"))
+            assert refused.status_code == 401
+        except Exception as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    workers = [threading.Thread(target=caller) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=120)
+    assert errors == []
+    with app.app_context():
+        issued = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "token.issued")).all()
+        assert sorted(e.details["jti"] for e in issued) == sorted(jtis)
+        assert len(issued) == threads * per_thread
+        assert all(e.client_id == client_id and e.actor == f"client:{client_id}" for e in issued)
+        total = db.session.scalar(select(func.count()).select_from(AuditEvent))
+        assert verify_chain() == (total, None)

@@ -1,6 +1,7 @@
-"""The production entry, ``gunicorn -c gunicorn.conf.py 'idp:create_app()'``, as the Dockerfile
-runs it: several workers, metrics summed over all of them (prometheus-client multiprocess
-mode), access log without query strings, a bad setting stopping the start in one line."""
+"""The documented alternative production entry (the Dockerfile runs granian, README),
+``gunicorn -c gunicorn.conf.py 'idp:create_app()'``: several workers, metrics summed over all
+of them (prometheus-client multiprocess mode), access log without query strings, a bad setting
+stopping the start in one line."""
 
 from __future__ import annotations
 

@@ -38,7 +38,8 @@ def test_healthz_answers_200_without_touching_dependencies(client):
 def test_readyz_reports_the_database_reachable(client, environ):
     response = client.get("/readyz")
     assert response.status_code == 200
-    expected = {"database": "ok"} | ({"redis": "ok"} if environ.get("IDP_REDIS_URL") else {})
+    expected = {"database": "ok", "signing_key": "ok"} | (
+        {"redis": "ok"} if environ.get("IDP_REDIS_URL") else {})
     assert response.get_json() == {"status": "ready", "checks": expected}
     assert response.headers["Cache-Control"] == "no-store"
 
@@ -49,26 +50,39 @@ def test_readyz_is_503_when_the_database_is_unreachable(make_client):
         IDP_DATABASE_URL=f"postgresql+psycopg://nobody@127.0.0.1:{free_port()}/none")
     response = client.get("/readyz")
     assert response.status_code == 503
-    assert response.get_json() == {"status": "not ready", "checks": {"database": "unreachable"}}
+    assert response.get_json() == {"status": "not ready", "checks": {
+        "database": "unreachable", "signing_key": "not loaded (database)"}}
 
 
-def test_readyz_is_503_when_the_configured_redis_is_unreachable(make_client):
+def test_readyz_is_503_when_the_configured_redis_is_unreachable(app, make_client):
     client = make_client(IDP_REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
     response = client.get("/readyz")
     assert response.status_code == 503
     assert response.get_json() == {"status": "not ready",
-                                   "checks": {"database": "ok", "redis": "unreachable"}}
+                                   "checks": {"database": "ok", "signing_key": "ok",
+                                              "redis": "unreachable"}}
 
 
 @pytest.mark.skipif(not REDIS_URL, reason="IDP_TEST_REDIS_URL is not set")
-def test_readyz_checks_a_reachable_redis(make_client):
+def test_readyz_checks_a_reachable_redis(app, make_client):
     response = make_client(IDP_REDIS_URL=REDIS_URL).get("/readyz")
     assert response.status_code == 200
-    assert response.get_json()["checks"] == {"database": "ok", "redis": "ok"}
+    assert response.get_json()["checks"] == {"database": "ok", "signing_key": "ok", "redis": "ok"}
 
 
 def test_a_package_can_add_its_own_readiness_check(app):
-    add_check(app, "signing_key", lambda: "no signing key")
+    add_check(app, "documents", lambda: "store offline")
     response = app.test_client().get("/readyz")
     assert response.status_code == 503
-    assert response.get_json()["checks"]["signing_key"] == "no signing key"
+    assert response.get_json()["checks"]["documents"] == "store offline"
+
+
+def test_a_node_that_cannot_decrypt_the_fleets_signing_keys_is_not_ready(app, environ, make_client):
+    # The first node makes the keys under its IDP_SECRET_KEY; a node started with another
+    # secret cannot sign a token, so it must stay out of the load balancer.
+    assert app.test_client().get("/readyz").status_code == 200
+    base = {k: v for k, v in environ.items() if k != "IDP_REDIS_URL"}
+    stranger = make_client(**{**base, "IDP_SECRET_KEY": "another-secret-" + "y" * 32})
+    response = stranger.get("/readyz")
+    assert response.status_code == 503
+    assert response.get_json()["checks"] == {"database": "ok", "signing_key": "not loaded"}

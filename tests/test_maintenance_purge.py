@@ -271,3 +271,49 @@ def test_every_maintenance_command_help_has_an_example(app):
         result = app.test_cli_runner().invoke(args=["maintenance", *command, "--help"])
         assert result.exit_code == 0
         assert "Example:" in result.stdout and "idp maintenance purge" in result.stdout
+
+
+def test_a_serving_process_purges_on_its_own_in_the_background(environ, world):
+    """IDP_PURGE_INTERVAL: the first request a process serves starts its purge thread, which
+    purges after about one interval (never at once) and records the purge in the audit log."""
+    import time
+
+    from idp import create_app
+    from idp.maintenance import periodic
+
+    node = create_app({**environ, "IDP_PURGE_INTERVAL": "1", "IDP_PURGE_BATCH": "2"})
+    try:
+        assert node.test_client().get("/healthz").status_code == 200
+        thread = periodic.ensure_started(node)
+        assert thread is not None and thread.is_alive() and thread.daemon
+        assert periodic.ensure_started(node) is thread  # one thread per process
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            with node.app_context():
+                if db.session.scalar(select(AuditEvent.id).where(
+                        AuditEvent.action == "maintenance.purge")) is not None:
+                    break
+            time.sleep(0.2)
+        with node.app_context():
+            assert db.session.scalars(select(RevokedAccessToken.jti)).all() == ["live"]
+            assert db.session.scalar(select(func.count()).select_from(SsoSession)) == 2
+            purge_event = db.session.scalars(select(AuditEvent).where(
+                AuditEvent.action == "maintenance.purge")).first()
+            assert purge_event.actor == "system:periodic-purge"
+            assert purge_event.details["total"] == sum(EXPECTED.values())
+            assert verify_chain()[1] is None
+    finally:
+        periodic.stop(node)
+        with node.app_context():
+            db.engine.dispose()
+
+
+def test_the_test_clients_app_and_interval_0_never_start_a_purge_thread(app, environ):
+    from idp import create_app
+    from idp.maintenance import periodic
+
+    assert periodic.ensure_started(app) is None  # app.testing
+    node = create_app({**environ, "IDP_PURGE_INTERVAL": "0"})
+    assert periodic.ensure_started(node) is None
+    with node.app_context():
+        db.engine.dispose()

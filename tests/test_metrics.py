@@ -160,3 +160,44 @@ def test_invalid_metrics_settings_stop_the_start_naming_the_variable(variable, v
     with pytest.raises(ConfigError) as caught:
         load_settings({variable: value})
     assert caught.value.variable == variable
+
+
+def test_real_sign_ins_are_counted_by_method_and_outcome(app):
+    from tests.factories import load_registry, make_citizen, sign_in
+
+    load_registry(app)
+    make_citizen(app)
+    client = app.test_client()
+    before = scrape(client)
+    assert sign_in(client, password="not the password").status_code == 422
+    assert sign_in(client, username="079000000000", password="whatever").status_code == 422
+    assert sign_in(client).status_code == 303
+    after = scrape(client)
+
+    def delta(**labels):
+        return sample(after, "idp_signins_total", **labels) - sample(before, "idp_signins_total", **labels)
+
+    assert delta(method="pwd", outcome="bad_password") == 1
+    assert delta(method="pwd", outcome="unknown_account") == 1
+    assert delta(method="pwd", outcome="success") == 1
+
+
+def test_tokens_issued_by_the_token_endpoint_are_counted_by_grant_and_failures_are_not(app):
+    from tests.oidc_support import basic, register
+
+    client_id, secret = register(app, grant_types=["client_credentials"], redirect_uris=[],
+                                 scope="openid")
+    client = app.test_client()
+    before = scrape(client)
+    for _ in range(2):
+        ok = client.post("/token", data={"grant_type": "client_credentials"},
+                         headers=basic(client_id, secret))
+        assert ok.status_code == 200, ok.get_data(as_text=True)
+    refused = client.post("/token", data={"grant_type": "client_credentials"},
+                          headers=basic(client_id, "wrong"))
+    assert refused.status_code == 401
+    after = scrape(client)
+    delta = (sample(after, "idp_tokens_issued_total", grant_type="client_credentials")
+             - sample(before, "idp_tokens_issued_total", grant_type="client_credentials"))
+    assert delta == 2
+    assert sample(after, "idp_http_request_duration_seconds_count", endpoint="oidc.token") >= 3

@@ -24,12 +24,13 @@ import hashlib
 import json
 import logging
 import re
+import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import has_request_context, request
+from flask import current_app, g, has_request_context, request
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -186,16 +187,8 @@ def _append(last_id: int, last_hash: str, **fields: Any) -> AuditEvent:
     return event
 
 
-def record(action: str, *, actor: str = "system", outcome: str = "success",
-           citizen_id: int | None = None, client_id: str | None = None,
-           details: dict[str, Any] | None = None, commit: bool = False) -> AuditEvent:
-    """Append an event to the chain in the current transaction (committed by the caller, or
-    here with ``commit=True``). If the transaction rolls back, so does the event: the chain
-    never has a gap.
-
-    Request context, when there is one, adds the client IP (as ProxyFix resolved it) and the
-    user agent.
-    """
+def _event_fields(action: str, actor: str, outcome: str, citizen_id: int | None,
+                  client_id: str | None, details: dict[str, Any] | None) -> dict[str, Any]:
     fields: dict[str, Any] = {
         "action": _required(action, "action", 64),
         "outcome": _required(outcome, "outcome", 16),
@@ -209,7 +202,11 @@ def record(action: str, *, actor: str = "system", outcome: str = "success",
     if has_request_context():
         fields["ip_address"] = _clean_text(request.remote_addr, 64)
         fields["user_agent"] = _clean_text(request.user_agent.string, 400)
+    return fields
 
+
+def _append_all(batch: list[dict[str, Any]]) -> AuditEvent:
+    """Lock the head once and append ``batch`` in order, in the current transaction."""
     last_id, last_hash, rebuilt = _lock_head()
     if rebuilt:
         # Leave a trace in the chain itself: events deleted from its end before this point
@@ -219,10 +216,117 @@ def record(action: str, *, actor: str = "system", outcome: str = "success",
                         actor="system", citizen_id=None, client_id=None,
                         details={"from_event": last_id}, ip_address=None, user_agent=None)
         last_id, last_hash = event.id, event.hash
-    event = _append(last_id, last_hash, **fields)
+    for fields in batch:
+        event = _append(last_id, last_hash, **fields)
+        last_id, last_hash = event.id, event.hash
+    return event
+
+
+def record(action: str, *, actor: str = "system", outcome: str = "success",
+           citizen_id: int | None = None, client_id: str | None = None,
+           details: dict[str, Any] | None = None, commit: bool = False) -> AuditEvent:
+    """Append an event to the chain in the current transaction (committed by the caller, or
+    here with ``commit=True``). If the transaction rolls back, so does the event: the chain
+    never has a gap.
+
+    Request context, when there is one, adds the client IP (as ProxyFix resolved it) and the
+    user agent.
+    """
+    event = _append_all([_event_fields(action, actor, outcome, citizen_id, client_id, details)])
     if commit:
         db.session.commit()
     return event
+
+
+# -- group commit for high-volume events ---------------------------------------------------------
+
+_DEFERRED = "idp_audit_deferred"
+
+
+def record_after_commit(action: str, *, actor: str = "system", outcome: str = "success",
+                        citizen_id: int | None = None, client_id: str | None = None,
+                        details: dict[str, Any] | None = None) -> None:
+    """Like :func:`record`, for events of the hottest paths (a token issued): the event is
+    written by :func:`flush_after_commit` once the request's own transaction has committed,
+    together with the events of every other request finishing at the same moment.
+
+    Why: each :func:`record` holds the chain head's lock until its transaction commits, so
+    every token request would queue behind every other one for a lock and a commit of its own.
+    Here concurrent requests share one lock and one commit (group commit, as databases do for
+    their own log). The response still waits until its event is committed, so an answer the
+    client received always has its audit event; an event is never written for a transaction
+    that rolled back. The caller must call :func:`flush_after_commit` after committing, or
+    :func:`discard_after_commit` after rolling back.
+    """
+    g.setdefault(_DEFERRED, []).append(
+        _event_fields(action, actor, outcome, citizen_id, client_id, details))
+
+
+def discard_after_commit() -> None:
+    g.pop(_DEFERRED, None)
+
+
+class _GroupCommit:
+    """Leader/follower group commit: whoever holds the flush lock writes everything queued."""
+
+    def __init__(self) -> None:
+        self.queue: list[tuple[dict[str, Any], list]] = []
+        self.queue_lock = threading.Lock()
+        self.flush_lock = threading.Lock()
+
+    def submit(self, events: list[dict[str, Any]]) -> None:
+        items = [(fields, [False, None]) for fields in events]  # [done, error]
+        with self.queue_lock:
+            self.queue.extend(items)
+        while not items[-1][1][0]:
+            with self.flush_lock:
+                if items[-1][1][0]:
+                    break
+                with self.queue_lock:
+                    batch, self.queue = self.queue, []
+                if not batch:
+                    continue
+                error = None
+                try:
+                    _insert_batch([fields for fields, _ in batch])
+                    db.session.commit()
+                except Exception as exc:  # every waiter of this batch learns of the failure
+                    db.session.rollback()
+                    error = exc
+                for _, state in batch:
+                    state[0], state[1] = True, error
+        errors = [state[1] for _, state in items if state[1] is not None]
+        if errors:
+            raise errors[0]
+
+
+def _insert_batch(batch: list[dict[str, Any]]) -> None:
+    """:func:`_append_all` for a batch, as one multi-row INSERT (no ORM objects): the same
+    rows and hashes, a fraction of the work on the hottest path."""
+    last_id, last_hash, rebuilt = _lock_head()
+    if rebuilt:
+        log.warning("audit chain head was missing; rebuilt from event %d", last_id)
+        batch = [{"action": "audit.head_rebuilt", "outcome": "failure", "actor": "system",
+                  "citizen_id": None, "client_id": None, "details": {"from_event": last_id},
+                  "ip_address": None, "user_agent": None}, *batch]
+    at = utcnow()
+    rows = []
+    for fields in batch:
+        row = {**fields, "id": last_id + 1, "at": at, "prev_hash": last_hash}
+        row["hash"] = event_hash(row)
+        rows.append(row)
+        last_id, last_hash = row["id"], row["hash"]
+    db.session.execute(EVENTS.insert(), rows)
+    db.session.execute(HEAD.update().where(HEAD.c.id == HEAD_ID).values(
+        last_id=last_id, last_hash=last_hash, updated_at=at))
+
+
+def flush_after_commit() -> None:
+    """Write this request's deferred events (see :func:`record_after_commit`)."""
+    pending = g.pop(_DEFERRED, None)
+    if pending:
+        group = current_app.extensions.setdefault("idp.audit_group_commit", _GroupCommit())
+        group.submit(pending)
 
 
 # -- reading and verifying -----------------------------------------------------------------------

@@ -38,6 +38,7 @@ from idp.auth.password import hash_password, needs_rehash, verify_password
 from idp.auth.sessions import current_session, raise_session, start_session
 from idp.db import db
 from idp.db.types import utcnow
+from idp.metrics import count_signin
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +85,7 @@ def _fail(citizen: Citizen | None, reason: str, key: str | None) -> lockout.Stat
     status = lockout.record_failure(key) if key else None
     record("signin", actor="citizen", outcome="failure", citizen_id=citizen.id if citizen else None,
            details={"method": "pwd", "reason": reason})
+    count_signin("pwd", reason)
     db.session.commit()
     log.info("password sign-in failed: %s (citizen %s)", reason, citizen.id if citizen else "-")
     return status
@@ -187,6 +189,7 @@ def complete_sign_in(citizen: Citizen, amr: list[str], acr: str | None = None, *
     else:
         start_session(citizen.id, amr=amr, acr=acr or acr_reached(amr, citizen.level))
     record("signin", actor="citizen", citizen_id=citizen.id, details=details)
+    count_signin("_".join(amr), "success")
     db.session.commit()
     session.pop("csrf_token", None)
     log.info("sign-in succeeded (citizen %s, %s)", citizen.id, "+".join(amr))

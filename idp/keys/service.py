@@ -7,7 +7,9 @@ parties that cache the JWKS never see a signature they cannot check (DOMAIN.md, 
 Private keys live in the database, encrypted with AES-256-GCM under a key derived from
 ``IDP_SECRET_KEY`` by HKDF-SHA256 (RFC 5869); every node reads the same rows. What the hot path
 needs (the active signing keys, the JWKS and its ETag) is cached per app in memory and
-reloaded every :data:`CACHE_SECONDS`, or at once on this node after a rotation.
+re-read every :data:`CACHE_SECONDS`, or at once on this node after a rotation: a key added,
+retired or withdrawn on one node is seen by every node within that bound. The re-read is one
+small query; keys are decrypted and parsed again only when the rows changed.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ GENERATORS = {
 }
 #: Algorithms the server signs ID tokens with on a client's request (besides the configured ones).
 ID_TOKEN_ALGS = ("RS256", "ES256", "EdDSA")
-CACHE_SECONDS = 30
+CACHE_SECONDS = 2
 
 # joserfc flags EdDSA as superseded by RFC 9864's "Ed25519"; relying parties still ask for
 # "EdDSA" (OIDC Discovery lists it), so it stays supported and the warning is noise.
@@ -109,6 +111,7 @@ class _Cache:
     jwks: dict = field(default_factory=dict)
     keyset: KeySet | None = None
     etag: str = ""
+    fingerprint: tuple = ()
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -138,6 +141,10 @@ def _load(cache: _Cache) -> None:
             .where(or_(SigningKey.retired_at.is_(None), SigningKey.publish_until > now))
             .order_by(SigningKey.created_at.desc(), SigningKey.id.desc())
         ).all()
+    fingerprint = tuple((r.kid, r.retired_at, r.publish_until) for r in rows)
+    if fingerprint == cache.fingerprint and cache.keyset is not None:
+        cache.loaded_at = time.monotonic()
+        return
     signing: dict[str, Key] = {}
     public = []
     for row in rows:
@@ -150,6 +157,7 @@ def _load(cache: _Cache) -> None:
     cache.keyset = KeySet.import_key_set(jwks)
     body = json.dumps(jwks, sort_keys=True).encode()
     cache.etag = hashlib.sha256(body).hexdigest()[:32]
+    cache.fingerprint = fingerprint
     cache.loaded_at = time.monotonic()
 
 

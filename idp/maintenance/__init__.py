@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from flask import Flask
 
+from idp.maintenance import periodic
 from idp.maintenance.purge import Dependent, PurgeContext, PurgeRule, register_rule, rules
 
 
@@ -24,6 +25,7 @@ def init_app(app: Flask) -> None:
     for rule in CORE_RULES:
         register_rule(app, rule)
     app.cli.add_command(maintenance)
+    periodic.init_app(app)
 
 
 __all__ = ["Dependent", "PurgeContext", "PurgeRule", "register_rule", "rules"]

@@ -348,7 +348,11 @@ def init_app(app: Flask) -> None:
     session_ended.connect(_on_session_ended, sender=app, weak=False)
     # The sender thread is started by the server itself, in each gunicorn worker as it boots
     # (idp.server.post_worker_init, used by `idp serve` and gunicorn.conf.py), so a restarted
-    # node sends what was pending before any request arrives.
+    # node sends what was pending before any request arrives. Under granian (the Dockerfile),
+    # which has no such hook, the first request a process serves starts it (a health check is
+    # enough); the check costs a dictionary lookup once running.
+    if app.config["IDP"].backchannel_worker and not app.testing:
+        app.before_request(lambda: start_worker(app) and None)
     register_rule(app, PurgeRule(
         "logout_deliveries", LogoutDelivery.__table__,
         lambda ctx: LogoutDelivery.finished_at < ctx.cutoff,

@@ -5,7 +5,11 @@ commit on their own, see the grants)."""
 
 from __future__ import annotations
 
+from flask import request
+
+from idp.audit.log import discard_after_commit, flush_after_commit
 from idp.db import db
+from idp.metrics import count_token
 from idp.oidc.blueprint import bp
 from idp.oidc.server import authorization_server
 from idp.web import csrf
@@ -14,8 +18,10 @@ from idp.web import csrf
 def _finish(response):
     if response is not None and response.status_code == 200:
         db.session.commit()
+        flush_after_commit()
     else:
         db.session.rollback()
+        discard_after_commit()
     response.headers["Cache-Control"] = "no-store"
     response.headers["Pragma"] = "no-cache"
     return response
@@ -24,7 +30,10 @@ def _finish(response):
 @bp.post("/token")
 @csrf.exempt
 def token():
-    return _finish(authorization_server().create_token_response())
+    response = _finish(authorization_server().create_token_response())
+    if response.status_code == 200:
+        count_token(request.form.get("grant_type", ""))
+    return response
 
 
 @bp.post("/introspect")

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from idp.audit.log import record
+from idp.audit.log import record_after_commit
 from idp.db.types import utcnow
 from idp.oidc import refresh_token as families
 from idp.oidc.access_token import unverified_claims
 
 
 def save_token(token: dict, request) -> None:
-    """Called by every grant after generating ``token``; the token view commits."""
+    """Called by every grant after generating ``token``; the token view commits, then writes
+    the audit event."""
     claims = unverified_claims(token["access_token"])
     code = request.authorization_code
     previous = request.refresh_token
@@ -30,10 +31,12 @@ def save_token(token: dict, request) -> None:
     elif previous is not None and token.get("refresh_token"):
         families.add(previous.family, token["refresh_token"], claims)
     grantee = request.user
-    record("token.issued", actor=f"client:{request.client.client_id}",
-           citizen_id=grantee.citizen.id if grantee else None, client_id=request.client.client_id,
-           details={"grant_type": request.payload.grant_type, "scope": token.get("scope", ""),
-                    "jti": claims["jti"], "refresh": bool(token.get("refresh_token"))})
+    # Group-committed after the token's transaction (idp.audit.log.record_after_commit).
+    record_after_commit(
+        "token.issued", actor=f"client:{request.client.client_id}",
+        citizen_id=grantee.citizen.id if grantee else None, client_id=request.client.client_id,
+        details={"grant_type": request.payload.grant_type, "scope": token.get("scope", ""),
+                 "jti": claims["jti"], "refresh": bool(token.get("refresh_token"))})
 
 
 def _exp(claims: dict) -> datetime:

@@ -1,0 +1,523 @@
+"""The body of ``scripts/bench`` (run that: it installs wrk and the Python packages first).
+
+Starts idp itself under granian (one worker pinned to core 0 with taskset), seeds its own
+citizens and clients, then loads it from core 1 for a fixed time per scenario: wrk for the
+single-request scenarios, a Python driver with several connections for the ones that chain
+requests (refresh-token rotation, complete browser-less sign-ins). Prints a table and writes a
+JSON file: requests/s, p50 and p99 latency, and non-2xx answers (which must be zero).
+
+    scripts/bench                                  # SQLite in a temporary folder
+    scripts/bench --database-url postgresql+psycopg://postgres@127.0.0.1/bench --duration 20
+    scripts/bench --issuer https://peer.example --client-id ID --client-secret S   # another provider
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import contextlib
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
+REDIRECT = "https://rp.bench.example/callback"
+PASSWORD = "bench: correct horse battery staple"  # noqa: S105 - the seeded citizens' password
+SERVER_CORE, LOAD_CORE = "0", "1"
+
+# wrk's done() hook prints one JSON line the driver reads: rate, percentiles, non-2xx, errors.
+WRK_REPORT = r"""
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'BENCH {"requests": %d, "duration_us": %d, "p50_us": %d, "p99_us": %d, "non_2xx": %d, ' ..
+    '"socket_errors": %d}\n', summary.requests, summary.duration, latency:percentile(50),
+    latency:percentile(99), e.status, e.connect + e.read + e.write + e.timeout))
+end
+"""
+
+WRK_POST = r"""
+wrk.method = "POST"
+wrk.body = os.getenv("BENCH_BODY")
+wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+wrk.headers["Authorization"] = os.getenv("BENCH_AUTH")
+"""
+
+WRK_BEARER = r"""
+wrk.headers["Authorization"] = "Bearer " .. os.getenv("BENCH_TOKEN")
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def basic(client_id: str, secret: str) -> str:
+    return "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+
+
+# -- the server ------------------------------------------------------------------------------------
+
+
+class Server:
+    """idp under granian, one worker on core 0, with its own seeded database."""
+
+    def __init__(self, workdir: Path, database_url: str | None, access_token_alg: str, threads: int):
+        self.port = free_port()
+        self.issuer = f"http://127.0.0.1:{self.port}"
+        instance = workdir / "instance"
+        self.env = {
+            **os.environ,
+            "IDP_ISSUER": self.issuer,
+            "IDP_INSTANCE_DIR": str(instance),
+            "IDP_KEYS_DIR": str(workdir / "keys"),
+            "IDP_SECRET_KEY": "bench-secret-key-" + "b" * 32,
+            "IDP_DATABASE_URL": database_url or f"sqlite:///{workdir / 'bench.sqlite3'}",
+            "IDP_ACCESS_TOKEN_ALG": access_token_alg,
+            # The bench measures the server, not the per-address sign-in limiter (all its
+            # sign-ins come from 127.0.0.1); everything else keeps production defaults.
+            "IDP_LOGIN_RATE_LIMIT": "1000000/minute",
+            "IDP_LOG_LEVEL": "WARNING",
+            "IDP_PURGE_INTERVAL": "0",
+        }
+        self.env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        self.threads = threads
+        self.process: subprocess.Popen | None = None
+        self.log = workdir / f"server-{access_token_alg}.log"
+
+    def idp(self, *args: str) -> None:
+        subprocess.run([str(VENV_BIN / "idp"), *args], env=self.env, check=True,
+                       stdout=subprocess.DEVNULL)
+
+    def start(self) -> None:
+        command = ["taskset", "-c", SERVER_CORE, str(VENV_BIN / "granian"), "--interface", "wsgi",
+                   "--factory", "idp:create_app", "--host", "127.0.0.1", "--port", str(self.port),
+                   "--workers", "1", "--blocking-threads", str(self.threads), "--no-access-log",
+                   "--log-level", "warning"]
+        self.process = subprocess.Popen(command, env=self.env, stdout=self.log.open("wb"),
+                                        stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise SystemExit(f"the server exited; its log:\n{self.log.read_text()}")
+            try:
+                if httpx.get(f"{self.issuer}/readyz", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise SystemExit(f"the server did not become ready; its log:\n{self.log.read_text()}")
+
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) used so far by the server's processes (granian and its
+        worker): divided by the requests served, the cost of one request whatever else the
+        machine is doing, which the requests/s of a shared machine are not."""
+        total = 0.0
+        tick = os.sysconf("SC_CLK_TCK")
+        pids = [str(self.process.pid)]
+        pids += subprocess.run(["pgrep", "-P", str(self.process.pid)], capture_output=True,
+                               text=True).stdout.split()
+        for pid in pids:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += (int(fields[11]) + int(fields[12])) / tick
+        return total
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+
+
+SEED = r"""
+import json, sys
+from idp import create_app
+from idp.accounts import registry, services
+from idp.db import db
+from idp.oidc.clients import create_client
+
+app = create_app()
+with app.app_context():
+    with open(sys.argv[1], encoding="utf-8-sig", newline="") as handle:
+        result = registry.import_csv(handle, "vn-pin")
+    db.session.commit()
+    assert not result.errors, result.errors
+    usernames = []
+    import csv
+    with open(sys.argv[1], encoding="utf-8-sig", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    for row in rows[: int(sys.argv[2])]:
+        entry = registry.lookup("vn-pin", row["identifier"])
+        services.create_citizen_from_registry(entry, sys.argv[3])
+        usernames.append(row["identifier"])
+    db.session.commit()
+    client, secret = create_client(
+        name="Bench relying party", redirect_uris=[sys.argv[4]], scope="openid profile",
+        grant_types=["authorization_code", "refresh_token", "client_credentials"])
+    db.session.commit()
+    print(json.dumps({"client_id": client.client_id, "secret": secret, "usernames": usernames}))
+"""
+
+
+def seed(server: Server, citizens: int) -> dict:
+    server.idp("db", "upgrade")
+    out = subprocess.run([str(VENV_BIN / "python"), "-c", SEED, str(ROOT / "scripts/demo_registry.csv"),
+                          str(citizens), PASSWORD, REDIRECT], env=server.env, check=True,
+                         capture_output=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+# -- load generators -------------------------------------------------------------------------------
+
+
+def run_wrk(url: str, duration: int, connections: int, script: str, env: dict | None = None) -> dict:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
+        handle.write(script + WRK_REPORT)
+    try:
+        out = subprocess.run(["taskset", "-c", LOAD_CORE, "wrk", "-t1", f"-c{connections}",
+                              f"-d{duration}s", "--latency", "-s", handle.name, url],
+                             env={**os.environ, **(env or {})}, capture_output=True, text=True,
+                             check=True)
+    finally:
+        os.unlink(handle.name)
+    line = next(x for x in out.stdout.splitlines() if x.startswith("BENCH "))
+    data = json.loads(line[6:])
+    seconds = data["duration_us"] / 1e6
+    return {"requests": data["requests"], "rps": data["requests"] / seconds,
+            "p50_ms": data["p50_us"] / 1000, "p99_ms": data["p99_us"] / 1000,
+            "non_2xx": data["non_2xx"], "errors": data["socket_errors"]}
+
+
+class Driver:
+    """Several threads, each with its own keep-alive connection, running ``step`` in a loop for
+    ``duration`` seconds. ``step`` returns True for a success (every answer as expected)."""
+
+    def __init__(self, duration: int, connections: int):
+        self.duration, self.connections = duration, connections
+
+    def run(self, make_state, step) -> dict:
+        latencies: list[float] = []
+        failures = [0]
+        lock = threading.Lock()
+        stop_at = time.monotonic() + self.duration
+
+        def worker(index: int) -> None:
+            state = make_state(index)
+            mine: list[float] = []
+            bad = 0
+            while time.monotonic() < stop_at:
+                started = time.perf_counter()
+                try:
+                    ok = step(state)
+                except httpx.HTTPError:
+                    ok = False
+                mine.append(time.perf_counter() - started)
+                bad += not ok
+            with lock:
+                latencies.extend(mine)
+                failures[0] += bad
+
+        started = time.monotonic()
+        threads = [threading.Thread(target=worker, args=(i,)) for i in range(self.connections)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        elapsed = time.monotonic() - started
+        latencies.sort()
+        count = len(latencies)
+        return {"requests": count, "rps": count / elapsed,
+                "p50_ms": 1000 * statistics.median(latencies) if latencies else 0.0,
+                "p99_ms": 1000 * latencies[min(count - 1, int(count * 0.99))] if latencies else 0.0,
+                "non_2xx": failures[0], "errors": 0}
+
+
+def pin_self_to_load_core() -> None:
+    with contextlib.suppress(AttributeError, OSError):
+        os.sched_setaffinity(0, {int(LOAD_CORE)})
+
+
+# -- the flows -------------------------------------------------------------------------------------
+
+
+def _csrf(html: str) -> str:
+    return re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html).group(1)
+
+
+def _query(location: str) -> dict[str, str]:
+    return {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
+
+
+def _authorize_url(issuer: str, client_id: str) -> str:
+    return f"{issuer}/authorize?" + urlencode({
+        "response_type": "code", "client_id": client_id, "redirect_uri": REDIRECT,
+        "scope": "openid profile", "state": secrets.token_urlsafe(8), "nonce": secrets.token_urlsafe(8),
+        "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+        "code_challenge_method": "S256"})
+
+
+VERIFIER = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"  # RFC 7636 appendix B
+
+
+def _redeem(browser: httpx.Client, issuer: str, client: dict, code: str | None) -> dict | None:
+    token = browser.post(f"{issuer}/token",
+                         headers={"Authorization": basic(client["client_id"], client["secret"])},
+                         data={"grant_type": "authorization_code", "code": code,
+                               "redirect_uri": REDIRECT, "code_verifier": VERIFIER})
+    return token.json() if token.status_code == 200 else None
+
+
+def sign_in_flow(browser: httpx.Client, issuer: str, client: dict, username: str) -> dict | None:
+    """authorize → sign-in page (CSRF) → password → authorize again (consent remembered) →
+    code → token. Returns the token response, or None when any answer was not the expected one."""
+    first = browser.get(_authorize_url(issuer, client["client_id"]))
+    if first.status_code != 302:
+        return None
+    login = browser.get(urljoin(issuer, first.headers["Location"]))
+    if login.status_code != 200:
+        return None
+    next_path = _query(str(login.url)).get("next", "")
+    posted = browser.post(f"{issuer}/login", params={"next": next_path}, data={
+        "csrf_token": _csrf(login.text), "username": username, "password": PASSWORD})
+    if posted.status_code != 303:
+        return None
+    back = browser.get(urljoin(issuer, posted.headers["Location"]))
+    if back.status_code == 200 and 'value="allow"' in back.text:  # first time: consent once
+        action = back.text.split('<form method="post" action="')[1].split('"')[0].replace("&amp;", "&")
+        back = browser.post(urljoin(issuer, action),
+                            data={"csrf_token": _csrf(back.text), "decision": "allow"})
+    if back.status_code != 302 or not back.headers["Location"].startswith(REDIRECT):
+        return None
+    return _redeem(browser, issuer, client, _query(back.headers["Location"]).get("code"))
+
+
+def code_flow_with_session(browser: httpx.Client, issuer: str, client: dict) -> dict | None:
+    """A further authorization in a signed-in browser: code and tokens, no password."""
+    back = browser.get(_authorize_url(issuer, client["client_id"]))
+    if back.status_code != 302 or not back.headers["Location"].startswith(REDIRECT):
+        return None
+    return _redeem(browser, issuer, client, _query(back.headers["Location"]).get("code"))
+
+
+# -- scenarios -------------------------------------------------------------------------------------
+
+
+def argon2_floor(env: dict, duration: int) -> dict:
+    """argon2id verifications per second with the configured parameters, alone on core 0."""
+    code = r"""
+import sys, time
+from argon2 import PasswordHasher, Type
+from idp.config import load_settings
+s = load_settings()
+h = PasswordHasher(time_cost=s.argon2_time_cost, memory_cost=s.argon2_memory_cost,
+                   parallelism=s.argon2_parallelism, type=Type.ID)
+stored = h.hash("x")
+n, t0, c0, lat = 0, time.monotonic(), time.process_time(), []
+while time.monotonic() - t0 < float(sys.argv[1]):
+    a = time.perf_counter(); h.verify(stored, "x"); lat.append(time.perf_counter() - a); n += 1
+el = time.monotonic() - t0; cpu = (time.process_time() - c0) / n; lat.sort()
+print(n, el, lat[len(lat)//2], lat[min(len(lat)-1, int(len(lat)*0.99))], cpu,
+      s.argon2_time_cost, s.argon2_memory_cost, s.argon2_parallelism)
+"""
+    out = subprocess.run(["taskset", "-c", SERVER_CORE, str(VENV_BIN / "python"), "-c", code, str(duration)],
+                         env=env, capture_output=True, text=True, check=True).stdout.split()
+    n, elapsed, p50, p99, cpu = (int(out[0]), float(out[1]), float(out[2]), float(out[3]),
+                                 float(out[4]))
+    return {"requests": n, "rps": n / elapsed, "p50_ms": p50 * 1000, "p99_ms": p99 * 1000,
+            "non_2xx": 0, "errors": 0, "server_cpu_ms": cpu * 1000,
+            "params": {"time_cost": int(out[5]), "memory_kib": int(out[6]), "parallelism": int(out[7])}}
+
+
+def own_server_scenarios(args, workdir: Path) -> dict:
+    results: dict[str, dict] = {}
+    server = Server(workdir / "es256", args.database_url, "ES256", args.threads)
+    (workdir / "es256").mkdir()
+    seeded = seed(server, args.citizens)
+    client = {"client_id": seeded["client_id"], "secret": seeded["secret"]}
+    users = seeded["usernames"]
+    results["argon2id verify (floor)"] = argon2_floor(server.env, args.duration)
+    server.start()
+    try:
+        issuer = server.issuer
+        auth = basic(client["client_id"], client["secret"])
+        # Tokens the request scenarios present: from real sign-ins (consent given once here).
+        with httpx.Client(timeout=30) as browser:
+            first = sign_in_flow(browser, issuer, client, users[0])
+            if first is None:
+                raise SystemExit(f"the seeding sign-in failed; server log:\n{server.log.read_text()}")
+            refresh_pool = [first["refresh_token"]]
+            while len(refresh_pool) < args.connections:
+                refresh_pool.append(code_flow_with_session(browser, issuer, client)["refresh_token"])
+        for user in users[1:]:  # every citizen consents once: the measured sign-ins find it remembered
+            with httpx.Client(timeout=30) as browser:
+                if sign_in_flow(browser, issuer, client, user) is None:
+                    raise SystemExit("a seeding sign-in failed")
+        access = first["access_token"]
+
+        def measured(run):
+            before = server.cpu_seconds()
+            result = run()
+            result["server_cpu_ms"] = 1000 * (server.cpu_seconds() - before) / max(result["requests"], 1)
+            return result
+
+        def wrk(path, script="", env=None):
+            return measured(lambda: run_wrk(issuer + path, args.duration, args.connections, script, env))
+        results["discovery"] = wrk("/.well-known/openid-configuration")
+        results["jwks"] = wrk("/.well-known/jwks.json")
+        results["client_credentials ES256"] = wrk("/token", WRK_POST, {
+            "BENCH_BODY": "grant_type=client_credentials", "BENCH_AUTH": auth})
+        results["introspection"] = wrk("/introspect", WRK_POST, {
+            "BENCH_BODY": urlencode({"token": access, "token_type_hint": "access_token"}),
+            "BENCH_AUTH": auth})
+        results["userinfo"] = wrk("/userinfo", WRK_BEARER, {"BENCH_TOKEN": access})
+
+        pin_self_to_load_core()
+        driver = Driver(args.duration, args.connections)
+
+        def refresh_state(index):
+            return {"http": httpx.Client(timeout=30), "token": refresh_pool[index]}
+
+        def refresh_step(state):
+            answer = state["http"].post(f"{issuer}/token", headers={"Authorization": auth}, data={
+                "grant_type": "refresh_token", "refresh_token": state["token"]})
+            if answer.status_code != 200:
+                return False
+            state["token"] = answer.json()["refresh_token"]
+            return True
+
+        results["refresh_token"] = measured(lambda: driver.run(refresh_state, refresh_step))
+
+        def signin_state(index):
+            return {"user": users[index % len(users)]}
+
+        def signin_step(state):
+            with httpx.Client(timeout=30) as browser:  # a new browser: no session cookie
+                return sign_in_flow(browser, issuer, client, state["user"]) is not None
+
+        results["complete sign-in"] = measured(lambda: Driver(args.duration, args.signin_connections).run(
+            signin_state, signin_step))
+    finally:
+        server.stop()
+
+    # RS256 access tokens: the same server started with IDP_ACCESS_TOKEN_ALG=RS256.
+    (workdir / "rs256").mkdir()
+    rs = Server(workdir / "rs256", None, "RS256", args.threads)
+    if args.database_url:
+        rs.env["IDP_DATABASE_URL"] = args.database_url
+    else:
+        rs.env["IDP_DATABASE_URL"] = server.env["IDP_DATABASE_URL"]
+    rs.env["IDP_INSTANCE_DIR"] = server.env["IDP_INSTANCE_DIR"]
+    rs.start()
+    try:
+        before = rs.cpu_seconds()
+        result = run_wrk(rs.issuer + "/token", args.duration, args.connections, WRK_POST,
+                         {"BENCH_BODY": "grant_type=client_credentials", "BENCH_AUTH": auth})
+        result["server_cpu_ms"] = 1000 * (rs.cpu_seconds() - before) / max(result["requests"], 1)
+        results["client_credentials RS256"] = result
+    finally:
+        rs.stop()
+    floor = results["argon2id verify (floor)"]["rps"]
+    signin = results["complete sign-in"]
+    signin["of_argon2_floor"] = signin["rps"] / floor
+    # The same ratio from CPU time per sign-in, which a shared machine does not distort.
+    floor_cpu = results["argon2id verify (floor)"]["server_cpu_ms"]
+    signin["of_argon2_floor_cpu"] = floor_cpu / signin["server_cpu_ms"]
+    return results
+
+
+def peer_scenarios(args) -> dict:
+    """Another provider, from its discovery document: what needs only client credentials."""
+    discovery_url = args.issuer.rstrip("/") + "/.well-known/openid-configuration"
+    meta = httpx.get(discovery_url, timeout=10).json()
+    auth = basic(args.client_id, args.client_secret)
+    body = "grant_type=client_credentials" + (f"&scope={args.scope}" if args.scope else "")
+    results = {"discovery": run_wrk(discovery_url, args.duration, args.connections, ""),
+               "jwks": run_wrk(meta["jwks_uri"], args.duration, args.connections, "")}
+    results["client_credentials"] = run_wrk(meta["token_endpoint"], args.duration, args.connections,
+                                            WRK_POST, {"BENCH_BODY": body, "BENCH_AUTH": auth})
+    if meta.get("introspection_endpoint"):
+        token = httpx.post(meta["token_endpoint"], content=body, headers={
+            "Authorization": auth, "Content-Type": "application/x-www-form-urlencoded"}).json()
+        results["introspection"] = run_wrk(
+            meta["introspection_endpoint"], args.duration, args.connections, WRK_POST,
+            {"BENCH_BODY": urlencode({"token": token["access_token"]}), "BENCH_AUTH": auth})
+    return results
+
+
+def print_table(results: dict) -> None:
+    print(f"\n{'scenario':<28} {'req/s':>10} {'p50 ms':>9} {'p99 ms':>9} {'non-2xx':>8} {'errors':>7}"
+          f" {'cpu ms/req':>10} {'1 core req/s':>12}")
+    for name, r in results.items():
+        cpu = r.get("server_cpu_ms")
+        cpu_text = f"{cpu:>10.3f} {1000 / cpu:>12.0f}" if cpu else f"{'-':>10} {'-':>12}"
+        print(f"{name:<28} {r['rps']:>10.1f} {r['p50_ms']:>9.2f} {r['p99_ms']:>9.2f} "
+              f"{r['non_2xx']:>8} {r['errors']:>7} {cpu_text}")
+    print("\ncpu ms/req: the server's CPU time per request; '1 core req/s' = 1000 / that, the rate a "
+          "core of its own would sustain (meaningful when the machine is shared)")
+    signin = results.get("complete sign-in")
+    if signin and "of_argon2_floor" in signin:
+        print(f"\ncomplete sign-ins reach {100 * signin['of_argon2_floor']:.0f}% of the argon2id floor "
+              f"by rate, {100 * signin['of_argon2_floor_cpu']:.0f}% by CPU time (target: at least 90%)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration", type=int, default=10, help="seconds per scenario (default 10)")
+    parser.add_argument("--connections", type=int, default=16, help="concurrent connections (default 16)")
+    parser.add_argument("--signin-connections", type=int, default=4,
+                        help="concurrent browsers in the sign-in scenario (default 4)")
+    parser.add_argument("--threads", type=int, default=4, help="server threads (granian --blocking-threads)")
+    parser.add_argument("--citizens", type=int, default=8, help="citizens seeded (at most 22)")
+    parser.add_argument("--database-url", help="PostgreSQL to use instead of a fresh SQLite file "
+                        "(an empty database: the bench migrates and seeds it)")
+    parser.add_argument("--issuer", help="measure another provider, found by its discovery document")
+    parser.add_argument("--client-id")
+    parser.add_argument("--client-secret")
+    parser.add_argument("--scope", default="", help="scope for the peer's client_credentials grant")
+    parser.add_argument("--output", default="bench-results.json", help="JSON results file")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is needed (scripts/bench installs it)")
+    if args.issuer:
+        if not (args.client_id and args.client_secret):
+            raise SystemExit("--issuer needs --client-id and --client-secret")
+        results = peer_scenarios(args)
+        target = args.issuer
+    else:
+        with tempfile.TemporaryDirectory(prefix="idp-bench-") as folder:
+            results = own_server_scenarios(args, Path(folder))
+        target = "idp (granian, 1 worker on core 0)"
+    print_table(results)
+    report = {"target": target, "duration_s": args.duration, "connections": args.connections,
+              "cpu_count": os.cpu_count(), "load_average": os.getloadavg(), "results": results}
+    Path(args.output).write_text(json.dumps(report, indent=2) + "\n")
+    print(f"\nwritten: {args.output}")
+    if any(r["non_2xx"] or r["errors"] for r in results.values()):
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
