@@ -84,6 +84,9 @@ def environ(database_url: str, tmp_path: Path) -> dict[str, str]:
         "IDP_ARGON2_TIME_COST": "1",
         "IDP_ARGON2_MEMORY_COST": "64",
         "IDP_ARGON2_PARALLELISM": "1",
+        # Apps a test builds itself never send logout tokens behind its back (a thread polling
+        # a database the test is about to drop); real server processes do (tests.helpers.idp_env).
+        "IDP_BACKCHANNEL_WORKER": "false",
     }
     if REDIS_URL and database_url.startswith("postgresql"):
         values["IDP_REDIS_URL"] = REDIS_URL

@@ -20,9 +20,14 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+#: Settings only for apps built inside the test process (see the ``environ`` fixture): a real
+#: server process runs its background workers as it would in production.
+IN_PROCESS_ONLY = frozenset({"IDP_BACKCHANNEL_WORKER"})
+
+
 def idp_env(environ: dict[str, str]) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("IDP_")}
-    env.update(environ)
+    env.update({k: v for k, v in environ.items() if k not in IN_PROCESS_ONLY})
     return env
 
 
