@@ -9,6 +9,7 @@ JSON file: requests/s, p50 and p99 latency, and non-2xx answers (which must be z
     scripts/bench                                  # SQLite in a temporary folder
     scripts/bench --database-url postgresql+psycopg://postgres@127.0.0.1/bench --duration 20
     scripts/bench --issuer https://peer.example --client-id ID --client-secret S   # another provider
+    scripts/bench --duration 5 --scenario cc-es256 --scenario introspection   # some scenarios only
 """
 
 from __future__ import annotations
@@ -39,6 +40,9 @@ VENV_BIN = Path(sys.executable).parent
 REDIRECT = "https://rp.bench.example/callback"
 PASSWORD = "bench: correct horse battery staple"  # noqa: S105 - the seeded citizens' password
 SERVER_CORE, LOAD_CORE = "0", "1"
+#: What ``--scenario`` selects (all of them by default).
+SCENARIOS = ("discovery", "jwks", "cc-es256", "cc-rs256", "introspection", "userinfo", "refresh",
+             "signin")
 
 # wrk's done() hook prints one JSON line the driver reads: rate, percentiles, non-2xx, errors.
 WRK_REPORT = r"""
@@ -357,7 +361,9 @@ def own_server_scenarios(args, workdir: Path) -> dict:
     seeded = seed(server, args.citizens)
     client = {"client_id": seeded["client_id"], "secret": seeded["secret"]}
     users = seeded["usernames"]
-    results["argon2id verify (floor)"] = argon2_floor(server.env, args.duration)
+    wanted = set(args.scenario or SCENARIOS)
+    if "signin" in wanted:
+        results["argon2id verify (floor)"] = argon2_floor(server.env, args.duration)
     server.start()
     try:
         issuer = server.issuer
@@ -384,14 +390,19 @@ def own_server_scenarios(args, workdir: Path) -> dict:
 
         def wrk(path, script="", env=None):
             return measured(lambda: run_wrk(issuer + path, args.duration, args.connections, script, env))
-        results["discovery"] = wrk("/.well-known/openid-configuration")
-        results["jwks"] = wrk("/.well-known/jwks.json")
-        results["client_credentials ES256"] = wrk("/token", WRK_POST, {
-            "BENCH_BODY": "grant_type=client_credentials", "BENCH_AUTH": auth})
-        results["introspection"] = wrk("/introspect", WRK_POST, {
-            "BENCH_BODY": urlencode({"token": access, "token_type_hint": "access_token"}),
-            "BENCH_AUTH": auth})
-        results["userinfo"] = wrk("/userinfo", WRK_BEARER, {"BENCH_TOKEN": access})
+        if "discovery" in wanted:
+            results["discovery"] = wrk("/.well-known/openid-configuration")
+        if "jwks" in wanted:
+            results["jwks"] = wrk("/.well-known/jwks.json")
+        if "cc-es256" in wanted:
+            results["client_credentials ES256"] = wrk("/token", WRK_POST, {
+                "BENCH_BODY": "grant_type=client_credentials", "BENCH_AUTH": auth})
+        if "introspection" in wanted:
+            results["introspection"] = wrk("/introspect", WRK_POST, {
+                "BENCH_BODY": urlencode({"token": access, "token_type_hint": "access_token"}),
+                "BENCH_AUTH": auth})
+        if "userinfo" in wanted:
+            results["userinfo"] = wrk("/userinfo", WRK_BEARER, {"BENCH_TOKEN": access})
 
         pin_self_to_load_core()
         driver = Driver(args.duration, args.connections)
@@ -407,7 +418,8 @@ def own_server_scenarios(args, workdir: Path) -> dict:
             state["token"] = answer.json()["refresh_token"]
             return True
 
-        results["refresh_token"] = measured(lambda: driver.run(refresh_state, refresh_step))
+        if "refresh" in wanted:
+            results["refresh_token"] = measured(lambda: driver.run(refresh_state, refresh_step))
 
         def signin_state(index):
             return {"user": users[index % len(users)]}
@@ -416,10 +428,14 @@ def own_server_scenarios(args, workdir: Path) -> dict:
             with httpx.Client(timeout=30) as browser:  # a new browser: no session cookie
                 return sign_in_flow(browser, issuer, client, state["user"]) is not None
 
-        results["complete sign-in"] = measured(lambda: Driver(args.duration, args.signin_connections).run(
-            signin_state, signin_step))
+        if "signin" in wanted:
+            results["complete sign-in"] = measured(lambda: Driver(
+                args.duration, args.signin_connections).run(signin_state, signin_step))
     finally:
         server.stop()
+    if "cc-rs256" not in wanted:
+        _floor_ratio(results)
+        return results
 
     # RS256 access tokens: the same server started with IDP_ACCESS_TOKEN_ALG=RS256.
     (workdir / "rs256").mkdir()
@@ -438,13 +454,19 @@ def own_server_scenarios(args, workdir: Path) -> dict:
         results["client_credentials RS256"] = result
     finally:
         rs.stop()
+    _floor_ratio(results)
+    return results
+
+
+def _floor_ratio(results: dict) -> None:
+    if "complete sign-in" not in results:
+        return
     floor = results["argon2id verify (floor)"]["rps"]
     signin = results["complete sign-in"]
     signin["of_argon2_floor"] = signin["rps"] / floor
     # The same ratio from CPU time per sign-in, which a shared machine does not distort.
     floor_cpu = results["argon2id verify (floor)"]["server_cpu_ms"]
     signin["of_argon2_floor_cpu"] = floor_cpu / signin["server_cpu_ms"]
-    return results
 
 
 def peer_scenarios(args) -> dict:
@@ -497,6 +519,8 @@ def main() -> None:
     parser.add_argument("--client-id")
     parser.add_argument("--client-secret")
     parser.add_argument("--scope", default="", help="scope for the peer's client_credentials grant")
+    parser.add_argument("--scenario", action="append", choices=SCENARIOS,
+                        help="run only this scenario (repeatable; default: all of them)")
     parser.add_argument("--output", default="bench-results.json", help="JSON results file")
     args = parser.parse_args()
     if shutil.which("wrk") is None:

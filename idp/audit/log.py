@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import current_app, g, has_request_context, request
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from idp.audit.models import AuditChainHead, AuditEvent
@@ -149,23 +149,34 @@ def admin_actor() -> str:
     return f"admin:{user}"
 
 
-def _lock_head() -> tuple[int, str, bool]:
-    """Lock the chain head for this transaction; return its id and hash, and whether it had to
-    be rebuilt (it was missing while events exist)."""
-    session = db.session
-    if session.get_bind().dialect.name == "sqlite":
-        # pysqlite opens a transaction only at the first write, and SQLite ignores FOR UPDATE:
-        # this no-op UPDATE takes the database's write lock now (waiting up to the busy
-        # timeout), so no other writer can append between our read of the head and our write.
-        session.execute(HEAD.update().where(HEAD.c.id == HEAD_ID).values(id=HEAD.c.id))
-    query = select(HEAD.c.last_id, HEAD.c.last_hash).where(HEAD.c.id == HEAD_ID).with_for_update()
-    row = session.execute(query).first()
+#: Takes the head row's lock and reads it in one statement: a no-op UPDATE locks the row on
+#: PostgreSQL (as SELECT ... FOR UPDATE would) and takes SQLite's write lock at once (pysqlite
+#: opens a transaction only at the first write, and SQLite ignores FOR UPDATE), so no other
+#: writer can append between our read of the head and our write. Built once: it runs for
+#: every audit event.
+_LOCK_HEAD = (HEAD.update().where(HEAD.c.id == HEAD_ID).values(last_id=HEAD.c.last_id)
+              .returning(HEAD.c.last_id, HEAD.c.last_hash))
+
+
+_SET_HEAD = HEAD.update().where(HEAD.c.id == HEAD_ID).values(
+    last_id=bindparam("new_id"), last_hash=bindparam("new_hash"), updated_at=bindparam("at"))
+_INSERT_EVENTS = EVENTS.insert()
+
+
+def _lock_head(session=None) -> tuple[int, str, bool]:
+    """Lock the chain head for this transaction (of ``session``, a Session or a Connection;
+    the request's session by default); return its id and hash, and whether it had to be
+    rebuilt (it was missing while events exist)."""
+    session = db.session if session is None else session
+    dialect = session.get_bind().dialect.name if hasattr(session, "get_bind") else session.dialect.name
+    row = session.execute(_LOCK_HEAD).first()
     if row is not None:
         return row.last_id, row.last_hash, False
+    query = select(HEAD.c.last_id, HEAD.c.last_hash).where(HEAD.c.id == HEAD_ID).with_for_update()
     tail = session.execute(
         select(EVENTS.c.id, EVENTS.c.hash).order_by(EVENTS.c.id.desc()).limit(1)
     ).first()
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     # Two first writers may race here; the loser's insert does nothing and its SELECT ... FOR
     # UPDATE below waits for the winner's commit, then reads the winner's head. Only the writer
     # whose insert created the head may call it rebuilt: the loser can have read the winner's
@@ -182,8 +193,7 @@ def _append(last_id: int, last_hash: str, **fields: Any) -> AuditEvent:
     event = AuditEvent(id=last_id + 1, at=utcnow(), prev_hash=last_hash, **fields)
     event.hash = event_hash(event)
     db.session.add(event)
-    db.session.execute(HEAD.update().where(HEAD.c.id == HEAD_ID).values(
-        last_id=event.id, last_hash=event.hash, updated_at=event.at))
+    db.session.execute(_SET_HEAD, {"new_id": event.id, "new_hash": event.hash, "at": event.at})
     return event
 
 
@@ -288,10 +298,11 @@ class _GroupCommit:
                     continue
                 error = None
                 try:
-                    _insert_batch([fields for fields, _ in batch])
-                    db.session.commit()
+                    # A Core connection of its own, not the request's ORM session: the batch
+                    # needs no ORM, and Session.execute costs several times Connection.execute.
+                    with db.engine.begin() as connection:
+                        _insert_batch([fields for fields, _ in batch], connection)
                 except Exception as exc:  # every waiter of this batch learns of the failure
-                    db.session.rollback()
                     error = exc
                 for _, state in batch:
                     state[0], state[1] = True, error
@@ -300,10 +311,11 @@ class _GroupCommit:
             raise errors[0]
 
 
-def _insert_batch(batch: list[dict[str, Any]]) -> None:
-    """:func:`_append_all` for a batch, as one multi-row INSERT (no ORM objects): the same
-    rows and hashes, a fraction of the work on the hottest path."""
-    last_id, last_hash, rebuilt = _lock_head()
+def _insert_batch(batch: list[dict[str, Any]], connection) -> None:
+    """:func:`_append_all` for a batch, as one multi-row INSERT (no ORM objects) in
+    ``connection``'s transaction: the same rows and hashes, a fraction of the work on the
+    hottest path."""
+    last_id, last_hash, rebuilt = _lock_head(connection)
     if rebuilt:
         log.warning("audit chain head was missing; rebuilt from event %d", last_id)
         batch = [{"action": "audit.head_rebuilt", "outcome": "failure", "actor": "system",
@@ -316,9 +328,8 @@ def _insert_batch(batch: list[dict[str, Any]]) -> None:
         row["hash"] = event_hash(row)
         rows.append(row)
         last_id, last_hash = row["id"], row["hash"]
-    db.session.execute(EVENTS.insert(), rows)
-    db.session.execute(HEAD.update().where(HEAD.c.id == HEAD_ID).values(
-        last_id=last_id, last_hash=last_hash, updated_at=at))
+    connection.execute(_INSERT_EVENTS, rows)
+    connection.execute(_SET_HEAD, {"new_id": last_id, "new_hash": last_hash, "at": at})
 
 
 def flush_after_commit() -> None:

@@ -190,7 +190,8 @@ def complete_sign_in(citizen: Citizen, amr: list[str], acr: str | None = None, *
         start_session(citizen.id, amr=amr, acr=acr or acr_reached(amr, citizen.level))
     record("signin", actor="citizen", citizen_id=citizen.id, details=details)
     count_signin("_".join(amr), "success")
+    citizen_id = citizen.id  # read before the commit expires it: no reload just for the log line
     db.session.commit()
     session.pop("csrf_token", None)
-    log.info("sign-in succeeded (citizen %s, %s)", citizen.id, "+".join(amr))
+    log.info("sign-in succeeded (citizen %s, %s)", citizen_id, "+".join(amr))
     return redirect(safe_next(next_url) or "/account", 303)

@@ -25,7 +25,7 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 from joserfc.jws import extract_compact
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 
 from idp.db import db
 from idp.db.types import utcnow
@@ -79,8 +79,15 @@ def unverified_claims(token: str) -> dict:
     return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
 
 
+#: One primary-key lookup, built once and run on the session's connection without the ORM:
+#: every presented access token (UserInfo, introspection, APIs) asks it.
+_REVOKED = (select(RevokedAccessToken.__table__.c.jti)
+            .where(RevokedAccessToken.__table__.c.jti == bindparam("jti")))
+
+
 def is_revoked(jti: str) -> bool:
-    return db.session.scalar(select(RevokedAccessToken.jti).where(RevokedAccessToken.jti == jti)) is not None
+    """Read in the request's transaction, so a revocation committed by any node is seen."""
+    return db.session.connection().execute(_REVOKED, {"jti": jti}).first() is not None
 
 
 def revoke(jti: str, exp: int | datetime, reason: str) -> None:

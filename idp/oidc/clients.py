@@ -16,7 +16,8 @@ from datetime import timedelta
 from urllib.parse import urlsplit
 
 from flask import current_app, g
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
+from sqlalchemy.orm import joinedload
 
 from idp.auth import assurance
 from idp.db import db
@@ -338,9 +339,15 @@ def get_client(client_id: str | None) -> Client | None:
         return None
     memo = g.setdefault("idp_clients", {})
     if client_id not in memo:
-        client = db.session.scalar(select(Client).where(Client.client_id == client_id))
+        client = db.session.execute(_CLIENT_BY_ID, {"client_id": client_id}).unique().scalar()
         memo[client_id] = client if client is not None and client.enabled else None
     return memo[client_id]
+
+
+#: The client and its secrets in one query (client authentication reads both on every token,
+#: introspection and revocation request), built once so SQLAlchemy reuses its cache key.
+_CLIENT_BY_ID = (select(Client).options(joinedload(Client.secrets))
+                 .where(Client.client_id == bindparam("client_id")))
 
 
 def rotate_secret(client: Client, *, grace_seconds: int | None = None) -> str:

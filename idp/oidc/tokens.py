@@ -22,10 +22,12 @@ def save_token(token: dict, request) -> None:
     code = request.authorization_code
     previous = request.refresh_token
     if code is not None:
+        # The family first (its flush gives it an id), then every change to the code row,
+        # so the code is written by one UPDATE rather than two.
+        family = families.start_family(code) if token.get("refresh_token") else None
         code.access_jti = claims["jti"]
         code.access_expires_at = _exp(claims)
-        if token.get("refresh_token"):
-            family = families.start_family(code)
+        if family is not None:
             code.family_id = family.id
             families.add(family, token["refresh_token"], claims)
     elif previous is not None and token.get("refresh_token"):
