@@ -7,6 +7,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -48,3 +50,18 @@ def wait_for(url: str, timeout: float = 20.0, process: subprocess.Popen | None =
             pass
         time.sleep(0.1)
     raise TimeoutError(url)
+
+
+@contextmanager
+def serving(environ: dict[str, str], port: int, log: Path) -> Iterator[subprocess.Popen]:
+    """``idp serve`` (one gunicorn worker) on a loopback port, its output in ``log``; yields
+    once ``/healthz`` answers and stops the server afterwards."""
+    with open(log, "wb") as output:
+        process = subprocess.Popen([IDP, "serve", "--port", str(port), "--workers", "1"],
+                                   env=idp_env(environ), stdout=output, stderr=subprocess.STDOUT)
+        try:
+            wait_for(f"http://127.0.0.1:{port}/healthz", process=process)
+            yield process
+        finally:
+            process.terminate()
+            process.wait(timeout=15)

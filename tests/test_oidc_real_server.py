@@ -9,7 +9,6 @@ RP-initiated logout, after which prompt=none must fail (OIDC RP-Initiated Logout
 from __future__ import annotations
 
 import re
-import subprocess
 from collections.abc import Iterator
 from urllib.parse import parse_qs, urlsplit
 
@@ -22,7 +21,7 @@ from joserfc.jwk import KeySet
 from idp import create_app
 from idp.db import db
 from tests.factories import AN, PASSWORD, SAMPLE_REGISTRY, make_citizen
-from tests.helpers import IDP, free_port, idp_env, run_idp, wait_for
+from tests.helpers import free_port, run_idp, serving
 from tests.oidc_support import pkce_pair, register
 
 REDIRECT = "https://portal.example.gov.vn/callback"
@@ -45,16 +44,8 @@ def live(environ, tmp_path) -> Iterator[dict]:
                                  post_logout_redirect_uris=[POST_LOGOUT])
     with app.app_context():
         db.engine.dispose()
-    log = open(tmp_path / "server.log", "wb")  # noqa: SIM115 - closed below
-    process = subprocess.Popen([IDP, "serve", "--port", str(port), "--workers", "1"],
-                               env=idp_env(env), stdout=log, stderr=subprocess.STDOUT)
-    try:
-        wait_for(f"{issuer}/healthz", process=process)
+    with serving(env, port, tmp_path / "server.log"):
         yield {"issuer": issuer, "client_id": client_id, "secret": secret}
-    finally:
-        process.terminate()
-        process.wait(timeout=15)
-        log.close()
 
 
 def _csrf(html: str) -> str:

@@ -3,7 +3,6 @@ Playwright (never a downloaded browser)."""
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.factories import ROOT, SAMPLE_REGISTRY
-from tests.helpers import IDP, free_port, idp_env, run_idp, wait_for
+from tests.helpers import free_port, run_idp, serving
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -33,15 +32,8 @@ def server(environ, tmp_path) -> Iterator[Server]:
         result = run_idp(args, env)
         assert result.returncode == 0, result.stderr
     log = tmp_path / "server.log"
-    with open(log, "wb") as output:
-        process = subprocess.Popen([IDP, "serve", "--port", str(port), "--workers", "1"],
-                                   env=idp_env(env), stdout=output, stderr=subprocess.STDOUT)
-        try:
-            wait_for(f"http://127.0.0.1:{port}/healthz", process=process)
-            yield Server(f"http://127.0.0.1:{port}", log)
-        finally:
-            process.terminate()
-            process.wait(timeout=15)
+    with serving(env, port, log):
+        yield Server(f"http://127.0.0.1:{port}", log)
 
 
 @pytest.fixture

@@ -7,14 +7,13 @@ server's issuer is ``http://localhost:<port>`` (a secure context like https)."""
 
 from __future__ import annotations
 
-import subprocess
 import time
 
 import pyotp
 import pytest
 
 from tests.factories import NGOC, PASSWORD, SAMPLE_REGISTRY
-from tests.helpers import IDP, free_port, idp_env, run_idp, wait_for
+from tests.helpers import free_port, run_idp, serving
 
 pytestmark = pytest.mark.browser
 
@@ -26,16 +25,8 @@ def localhost_server(environ, tmp_path):
     for args in (["db", "upgrade"], ["registry", "import", str(SAMPLE_REGISTRY)]):
         result = run_idp(args, env)
         assert result.returncode == 0, result.stderr
-    log = tmp_path / "server.log"
-    with open(log, "wb") as output:
-        process = subprocess.Popen([IDP, "serve", "--port", str(port), "--workers", "1"],
-                                   env=idp_env(env), stdout=output, stderr=subprocess.STDOUT)
-        try:
-            wait_for(f"http://127.0.0.1:{port}/healthz", process=process)
-            yield f"http://localhost:{port}"
-        finally:
-            process.terminate()
-            process.wait(timeout=15)
+    with serving(env, port, tmp_path / "server.log"):
+        yield f"http://localhost:{port}"
 
 
 def _register_and_sign_in(page, url):

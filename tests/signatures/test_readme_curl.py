@@ -16,7 +16,7 @@ import pytest
 from idp import create_app
 from idp.db import db
 from idp.signatures.demo import ensure_demo_pki
-from tests.helpers import IDP, free_port, idp_env, run_idp, wait_for
+from tests.helpers import free_port, idp_env, run_idp, serving
 from tests.signatures.conftest import ROOT, agency_client
 
 pytestmark = pytest.mark.skipif(shutil.which("curl") is None, reason="needs curl")
@@ -39,16 +39,8 @@ def live(environ, tmp_path) -> Iterator[dict]:
     client_id, secret = agency_client(app)
     with app.app_context():
         db.engine.dispose()
-    log = open(tmp_path / "server.log", "wb")  # noqa: SIM115 - closed below
-    process = subprocess.Popen([IDP, "serve", "--port", str(port), "--workers", "1"],
-                               env=idp_env(env), stdout=log, stderr=subprocess.STDOUT)
-    try:
-        wait_for(f"{issuer}/healthz", process=process)
+    with serving(env, port, tmp_path / "server.log"):
         yield {"issuer": issuer, "client_id": client_id, "secret": secret}
-    finally:
-        process.terminate()
-        process.wait(timeout=15)
-        log.close()
 
 
 def test_the_readme_curl_example_verifies_a_document_signed_by_the_demo_citizen(live, tmp_path):
