@@ -89,14 +89,14 @@ def _citizens(count: int) -> list[dict]:
         return [{"identifier": row["identifier"]} for row in csv.DictReader(handle)][:count]
 
 
-def check_no_session_lost(cluster, sessions: dict[str, tuple[str, httpx.Cookies]]) -> None:
-    """Every session alive at the kill (the cookie of each citizen's last completed sign-in,
-    some started by node B) is honoured by node A alone now: SSO with prompt=none."""
+def check_no_session_lost(cluster, sessions: list[tuple[str, httpx.Cookies]]) -> None:
+    """Every session alive at the kill (the cookie of every sign-in completed before it, some
+    started by node B) is honoured by node A alone now: SSO with prompt=none."""
     a = cluster.nodes[0]
-    assert "B" in {node for node, _ in sessions.values()}, "no session was started by node B"
+    assert "B" in {node for node, _ in sessions}, "no session was started by node B"
     survivor = Browser()
     try:
-        for _node, cookies in sessions.values():
+        for _node, cookies in sessions:
             survivor.http.cookies = cookies
             response, _ = survivor.authorize(a, cluster.client_id, prompt="none")
             assert response.status_code == 302 and "code=" in response.headers["Location"], (
@@ -119,7 +119,7 @@ def test_killing_a_node_under_sign_in_load_fails_only_its_requests_in_flight(env
     unexpected: list[BaseException] = []
     stop = threading.Event()
     killed_at: list[float] = []
-    sessions: dict[str, tuple[str, httpx.Cookies]] = {}
+    sessions: list[tuple[str, httpx.Cookies]] = []  # every completed sign-in: (node, cookie)
 
     def citizen_loop(username: str) -> None:
         browser = browsers[username] = RoutedBrowser(balancer, failures, lock)
@@ -136,7 +136,7 @@ def test_killing_a_node_under_sign_in_load_fails_only_its_requests_in_flight(env
                     "redirect_uri": REDIRECT, "code_verifier": verifier})
                 assert tokens.status_code == 200, tokens.text
                 with lock:  # this sign-in's session: which node started it, and its cookie
-                    sessions[username] = (browser.login_node, httpx.Cookies(browser.http.cookies))
+                    sessions.append((browser.login_node, httpx.Cookies(browser.http.cookies)))
                 completed[username] = completed.get(username, 0) + 1
             except httpx.TransportError:
                 continue  # recorded by the browser or below; retried on the node left
@@ -148,14 +148,16 @@ def test_killing_a_node_under_sign_in_load_fails_only_its_requests_in_flight(env
         threads = [threading.Thread(target=citizen_loop, args=(c["identifier"],)) for c in citizens]
         for thread in threads:
             thread.start()
-        # Steady state first: every citizen has signed in (and consented) on both nodes' watch.
+        # Steady state first: every citizen has signed in (and consented) on both nodes' watch,
+        # and node B has started at least one of the sessions that must survive it.
         deadline = time.monotonic() + 120
-        while min((completed.get(c["identifier"], 0) for c in citizens), default=0) < 2:
+        while min((completed.get(c["identifier"], 0) for c in citizens), default=0) < 2 or \
+                "B" not in {node for node, _ in list(sessions)}:
             assert time.monotonic() < deadline and not unexpected, unexpected
             time.sleep(0.05)
         with lock:
             before_kill = dict(completed)
-            sessions_at_kill = dict(sessions)
+            sessions_at_kill = list(sessions)
             killed_at.append(time.monotonic())
             b.kill()
         # The load goes on against node A alone.
