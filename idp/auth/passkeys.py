@@ -137,28 +137,40 @@ def assertion_options(citizen_id: int) -> str:
     return webauthn.options_to_json(options)
 
 
-def authenticate(citizen_id: int, credential_json: str) -> list[str]:
-    """§7.2: verify an assertion by one of the citizen's passkeys; returns the ``amr`` methods."""
-    challenge = _take("assert", citizen_id)
+def _verify_assertion(challenge: bytes, credential_json: str, *, citizen_id: int | None,
+                      require_user_verification: bool) -> WebAuthnCredential:
+    """§7.2 for one assertion: parse it, find the passkey (the citizen's own when
+    ``citizen_id`` is given), check challenge, rp id, origin, signature and counter, and
+    record the new counter. Raises PasskeyError."""
     if len(credential_json or "") > MAX_CREDENTIAL_JSON:
         raise PasskeyError("too large")
     try:
         parsed = parse_authentication_credential_json(credential_json)
     except (InvalidAuthenticationResponse, ValueError, TypeError, KeyError, AttributeError) as exc:
         raise PasskeyError(str(exc)) from None
-    row = db.session.scalar(select(WebAuthnCredential).where(
-        WebAuthnCredential.credential_id == parsed.raw_id, WebAuthnCredential.citizen_id == citizen_id))
-    if row is None:
-        raise PasskeyError("unknown credential")
+    query = select(WebAuthnCredential).where(WebAuthnCredential.credential_id == parsed.raw_id)
+    if citizen_id is not None:
+        query = query.where(WebAuthnCredential.citizen_id == citizen_id)
+    row = db.session.scalar(query)
+    if row is None or (require_user_verification and not row.user_verified):
+        raise PasskeyError("unknown credential or not allowed as a first factor")
     try:
         verified = webauthn.verify_authentication_response(
             credential=parsed, expected_challenge=challenge, expected_rp_id=rp_id(),
             expected_origin=origin(), credential_public_key=row.public_key,
-            credential_current_sign_count=row.sign_count)
+            credential_current_sign_count=row.sign_count,
+            require_user_verification=require_user_verification)
     except (InvalidAuthenticationResponse, ValueError, TypeError, KeyError) as exc:
         raise PasskeyError(str(exc)) from None
     row.sign_count = verified.new_sign_count
     row.last_used_at = utcnow()
+    return row
+
+
+def authenticate(citizen_id: int, credential_json: str) -> list[str]:
+    """A passkey as the second factor of ``citizen_id``; returns the ``amr`` methods."""
+    _verify_assertion(_take("assert", citizen_id), credential_json, citizen_id=citizen_id,
+                      require_user_verification=False)
     return ["swk"]
 
 
@@ -173,27 +185,10 @@ def sign_in_options() -> str:
 
 
 def sign_in(credential_json: str) -> tuple[int, list[str]]:
-    """§7.2 with UV required: the citizen whose passkey signed, and the ``amr`` methods."""
-    challenge = _take("signin", 0)
-    if len(credential_json or "") > MAX_CREDENTIAL_JSON:
-        raise PasskeyError("too large")
-    try:
-        parsed = parse_authentication_credential_json(credential_json)
-    except (InvalidAuthenticationResponse, ValueError, TypeError, KeyError, AttributeError) as exc:
-        raise PasskeyError(str(exc)) from None
-    row = db.session.scalar(select(WebAuthnCredential).where(
-        WebAuthnCredential.credential_id == parsed.raw_id))
-    if row is None or not row.user_verified:
-        raise PasskeyError("unknown credential or not allowed as a first factor")
-    try:
-        verified = webauthn.verify_authentication_response(
-            credential=parsed, expected_challenge=challenge, expected_rp_id=rp_id(),
-            expected_origin=origin(), credential_public_key=row.public_key,
-            credential_current_sign_count=row.sign_count, require_user_verification=True)
-    except (InvalidAuthenticationResponse, ValueError, TypeError, KeyError) as exc:
-        raise PasskeyError(str(exc)) from None
-    row.sign_count = verified.new_sign_count
-    row.last_used_at = utcnow()
+    """A passkey alone, user verification required: the citizen whose passkey signed, and the
+    ``amr`` methods."""
+    row = _verify_assertion(_take("signin", 0), credential_json, citizen_id=None,
+                            require_user_verification=True)
     return row.citizen_id, ["swk", "user"]
 
 

@@ -116,7 +116,10 @@ class _Cache:
 
 
 def _cache() -> _Cache:
-    return current_app.extensions.setdefault("idp.keys", _Cache())
+    cache = current_app.extensions.get("idp.keys")
+    if cache is None:  # not setdefault: that would build a cache and a lock on every call
+        cache = current_app.extensions.setdefault("idp.keys", _Cache())
+    return cache
 
 
 def invalidate() -> None:

@@ -16,7 +16,7 @@ from idp.web import csrf
 
 
 def _finish(response):
-    if response is not None and response.status_code == 200:
+    if response.status_code == 200:
         db.session.commit()
         flush_after_commit()
     else:
