@@ -5,7 +5,6 @@ Registration §2 and RFC 9700 §2.1 require."""
 
 from __future__ import annotations
 
-import base64
 import json
 import time
 import uuid
@@ -254,10 +253,6 @@ def test_every_clients_command_has_an_example_in_its_help(app):
     for command in ("create", "list", "show", "update", "rotate-secret", "disable", "enable", "delete"):
         result = idp(app, "clients", command, "--help")
         assert result.exit_code == 0 and "Example" in result.stdout, command
-
-
-def test_basic_header_encoding_is_the_one_relying_parties_use():
-    assert basic("a", "b")["Authorization"] == "Basic " + base64.b64encode(b"a:b").decode()
 
 
 def test_a_deleted_client_id_registered_again_inherits_nothing(app, browser, citizen):

@@ -188,7 +188,7 @@ def test_prompt_login_asks_for_the_password_again_even_after_step_up(client, app
     secret, _ = enrol_totp(client)
     response = follow(client, authorize(client, portal[0], acr_values=SUBSTANTIAL))
     assert response.status_code == 200  # the second-factor page
-    submit_otp(client, code_at(secret, 1))
+    assert submit_otp(client, code_at(secret, 1)).status_code == 303
     response = authorize(client, portal[0], prompt="login", acr_values=SUBSTANTIAL)
     assert response.status_code == 302
     assert urlsplit(response.headers["Location"]).path == "/login"

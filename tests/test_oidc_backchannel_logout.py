@@ -143,7 +143,6 @@ def test_delivery_is_retried_with_backoff_while_the_receiver_is_down_and_sent_wh
     (delivery,) = _deliveries(app)
     assert delivery.status == "delivered" and delivery.attempts == 2
     assert receiver.received[0]["logout_token"] == delivery.logout_token
-    assert backchannel_logout.backoff.__doc__  # the schedule is documented where it is defined
 
 
 def test_backoff_doubles_up_to_the_maximum(app):

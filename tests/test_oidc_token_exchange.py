@@ -131,7 +131,7 @@ def test_refusals_of_section_2_2_2(app, browser, citizen_id, agencies):
         assert (response.status_code, response.get_json()["error"]) == (400, error), params
     for token in ("", "not.a.token", subject[:-4] + "AAAA"):
         response = _exchange(browser, agencies["tax"], token, audience="social")
-        assert response.get_json()["error"] == "invalid_request", token
+        assert (response.status_code, response.get_json()["error"]) == (400, "invalid_request"), token
 
 
 def test_a_token_of_another_client_or_a_revoked_one_cannot_be_exchanged(app, browser, citizen_id, agencies):
@@ -145,7 +145,7 @@ def test_a_token_of_another_client_or_a_revoked_one_cannot_be_exchanged(app, bro
     revoked = browser.post("/revoke", data={"token": subject}, headers=basic(*agencies["tax"]))
     assert revoked.status_code == 200
     response = _exchange(browser, agencies["tax"], subject, audience="social")
-    assert response.get_json()["error"] == "invalid_request"
+    assert (response.status_code, response.get_json()["error"]) == (400, "invalid_request")
 
 
 def test_client_credentials_tokens_name_no_citizen_and_are_refused(app, browser, agencies):

@@ -149,7 +149,7 @@ def test_sign_in_once_use_two_services_sign_out_everywhere(sandbox, browser, out
     page.goto(sandbox.agency)
     assert not signed_in(page)
     page.locator("#sign-in").click()
-    page.wait_for_load_state()
+    page.wait_for_url(f"{sandbox.idp}/**")
     assert "/login?" not in page.url, "idp asked for the password again: no single sign-on"
     complete_step_up(page, secret)
     page.screenshot(path=f"{output_dir}-2-agency-step-up-done.png", full_page=True)

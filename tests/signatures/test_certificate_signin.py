@@ -28,7 +28,7 @@ from idp.accounts.models import LEVEL_SELF_REGISTERED, LEVEL_VERIFIED, Citizen, 
 from idp.audit.models import AuditEvent
 from idp.auth.models import CertificateCredential, SsoSession
 from idp.db import db
-from tests.oidc_support import decide, exchange, jwks_of, pkce_pair, register, verify
+from tests.oidc_support import consent_and_code, exchange, jwks_of, pkce_pair, register, verify
 from tests.oidc_support import sign_in as password_session
 from tests.signatures.conftest import ROOT
 
@@ -376,10 +376,7 @@ def test_an_oidc_authorization_signs_in_by_certificate_and_the_id_token_carries_
     assert signed_in.status_code == 303
     assert signed_in.headers["Location"] == next_url
     response = browser.get(next_url)
-    if response.status_code == 200 and 'value="allow"' in response.get_data(as_text=True):
-        response = decide(browser, response, "allow")
-    assert response.status_code == 302, response.get_data(as_text=True)[:500]
-    code = re.search(r"code=([^&]+)", response.headers["Location"]).group(1)
+    code = consent_and_code(browser, response)["code"]
     tokens = exchange(browser, client_id, secret, code,
                       verifier=verifier).get_json()
     claims = verify(tokens["id_token"], jwks_of(browser)).claims
@@ -415,9 +412,7 @@ def test_a_password_session_steps_up_to_high_with_a_hardware_certificate_keeping
     session = _session_of(app, citizen_id)
     assert (session.sid, session.acr, sorted(session.amr)) == (sid, "urn:idp:acr:high", ["hwk", "pin", "pwd"])
     response = browser.get(next_url)
-    if response.status_code == 200 and 'value="allow"' in response.get_data(as_text=True):
-        response = decide(browser, response, "allow")
-    code = re.search(r"code=([^&]+)", response.headers["Location"]).group(1)
+    code = consent_and_code(browser, response)["code"]
     claims = verify(exchange(browser, client_id, secret, code, verifier=verifier).get_json()["id_token"],
                     jwks_of(browser)).claims
     assert claims["acr"] == "urn:idp:acr:high"
