@@ -25,6 +25,7 @@ from idp.oidc.models import (
     RefreshToken,
     RefreshTokenFamily,
     RevokedAccessToken,
+    UsedClientAssertion,
 )
 
 DAY = timedelta(days=1)
@@ -107,6 +108,10 @@ class World:
             ClientSecret(client_pk=self.client.id, digest="old".ljust(64, "s"), expires_at=now - MINUTE),
             ClientSecret(client_pk=self.client.id, digest="grace".ljust(64, "s"), expires_at=now + DAY),
             ClientSecret(client_pk=self.client.id, digest="current".ljust(64, "s")),
+            UsedClientAssertion(client_pk=self.client.id, jti_digest="expired".ljust(64, "j"),
+                                expires_at=now - MINUTE),
+            UsedClientAssertion(client_pk=self.client.id, jti_digest="live".ljust(64, "j"),
+                                expires_at=now + MINUTE),
         ])
 
         def delivery(name, *, finished=None, status="delivered"):
@@ -132,7 +137,8 @@ def world(app):
 
 
 EXPECTED = {"authorization_codes": 2, "refresh_tokens": 2, "refresh_token_families": 2,
-            "revoked_access_tokens": 1, "sso_sessions": 3, "client_secrets": 1, "logout_deliveries": 1}
+            "revoked_access_tokens": 1, "sso_sessions": 3, "client_secrets": 1, "used_client_assertions": 1,
+            "logout_deliveries": 1}
 
 
 def test_only_rows_past_their_life_are_purged(app, world):

@@ -21,6 +21,7 @@ from idp.oidc.models import (
     RefreshToken,
     RefreshTokenFamily,
     RevokedAccessToken,
+    UsedClientAssertion,
 )
 
 
@@ -45,6 +46,11 @@ def _families(ctx: PurgeContext):
 
 def _revoked_access_tokens(ctx: PurgeContext):
     return RevokedAccessToken.expires_at < ctx.now
+
+
+def _used_client_assertions(ctx: PurgeContext):
+    # An expired assertion is refused by its exp anyway: its jti need not be remembered.
+    return UsedClientAssertion.expires_at < ctx.now
 
 
 def _sessions(ctx: PurgeContext):
@@ -78,4 +84,6 @@ CORE_RULES = (
               description="sessions ended, expired or idle before the retention window"),
     PurgeRule("client_secrets", ClientSecret.__table__, _client_secrets,
               description="rotated-out client secrets past their grace period"),
+    PurgeRule("used_client_assertions", UsedClientAssertion.__table__, _used_client_assertions,
+              description="jti of private_key_jwt assertions that have expired (RFC 7523 3)"),
 )
