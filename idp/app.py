@@ -56,13 +56,14 @@ def create_app(environ: Mapping[str, str] | None = None, *, check_database: bool
         JSON_SORT_KEYS=False,
     )
     logging.getLogger("idp").setLevel(settings.log_level)
-    _trust_proxies(app, settings)
 
     import_models()
     db.init_app(app)
     migrate.init_app(app, db, directory=str(Path(__file__).parent / "migrations"))
     for name in COMPONENTS:
         importlib.import_module(name).init_app(app)
+    # Outermost, so the answers given before Flask (idp.fastpath) see resolved addresses too.
+    _trust_proxies(app, settings)
 
     if check_database:
         _check_database(app)

@@ -198,7 +198,8 @@ def _append(last_id: int, last_hash: str, **fields: Any) -> AuditEvent:
 
 
 def _event_fields(action: str, actor: str, outcome: str, citizen_id: int | None,
-                  client_id: str | None, details: dict[str, Any] | None) -> dict[str, Any]:
+                  client_id: str | None, details: dict[str, Any] | None,
+                  ip_address: str | None = None, user_agent: str | None = None) -> dict[str, Any]:
     fields: dict[str, Any] = {
         "action": _required(action, "action", 64),
         "outcome": _required(outcome, "outcome", 16),
@@ -206,8 +207,8 @@ def _event_fields(action: str, actor: str, outcome: str, citizen_id: int | None,
         "citizen_id": citizen_id,
         "client_id": _clean_text(client_id, 64),
         "details": _clean_details(details),
-        "ip_address": None,
-        "user_agent": None,
+        "ip_address": _clean_text(ip_address, 64),
+        "user_agent": _clean_text(user_agent, 400),
     }
     if has_request_context():
         fields["ip_address"] = _clean_text(request.remote_addr, 64)
@@ -336,8 +337,24 @@ def flush_after_commit() -> None:
     """Write this request's deferred events (see :func:`record_after_commit`)."""
     pending = g.pop(_DEFERRED, None)
     if pending:
+        _group().submit(pending)
+
+
+def record_grouped(action: str, *, actor: str, ip_address: str | None, user_agent: str | None,
+                   outcome: str = "success", citizen_id: int | None = None,
+                   client_id: str | None = None, details: dict[str, Any] | None = None) -> None:
+    """Write one event through the group commit and return once it is committed: for the
+    answers given before Flask (:mod:`idp.fastpath`), which have no transaction of their own
+    and no Flask request to take the address and user agent from. Needs an app context."""
+    _group().submit([_event_fields(action, actor, outcome, citizen_id, client_id, details,
+                                   ip_address, user_agent)])
+
+
+def _group() -> _GroupCommit:
+    group = current_app.extensions.get("idp.audit_group_commit")
+    if group is None:
         group = current_app.extensions.setdefault("idp.audit_group_commit", _GroupCommit())
-        group.submit(pending)
+    return group
 
 
 # -- reading and verifying -----------------------------------------------------------------------

@@ -85,9 +85,11 @@ _REVOKED = (select(RevokedAccessToken.__table__.c.jti)
             .where(RevokedAccessToken.__table__.c.jti == bindparam("jti")))
 
 
-def is_revoked(jti: str) -> bool:
-    """Read in the request's transaction, so a revocation committed by any node is seen."""
-    return db.session.connection().execute(_REVOKED, {"jti": jti}).first() is not None
+def is_revoked(jti: str, connection=None) -> bool:
+    """Read in the request's transaction (or on ``connection``), so a revocation committed by
+    any node is seen."""
+    connection = db.session.connection() if connection is None else connection
+    return connection.execute(_REVOKED, {"jti": jti}).first() is not None
 
 
 def revoke(jti: str, exp: int | datetime, reason: str) -> None:
@@ -97,6 +99,45 @@ def revoke(jti: str, exp: int | datetime, reason: str) -> None:
     db.session.execute(delete(RevokedAccessToken).where(RevokedAccessToken.expires_at < utcnow()))
     if db.session.get(RevokedAccessToken, jti) is None:
         db.session.add(RevokedAccessToken(jti=jti, expires_at=expires_at, reason=reason))
+
+
+class VerifiedSignatures:
+    """Access tokens whose signature this process has already checked, with their header and
+    claims: a resource server presents the same token on every call it makes, and the ECDSA or
+    RSA verification is the most expensive step of checking it.
+
+    An entry only says "this exact string carries a valid signature under this key set", which
+    stays true; it is used only while the key cache still holds that same key set object (any
+    key added, retired or withdrawn builds a new one, :mod:`idp.keys.service`), so a withdrawn
+    key stops validating its tokens exactly as soon as without this cache. Everything else
+    (expiry, revocation, the client still enabled) is checked on every use. At most
+    :data:`SIZE` entries; the oldest go first.
+    """
+
+    SIZE = 4096
+
+    def __init__(self) -> None:
+        self._entries: dict[str, tuple[KeySet, tuple[dict, dict]]] = {}
+
+    def get(self, token: str, keyset: KeySet) -> tuple[dict, dict] | None:
+        entry = self._entries.get(token)
+        if entry is None or entry[0] is not keyset:
+            return None
+        return entry[1]
+
+    def put(self, token: str, keyset: KeySet, verified: tuple[dict, dict]) -> None:
+        while len(self._entries) >= self.SIZE:
+            try:
+                del self._entries[next(iter(self._entries))]
+            except (KeyError, RuntimeError, StopIteration):  # another thread evicted it first
+                break
+        self._entries[token] = (keyset, verified)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
+verified_signatures = VerifiedSignatures()
 
 
 class AccessTokenValidator(JWTBearerTokenValidator):
@@ -140,19 +181,30 @@ class AccessTokenValidator(JWTBearerTokenValidator):
             "iat": {"essential": True},
             "jti": {"essential": True},
         }
-        try:
-            token = jwt.decode(token_string, keys.public_keyset(header.get("kid")), algorithms=[alg])
-        except (JoseError, ValueError) as exc:
-            raise InvalidTokenError(realm=self.realm) from exc
-        return JWTAccessTokenClaims(token.claims, token.header, claims_options)
+        kid = header.get("kid")
+        keyset = keys.public_keyset(kid)
+        verified = verified_signatures.get(token_string, keyset)
+        if verified is None:
+            try:
+                token = jwt.decode(token_string, keyset, algorithms=[alg])
+            except (JoseError, ValueError) as exc:
+                raise InvalidTokenError(realm=self.realm) from exc
+            verified = (token.header, token.claims)
+            verified_signatures.put(token_string, keyset, verified)
+        header, claims = verified
+        return JWTAccessTokenClaims(claims, header, claims_options)
 
     def validate_token(self, token, scopes, request, **kwargs):
         super().validate_token(token, scopes, request, **kwargs)
-        if is_revoked(token["jti"]):
-            raise InvalidTokenError(realm=self.realm, description="The token was revoked.")
         from idp.oidc.clients import get_client
 
-        client = get_client(token["client_id"])
+        self.check_live(token, revoked=is_revoked(token["jti"]), client=get_client(token["client_id"]))
+
+    def check_live(self, token, *, revoked: bool, client) -> None:
+        """What the signature cannot say: the token was not revoked, and its client (None when
+        unknown or disabled) is still registered, under the same registration."""
+        if revoked:
+            raise InvalidTokenError(realm=self.realm, description="The token was revoked.")
         if client is None:
             raise InvalidTokenError(realm=self.realm, description="The client is disabled.")
         iat = token["iat"]

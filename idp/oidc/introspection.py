@@ -34,13 +34,7 @@ class IntrospectionEndpoint(_IntrospectionEndpoint):
     def introspect_token(self, token: PresentedToken) -> dict:
         issuer = current_app.config["IDP"].issuer
         if token.claims is not None:
-            claims = token.claims
-            body = {"active": True, "token_type": "Bearer", "iss": issuer}
-            # ``act``: who acts for the citizen, nested for delegation chains (RFC 8693 §4.1, §2.2.1).
-            for name in ("client_id", "scope", "sub", "aud", "exp", "iat", "jti", "auth_time", "acr", "act"):
-                if name in claims:
-                    body[name] = claims[name]
-            return body
+            return access_token_answer(token.claims, issuer)
         family = token.refresh.family
         owner = db.session.get(Client, family.client_pk)
         citizen = db.session.get(Citizen, family.citizen_id)
@@ -51,3 +45,13 @@ class IntrospectionEndpoint(_IntrospectionEndpoint):
             "exp": int(token.refresh.expires_at.timestamp()),
             "iat": int(token.refresh.issued_at.timestamp()),
         }
+
+
+def access_token_answer(claims, issuer: str) -> dict:
+    """RFC 7662 §2.2 for an active access token: what its claims say, nothing personal."""
+    body = {"active": True, "token_type": "Bearer", "iss": issuer}
+    # ``act``: who acts for the citizen, nested for delegation chains (RFC 8693 §4.1, §2.2.1).
+    for name in ("client_id", "scope", "sub", "aud", "exp", "iat", "jti", "auth_time", "acr", "act"):
+        if name in claims:
+            body[name] = claims[name]
+    return body

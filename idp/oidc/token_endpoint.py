@@ -5,6 +5,7 @@ commit on their own, see the grants)."""
 
 from __future__ import annotations
 
+from authlib.oauth2.rfc6749.errors import InvalidRequestError
 from flask import request
 
 from idp.audit.log import discard_after_commit, flush_after_commit
@@ -27,9 +28,22 @@ def _finish(response):
     return response
 
 
+def _repeated_parameter():
+    """RFC 6749 §3.1 and §3.2: "parameters MUST NOT be included more than once". Authlib
+    would take one of the values; refusing is the only reading that cannot be ambiguous."""
+    for name, values in request.form.lists():
+        if len(values) > 1:
+            error = InvalidRequestError(f"The parameter '{name}' was sent more than once.")
+            return _finish(authorization_server().handle_error_response(None, error))
+    return None
+
+
 @bp.post("/token")
 @csrf.exempt
 def token():
+    refused = _repeated_parameter()
+    if refused is not None:
+        return refused
     response = _finish(authorization_server().create_token_response())
     if response.status_code == 200:
         count_token(request.form.get("grant_type", ""))
@@ -39,10 +53,12 @@ def token():
 @bp.post("/introspect")
 @csrf.exempt
 def introspect():
-    return _finish(authorization_server().create_endpoint_response("introspection"))
+    return _repeated_parameter() or _finish(
+        authorization_server().create_endpoint_response("introspection"))
 
 
 @bp.post("/revoke")
 @csrf.exempt
 def revoke():
-    return _finish(authorization_server().create_endpoint_response("revocation"))
+    return _repeated_parameter() or _finish(
+        authorization_server().create_endpoint_response("revocation"))

@@ -34,11 +34,19 @@ def save_token(token: dict, request) -> None:
         families.add(previous.family, token["refresh_token"], claims)
     grantee = request.user
     # Group-committed after the token's transaction (idp.audit.log.record_after_commit).
-    record_after_commit(
-        "token.issued", actor=f"client:{request.client.client_id}",
-        citizen_id=grantee.citizen.id if grantee else None, client_id=request.client.client_id,
-        details={"grant_type": request.payload.grant_type, "scope": token.get("scope", ""),
-                 "jti": claims["jti"], "refresh": bool(token.get("refresh_token"))})
+    record_after_commit(**issued_event(
+        request.client.client_id, request.payload.grant_type, token, claims["jti"],
+        citizen_id=grantee.citizen.id if grantee else None))
+
+
+def issued_event(client_id: str, grant_type: str, token: dict, jti: str, *,
+                 citizen_id: int | None = None) -> dict:
+    """The audit event of a token response, the same wherever it was answered (here, or before
+    Flask by :mod:`idp.fastpath`)."""
+    return {"action": "token.issued", "actor": f"client:{client_id}", "citizen_id": citizen_id,
+            "client_id": client_id,
+            "details": {"grant_type": grant_type, "scope": token.get("scope", ""), "jti": jti,
+                        "refresh": bool(token.get("refresh_token"))}}
 
 
 def _exp(claims: dict) -> datetime:

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 12:12:43.499631
+Create Date: 2026-11-23 14:28:17.697065
 
 """
 from alembic import op
@@ -27,7 +27,7 @@ def upgrade():
     sa.PrimaryKeyConstraint('id', name=op.f('pk_audit_chain_head'))
     )
     op.create_table('audit_events',
-    sa.Column('id', sa.BigInteger(), autoincrement=False, nullable=False),
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=False, nullable=False),
     sa.Column('at', idp.db.types.UTCDateTime(timezone=True), nullable=False),
     sa.Column('action', sa.String(length=64), nullable=False),
     sa.Column('outcome', sa.String(length=16), nullable=False),
@@ -39,14 +39,11 @@ def upgrade():
     sa.Column('details', sa.JSON(), nullable=False),
     sa.Column('prev_hash', sa.String(length=64), nullable=False),
     sa.Column('hash', sa.String(length=64), nullable=False),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_audit_events')),
-    sa.UniqueConstraint('hash', name=op.f('uq_audit_events_hash'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_audit_events'))
     )
     with op.batch_alter_table('audit_events', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_audit_events_action'), ['action'], unique=False)
         batch_op.create_index(batch_op.f('ix_audit_events_at'), ['at'], unique=False)
         batch_op.create_index(batch_op.f('ix_audit_events_citizen_id'), ['citizen_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_audit_events_client_id'), ['client_id'], unique=False)
 
     op.create_table('citizens',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -578,10 +575,8 @@ def downgrade():
     op.drop_table('clients')
     op.drop_table('citizens')
     with op.batch_alter_table('audit_events', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_audit_events_client_id'))
         batch_op.drop_index(batch_op.f('ix_audit_events_citizen_id'))
         batch_op.drop_index(batch_op.f('ix_audit_events_at'))
-        batch_op.drop_index(batch_op.f('ix_audit_events_action'))
 
     op.drop_table('audit_events')
     op.drop_table('audit_chain_head')

@@ -1,11 +1,11 @@
-"""The public documents relying parties poll, answered before Flask: discovery (OIDC Discovery
+"""The public documents relying parties poll, answered from memory: discovery (OIDC Discovery
 1.0 §4, RFC 8414 §3) and the JWK Set (RFC 7517 §5).
 
 They are the same bytes for everyone, so building a Flask request, running the hooks and
 serialising JSON for each one is pure overhead: measured on one core, the Flask route answers
 about 5,000 requests/s under granian and this path about 20,000 (README, "Running in
-production"). The middleware keeps each document as prebuilt bytes with its strong ETag and
-answers GET and HEAD itself, with ``304 Not Modified`` to a matching ``If-None-Match``
+production"). Each document is kept as prebuilt bytes with its strong ETag and
+GET and HEAD are answered here, with ``304 Not Modified`` to a matching ``If-None-Match``
 (RFC 9110 §13.1.2). Anything else goes to Flask unchanged.
 
 Freshness: discovery depends only on the settings, built once. The JWK Set is the database's
@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable
 from flask import Flask
 
 from idp.metrics import LATENCY, REQUESTS
+from idp.web import SECURITY_HEADERS
 
 #: Seconds between checks of the key cache (itself re-read every CACHE_SECONDS): a node
 #: publishes a changed JWK Set within JWKS_REFRESH + CACHE_SECONDS.
@@ -75,8 +76,7 @@ class _Document:
         if etag != self.etag:
             quoted = f'"{etag}"'
             common = [("ETag", quoted), ("Cache-Control", f"public, max-age={self._max_age}"),
-                      ("Access-Control-Allow-Origin", "*"), ("X-Content-Type-Options", "nosniff"),
-                      ("Referrer-Policy", "no-referrer")]
+                      ("Access-Control-Allow-Origin", "*"), *SECURITY_HEADERS]
             self.headers_200 = [("Content-Type", self._content_type),
                                 ("Content-Length", str(len(body))), *common]
             self.headers_304 = common
@@ -102,10 +102,9 @@ def _matches(if_none_match: str, etag: str) -> bool:
 
 
 class PublicDocuments:
-    """WSGI middleware answering the public documents from memory (see the module docstring)."""
+    """The public documents, answered from memory (see the module docstring)."""
 
-    def __init__(self, app: Flask, wsgi_app):
-        self.wsgi_app = wsgi_app
+    def __init__(self, app: Flask):
         from idp.keys import views as key_views
         from idp.oidc import discovery
 
@@ -129,6 +128,7 @@ class PublicDocuments:
                            discovery.MAX_AGE, None)
         oauth = _Document("oidc.oauth_authorization_server", build_discovery, "application/json",
                           discovery.MAX_AGE, None)
+
         def keys_invalidated() -> bool:
             cache = app.extensions.get("idp.keys")
             return cache is not None and cache.loaded_at == 0.0
@@ -137,16 +137,17 @@ class PublicDocuments:
                          JWKS_REFRESH, keys_invalidated)
         self.documents = {DISCOVERY_PATHS[0]: openid, DISCOVERY_PATHS[1]: oauth, JWKS_PATH: jwks}
 
-    def __call__(self, environ: dict, start_response) -> Iterable[bytes]:
+    def answer(self, environ: dict, start_response) -> Iterable[bytes] | None:
+        """The answer to a GET or HEAD of one of the documents, or None to let Flask answer."""
         document = self.documents.get(environ.get("PATH_INFO", ""))
-        method = environ.get("REQUEST_METHOD")
-        if document is None or method not in ("GET", "HEAD"):
-            return self.wsgi_app(environ, start_response)
+        if document is None:
+            return None
+        method = environ["REQUEST_METHOD"]
         started = time.perf_counter()
         try:
             document.fresh()
         except Exception:  # the database is down: let Flask answer (and log) as it would
-            return self.wsgi_app(environ, start_response)
+            return None
         if_none_match = environ.get("HTTP_IF_NONE_MATCH")
         if if_none_match and _matches(if_none_match, document.etag):
             start_response("304 Not Modified", list(document.headers_304))
@@ -155,7 +156,3 @@ class PublicDocuments:
         start_response("200 OK", list(document.headers_200))
         document.count(method, "200", started)
         return [b""] if method == "HEAD" else [document.body]
-
-
-def init_app(app: Flask) -> None:
-    app.wsgi_app = PublicDocuments(app, app.wsgi_app)

@@ -1,0 +1,35 @@
+"""Client authentication with a secret (RFC 6749 §2.3.1: ``client_secret_basic`` and
+``client_secret_post``) for the answers given before Flask.
+
+The same rules as Authlib's methods in the Flask path, by the same code where it can be: the
+``Authorization: Basic`` header is parsed by Authlib's own function, and the secret is checked
+by :meth:`idp.oidc.client_mixin.OAuthClientMixin.check_client_secret` against the client's
+live secrets. The client is read as a :class:`~idp.oidc.clients.ClientRecord`, one query
+without the ORM. Only success is decided here: any doubt (no credentials, two methods at once,
+an unknown or disabled client, a wrong secret, a method the client did not register) returns
+None and Flask answers, with its ``invalid_client`` error and whatever it records.
+"""
+
+from __future__ import annotations
+
+from authlib.oauth2.rfc6749.util import extract_basic_authorization
+
+from idp.oidc.clients import ClientRecord, client_record
+
+
+def authenticate(environ: dict, form: dict[str, str], connection) -> ClientRecord | None:
+    header = environ.get("HTTP_AUTHORIZATION")
+    if header:
+        if "client_id" in form or "client_secret" in form:
+            return None  # RFC 6749 §2.3: one method per request; Flask says which is wrong
+        client_id, secret = extract_basic_authorization({"Authorization": header})
+        method = "client_secret_basic"
+    else:
+        client_id, secret = form.get("client_id"), form.get("client_secret")
+        method = "client_secret_post"
+    if not client_id or not secret:
+        return None
+    client = client_record(connection, client_id)
+    if client is None or client.token_endpoint_auth_method != method:
+        return None
+    return client if client.check_client_secret(secret) else None

@@ -1,0 +1,58 @@
+"""Token introspection (RFC 7662) of an active access token, answered before Flask: resource
+servers ask it on every API call they serve.
+
+A request is answered here only when the answer is ``active: true`` for a JWT access token
+issued to the very client asking, authenticated with its secret. The checks are the Flask
+path's own, called the same way: :class:`~idp.oidc.access_token.AccessTokenValidator` for the
+signature (:data:`~idp.oidc.access_token.verified_signatures` remembers a signature already
+checked), the RFC 9068 claims, then revocation and the client's registration read from the
+database on every request; the body is :func:`~idp.oidc.introspection.access_token_answer`.
+Everything else (a refresh token, an inactive or revoked token, a token addressed to the
+caller as an audience, any error) goes to Flask.
+"""
+
+from __future__ import annotations
+
+from authlib.oauth2.rfc6750.errors import InvalidTokenError
+from authlib.oauth2.rfc9068 import JWTBearerTokenValidator
+from flask import Flask
+
+from idp.db import db
+from idp.fastpath.client_auth import authenticate
+from idp.oidc.access_token import ANY_AUDIENCE, AccessTokenValidator, is_revoked
+from idp.oidc.introspection import access_token_answer
+
+PARAMETERS = frozenset({"token", "token_type_hint", "client_id", "client_secret"})
+
+
+class Introspection:
+    path = "/introspect"
+    endpoint = "oidc.introspect"
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self.issuer = app.config["IDP"].issuer
+
+    def answer(self, environ: dict, form: dict[str, str]) -> dict | None:
+        """The introspection response, or None to let Flask answer."""
+        token = form.get("token")
+        if (not token or token.count(".") != 2 or not form.keys() <= PARAMETERS
+                or form.get("token_type_hint", "access_token") != "access_token"):
+            return None
+        with self.app.app_context():
+            validator = AccessTokenValidator(ANY_AUDIENCE)
+            try:
+                claims = validator.authenticate_token(token)
+                JWTBearerTokenValidator.validate_token(validator, claims, None, None)
+            except InvalidTokenError:
+                return None
+            with db.engine.connect() as connection:
+                client = authenticate(environ, form, connection)
+                if client is None or claims["client_id"] != client.client_id:
+                    return None
+                revoked = is_revoked(claims["jti"], connection)
+            try:
+                validator.check_live(claims, revoked=revoked, client=client)
+            except InvalidTokenError:
+                return None
+        return access_token_answer(claims, self.issuer)
