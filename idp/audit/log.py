@@ -25,6 +25,7 @@ import json
 import logging
 import re
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -278,12 +279,28 @@ def discard_after_commit() -> None:
 
 
 class _GroupCommit:
-    """Leader/follower group commit: whoever holds the flush lock writes everything queued."""
+    """Leader/follower group commit: whoever holds the flush lock writes everything queued.
+
+    Before writing, the leader lets the GIL go (``sleep(0)``) so that request threads about to
+    queue their event can do so and share this batch, and stops as soon as one pass adds
+    nothing (at most :data:`GATHER_PASSES`): on a busy node a batch cost is about ten events'
+    (a transaction of three statements), so bigger batches are most of the saving. On an idle
+    node the first pass adds nothing and costs microseconds.
+    """
+
+    GATHER_PASSES = 3
 
     def __init__(self) -> None:
         self.queue: list[tuple[dict[str, Any], list]] = []
         self.queue_lock = threading.Lock()
         self.flush_lock = threading.Lock()
+
+    def _gather(self) -> None:
+        for _ in range(self.GATHER_PASSES):
+            queued = len(self.queue)
+            time.sleep(0)
+            if len(self.queue) == queued:
+                return
 
     def submit(self, events: list[dict[str, Any]]) -> None:
         items = [(fields, [False, None]) for fields in events]  # [done, error]
@@ -293,6 +310,7 @@ class _GroupCommit:
             with self.flush_lock:
                 if items[-1][1][0]:
                     break
+                self._gather()
                 with self.queue_lock:
                     batch, self.queue = self.queue, []
                 if not batch:

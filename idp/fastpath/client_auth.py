@@ -17,7 +17,10 @@ from authlib.oauth2.rfc6749.util import extract_basic_authorization
 from idp.oidc.clients import ClientRecord, client_record
 
 
-def authenticate(environ: dict, form: dict[str, str], connection) -> ClientRecord | None:
+def authenticate(environ: dict, form: dict[str, str], connection, *,
+                 jti: str | None = None) -> ClientRecord | None:
+    """The authenticated client, or None; with ``jti``, its record says whether that access
+    token was revoked (:func:`~idp.oidc.clients.client_record`)."""
     header = environ.get("HTTP_AUTHORIZATION")
     if header:
         if "client_id" in form or "client_secret" in form:
@@ -29,7 +32,7 @@ def authenticate(environ: dict, form: dict[str, str], connection) -> ClientRecor
         method = "client_secret_post"
     if not client_id or not secret:
         return None
-    client = client_record(connection, client_id)
+    client = client_record(connection, client_id, jti=jti)
     if client is None or client.token_endpoint_auth_method != method:
         return None
     return client if client.check_client_secret(secret) else None

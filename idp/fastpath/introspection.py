@@ -6,7 +6,8 @@ issued to the very client asking, authenticated with its secret. The checks are 
 path's own, called the same way: :class:`~idp.oidc.access_token.AccessTokenValidator` for the
 signature (:data:`~idp.oidc.access_token.verified_signatures` remembers a signature already
 checked), the RFC 9068 claims, then revocation and the client's registration read from the
-database on every request; the body is :func:`~idp.oidc.introspection.access_token_answer`.
+database on every request (in one query); the body is
+:func:`~idp.oidc.introspection.access_token_answer`.
 Everything else (a refresh token, an inactive or revoked token, a token addressed to the
 caller as an audience, any error) goes to Flask.
 """
@@ -19,7 +20,7 @@ from flask import Flask
 
 from idp.db import db
 from idp.fastpath.client_auth import authenticate
-from idp.oidc.access_token import ANY_AUDIENCE, AccessTokenValidator, is_revoked
+from idp.oidc.access_token import ANY_AUDIENCE, AccessTokenValidator
 from idp.oidc.introspection import access_token_answer
 
 PARAMETERS = frozenset({"token", "token_type_hint", "client_id", "client_secret"})
@@ -47,12 +48,11 @@ class Introspection:
             except InvalidTokenError:
                 return None
             with db.engine.connect() as connection:
-                client = authenticate(environ, form, connection)
-                if client is None or claims["client_id"] != client.client_id:
-                    return None
-                revoked = is_revoked(claims["jti"], connection)
+                client = authenticate(environ, form, connection, jti=claims["jti"])
+            if client is None or claims["client_id"] != client.client_id:
+                return None
             try:
-                validator.check_live(claims, revoked=revoked, client=client)
+                validator.check_live(claims, revoked=client.token_revoked, client=client)
             except InvalidTokenError:
                 return None
         return access_token_answer(claims, self.issuer)

@@ -85,11 +85,9 @@ _REVOKED = (select(RevokedAccessToken.__table__.c.jti)
             .where(RevokedAccessToken.__table__.c.jti == bindparam("jti")))
 
 
-def is_revoked(jti: str, connection=None) -> bool:
-    """Read in the request's transaction (or on ``connection``), so a revocation committed by
-    any node is seen."""
-    connection = db.session.connection() if connection is None else connection
-    return connection.execute(_REVOKED, {"jti": jti}).first() is not None
+def is_revoked(jti: str) -> bool:
+    """Read in the request's transaction, so a revocation committed by any node is seen."""
+    return db.session.connection().execute(_REVOKED, {"jti": jti}).first() is not None
 
 
 def revoke(jti: str, exp: int | datetime, reason: str) -> None:
