@@ -40,9 +40,11 @@ VENV_BIN = Path(sys.executable).parent
 REDIRECT = "https://rp.bench.example/callback"
 PASSWORD = "bench: correct horse battery staple"  # noqa: S105 - the seeded citizens' password
 SERVER_CORE, LOAD_CORE = "0", "1"
+#: Tokens of the cold introspection scenario: more than the server's verified-signature memory.
+COLD_TOKENS = 5000
 #: What ``--scenario`` selects (all of them by default).
-SCENARIOS = ("discovery", "jwks", "cc-es256", "cc-rs256", "introspection", "userinfo", "refresh",
-             "signin")
+SCENARIOS = ("discovery", "jwks", "cc-es256", "cc-rs256", "introspection", "introspection-cold",
+             "userinfo", "refresh", "signin")
 
 # wrk's done() hook prints one JSON line the driver reads: rate, percentiles, non-2xx, errors.
 WRK_REPORT = r"""
@@ -60,6 +62,19 @@ wrk.method = "POST"
 wrk.body = os.getenv("BENCH_BODY")
 wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
 wrk.headers["Authorization"] = os.getenv("BENCH_AUTH")
+"""
+
+# The bodies of a file, one per line, sent in order round and round (one wrk thread: one walk).
+WRK_BODIES = r"""
+local bodies, index = {}, 0
+for line in io.lines(os.getenv("BENCH_BODIES")) do bodies[#bodies + 1] = line end
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+wrk.headers["Authorization"] = os.getenv("BENCH_AUTH")
+request = function()
+  index = index % #bodies + 1
+  return wrk.format(nil, nil, nil, bodies[index])
+end
 """
 
 WRK_BEARER = r"""
@@ -401,6 +416,19 @@ def own_server_scenarios(args, workdir: Path) -> dict:
             results["introspection"] = wrk("/introspect", WRK_POST, {
                 "BENCH_BODY": urlencode({"token": access, "token_type_hint": "access_token"}),
                 "BENCH_AUTH": auth})
+        if "introspection-cold" in wanted:
+            # More distinct tokens than the server remembers verified signatures for
+            # (idp.oidc.access_token.VerifiedSignatures.SIZE), walked in order: every request
+            # verifies a signature, as for tokens each presented once.
+            bodies = workdir / "introspection-bodies.txt"
+            with httpx.Client(timeout=30) as http, bodies.open("w") as out:
+                for _ in range(COLD_TOKENS):
+                    minted = http.post(f"{issuer}/token", headers={"Authorization": auth},
+                                       data={"grant_type": "client_credentials"})
+                    minted.raise_for_status()
+                    out.write(urlencode({"token": minted.json()["access_token"]}) + "\n")
+            results["introspection, cold"] = wrk("/introspect", WRK_BODIES, {
+                "BENCH_BODIES": str(bodies), "BENCH_AUTH": auth})
         if "userinfo" in wanted:
             results["userinfo"] = wrk("/userinfo", WRK_BEARER, {"BENCH_TOKEN": access})
 
