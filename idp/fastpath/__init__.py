@@ -2,7 +2,9 @@
 the thousand: the public documents (discovery, JWKS), client_credentials tokens and the
 introspection of active access tokens.
 
-One WSGI middleware, installed last (inside ProxyFix, so addresses are already resolved):
+One WSGI middleware, installed last (inside ProxyFix, so addresses are already resolved),
+which every request crosses; it also starts the process's background threads
+(:mod:`idp.process_threads`):
 - GET and HEAD of the documents: :mod:`idp.fastpath.documents`, prebuilt bytes.
 - POST ``/token`` and ``/introspect``: :mod:`idp.fastpath.client_credentials` and
   :mod:`idp.fastpath.introspection`. They answer only a request they fully understand and that
@@ -28,6 +30,7 @@ from idp.fastpath.client_credentials import ClientCredentialsToken
 from idp.fastpath.documents import JWKS_REFRESH, PublicDocuments
 from idp.fastpath.form import read_form
 from idp.fastpath.introspection import Introspection
+from idp.process_threads import start_all
 
 log = logging.getLogger(__name__)
 
@@ -36,12 +39,16 @@ __all__ = ["JWKS_REFRESH", "FastPath", "init_app"]
 
 class FastPath:
     def __init__(self, app: Flask, wsgi_app) -> None:
+        self.app = app
         self.wsgi_app = wsgi_app
         self.documents = PublicDocuments(app)
         self.posts = {handler.path: (handler, JsonAnswer(handler.endpoint))
                       for handler in (ClientCredentialsToken(app), Introspection(app))}
 
     def __call__(self, environ: dict, start_response) -> Iterable[bytes]:
+        # The outermost layer every request crosses, answered here or not: where a granian
+        # worker starts its background threads (idp.process_threads).
+        start_all(self.app)
         method = environ.get("REQUEST_METHOD")
         if method in ("GET", "HEAD"):
             answer = self.documents.answer(environ, start_response)

@@ -98,5 +98,7 @@ _START_LOCK = threading.Lock()
 
 
 def init_app(app: Flask) -> None:
+    from idp import process_threads
+
     if app.config["IDP"].purge_interval:
-        app.before_request(lambda: ensure_started(app) and None)
+        process_threads.register(app, lambda: ensure_started(app))

@@ -350,9 +350,11 @@ def init_app(app: Flask) -> None:
     # (idp.server.post_worker_init, used by `idp serve` and gunicorn.conf.py), so a restarted
     # node sends what was pending before any request arrives. Under granian (the Dockerfile),
     # which has no such hook, the first request a process serves starts it (a health check is
-    # enough); the check costs a dictionary lookup once running.
+    # enough): idp.process_threads.
     if app.config["IDP"].backchannel_worker and not app.testing:
-        app.before_request(lambda: start_worker(app) and None)
+        from idp import process_threads
+
+        process_threads.register(app, lambda: start_worker(app))
     register_rule(app, PurgeRule(
         "logout_deliveries", LogoutDelivery.__table__,
         lambda ctx: LogoutDelivery.finished_at < ctx.cutoff,
