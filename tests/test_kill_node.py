@@ -44,10 +44,13 @@ class Balancer:
         self.turn = 0
         self.removed_at: dict[str, float] = {}
 
-    def pick(self) -> Node:
+    def pick(self) -> tuple[Node, float]:
+        """The next node, and when it was picked: read under the lock that removal takes, so a
+        request sent to a node picked before its removal is never dated after it (another
+        thread may remove the node between this pick and the request going out)."""
         with self.lock:
             self.turn += 1
-            return self.alive[self.turn % len(self.alive)]
+            return self.alive[self.turn % len(self.alive)], time.monotonic()
 
     def remove(self, node: Node) -> None:
         with self.lock:
@@ -67,12 +70,11 @@ class RoutedBrowser(Browser):
         send = self.http.send
 
         def routed(request, **kwargs):
-            node = balancer.pick()
+            node, started = balancer.pick()
             request.url = request.url.copy_with(port=int(node.url.rsplit(":", 1)[1]))
             request.headers["Host"] = f"127.0.0.1:{request.url.port}"
             if request.method == "POST" and request.url.path == "/login":
                 self.login_node = node.name
-            started = time.monotonic()
             try:
                 return send(request, **kwargs)
             except httpx.TransportError as exc:
