@@ -129,3 +129,32 @@ def test_a_body_that_is_not_a_json_object_is_invalid_request(dcr_app, body, cont
     response = dcr_app.test_client().post("/connect/register", data=body, headers={
         **_bearer(_iat(dcr_app)), "Content-Type": content_type})
     assert response.status_code == 400 and response.get_json()["error"] == "invalid_request"
+
+
+def test_initial_access_tokens_are_listed_and_a_revoked_one_registers_nothing(dcr_app):
+    """A leaked initial access token (RFC 7591 §3) is stopped at once by `registration-token
+    revoke`; `list` shows each token's state, never its value; a client it registered stays."""
+    browser = dcr_app.test_client()
+    kept, leaked = _iat(dcr_app), _iat(dcr_app)
+    registered = browser.post("/connect/register", json=METADATA, headers=_bearer(leaked))
+    assert registered.status_code == 201
+    listed = idp_json(dcr_app, "clients", "registration-token", "list")
+    assert [row["state"] for row in listed] == ["live", "live"]
+    assert all(kept not in str(row) and leaked not in str(row) for row in listed)
+    leaked_id = listed[0]["id"]  # newest first
+
+    revoked = idp_json(dcr_app, "clients", "registration-token", "revoke", str(leaked_id))
+    assert revoked["state"] == "revoked" and revoked["revoked_at"]
+    refused = browser.post("/connect/register", json=METADATA, headers=_bearer(leaked))
+    assert refused.status_code == 401 and refused.get_json()["error"] == "invalid_token"
+    assert browser.post("/connect/register", json=METADATA, headers=_bearer(kept)).status_code == 201
+    assert [row["state"] for row in idp_json(dcr_app, "clients", "registration-token", "list")] == [
+        "revoked", "live"]
+    client_id = registered.get_json()["client_id"]
+    assert idp_json(dcr_app, "clients", "show", client_id)["enabled"] is True
+    assert ("registration_token.revoked", ADMIN) in [(e.action, e.actor) for e in admin_events(dcr_app)]
+
+    again = idp(dcr_app, "clients", "registration-token", "revoke", str(leaked_id))
+    assert again.exit_code == 1 and again.stderr.strip().endswith("already revoked")
+    unknown = idp(dcr_app, "clients", "registration-token", "revoke", "999")
+    assert unknown.exit_code == 1 and "no initial access token with id 999" in unknown.stderr

@@ -282,3 +282,48 @@ def registration_token_create(label: str, expires_in: int, as_json: bool) -> Non
     if not data["enabled"]:
         lines.append("note: /connect/register is off; set IDP_DYNAMIC_REGISTRATION=true to open it")
     emit(data, as_json, lambda d: lines)
+
+
+def _token_row(row) -> dict:
+    from idp.oidc.dynamic_registration import token_state
+
+    def when(value):
+        return value.isoformat(timespec="seconds") if value else None
+
+    return {"id": row.id, "label": row.label, "state": token_state(row), "created_by": row.created_by,
+            "created_at": when(row.created_at), "expires_at": when(row.expires_at),
+            "revoked_at": when(row.revoked_at)}
+
+
+@registration_token.command("list")
+@json_option
+def registration_token_list(as_json: bool) -> None:
+    """List initial access tokens, newest first: id, state (live, expired, revoked), label.
+
+    Example: idp clients registration-token list --json
+    """
+    from idp.oidc.dynamic_registration import initial_tokens
+
+    rows = [_token_row(row) for row in initial_tokens()]
+    emit(rows, as_json, lambda d: [f"{r['id']}\t{r['state']}\t{r['expires_at']}\t{r['label']}"
+                                   for r in d] or ["no initial access tokens"])
+
+
+@registration_token.command("revoke")
+@click.argument("token_id", type=int)
+@json_option
+def registration_token_revoke(token_id: int, as_json: bool) -> None:
+    """Revoke an initial access token at once (by the id `create` and `list` show); the
+    clients it registered are not affected.
+
+    Example: idp clients registration-token revoke 3
+    """
+    from idp.audit.log import admin_actor
+    from idp.oidc.dynamic_registration import revoke_initial_token
+
+    try:
+        row = revoke_initial_token(token_id, actor=admin_actor())
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    db.session.commit()
+    emit(_token_row(row), as_json, lambda d: [f"revoked initial access token {token_id} ({d['label']})"])

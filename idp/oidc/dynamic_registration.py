@@ -66,6 +66,35 @@ def create_initial_token(*, label: str, expires_in: int, actor: str) -> tuple[Re
     return row, value
 
 
+def initial_tokens() -> list[RegistrationToken]:
+    """Every initial access token ever made, newest first (never their values: only digests
+    are stored)."""
+    return list(db.session.scalars(select(RegistrationToken).where(
+        RegistrationToken.kind == "initial").order_by(RegistrationToken.id.desc())))
+
+
+def token_state(row: RegistrationToken) -> str:
+    """``revoked``, ``expired`` or ``live``."""
+    if row.revoked_at is not None:
+        return "revoked"
+    if row.expires_at is not None and row.expires_at <= utcnow():
+        return "expired"
+    return "live"
+
+
+def revoke_initial_token(token_id: int, *, actor: str) -> RegistrationToken:
+    """Stop an initial access token at once (it leaked, or onboarding is over). Clients it
+    registered keep working. The caller commits."""
+    row = db.session.get(RegistrationToken, token_id)
+    if row is None or row.kind != "initial":
+        raise ValueError(f"no initial access token with id {token_id}")
+    if row.revoked_at is not None:
+        raise ValueError(f"initial access token {token_id} is already revoked")
+    row.revoked_at = utcnow()
+    record("registration_token.revoked", actor=actor, details={"token": row.id, "label": row.label})
+    return row
+
+
 def _client_token(client: Client, actor: str) -> str:
     value = secrets.token_urlsafe(32)
     db.session.add(RegistrationToken(digest=_digest(value), kind="client", client_pk=client.id,
