@@ -162,6 +162,37 @@ def test_import_creates_accounts_all_or_nothing(registry_app, tmp_path):
     assert sign_in(registry_app.test_client(), AN["identifier"], PASSWORD).status_code == 422
 
 
+def test_an_imported_account_gets_a_password_by_set_password_and_signs_in(registry_app, tmp_path):
+    """`citizens set-password`: the password policy applies, the account signs in with it over
+    HTTP, a replaced password signs the old sessions out, and it is audited without the secret."""
+    imported = tmp_path / "counter.csv"
+    imported.write_text("national_id,full_name,birthdate,gender\n"
+                        f"{AN['identifier']},{AN['full_name']},1985-03-14,male\n", encoding="utf-8")
+    idp_json(registry_app, "citizens", "import", str(imported))
+    weak = idp(registry_app, "citizens", "set-password", AN["identifier"], "--password-stdin",
+               input=AN["identifier"] + "\n")
+    assert weak.exit_code == 1 and weak.stderr.startswith("idp: password:")
+    assert sign_in(registry_app.test_client(), AN["identifier"], PASSWORD).status_code == 422
+
+    first = idp_json(registry_app, "citizens", "set-password", AN["identifier"], "--password-stdin",
+                     input=PASSWORD + "\n")
+    assert first["replaced"] is False and first["sessions_ended"] == 0
+    browser = registry_app.test_client()
+    assert sign_in(browser, AN["identifier"], PASSWORD).status_code == 303
+    assert browser.get("/account").status_code == 200
+
+    other = PASSWORD + " and a new line"
+    second = idp_json(registry_app, "citizens", "set-password", AN["identifier"], "--password-stdin",
+                      input=other + "\n")
+    assert second == {"id": first["id"], "replaced": True, "sessions_ended": 1}
+    assert browser.get("/account").status_code in (302, 303)
+    assert sign_in(registry_app.test_client(), AN["identifier"], PASSWORD).status_code == 422
+    assert sign_in(registry_app.test_client(), AN["identifier"], other).status_code == 303
+    events = admin_events(registry_app, "password.set")
+    assert [(e.actor, e.details) for e in events] == [(ADMIN, {"replaced": False}),
+                                                      (ADMIN, {"replaced": True})]
+
+
 def test_unknown_citizen_is_one_line_and_exit_1(registry_app):
     result = idp(registry_app, "citizens", "lock", "nobody@example.vn", "--reason", "x")
     assert result.exit_code == 1
@@ -178,7 +209,7 @@ def test_the_console_script_creates_a_citizen_from_stdin(registry_app, environ):
 
 def test_every_citizens_command_has_an_example_in_its_help(app):
     for command in ("create", "import", "show", "lock", "unlock", "set-level", "reset-mfa",
-                    "sessions", "logout"):
+                    "set-password", "sessions", "logout"):
         result = idp(app, "citizens", command, "--help")
         assert result.exit_code == 0 and "Example" in result.stdout, command
 

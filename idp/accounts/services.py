@@ -220,6 +220,26 @@ def change_password(citizen: Citizen, current: str, new: str) -> None:
 
 # -- administration (``idp citizens``) -----------------------------------------------------------
 
+
+def set_password(citizen: Citizen, password: str, *, actor: str) -> bool:
+    """Give the account this password, replacing any it had: for accounts imported without one
+    (``idp citizens import``) and for a citizen who proved who they are at a counter. The same
+    policy as every other password. Returns whether it replaced one. Audited; the caller
+    commits and ends the account's sessions.
+    """
+    held = national_identifier(citizen)
+    check_password_policy(password, personal=(held.value if held else None, citizen.email, citizen.phone))
+    credential = db.session.scalar(select(PasswordCredential).where(
+        PasswordCredential.citizen_id == citizen.id))
+    replaced = credential is not None
+    if credential is None:
+        db.session.add(PasswordCredential(citizen_id=citizen.id, hash=hash_password(password)))
+    else:
+        credential.hash = hash_password(password)
+        credential.changed_at = utcnow()
+    record("password.set", actor=actor, citizen_id=citizen.id, details={"replaced": replaced})
+    return replaced
+
 #: An admin lock has no natural end: it lasts until ``unlock``.
 ADMIN_LOCK_YEARS = 100
 

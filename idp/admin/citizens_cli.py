@@ -98,7 +98,7 @@ def import_command(csv_file, as_json: bool) -> None:
     Columns: national_id, full_name, birthdate (YYYY-MM-DD), gender, and optionally email,
     phone, level. Every row must agree with the population registry. Accounts are created
     WITHOUT a password: they sign in by another method (a certificate) or once a password is
-    set; nothing secret travels in the file.
+    set (`idp citizens set-password`); nothing secret travels in the file.
 
     Example: idp citizens import counter-enrolments.csv --json
     """
@@ -234,6 +234,32 @@ def sessions_command(reference: str, as_json: bool) -> None:
     emit(rows, as_json, lambda rows: [
         f"{r['sid']}  since {r['created_at']}  seen {r['last_seen_at']}  {r['acr']}  "
         f"{r['ip_address'] or ''}" for r in rows] or ["no live session"])
+
+
+@citizens_cli.command("set-password")
+@click.argument("reference")
+@click.option("--password-stdin", is_flag=True, required=True,
+              help="Read the password from the first line of standard input.")
+@json_option
+def set_password_command(reference: str, password_stdin: bool, as_json: bool) -> None:
+    """Set the account's password (an imported account has none), replacing any it had, and
+    end its sessions: whoever knew the old one is signed out.
+
+    Example: printf '%s\\n' "$PASSWORD" | idp citizens set-password 001085012345 --password-stdin
+    """
+    citizen = _citizen(reference)
+    password = click.get_text_stream("stdin").readline().rstrip("\r\n")
+    if not password:
+        raise fail("no password on standard input")
+    try:
+        replaced = services.set_password(citizen, password, actor=admin_actor())
+    except services.AccountProblem as exc:
+        raise _problem(exc) from None
+    ended = sso.end_all_sessions(citizen.id, "password_set")
+    db.session.commit()
+    emit({"id": citizen.id, "replaced": replaced, "sessions_ended": ended}, as_json,
+         lambda d: [f"citizen {d['id']}: password {'replaced' if replaced else 'set'}, "
+                    f"{ended} session(s) ended"])
 
 
 @citizens_cli.command("logout")
