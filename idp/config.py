@@ -245,6 +245,9 @@ SETTINGS: tuple[Setting, ...] = (
             "SSO session ends after this many seconds without activity."),
     Setting("IDP_SESSION_ABSOLUTE_TTL", "43200", _positive_int,
             "SSO session ends this many seconds after sign-in, whatever the activity."),
+    Setting("IDP_REAUTH_MAX_AGE", "300", _positive_int,
+            "Adding, removing or regenerating a second factor (authenticator app, recovery codes, "
+            "passkeys) needs a sign-in within this many seconds; older sessions sign in again first."),
     Setting("IDP_CLIENT_SECRET_GRACE", "86400", _non_negative_int,
             "Seconds an old client secret keeps working after `idp clients rotate-secret`."),
     Setting("IDP_DYNAMIC_REGISTRATION", "false", _bool,

@@ -4,14 +4,16 @@ passkeys. Routes on the ``account`` blueprint, so the same signed-in check appli
 Enrolling an app: a new secret is shown as a QR code and as text; it is kept (encrypted) in the
 Flask session until the citizen types a valid code, and only then stored. The first second
 factor comes with ten recovery codes, shown once; they can be regenerated (the old ones stop
-working). Every change is recorded in the audit log.
+working). Every change is recorded in the audit log, and needs a recent sign-in
+(:func:`recent_sign_in`).
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 
-from flask import current_app, flash, g, jsonify, redirect, render_template, session, url_for
+from flask import current_app, flash, g, jsonify, redirect, render_template, request, session, url_for
 from flask_babel import gettext
 
 from idp.accounts.views import bp
@@ -19,11 +21,31 @@ from idp.audit.log import record
 from idp.auth import passkeys, totp
 from idp.auth.forms import OtpForm, PasskeyForm
 from idp.db import db
+from idp.db.types import utcnow
 from idp.keys.service import seal, unseal
 from idp.web.forms import BaseForm
 
 ENROL_KEY = "idp_totp_enrol"
 _PURPOSE = "totp-enrolment"
+
+
+def recent_sign_in(view):
+    """Second factors change only after a recent sign-in (``IDP_REAUTH_MAX_AGE``): a stolen or
+    forgotten-open session must not be enough to remove the citizen's authenticator, or to add
+    the thief's own passkey or read fresh recovery codes and keep the account (NIST SP 800-63B
+    §4.2.2 / OWASP ASVS V2.1: re-authentication before changing authenticators). An older
+    session is sent to the sign-in page and comes back here; signing in again in this browser
+    moves the session's ``auth_time`` to now (:func:`idp.auth.signin.complete_sign_in`)."""
+    @functools.wraps(view)
+    def guarded(*args, **kwargs):
+        age = (utcnow() - g.sso.auth_time).total_seconds()
+        if age <= current_app.config["IDP"].reauth_max_age:
+            return view(*args, **kwargs)
+        if request.path == url_for("account.passkey_options"):
+            return jsonify(error="reauthentication_required"), 401
+        flash(gettext("For your security, sign in again before changing how you sign in."), "info")
+        return redirect(url_for("auth.login", next=url_for("account.security")), 303)
+    return guarded
 
 
 def _security_page(status: int = 200, **extra):
@@ -75,11 +97,13 @@ def _enrol_page(form: OtpForm, status: int = 200):
 
 
 @bp.get("/security/totp")
+@recent_sign_in
 def totp_enrol():
     return _enrol_page(OtpForm())
 
 
 @bp.post("/security/totp")
+@recent_sign_in
 def totp_confirm():
     """Enrolment completes only with a valid code for the new secret (RFC 6238)."""
     form = OtpForm()
@@ -102,6 +126,7 @@ def totp_confirm():
 
 
 @bp.post("/security/totp/remove")
+@recent_sign_in
 def totp_remove():
     if not BaseForm().validate_on_submit():
         return _security_page(400)
@@ -113,6 +138,7 @@ def totp_remove():
 
 
 @bp.post("/security/recovery-codes")
+@recent_sign_in
 def recovery_codes():
     """New codes, shown once; the old ones stop working."""
     if not BaseForm().validate_on_submit():
@@ -124,6 +150,7 @@ def recovery_codes():
 
 
 @bp.post("/security/passkeys/options")
+@recent_sign_in
 def passkey_options():
     response = current_app.response_class(passkeys.registration_options(g.citizen),
                                           mimetype="application/json")
@@ -132,6 +159,7 @@ def passkey_options():
 
 
 @bp.post("/security/passkeys")
+@recent_sign_in
 def passkey_register():
     form = PasskeyForm()
     if not form.validate_on_submit():
@@ -151,6 +179,7 @@ def passkey_register():
 
 
 @bp.post("/security/passkeys/<int:credential_pk>/remove")
+@recent_sign_in
 def passkey_remove(credential_pk: int):
     if not BaseForm().validate_on_submit():
         return _security_page(400)
