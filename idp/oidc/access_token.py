@@ -115,21 +115,23 @@ class VerifiedSignatures:
     SIZE = 4096
 
     def __init__(self) -> None:
-        self._entries: dict[str, tuple[KeySet, tuple[dict, dict]]] = {}
+        self._entries: dict[str, tuple[str | None, KeySet, tuple[dict, dict]]] = {}
 
-    def get(self, token: str, keyset: KeySet) -> tuple[dict, dict] | None:
+    def get(self, token: str) -> tuple[dict, dict] | None:
+        """The header and claims of ``token`` if its signature was checked under the key set
+        the key cache holds now. Needs an app context."""
         entry = self._entries.get(token)
-        if entry is None or entry[0] is not keyset:
+        if entry is None or entry[1] is not keys.public_keyset(entry[0]):
             return None
-        return entry[1]
+        return entry[2]
 
-    def put(self, token: str, keyset: KeySet, verified: tuple[dict, dict]) -> None:
+    def put(self, token: str, kid: str | None, keyset: KeySet, verified: tuple[dict, dict]) -> None:
         while len(self._entries) >= self.SIZE:
             try:
                 del self._entries[next(iter(self._entries))]
             except (KeyError, RuntimeError, StopIteration):  # another thread evicted it first
                 break
-        self._entries[token] = (keyset, verified)
+        self._entries[token] = (kid, keyset, verified)
 
     def clear(self) -> None:
         self._entries.clear()
@@ -159,6 +161,23 @@ class AccessTokenValidator(JWTBearerTokenValidator):
     def authenticate_token(self, token_string):
         if not token_string or len(token_string) > MAX_TOKEN_LENGTH:
             raise InvalidTokenError(realm=self.realm)
+        verified = verified_signatures.get(token_string)
+        if verified is None:  # never checked here, or under another key set: check it now
+            verified = self._verify(token_string)
+        header, claims = verified
+        return JWTAccessTokenClaims(claims, header, {
+            "iss": {"essential": True, "value": self.issuer},
+            "exp": {"essential": True},
+            "aud": {"essential": True} if self._audience == ANY_AUDIENCE else
+                   {"essential": True, "value": self.resource_server},
+            "sub": {"essential": True},
+            "client_id": {"essential": True},
+            "iat": {"essential": True},
+            "jti": {"essential": True},
+        })
+
+    def _verify(self, token_string: str) -> tuple[dict, dict]:
+        """Header and signature (remembered in :data:`verified_signatures` once good)."""
         try:
             header = extract_compact(token_string.encode()).headers()
         except (JoseError, ValueError) as exc:
@@ -169,28 +188,15 @@ class AccessTokenValidator(JWTBearerTokenValidator):
         if header.get("alg") != alg or str(header.get("typ", "")).lower() not in (
                 "at+jwt", "application/at+jwt"):
             raise InvalidTokenError(realm=self.realm)
-        claims_options = {
-            "iss": {"essential": True, "value": self.issuer},
-            "exp": {"essential": True},
-            "aud": {"essential": True} if self._audience == ANY_AUDIENCE else
-                   {"essential": True, "value": self.resource_server},
-            "sub": {"essential": True},
-            "client_id": {"essential": True},
-            "iat": {"essential": True},
-            "jti": {"essential": True},
-        }
         kid = header.get("kid")
         keyset = keys.public_keyset(kid)
-        verified = verified_signatures.get(token_string, keyset)
-        if verified is None:
-            try:
-                token = jwt.decode(token_string, keyset, algorithms=[alg])
-            except (JoseError, ValueError) as exc:
-                raise InvalidTokenError(realm=self.realm) from exc
-            verified = (token.header, token.claims)
-            verified_signatures.put(token_string, keyset, verified)
-        header, claims = verified
-        return JWTAccessTokenClaims(claims, header, claims_options)
+        try:
+            token = jwt.decode(token_string, keyset, algorithms=[alg])
+        except (JoseError, ValueError) as exc:
+            raise InvalidTokenError(realm=self.realm) from exc
+        verified = (token.header, token.claims)
+        verified_signatures.put(token_string, kid, keyset, verified)
+        return verified
 
     def validate_token(self, token, scopes, request, **kwargs):
         super().validate_token(token, scopes, request, **kwargs)
