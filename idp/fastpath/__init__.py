@@ -65,11 +65,9 @@ class FastPath:
 
     @staticmethod
     def _answer(handler, environ: dict) -> dict | None:
-        form = read_form(environ)
-        if form is None:
-            return None
         try:
-            return handler.answer(environ, form)
+            form = read_form(environ)
+            return None if form is None else handler.answer(environ, form)
         except Exception:  # the database is down, say: Flask answers (and logs) as it would
             log.warning("%s answered by Flask after an error before it", handler.path, exc_info=True)
             return None
