@@ -234,3 +234,20 @@ def test_behind_a_proxy_the_fast_paths_event_has_the_forwarded_address(environ):
         with application.app_context():
             db.session.remove()
             db.engine.dispose()
+
+
+def test_an_error_in_the_fast_path_leaves_the_request_to_flask(app, service, flask_calls,
+                                                               monkeypatch, caplog):
+    """Whatever fails before the answer (the database, say), the request goes to Flask with its
+    body, which answers as it always did: never a 500 from the path before it."""
+    client_id, secret = service
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("connection lost")
+
+    monkeypatch.setattr("idp.fastpath.client_auth.client_record", broken)
+    answer = app.test_client().post("/token", data=CC, headers=basic(client_id, secret))
+    assert answer.status_code == 200 and answer.get_json()["token_type"] == "Bearer"
+    assert flask_calls["oidc.token"] == 1
+    assert "/token answered by Flask after an error before it" in caplog.text
+    assert secret not in caplog.text
