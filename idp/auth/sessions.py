@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from blinker import Namespace
 from flask import Flask, current_app, g, request
 from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
 
 from idp.auth.models import SessionClient, SsoSession
 from idp.db import db
@@ -137,11 +138,19 @@ def _notify_ended() -> None:
 
 
 def join(session: SsoSession, client_pk: int) -> None:
-    """Record that a relying party received a code from this session."""
-    exists = db.session.scalar(select(SessionClient.id).where(
-        SessionClient.session_id == session.id, SessionClient.client_id == client_pk))
-    if exists is None:
-        db.session.add(SessionClient(session_id=session.id, client_id=client_pk))
+    """Record that a relying party received a code from this session (in the caller's
+    transaction). One INSERT that does nothing when the pair is already recorded (its unique
+    constraint), rather than a SELECT then an INSERT: every authorization runs it, and two
+    authorizations of one session at once cannot both insert and fail on the constraint."""
+    dialect = db.session.get_bind().dialect.name
+    db.session.execute(_JOIN[dialect], {"session_id": session.id, "client_id": client_pk,
+                                        "joined_at": utcnow()})
+
+
+#: Built once per dialect (the two spell "on conflict do nothing" with their own insert).
+_JOIN = {name: insert(SessionClient.__table__).on_conflict_do_nothing(
+    index_elements=["session_id", "client_id"]) for name, insert in
+    (("postgresql", postgresql.insert), ("sqlite", sqlite.insert))}
 
 
 def sessions_of(citizen_id: int) -> list[SsoSession]:

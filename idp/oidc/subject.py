@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from idp.accounts.models import Citizen
 from idp.db import db
@@ -54,11 +54,15 @@ def remember_subject(citizen: Citizen, client: Client) -> str:
     sub = subject_for(citizen, client)
     if client.subject_type != "public":
         sector = sector_of(client)
-        exists = db.session.scalar(select(SubjectIdentifier.id).where(
-            SubjectIdentifier.sector == sector, SubjectIdentifier.sub == sub))
+        exists = db.session.scalar(_RECORDED, {"sector": sector, "sub": sub})
         if exists is None:
             db.session.add(SubjectIdentifier(sector=sector, sub=sub, citizen_id=citizen.id))
     return sub
+
+
+#: Built once: every authorization code for a pairwise client asks.
+_RECORDED = select(SubjectIdentifier.id).where(
+    SubjectIdentifier.sector == bindparam("sector"), SubjectIdentifier.sub == bindparam("sub"))
 
 
 def citizen_for_subject(client: Client, sub: str) -> Citizen | None:
