@@ -22,16 +22,16 @@ def save_token(token: dict, request) -> None:
     code = request.authorization_code
     previous = request.refresh_token
     if code is not None:
-        # The family first (its flush gives it an id), then every change to the code row,
+        # The family first (its INSERT returns its id), then every change to the code row,
         # so the code is written by one UPDATE rather than two.
-        family = families.start_family(code) if token.get("refresh_token") else None
+        family_id = families.start_family(code) if token.get("refresh_token") else None
         code.access_jti = claims["jti"]
         code.access_expires_at = _exp(claims)
-        if family is not None:
-            code.family_id = family.id
-            families.add(family, token["refresh_token"], claims)
+        if family_id is not None:
+            code.family_id = family_id
+            families.add(family_id, token["refresh_token"], claims)
     elif previous is not None and token.get("refresh_token"):
-        families.add(previous.family, token["refresh_token"], claims)
+        families.add(previous.family_id, token["refresh_token"], claims)
     grantee = request.user
     # Group-committed after the token's transaction (idp.audit.log.record_after_commit).
     record_after_commit(

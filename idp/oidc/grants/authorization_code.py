@@ -14,7 +14,7 @@ from datetime import timedelta
 from authlib.oauth2.rfc6749 import grants
 from authlib.oauth2.rfc6749.errors import InvalidGrantError
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
 from idp.accounts.models import Citizen
 from idp.audit.log import record
@@ -34,12 +34,20 @@ def code_digest(code: str) -> str:
 
 
 def grantee_for(citizen: Citizen, client, *, session_id, auth_time, acr, amr) -> Grantee:
-    sid = None
-    if session_id is not None:
-        session = db.session.get(SsoSession, session_id)
-        sid = session.sid if session is not None else None
+    sid = db.session.scalar(_SID, {"session_id": session_id}) if session_id is not None else None
     return Grantee(citizen=citizen, sub=subject_for(citizen, client), auth_time=auth_time,
                    acr=acr, amr=list(amr or []), session_id=session_id, sid=sid)
+
+
+# Built once, with bound parameters: every code redemption runs them. The claim is a Core
+# UPDATE of the table (the ORM's version would also look for the row in the session to
+# synchronise it; nothing reads ``used_at`` back in this request), and the session is read for
+# its ``sid`` only.
+_CODE = select(AuthorizationCode).where(AuthorizationCode.code_digest == bindparam("digest"))
+_CODES = AuthorizationCode.__table__
+_CLAIM = (update(_CODES).where(_CODES.c.id == bindparam("code_id"), _CODES.c.used_at.is_(None))
+          .values(used_at=bindparam("now")))
+_SID = select(SsoSession.sid).where(SsoSession.id == bindparam("session_id"))
 
 
 class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
@@ -79,14 +87,10 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         revoke the tokens issued from the first (committed now, whatever follows)."""
         if not code or len(code) > 200:
             return None
-        row = db.session.scalar(
-            select(AuthorizationCode).where(AuthorizationCode.code_digest == code_digest(code)))
+        row = db.session.scalar(_CODE, {"digest": code_digest(code)})
         if row is None or row.client_pk != client.id:
             return None
-        claimed = db.session.execute(
-            update(AuthorizationCode)
-            .where(AuthorizationCode.id == row.id, AuthorizationCode.used_at.is_(None))
-            .values(used_at=utcnow())).rowcount == 1
+        claimed = db.session.execute(_CLAIM, {"code_id": row.id, "now": utcnow()}).rowcount == 1
         if not claimed:
             self._revoke_issued(row, client)
             raise InvalidGrantError("The authorization code was already used.")
