@@ -32,8 +32,24 @@ def init_app(app: Flask) -> None:
         headers_enabled=False,
     )
     limiter.init_app(app)
+    _skip_app_wide_check(app, limiter)
     app.extensions["idp.limiter"] = limiter
     app.register_error_handler(RateLimitExceeded, _too_many_requests)
+
+
+def _skip_app_wide_check(app: Flask, limiter: Limiter) -> None:
+    """Drop Flask-Limiter's hook that runs before *every* request.
+
+    That hook enforces default, application-wide and meta limits; idp sets none of them (the
+    limiter above is built without, and the ``RATELIMIT_*`` settings that would add them are
+    refused here), so all it did was spend a fifth of a millisecond on each request, five
+    times per sign-in. The limits idp has are on views (:func:`limit_posts`), and their
+    decorators check them; the after-request and teardown hooks stay.
+    """
+    for name in ("RATELIMIT_DEFAULT", "RATELIMIT_APPLICATION", "RATELIMIT_META"):
+        if app.config.get(name):
+            raise RuntimeError(f"{name} is not supported: idp limits only the forms that check secrets")
+    app.before_request_funcs[None].remove(limiter._check_request_limit)
 
 
 def _too_many_requests(exc: RateLimitExceeded):
