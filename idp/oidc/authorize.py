@@ -14,8 +14,9 @@
 A request that needs the citizen is stored in the database (:class:`PendingAuthorization`) so
 that any node resumes it. That row is written, read and deleted with Core statements on its
 table: it is plain data that no other code loads, and every complete sign-in goes through it
-twice, where ORM objects would cost several times as much for nothing. A sign-in newer than the request satisfies ``prompt=login`` and
-``max_age`` (OIDC Core §3.1.2.1), which is what ends the loop after re-authentication.
+twice, where ORM objects would cost several times as much for nothing. A sign-in newer than
+the request satisfies ``prompt=login`` and ``max_age`` (OIDC Core §3.1.2.1), which is what
+ends the loop after re-authentication.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ from idp.oidc.errors import (
     OAuth2Error,
     UnmetAuthenticationRequirementsError,
 )
-from idp.oidc.grantee import Grantee
+from idp.oidc.grantee import Grantee, citizen_ref
 from idp.oidc.grants import AuthorizationCodeGrant
 from idp.oidc.models import PendingAuthorization
 from idp.oidc.response_modes import authorization_response, error_response
@@ -236,7 +237,7 @@ def _consent_page(areq: AuthorizationRequest, pending, values):
 
 def _issue_code(areq: AuthorizationRequest, session):
     """RFC 6749 §4.1.2: the code, with state; Authlib's grant generates and stores it."""
-    citizen = db.session.get(Citizen, session.citizen_id)
+    citizen = citizen_ref(session.citizen_id)
     grantee = Grantee(citizen=citizen, sub=remember_subject(citizen, areq.client),
                       auth_time=session.auth_time,
                       acr=assurance.acr_claim(session.acr, areq.acr_values

@@ -20,6 +20,7 @@ from sqlalchemy import bindparam, select
 
 from idp.accounts.models import Citizen
 from idp.db import db
+from idp.oidc.grantee import CitizenRef
 from idp.oidc.models import Client, SubjectIdentifier
 
 
@@ -41,7 +42,7 @@ def sector_of(client: Client) -> str:
     return client.client_id
 
 
-def subject_for(citizen: Citizen, client: Client) -> str:
+def subject_for(citizen: Citizen | CitizenRef, client: Client) -> str:
     """The ``sub`` this client knows the citizen by."""
     if client.subject_type == "public":
         return citizen.uid
@@ -49,7 +50,7 @@ def subject_for(citizen: Citizen, client: Client) -> str:
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
-def remember_subject(citizen: Citizen, client: Client) -> str:
+def remember_subject(citizen: Citizen | CitizenRef, client: Client) -> str:
     """Compute the citizen's ``sub`` for the client and record it if pairwise (caller commits)."""
     sub = subject_for(citizen, client)
     if client.subject_type != "public":

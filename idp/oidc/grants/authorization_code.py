@@ -22,7 +22,7 @@ from idp.auth.models import SsoSession
 from idp.db import db
 from idp.db.types import utcnow
 from idp.oidc import access_token, refresh_token
-from idp.oidc.grantee import Grantee
+from idp.oidc.grantee import CitizenRef, Grantee, citizen_ref
 from idp.oidc.models import AuthorizationCode, RefreshTokenFamily
 from idp.oidc.subject import subject_for
 
@@ -33,7 +33,7 @@ def code_digest(code: str) -> str:
     return hashlib.sha256(code.encode()).hexdigest()
 
 
-def grantee_for(citizen: Citizen, client, *, session_id, auth_time, acr, amr) -> Grantee:
+def grantee_for(citizen: Citizen | CitizenRef, client, *, session_id, auth_time, acr, amr) -> Grantee:
     sid = db.session.scalar(_SID, {"session_id": session_id}) if session_id is not None else None
     return Grantee(citizen=citizen, sub=subject_for(citizen, client), auth_time=auth_time,
                    acr=acr, amr=list(amr or []), session_id=session_id, sid=sid)
@@ -48,6 +48,7 @@ _CODES = AuthorizationCode.__table__
 _CLAIM = (update(_CODES).where(_CODES.c.id == bindparam("code_id"), _CODES.c.used_at.is_(None))
           .values(used_at=bindparam("now")))
 _SID = select(SsoSession.sid).where(SsoSession.id == bindparam("session_id"))
+_INSERT_CODE = _CODES.insert()
 
 
 class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
@@ -62,25 +63,25 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         grantee: Grantee = request.user
         data = request.payload.data
         now = utcnow()
-        row = AuthorizationCode(
-            code_digest=code_digest(code),
-            client_pk=request.client.id,
-            citizen_id=grantee.citizen.id,
-            session_id=grantee.session_id,
-            redirect_uri=data["redirect_uri"],
-            scope=request.scope,
-            nonce=data.get("nonce") or None,
-            code_challenge=data.get("code_challenge") or None,
-            code_challenge_method=(data.get("code_challenge_method") or "S256")
+        # A Core INSERT in the caller's transaction: nothing reads the row back in this
+        # request, and every authorization writes one.
+        db.session.execute(_INSERT_CODE, {
+            "code_digest": code_digest(code),
+            "client_pk": request.client.id,
+            "citizen_id": grantee.citizen.id,
+            "session_id": grantee.session_id,
+            "redirect_uri": data["redirect_uri"],
+            "scope": request.scope,
+            "nonce": data.get("nonce") or None,
+            "code_challenge": data.get("code_challenge") or None,
+            "code_challenge_method": (data.get("code_challenge_method") or "S256")
             if data.get("code_challenge") else None,
-            auth_time=grantee.auth_time,
-            acr=grantee.acr,
-            amr=list(grantee.amr),
-            created_at=now,
-            expires_at=now + timedelta(seconds=ttl),
-        )
-        db.session.add(row)
-        return row
+            "auth_time": grantee.auth_time,
+            "acr": grantee.acr,
+            "amr": list(grantee.amr),
+            "created_at": now,
+            "expires_at": now + timedelta(seconds=ttl),
+        })
 
     def query_authorization_code(self, code, client):
         """Find and claim the code. RFC 6749 §4.1.2: on a second use, deny the request and
@@ -113,7 +114,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         """Already claimed in :meth:`query_authorization_code`; the row stays so a reuse is seen."""
 
     def authenticate_user(self, authorization_code: AuthorizationCode):
-        citizen = db.session.get(Citizen, authorization_code.citizen_id)
+        citizen = citizen_ref(authorization_code.citizen_id)
         if citizen is None:
             return None
         return grantee_for(citizen, self.request.client, session_id=authorization_code.session_id,
