@@ -18,6 +18,7 @@ from blinker import Namespace
 from flask import Flask, current_app, g, request
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import make_transient_to_detached
 
 from idp.auth.models import SessionClient, SsoSession
 from idp.db import db
@@ -52,24 +53,33 @@ def start_session(citizen_id: int, *, amr: list[str], acr: str,
         end_session(previous, "rotated", commit=False)
     now = utcnow()
     token = secrets.token_urlsafe(32)
-    session = SsoSession(
-        token_digest=_digest(token),
-        sid=secrets.token_urlsafe(24),
-        citizen_id=citizen_id,
-        auth_time=auth_time or now,
-        amr=list(amr),
-        acr=acr,
-        ip_address=request.remote_addr,
-        user_agent=(request.user_agent.string or "")[:400] or None,
-        created_at=now,
-        last_seen_at=now,
-        expires_at=now + timedelta(seconds=_settings().session_absolute_ttl),
-    )
+    values = {
+        "token_digest": _digest(token),
+        "sid": secrets.token_urlsafe(24),
+        "citizen_id": citizen_id,
+        "auth_time": auth_time or now,
+        "amr": list(amr),
+        "acr": acr,
+        "ip_address": request.remote_addr,
+        "user_agent": (request.user_agent.string or "")[:400] or None,
+        "created_at": now,
+        "last_seen_at": now,
+        "expires_at": now + timedelta(seconds=_settings().session_absolute_ttl),
+        "ended_at": None,
+        "end_reason": None,
+    }
+    # One INSERT ... RETURNING, then the object joins the ORM session as the row it now is
+    # (later changes to it are flushed as UPDATEs): the unit of work's own INSERT costs more
+    # than the statement, on a row written by every sign-in.
+    session = SsoSession(id=db.session.execute(_INSERT_SESSION, values).scalar_one(), **values)
+    make_transient_to_detached(session)
     db.session.add(session)
-    db.session.flush()
     g.idp_session = session
     g.idp_session_cookie = token
     return session
+
+
+_INSERT_SESSION = SsoSession.__table__.insert().returning(SsoSession.__table__.c.id)
 
 
 def raise_session(session: SsoSession, *, amr: list[str], acr: str) -> SsoSession:
