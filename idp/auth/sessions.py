@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 
 from blinker import Namespace
 from flask import Flask, current_app, g, request
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import make_transient_to_detached
 
@@ -106,9 +106,7 @@ def current_session() -> SsoSession | None:
     token = request.cookies.get(COOKIE_NAME)
     if not token or len(token) > 100:
         return None
-    session = db.session.scalar(
-        select(SsoSession).where(SsoSession.token_digest == _digest(token))
-    )
+    session = db.session.scalar(_BY_DIGEST, {"digest": _digest(token)})
     if session is None or session.ended_at is not None:
         return None
     now = utcnow()
@@ -122,6 +120,10 @@ def current_session() -> SsoSession | None:
         db.session.commit()
     g.idp_session = session
     return session
+
+
+#: Built once: every request that looks at the browser's session runs it.
+_BY_DIGEST = select(SsoSession).where(SsoSession.token_digest == bindparam("digest"))
 
 
 def end_session(session: SsoSession, reason: str, *, commit: bool = True) -> None:

@@ -20,6 +20,7 @@ The steps, in order:
 from __future__ import annotations
 
 import logging
+import re
 import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -49,6 +50,8 @@ PENDING_KEY = "idp_pending_signin"
 #: A verified password waits this long for the next step before it must be typed again.
 PENDING_TTL = 300
 MAX_NEXT_LENGTH = 2000
+#: Control characters (C0 and DEL), which browsers strip or misread in a URL.
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
 
 
 def safe_next(target: str | None) -> str | None:
@@ -59,7 +62,7 @@ def safe_next(target: str | None) -> str | None:
     """
     if not target or len(target) > MAX_NEXT_LENGTH or not target.startswith("/"):
         return None
-    if target.startswith("//") or "\\" in target or any(ord(c) < 32 or ord(c) == 127 for c in target):
+    if target.startswith("//") or "\\" in target or _CONTROL.search(target):
         return None
     parts = urlsplit(target)
     if parts.scheme or parts.netloc:
