@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from idp.accounts import messages, registry
 from idp.accounts.contacts import normalise_email, normalise_phone
@@ -56,17 +56,24 @@ def find_citizen(username: str) -> Citizen | None:
     except InvalidIdentifier:
         value = None
     if value is not None:
-        citizen = db.session.scalar(select(Citizen).join(NationalIdentifier).where(
-            NationalIdentifier.scheme == current.name, NationalIdentifier.value == value))
+        citizen = db.session.scalar(_BY_IDENTIFIER, {"scheme": current.name, "value": value})
         if citizen is not None:
             return citizen
     if "@" in username:
         email = normalise_email(username)
-        return db.session.scalar(select(Citizen).where(Citizen.email == email)) if email else None
+        return db.session.scalar(_BY_EMAIL, {"email": email}) if email else None
     phone = normalise_phone(username, current)
     if phone is None:
         return None
-    return db.session.scalar(select(Citizen).where(Citizen.phone == phone))
+    return db.session.scalar(_BY_PHONE, {"phone": phone})
+
+
+# Built once, with bound parameters: every password sign-in runs one of them, and building the
+# statement anew each time costs as much as running it.
+_BY_IDENTIFIER = select(Citizen).join(NationalIdentifier).where(
+    NationalIdentifier.scheme == bindparam("scheme"), NationalIdentifier.value == bindparam("value"))
+_BY_EMAIL = select(Citizen).where(Citizen.email == bindparam("email"))
+_BY_PHONE = select(Citizen).where(Citizen.phone == bindparam("phone"))
 
 
 def national_identifier(citizen: Citizen) -> NationalIdentifier | None:

@@ -191,11 +191,14 @@ def _lock_head(session=None) -> tuple[int, str, bool]:
 
 
 def _append(last_id: int, last_hash: str, **fields: Any) -> AuditEvent:
-    event = AuditEvent(id=last_id + 1, at=utcnow(), prev_hash=last_hash, **fields)
-    event.hash = event_hash(event)
-    db.session.add(event)
-    db.session.execute(_SET_HEAD, {"new_id": event.id, "new_hash": event.hash, "at": event.at})
-    return event
+    """Write one event after ``last_id`` in the request's transaction, as a Core INSERT: no
+    ORM object to track and flush (every sign-in writes one). The returned
+    :class:`AuditEvent` carries what was written; it is not in the session."""
+    row = {**fields, "id": last_id + 1, "at": utcnow(), "prev_hash": last_hash}
+    row["hash"] = event_hash(row)
+    db.session.execute(_INSERT_EVENTS, row)
+    db.session.execute(_SET_HEAD, {"new_id": row["id"], "new_hash": row["hash"], "at": row["at"]})
+    return AuditEvent(**row)
 
 
 def _event_fields(action: str, actor: str, outcome: str, citizen_id: int | None,

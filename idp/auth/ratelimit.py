@@ -7,10 +7,11 @@ else in the process. Only POST is limited: reading a form costs nothing.
 
 from __future__ import annotations
 
+import functools
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
-from flask import Flask, current_app, make_response
+from flask import Flask, current_app, make_response, request
 from flask_babel import gettext
 from flask_limiter import Limiter, RateLimitExceeded
 from flask_limiter.util import get_remote_address
@@ -32,8 +33,24 @@ def init_app(app: Flask) -> None:
         headers_enabled=False,
     )
     limiter.init_app(app)
+    _skip_app_wide_check(app, limiter)
     app.extensions["idp.limiter"] = limiter
     app.register_error_handler(RateLimitExceeded, _too_many_requests)
+
+
+def _skip_app_wide_check(app: Flask, limiter: Limiter) -> None:
+    """Drop Flask-Limiter's hook that runs before *every* request.
+
+    That hook enforces default, application-wide and meta limits; idp sets none of them (the
+    limiter above is built without, and the ``RATELIMIT_*`` settings that would add them are
+    refused here), so all it did was spend a fifth of a millisecond on each request, five
+    times per sign-in. The limits idp has are on views (:func:`limit_posts`), and their
+    decorators check them; the after-request and teardown hooks stay.
+    """
+    for name in ("RATELIMIT_DEFAULT", "RATELIMIT_APPLICATION", "RATELIMIT_META"):
+        if app.config.get(name):
+            raise RuntimeError(f"{name} is not supported: idp limits only the forms that check secrets")
+    app.before_request_funcs[None].remove(limiter._check_request_limit)
 
 
 def _too_many_requests(exc: RateLimitExceeded):
@@ -48,10 +65,22 @@ def _too_many_requests(exc: RateLimitExceeded):
 
 
 def limit_posts(app: Flask, endpoints: Iterable[str]) -> None:
-    """Apply ``IDP_LOGIN_RATE_LIMIT`` per client IP to POSTs of these endpoints."""
+    """Apply ``IDP_LOGIN_RATE_LIMIT`` per client IP to POSTs of these endpoints.
+
+    Other methods go straight to the view: Flask-Limiter's decorator would otherwise resolve
+    and filter its limits on every GET of the form only to find none applies (a third of a
+    millisecond per sign-in page)."""
     limiter: Limiter = app.extensions["idp.limiter"]
     for endpoint in endpoints:
         view = app.view_functions[endpoint]
-        app.view_functions[endpoint] = limiter.limit(
+        limited = limiter.limit(
             lambda: current_app.config["IDP"].login_rate_limit, methods=["POST"],
             error_message=_message, scope=endpoint)(view)
+        app.view_functions[endpoint] = _posts_through(limited, view)
+
+
+def _posts_through(limited: Callable, view: Callable) -> Callable:
+    @functools.wraps(view)
+    def dispatch(*args, **kwargs):
+        return limited(*args, **kwargs) if request.method == "POST" else view(*args, **kwargs)
+    return dispatch

@@ -20,12 +20,13 @@ The steps, in order:
 from __future__ import annotations
 
 import logging
+import re
 import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from flask import redirect, session
-from sqlalchemy import select
+from sqlalchemy import bindparam, exists, select, update
 from werkzeug.wrappers import Response
 
 from idp.accounts.models import Citizen
@@ -49,6 +50,8 @@ PENDING_KEY = "idp_pending_signin"
 #: A verified password waits this long for the next step before it must be typed again.
 PENDING_TTL = 300
 MAX_NEXT_LENGTH = 2000
+#: Control characters (C0 and DEL), which browsers strip or misread in a URL.
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
 
 
 def safe_next(target: str | None) -> str | None:
@@ -59,7 +62,7 @@ def safe_next(target: str | None) -> str | None:
     """
     if not target or len(target) > MAX_NEXT_LENGTH or not target.startswith("/"):
         return None
-    if target.startswith("//") or "\\" in target or any(ord(c) < 32 or ord(c) == 127 for c in target):
+    if target.startswith("//") or "\\" in target or _CONTROL.search(target):
         return None
     parts = urlsplit(target)
     if parts.scheme or parts.netloc:
@@ -101,8 +104,7 @@ def check_password(username: str, password: str) -> Attempt:
         _fail(citizen, outcome, None)
         return Attempt(outcome, wait_seconds=lockout.wait_seconds(status))
 
-    credential = db.session.scalar(select(PasswordCredential).where(
-        PasswordCredential.citizen_id == citizen.id)) if citizen else None
+    credential = db.session.execute(_CREDENTIAL, {"citizen_id": citizen.id}).first() if citizen else None
     if not verify_password(credential.hash if credential else None, password) or citizen is None:
         status = _fail(citizen, "unknown_account" if citizen is None else "bad_password", key)
         wait = lockout.wait_seconds(status)
@@ -116,9 +118,18 @@ def check_password(username: str, password: str) -> Attempt:
     lockout.reset(key)
     if needs_rehash(credential.hash):
         # Parameters changed (IDP_ARGON2_*): upgrade the hash while the password is at hand.
-        credential.hash = hash_password(password)
+        db.session.execute(_REHASH, {"credential_id": credential.id, "new_hash": hash_password(password)})
         db.session.commit()
     return Attempt("ok", citizen=citizen)
+
+
+# Built once, with bound parameters (every password sign-in runs them). The credential is read
+# and, rarely, rewritten as plain columns: the sign-in needs its hash, not an ORM object.
+_CREDENTIAL = select(PasswordCredential.id, PasswordCredential.hash).where(
+    PasswordCredential.citizen_id == bindparam("citizen_id"))
+_REHASH = (update(PasswordCredential.__table__)
+           .where(PasswordCredential.__table__.c.id == bindparam("credential_id"))
+           .values(hash=bindparam("new_hash")))
 
 
 @dataclass(frozen=True)
@@ -130,12 +141,14 @@ class Pending:
 
 def has_second_factor(citizen_id: int) -> bool:
     """An enrolled authenticator app or a registered passkey (recovery codes only back them up)."""
-    totp = db.session.scalar(select(TotpCredential.id).where(
-        TotpCredential.citizen_id == citizen_id, TotpCredential.confirmed_at.is_not(None)).limit(1))
-    if totp is not None:
-        return True
-    return db.session.scalar(select(WebAuthnCredential.id).where(
-        WebAuthnCredential.citizen_id == citizen_id).limit(1)) is not None
+    return bool(db.session.scalar(_HAS_SECOND_FACTOR, {"citizen_id": citizen_id}))
+
+
+#: Both kinds of second factor in one statement (every sign-in asks), built once.
+_HAS_SECOND_FACTOR = select(
+    exists().where(TotpCredential.citizen_id == bindparam("citizen_id"),
+                   TotpCredential.confirmed_at.is_not(None))
+    | exists().where(WebAuthnCredential.citizen_id == bindparam("citizen_id")))
 
 
 def begin_sign_in(citizen: Citizen, amr: list[str], next_url: str | None) -> Response:

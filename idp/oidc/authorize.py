@@ -12,8 +12,11 @@
 4. a single-use code to the redirect URI, with ``state`` and ``iss``.
 
 A request that needs the citizen is stored in the database (:class:`PendingAuthorization`) so
-that any node resumes it. A sign-in newer than the request satisfies ``prompt=login`` and
-``max_age`` (OIDC Core §3.1.2.1), which is what ends the loop after re-authentication.
+that any node resumes it. That row is written, read and deleted with Core statements on its
+table: it is plain data that no other code loads, and every complete sign-in goes through it
+twice, where ORM objects would cost several times as much for nothing. A sign-in newer than
+the request satisfies ``prompt=login`` and ``max_age`` (OIDC Core §3.1.2.1), which is what
+ends the loop after re-authentication.
 """
 
 from __future__ import annotations
@@ -25,7 +28,8 @@ from urllib.parse import urlencode
 from authlib.oauth2.rfc6749 import OAuth2Request
 from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
 from flask import abort, current_app, g, redirect, render_template, request
-from sqlalchemy import delete
+from sqlalchemy import bindparam
+from sqlalchemy.engine import Row
 from werkzeug.datastructures import MultiDict
 
 from idp.accounts.models import Citizen
@@ -45,7 +49,7 @@ from idp.oidc.errors import (
     OAuth2Error,
     UnmetAuthenticationRequirementsError,
 )
-from idp.oidc.grantee import Grantee
+from idp.oidc.grantee import Grantee, citizen_ref
 from idp.oidc.grants import AuthorizationCodeGrant
 from idp.oidc.models import PendingAuthorization
 from idp.oidc.response_modes import authorization_response, error_response
@@ -54,6 +58,14 @@ from idp.oidc.subject import remember_subject
 from idp.web import csrf, no_store
 
 PENDING_TTL = timedelta(minutes=30)
+_PENDING = PendingAuthorization.__table__
+#: Built once: they run on every authorization request that needs the citizen.
+_PENDING_BY_ID = (_PENDING.select().with_only_columns(_PENDING.c.id, _PENDING.c.params,
+                                                      _PENDING.c.created_at, _PENDING.c.expires_at)
+                  .where(_PENDING.c.id == bindparam("id")))
+_PENDING_EXPIRED = _PENDING.delete().where(_PENDING.c.expires_at < bindparam("now"))
+_PENDING_DELETE = _PENDING.delete().where(_PENDING.c.id == bindparam("id"))
+_PENDING_INSERT = _PENDING.insert()
 
 
 def _page(message: str, status: int = 400):
@@ -85,8 +97,9 @@ def decide(pending_id: str):
                 decision=decision)
 
 
-def _pending(pending_id: str) -> PendingAuthorization:
-    pending = db.session.get(PendingAuthorization, pending_id[:64])
+def _pending(pending_id: str) -> Row:
+    """The stored request (``id``, ``params``, ``created_at``), or a 400 page once expired."""
+    pending = db.session.execute(_PENDING_BY_ID, {"id": pending_id[:64]}).first()
     if pending is None or pending.expires_at <= utcnow():
         abort(400, description="This sign-in request has expired. Go back to the service and start again.")
     if pending.params.get("ui_locales"):
@@ -102,7 +115,7 @@ def _locale(ui_locales: str) -> str:
     return supported[0]
 
 
-def _run(values, *, created_at: datetime, pending: PendingAuthorization | None, decision: str | None = None):
+def _run(values, *, created_at: datetime, pending: Row | None, decision: str | None = None):
     try:
         areq = validate(values)
     except InvalidAuthorizationRequest as exc:
@@ -128,7 +141,7 @@ def _run(values, *, created_at: datetime, pending: PendingAuthorization | None, 
         response = _issue_code(areq, session)
     except OAuth2Error as error:
         response = error_response(areq.redirect_uri, error, areq.state, areq.response_mode)
-    _forget(pending)
+    _forget(pending, commit=False)
     db.session.commit()
     return response
 
@@ -178,33 +191,37 @@ def _assurance(areq: AuthorizationRequest, session) -> bool:
 
 
 def _to_step_up(areq: AuthorizationRequest, pending, values):
-    pending = _store(areq, pending, values)
-    return no_store(redirect(step_up_url(f"/authorize/continue/{pending.id}", areq.required_acr), code=302))
+    pending_id = _store(areq, pending, values)
+    return no_store(redirect(step_up_url(f"/authorize/continue/{pending_id}", areq.required_acr), code=302))
 
 
-def _store(areq: AuthorizationRequest, pending: PendingAuthorization | None, values) -> PendingAuthorization:
-    if pending is None:
-        now = utcnow()
-        # Abandoned requests go away as new ones arrive (indexed on expires_at).
-        db.session.execute(delete(PendingAuthorization).where(PendingAuthorization.expires_at < now))
-        pending = PendingAuthorization(id=secrets.token_urlsafe(24), client_pk=areq.client.id,
-                                       params={k: values.get(k) for k in values},
-                                       created_at=now, expires_at=now + PENDING_TTL)
-        db.session.add(pending)
-        db.session.commit()
-    return pending
-
-
-def _forget(pending: PendingAuthorization | None) -> None:
+def _store(areq: AuthorizationRequest, pending: Row | None, values) -> str:
+    """The id of the stored request: the one being resumed, or a new row (committed)."""
     if pending is not None:
-        db.session.delete(pending)
-        db.session.commit()
+        return pending.id
+    now = utcnow()
+    pending_id = secrets.token_urlsafe(24)
+    # Abandoned requests go away as new ones arrive (indexed on expires_at).
+    db.session.execute(_PENDING_EXPIRED, {"now": now})
+    db.session.execute(_PENDING_INSERT, {
+        "id": pending_id, "client_pk": areq.client.id, "params": {k: values.get(k) for k in values},
+        "created_at": now, "expires_at": now + PENDING_TTL})
+    db.session.commit()
+    return pending_id
+
+
+def _forget(pending: Row | None, *, commit: bool = True) -> None:
+    """Delete the stored request (``commit=False``: in the caller's transaction, which then
+    commits it together with the code it issued)."""
+    if pending is not None:
+        db.session.execute(_PENDING_DELETE, {"id": pending.id})
+        if commit:
+            db.session.commit()
 
 
 def _to_login(areq: AuthorizationRequest, pending, values):
     """The sign-in page (blueprint endpoint ``auth.login``), then back to this request."""
-    pending = _store(areq, pending, values)
-    query = {"next": f"/authorize/continue/{pending.id}"}
+    query = {"next": f"/authorize/continue/{_store(areq, pending, values)}"}
     if areq.params.get("login_hint"):
         query["login_hint"] = areq.params["login_hint"]
     if areq.params.get("ui_locales"):
@@ -213,15 +230,14 @@ def _to_login(areq: AuthorizationRequest, pending, values):
 
 
 def _consent_page(areq: AuthorizationRequest, pending, values):
-    pending = _store(areq, pending, values)
     return no_store(current_app.make_response(render_template(
-        "oidc/consent.html", client=areq.client, pending_id=pending.id,
+        "oidc/consent.html", client=areq.client, pending_id=_store(areq, pending, values),
         claims=consents.describe(areq.scopes))))
 
 
 def _issue_code(areq: AuthorizationRequest, session):
     """RFC 6749 §4.1.2: the code, with state; Authlib's grant generates and stores it."""
-    citizen = db.session.get(Citizen, session.citizen_id)
+    citizen = citizen_ref(session.citizen_id)
     grantee = Grantee(citizen=citizen, sub=remember_subject(citizen, areq.client),
                       auth_time=session.auth_time,
                       acr=assurance.acr_claim(session.acr, areq.acr_values

@@ -5,13 +5,34 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import NamedTuple
+
+from sqlalchemy import bindparam, select
 
 from idp.accounts.models import Citizen
+from idp.db import db
+
+
+class CitizenRef(NamedTuple):
+    """What a grant needs of the citizen: the id (rows, audit) and the uid (``sub``). Codes
+    and tokens are issued from this, read as two columns, not from a whole account."""
+
+    id: int
+    uid: str
+
+
+def citizen_ref(citizen_id: int) -> CitizenRef | None:
+    """The citizen's id and uid, or None when the account is gone."""
+    row = db.session.execute(_REF, {"citizen_id": citizen_id}).first()
+    return CitizenRef(row.id, row.uid) if row is not None else None
+
+
+_REF = select(Citizen.id, Citizen.uid).where(Citizen.id == bindparam("citizen_id"))
 
 
 @dataclass
 class Grantee:
-    citizen: Citizen
+    citizen: Citizen | CitizenRef
     sub: str
     auth_time: datetime
     acr: str | None = None

@@ -31,25 +31,30 @@ def find(token: str) -> RefreshToken | None:
     return db.session.scalar(select(RefreshToken).where(RefreshToken.token_digest == digest(token)))
 
 
-def add(family: RefreshTokenFamily, token: str, access_claims: dict) -> RefreshToken:
+def add(family_id: int, token: str, access_claims: dict) -> None:
+    """Store a new refresh token of the family (its digest), in the caller's transaction.
+
+    A Core INSERT: every token response with a refresh token writes one, and nothing in the
+    request reads it back as an object."""
     ttl = current_app.config["IDP"].refresh_token_ttl
     now = utcnow()
-    row = RefreshToken(token_digest=digest(token), family_id=family.id, issued_at=now,
-                       expires_at=now + timedelta(seconds=ttl),
-                       access_jti=access_claims["jti"],
-                       access_expires_at=_at(access_claims["exp"]))
-    row.family = family
-    db.session.add(row)
-    return row
+    db.session.execute(_INSERT_TOKEN, {
+        "token_digest": digest(token), "family_id": family_id, "issued_at": now,
+        "expires_at": now + timedelta(seconds=ttl), "access_jti": access_claims["jti"],
+        "access_expires_at": _at(access_claims["exp"])})
 
 
-def start_family(code: AuthorizationCode) -> RefreshTokenFamily:
-    family = RefreshTokenFamily(client_pk=code.client_pk, citizen_id=code.citizen_id,
-                                session_id=code.session_id, scope=code.scope,
-                                auth_time=code.auth_time, acr=code.acr, amr=list(code.amr))
-    db.session.add(family)
-    db.session.flush()
-    return family
+def start_family(code: AuthorizationCode) -> int:
+    """Start the family of refresh tokens issued from ``code``; its id (one INSERT ...
+    RETURNING, where an ORM object would need a flush of its own to learn it)."""
+    return db.session.execute(_INSERT_FAMILY, {
+        "client_pk": code.client_pk, "citizen_id": code.citizen_id, "session_id": code.session_id,
+        "scope": code.scope, "auth_time": code.auth_time, "acr": code.acr,
+        "amr": list(code.amr), "created_at": utcnow()}).scalar_one()
+
+
+_INSERT_TOKEN = RefreshToken.__table__.insert()
+_INSERT_FAMILY = RefreshTokenFamily.__table__.insert().returning(RefreshTokenFamily.__table__.c.id)
 
 
 def claim(row: RefreshToken) -> bool:

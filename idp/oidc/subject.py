@@ -16,10 +16,11 @@ from urllib.parse import urlsplit
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from idp.accounts.models import Citizen
 from idp.db import db
+from idp.oidc.grantee import CitizenRef
 from idp.oidc.models import Client, SubjectIdentifier
 
 
@@ -41,7 +42,7 @@ def sector_of(client: Client) -> str:
     return client.client_id
 
 
-def subject_for(citizen: Citizen, client: Client) -> str:
+def subject_for(citizen: Citizen | CitizenRef, client: Client) -> str:
     """The ``sub`` this client knows the citizen by."""
     if client.subject_type == "public":
         return citizen.uid
@@ -49,16 +50,20 @@ def subject_for(citizen: Citizen, client: Client) -> str:
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
-def remember_subject(citizen: Citizen, client: Client) -> str:
+def remember_subject(citizen: Citizen | CitizenRef, client: Client) -> str:
     """Compute the citizen's ``sub`` for the client and record it if pairwise (caller commits)."""
     sub = subject_for(citizen, client)
     if client.subject_type != "public":
         sector = sector_of(client)
-        exists = db.session.scalar(select(SubjectIdentifier.id).where(
-            SubjectIdentifier.sector == sector, SubjectIdentifier.sub == sub))
+        exists = db.session.scalar(_RECORDED, {"sector": sector, "sub": sub})
         if exists is None:
             db.session.add(SubjectIdentifier(sector=sector, sub=sub, citizen_id=citizen.id))
     return sub
+
+
+#: Built once: every authorization code for a pairwise client asks.
+_RECORDED = select(SubjectIdentifier.id).where(
+    SubjectIdentifier.sector == bindparam("sector"), SubjectIdentifier.sub == bindparam("sub"))
 
 
 def citizen_for_subject(client: Client, sub: str) -> Citizen | None:

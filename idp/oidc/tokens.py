@@ -9,10 +9,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from sqlalchemy import bindparam
+
 from idp.audit.log import record_after_commit
+from idp.db import db
 from idp.db.types import utcnow
 from idp.oidc import refresh_token as families
 from idp.oidc.access_token import unverified_claims
+from idp.oidc.models import AuthorizationCode
 
 
 def save_token(token: dict, request) -> None:
@@ -22,16 +26,15 @@ def save_token(token: dict, request) -> None:
     code = request.authorization_code
     previous = request.refresh_token
     if code is not None:
-        # The family first (its flush gives it an id), then every change to the code row,
-        # so the code is written by one UPDATE rather than two.
-        family = families.start_family(code) if token.get("refresh_token") else None
-        code.access_jti = claims["jti"]
-        code.access_expires_at = _exp(claims)
-        if family is not None:
-            code.family_id = family.id
-            families.add(family, token["refresh_token"], claims)
+        # The family first (its INSERT returns its id), then what the code row must know to
+        # revoke on reuse, in one Core UPDATE (no ORM flush: nothing reads them back here).
+        family_id = families.start_family(code) if token.get("refresh_token") else None
+        db.session.execute(_CODE_ISSUED, {"code_id": code.id, "family_id": family_id,
+                                          "jti": claims["jti"], "exp": _exp(claims)})
+        if family_id is not None:
+            families.add(family_id, token["refresh_token"], claims)
     elif previous is not None and token.get("refresh_token"):
-        families.add(previous.family, token["refresh_token"], claims)
+        families.add(previous.family_id, token["refresh_token"], claims)
     grantee = request.user
     # Group-committed after the token's transaction (idp.audit.log.record_after_commit).
     record_after_commit(**issued_event(
@@ -47,6 +50,12 @@ def issued_event(client_id: str, grant_type: str, token: dict, jti: str, *,
             "client_id": client_id,
             "details": {"grant_type": grant_type, "scope": token.get("scope", ""), "jti": jti,
                         "refresh": bool(token.get("refresh_token"))}}
+
+
+_CODES = AuthorizationCode.__table__
+_CODE_ISSUED = (_CODES.update().where(_CODES.c.id == bindparam("code_id"))
+                .values(family_id=bindparam("family_id"), access_jti=bindparam("jti"),
+                        access_expires_at=bindparam("exp")))
 
 
 def _exp(claims: dict) -> datetime:

@@ -14,7 +14,7 @@ from datetime import timedelta
 from authlib.oauth2.rfc6749 import grants
 from authlib.oauth2.rfc6749.errors import InvalidGrantError
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
 from idp.accounts.models import Citizen
 from idp.audit.log import record
@@ -22,7 +22,7 @@ from idp.auth.models import SsoSession
 from idp.db import db
 from idp.db.types import utcnow
 from idp.oidc import access_token, refresh_token
-from idp.oidc.grantee import Grantee
+from idp.oidc.grantee import CitizenRef, Grantee, citizen_ref
 from idp.oidc.models import AuthorizationCode, RefreshTokenFamily
 from idp.oidc.subject import subject_for
 
@@ -33,13 +33,22 @@ def code_digest(code: str) -> str:
     return hashlib.sha256(code.encode()).hexdigest()
 
 
-def grantee_for(citizen: Citizen, client, *, session_id, auth_time, acr, amr) -> Grantee:
-    sid = None
-    if session_id is not None:
-        session = db.session.get(SsoSession, session_id)
-        sid = session.sid if session is not None else None
+def grantee_for(citizen: Citizen | CitizenRef, client, *, session_id, auth_time, acr, amr) -> Grantee:
+    sid = db.session.scalar(_SID, {"session_id": session_id}) if session_id is not None else None
     return Grantee(citizen=citizen, sub=subject_for(citizen, client), auth_time=auth_time,
                    acr=acr, amr=list(amr or []), session_id=session_id, sid=sid)
+
+
+# Built once, with bound parameters: every code redemption runs them. The claim is a Core
+# UPDATE of the table (the ORM's version would also look for the row in the session to
+# synchronise it; nothing reads ``used_at`` back in this request), and the session is read for
+# its ``sid`` only.
+_CODE = select(AuthorizationCode).where(AuthorizationCode.code_digest == bindparam("digest"))
+_CODES = AuthorizationCode.__table__
+_CLAIM = (update(_CODES).where(_CODES.c.id == bindparam("code_id"), _CODES.c.used_at.is_(None))
+          .values(used_at=bindparam("now")))
+_SID = select(SsoSession.sid).where(SsoSession.id == bindparam("session_id"))
+_INSERT_CODE = _CODES.insert()
 
 
 class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
@@ -54,39 +63,35 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         grantee: Grantee = request.user
         data = request.payload.data
         now = utcnow()
-        row = AuthorizationCode(
-            code_digest=code_digest(code),
-            client_pk=request.client.id,
-            citizen_id=grantee.citizen.id,
-            session_id=grantee.session_id,
-            redirect_uri=data["redirect_uri"],
-            scope=request.scope,
-            nonce=data.get("nonce") or None,
-            code_challenge=data.get("code_challenge") or None,
-            code_challenge_method=(data.get("code_challenge_method") or "S256")
+        # A Core INSERT in the caller's transaction: nothing reads the row back in this
+        # request, and every authorization writes one.
+        db.session.execute(_INSERT_CODE, {
+            "code_digest": code_digest(code),
+            "client_pk": request.client.id,
+            "citizen_id": grantee.citizen.id,
+            "session_id": grantee.session_id,
+            "redirect_uri": data["redirect_uri"],
+            "scope": request.scope,
+            "nonce": data.get("nonce") or None,
+            "code_challenge": data.get("code_challenge") or None,
+            "code_challenge_method": (data.get("code_challenge_method") or "S256")
             if data.get("code_challenge") else None,
-            auth_time=grantee.auth_time,
-            acr=grantee.acr,
-            amr=list(grantee.amr),
-            created_at=now,
-            expires_at=now + timedelta(seconds=ttl),
-        )
-        db.session.add(row)
-        return row
+            "auth_time": grantee.auth_time,
+            "acr": grantee.acr,
+            "amr": list(grantee.amr),
+            "created_at": now,
+            "expires_at": now + timedelta(seconds=ttl),
+        })
 
     def query_authorization_code(self, code, client):
         """Find and claim the code. RFC 6749 §4.1.2: on a second use, deny the request and
         revoke the tokens issued from the first (committed now, whatever follows)."""
         if not code or len(code) > 200:
             return None
-        row = db.session.scalar(
-            select(AuthorizationCode).where(AuthorizationCode.code_digest == code_digest(code)))
+        row = db.session.scalar(_CODE, {"digest": code_digest(code)})
         if row is None or row.client_pk != client.id:
             return None
-        claimed = db.session.execute(
-            update(AuthorizationCode)
-            .where(AuthorizationCode.id == row.id, AuthorizationCode.used_at.is_(None))
-            .values(used_at=utcnow())).rowcount == 1
+        claimed = db.session.execute(_CLAIM, {"code_id": row.id, "now": utcnow()}).rowcount == 1
         if not claimed:
             self._revoke_issued(row, client)
             raise InvalidGrantError("The authorization code was already used.")
@@ -109,7 +114,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         """Already claimed in :meth:`query_authorization_code`; the row stays so a reuse is seen."""
 
     def authenticate_user(self, authorization_code: AuthorizationCode):
-        citizen = db.session.get(Citizen, authorization_code.citizen_id)
+        citizen = citizen_ref(authorization_code.citizen_id)
         if citizen is None:
             return None
         return grantee_for(citizen, self.request.client, session_id=authorization_code.session_id,

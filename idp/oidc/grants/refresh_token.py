@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from authlib.oauth2.rfc6749 import grants
 
-from idp.accounts.models import Citizen
-from idp.db import db
 from idp.db.types import utcnow
 from idp.oidc import refresh_token as families
+from idp.oidc.grantee import citizen_ref
 from idp.oidc.grants.authorization_code import AUTH_METHODS, grantee_for
 
 
@@ -33,7 +32,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
 
     def authenticate_user(self, refresh_token):
         family = refresh_token.family
-        citizen = db.session.get(Citizen, family.citizen_id)
+        citizen = citizen_ref(family.citizen_id)
         if citizen is None:
             return None
         return grantee_for(citizen, self.request.client, session_id=family.session_id,
