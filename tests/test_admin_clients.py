@@ -289,3 +289,12 @@ def test_a_production_server_fetches_no_loopback_uri(environ):
     with production.app_context():
         db.session.remove()
         db.engine.dispose()
+
+
+def test_generated_client_ids_never_start_with_a_dash(monkeypatch):
+    """A generated id is typed after `idp clients show`, where `-9...` would read as an option."""
+    from idp.oidc import clients
+
+    draws = iter(["-9dashfirst", "_ok-after-a-retry"])
+    monkeypatch.setattr(clients.secrets, "token_urlsafe", lambda n: next(draws))
+    assert clients.new_client_id() == "_ok-after-a-retry"

@@ -50,6 +50,15 @@ def new_secret() -> str:
     return secrets.token_urlsafe(32)
 
 
+def new_client_id() -> str:
+    """128 random bits in URL-safe base64 that never begin with ``-``: administrators pass
+    client ids to ``idp clients show ID``, where a leading dash reads as an option."""
+    while True:
+        client_id = secrets.token_urlsafe(16)
+        if not client_id.startswith("-"):
+            return client_id
+
+
 def check_secret(client: Client, secret: str) -> bool:
     """Constant-time comparison of the digest against every live secret of the client."""
     if not secret or len(secret) > 256:
@@ -240,7 +249,7 @@ def create_client(*, client_id: str | None = None, **metadata) -> tuple[Client, 
         raise ClientError("client_id must be 1-64 letters, digits, '.', '_' or '-'")
     if client_id is not None and db.session.scalar(select(Client.id).where(Client.client_id == client_id)):
         raise ClientError(f"a client with id {client_id!r} already exists")
-    client = Client(client_id=client_id or secrets.token_urlsafe(16))
+    client = Client(client_id=client_id or new_client_id())
     _apply(client, meta)
     db.session.add(client)
     secret = None
