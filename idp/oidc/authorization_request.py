@@ -16,12 +16,11 @@ from flask import current_app
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jws import extract_compact
-from sqlalchemy import bindparam, select
 from werkzeug.datastructures import MultiDict
 
 from idp.auth import assurance
-from idp.db import db
 from idp.keys import service as keys
+from idp.oidc.clients import registered_client
 from idp.oidc.errors import (
     InvalidAuthorizationRequest,
     InvalidRequestError,
@@ -97,24 +96,10 @@ def check_client(request: AuthorizationRequest) -> None:
     """RFC 6749 §4.1.2.1: an unknown (or disabled) client is told to the citizen, not redirected."""
     if len(request.raw.getlist("client_id")) > 1:
         raise InvalidAuthorizationRequest("The client_id parameter is given more than once.")
-    client = _enabled_client(request.params.get("client_id"))
+    client = registered_client(request.params.get("client_id"))
     if client is None:
         raise InvalidAuthorizationRequest("The service that sent you here is not registered.")
     request.client = client
-
-
-def _enabled_client(client_id: str | None) -> Client | None:
-    """The enabled client with this id, or None: :func:`idp.oidc.clients.get_client` without
-    loading the client's secrets, which the authorization endpoint never uses (it does not
-    authenticate the client) and which cost as much to load as the client itself."""
-    if not client_id or not isinstance(client_id, str) or len(client_id) > 64:
-        return None
-    client = db.session.execute(_CLIENT_BY_ID, {"client_id": client_id}).scalar()
-    return client if client is not None and client.enabled else None
-
-
-#: Built once: every authorization request runs it (twice for one that needs a sign-in).
-_CLIENT_BY_ID = select(Client).where(Client.client_id == bindparam("client_id"))
 
 
 def check_redirect_uri(request: AuthorizationRequest) -> None:

@@ -345,19 +345,38 @@ def describe(client: Client) -> dict:
 def get_client(client_id: str | None) -> Client | None:
     """The enabled client with this id, or None. Memoised per request: Authlib asks for the
     same client once per authentication method it tries."""
-    if not client_id or not isinstance(client_id, str) or len(client_id) > 64:
+    if not _possible_id(client_id):
         return None
     memo = g.setdefault("idp_clients", {})
     if client_id not in memo:
-        client = db.session.execute(_CLIENT_BY_ID, {"client_id": client_id}).unique().scalar()
-        memo[client_id] = client if client is not None and client.enabled else None
+        memo[client_id] = _enabled(db.session.execute(
+            _CLIENT_AND_SECRETS_BY_ID, {"client_id": client_id}).unique().scalar())
     return memo[client_id]
 
 
-#: The client and its secrets in one query (client authentication reads both on every token,
-#: introspection and revocation request), built once so SQLAlchemy reuses its cache key.
-_CLIENT_BY_ID = (select(Client).options(joinedload(Client.secrets))
-                 .where(Client.client_id == bindparam("client_id")))
+def registered_client(client_id: str | None) -> Client | None:
+    """The enabled client with this id, or None, without its secrets: for the authorization
+    endpoint, which never authenticates the client (loading the secrets cost as much as the
+    client). The same answer as :func:`get_client`."""
+    if not _possible_id(client_id):
+        return None
+    return _enabled(db.session.execute(_CLIENT_BY_ID, {"client_id": client_id}).scalar())
+
+
+def _possible_id(client_id) -> bool:
+    return bool(client_id) and isinstance(client_id, str) and len(client_id) <= 64
+
+
+def _enabled(client):
+    return client if client is not None and client.enabled else None
+
+
+#: Built once so SQLAlchemy reuses their cache keys. The client and its secrets in one query
+#: for client authentication (every token, introspection and revocation request); the client
+#: alone for the authorization endpoint.
+_CLIENT_AND_SECRETS_BY_ID = (select(Client).options(joinedload(Client.secrets))
+                             .where(Client.client_id == bindparam("client_id")))
+_CLIENT_BY_ID = select(Client).where(Client.client_id == bindparam("client_id"))
 
 
 class ClientRecord(OAuthClientMixin):
@@ -396,14 +415,14 @@ def client_record(connection, client_id: str | None, *, jti: str | None = None) 
     """The enabled client with this id as a :class:`ClientRecord` (one query on
     ``connection``), or None: the same answer as :func:`get_client`. With ``jti``, whether
     that access token was revoked comes with it."""
-    if not client_id or not isinstance(client_id, str) or len(client_id) > 64:
+    if not _possible_id(client_id):
         return None
     if jti is None:
         rows = connection.execute(_CLIENT_RECORD, {"client_id": client_id}).all()
     else:
         rows = connection.execute(_CLIENT_RECORD_AND_REVOCATION,
                                   {"client_id": client_id, "jti": jti}).all()
-    if not rows or not rows[0].enabled:
+    if not _enabled(rows[0] if rows else None):
         return None
     return ClientRecord(rows[0], [row for row in rows if row.digest is not None],
                         None if jti is None else bool(rows[0].token_revoked))
@@ -431,6 +450,6 @@ def set_enabled(client: Client, enabled: bool) -> None:
 __all__ = [
     "AUTH_METHODS", "GRANT_TYPES", "ClientError", "ClientRecord", "check_secret", "client_record",
     "create_client", "delete_client", "describe", "find_client", "get_client", "list_clients",
-    "metadata_of", "rotate_secret", "secret_digest", "set_enabled", "update_client", "validate_metadata",
-    "validate_redirect_uri",
+    "metadata_of", "registered_client", "rotate_secret", "secret_digest", "set_enabled",
+    "update_client", "validate_metadata", "validate_redirect_uri",
 ]
