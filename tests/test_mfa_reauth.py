@@ -51,7 +51,8 @@ def test_an_old_session_is_sent_to_sign_in_again_before_any_change(client, app, 
         assert refused.status_code == 303, path
         assert refused.headers["Location"] == "/login?next=/account/security"
     assert client.get("/account/security/totp").status_code == 303
-    options = client.post("/account/security/passkeys/options", headers={"X-CSRFToken": token})
+    options = client.post("/account/security/passkeys/options",  # as passkeys.js asks
+                          headers={"X-CSRFToken": token, "Accept": "application/json"})
     assert options.status_code == 401 and options.get_json() == {"error": "reauthentication_required"}
     assert _totp_count(app) == 1
     with app.app_context():

@@ -13,7 +13,7 @@ from __future__ import annotations
 import base64
 import functools
 
-from flask import current_app, flash, g, jsonify, redirect, render_template, request, session, url_for
+from flask import current_app, flash, g, jsonify, redirect, render_template, session, url_for
 from flask_babel import gettext
 
 from idp.accounts.views import bp
@@ -23,6 +23,7 @@ from idp.auth.forms import OtpForm, PasskeyForm
 from idp.db import db
 from idp.db.types import utcnow
 from idp.keys.service import seal, unseal
+from idp.web import wants_json
 from idp.web.forms import BaseForm
 
 ENROL_KEY = "idp_totp_enrol"
@@ -41,7 +42,7 @@ def recent_sign_in(view):
         age = (utcnow() - g.sso.auth_time).total_seconds()
         if age <= current_app.config["IDP"].reauth_max_age:
             return view(*args, **kwargs)
-        if request.path == url_for("account.passkey_options"):
+        if wants_json():  # the passkey page's script asking for options
             return jsonify(error="reauthentication_required"), 401
         flash(gettext("For your security, sign in again before changing how you sign in."), "info")
         return redirect(url_for("auth.login", next=url_for("account.security")), 303)

@@ -17,7 +17,7 @@
   function options(form) {
     var csrf = form.querySelector("input[name=csrf_token]").value;
     return fetch(form.dataset.options, {method: "POST", credentials: "same-origin",
-                                        headers: {"X-CSRFToken": csrf}})
+                                        headers: {"X-CSRFToken": csrf, "Accept": "application/json"}})
       .then(function (r) { if (!r.ok) { throw new Error("options"); } return r.json(); });
   }
   function fail(form) {
