@@ -29,6 +29,7 @@ import ipaddress
 import os
 import re
 import time
+from typing import Any
 
 import prometheus_client
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
@@ -72,6 +73,29 @@ def count_token(grant_type: str) -> None:
 
 
 # -- request instrumentation ----------------------------------------------------------------------
+
+
+class EndpointMetrics:
+    """``REQUESTS`` and ``LATENCY`` for one endpoint answered before Flask (:mod:`idp.fastpath`),
+    under the Flask endpoint's name. The labelled children are looked up once, at first use:
+    in the worker process that answers, never in a parent that only built the app (a child
+    made there would leave a file of its own in multiprocess mode)."""
+
+    def __init__(self, endpoint: str) -> None:
+        self.endpoint = endpoint
+        self._requests: dict[tuple[str, str], Any] = {}
+        self._latency = None
+
+    def observe(self, method: str, status: str, started: float) -> None:
+        child = self._requests.get((method, status))
+        if child is None:
+            child = self._requests[(method, status)] = REQUESTS.labels(
+                endpoint=self.endpoint, method=method, status=status)
+        child.inc()
+        if self._latency is None:
+            self._latency = LATENCY.labels(endpoint=self.endpoint)
+        self._latency.observe(time.perf_counter() - started)
+
 
 
 def _start_timer() -> None:

@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable
 
 from flask import Flask
 
-from idp.metrics import LATENCY, REQUESTS
+from idp.metrics import EndpointMetrics
 from idp.web import SECURITY_HEADERS
 
 #: Seconds between checks of the key cache (itself re-read every CACHE_SECONDS): a node
@@ -55,8 +55,7 @@ class _Document:
         self.etag = ""
         self.headers_200: list[tuple[str, str]] = []
         self.headers_304: list[tuple[str, str]] = []
-        self.requests = {}
-        self.latency = LATENCY.labels(endpoint=endpoint)
+        self.metrics = EndpointMetrics(endpoint)
 
     def fresh(self) -> _Document:
         now = time.monotonic()
@@ -82,15 +81,6 @@ class _Document:
             self.headers_304 = common
             self.body, self.etag = body, quoted
         self.built_at = time.monotonic()
-
-    def count(self, method: str, status: str, started: float) -> None:
-        child = self.requests.get((method, status))
-        if child is None:
-            child = self.requests[(method, status)] = REQUESTS.labels(
-                endpoint=self.endpoint, method=method, status=status)
-        child.inc()
-        self.latency.observe(time.perf_counter() - started)
-
 
 def _matches(if_none_match: str, etag: str) -> bool:
     """RFC 9110 §13.1.2: weak comparison of each listed tag, or ``*``."""
@@ -151,8 +141,8 @@ class PublicDocuments:
         if_none_match = environ.get("HTTP_IF_NONE_MATCH")
         if if_none_match and _matches(if_none_match, document.etag):
             start_response("304 Not Modified", list(document.headers_304))
-            document.count(method, "304", started)
+            document.metrics.observe(method, "304", started)
             return [b""]
         start_response("200 OK", list(document.headers_200))
-        document.count(method, "200", started)
+        document.metrics.observe(method, "200", started)
         return [b""] if method == "HEAD" else [document.body]
