@@ -218,11 +218,21 @@ def change_password(citizen: Citizen, current: str, new: str) -> None:
                details={"reason": "bad_password"})
         db.session.commit()
         raise AccountProblem("current_password", str(messages.CURRENT_PASSWORD_WRONG))
-    held = national_identifier(citizen)
-    check_password_policy(new, personal=(held.value if held else None, citizen.email, citizen.phone))
-    credential.hash = hash_password(new)
-    credential.changed_at = utcnow()
+    _store_password(citizen, new, credential)
     record("password.change", actor="citizen", citizen_id=citizen.id)
+
+
+def _store_password(citizen: Citizen, password: str, credential: PasswordCredential | None) -> None:
+    """Check ``password`` against the policy (with the account's own identifier, email and
+    phone as forbidden words) and store its hash, in ``credential`` or a new one. Raises
+    AccountProblem naming ``password``."""
+    held = national_identifier(citizen)
+    check_password_policy(password, personal=(held.value if held else None, citizen.email, citizen.phone))
+    if credential is None:
+        db.session.add(PasswordCredential(citizen_id=citizen.id, hash=hash_password(password)))
+    else:
+        credential.hash = hash_password(password)
+        credential.changed_at = utcnow()
 
 
 # -- administration (``idp citizens``) -----------------------------------------------------------
@@ -234,16 +244,10 @@ def set_password(citizen: Citizen, password: str, *, actor: str) -> bool:
     policy as every other password. Returns whether it replaced one. Audited; the caller
     commits and ends the account's sessions.
     """
-    held = national_identifier(citizen)
-    check_password_policy(password, personal=(held.value if held else None, citizen.email, citizen.phone))
     credential = db.session.scalar(select(PasswordCredential).where(
         PasswordCredential.citizen_id == citizen.id))
+    _store_password(citizen, password, credential)
     replaced = credential is not None
-    if credential is None:
-        db.session.add(PasswordCredential(citizen_id=citizen.id, hash=hash_password(password)))
-    else:
-        credential.hash = hash_password(password)
-        credential.changed_at = utcnow()
     record("password.set", actor=actor, citizen_id=citizen.id, details={"replaced": replaced})
     return replaced
 
