@@ -251,3 +251,17 @@ def test_an_error_in_the_fast_path_leaves_the_request_to_flask(app, service, fla
     assert flask_calls["oidc.token"] == 1
     assert "/token answered by Flask after an error before it" in caplog.text
     assert secret not in caplog.text
+
+
+@pytest.mark.parametrize("path", ["/introspect", "/revoke"])
+def test_a_repeated_parameter_is_refused_at_introspection_and_revocation(app, service, path):
+    """RFC 6749 §3.1/§3.2 ("MUST NOT be included more than once"), RFC 7662 §2.1 and RFC 7009
+    §2.1 use the same form encoding: two ``token`` values are refused, not one of them picked."""
+    client_id, secret = service
+    client = app.test_client()
+    token = client.post("/token", data=CC, headers=basic(client_id, secret)).get_json()["access_token"]
+    answer = client.post(path, data=f"token={token}&token={token}", headers=basic(client_id, secret),
+                         content_type="application/x-www-form-urlencoded")
+    assert answer.status_code == 400 and answer.get_json()["error"] == "invalid_request"
+    assert client.post("/introspect", data={"token": token},
+                       headers=basic(client_id, secret)).get_json()["active"] is True

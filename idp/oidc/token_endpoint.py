@@ -30,7 +30,8 @@ def _finish(response):
 
 def _repeated_parameter():
     """RFC 6749 §3.1 and §3.2: "parameters MUST NOT be included more than once". Authlib
-    would take one of the values; refusing is the only reading that cannot be ambiguous."""
+    would take one of the values; refusing is the only reading that cannot be ambiguous.
+    The ``invalid_request`` answer, or None."""
     for name, values in request.form.lists():
         if len(values) > 1:
             error = InvalidRequestError(f"The parameter '{name}' was sent more than once.")
@@ -53,12 +54,16 @@ def token():
 @bp.post("/introspect")
 @csrf.exempt
 def introspect():
-    return _repeated_parameter() or _finish(
-        authorization_server().create_endpoint_response("introspection"))
+    refused = _repeated_parameter()
+    if refused is not None:
+        return refused
+    return _finish(authorization_server().create_endpoint_response("introspection"))
 
 
 @bp.post("/revoke")
 @csrf.exempt
 def revoke():
-    return _repeated_parameter() or _finish(
-        authorization_server().create_endpoint_response("revocation"))
+    refused = _repeated_parameter()
+    if refused is not None:
+        return refused
+    return _finish(authorization_server().create_endpoint_response("revocation"))
