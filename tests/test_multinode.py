@@ -93,6 +93,31 @@ def test_a_client_disabled_through_node_a_is_refused_by_node_b_at_once(cluster):
     assert first.status_code == 400  # an unknown or disabled client is told to the citizen
 
 
+def test_an_agency_back_end_disabled_through_node_a_gets_no_token_from_node_b(cluster):
+    """client_credentials and introspection, which node B answers before Flask
+    (idp.fastpath), read the client from the shared database on every request too."""
+    a, b = cluster.nodes
+    agency = (cluster.resource_id, cluster.resource_secret)
+    issued = token_request(b, *agency, grant_type="client_credentials")
+    assert issued.status_code == 200, issued.text
+    token = issued.json()["access_token"]
+    for _ in range(2):  # the second answer comes from the remembered signature
+        seen = httpx.post(f"{b.url}/introspect", data={"token": token}, auth=agency)
+        assert seen.json()["active"] is True
+
+    operator = cluster.app()
+    with operator.app_context():
+        set_enabled(db.session.scalar(select(Client).where(Client.client_id == cluster.resource_id)), False)
+        db.session.commit()
+        db.engine.dispose()
+
+    refused = token_request(b, *agency, grant_type="client_credentials")
+    assert refused.status_code == 401 and refused.json()["error"] == "invalid_client"
+    own = httpx.post(f"{b.url}/introspect", data={"token": token}, auth=agency)
+    assert own.status_code == 401 and own.json()["error"] == "invalid_client"
+    assert token_request(a, *agency, grant_type="client_credentials").status_code == 401
+
+
 def test_a_session_ended_on_node_b_is_gone_on_node_a(cluster):
     a, b = cluster.nodes
     browser = Browser()
