@@ -13,14 +13,15 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from idp.accounts.models import Citizen
 from idp.config import ConfigError, load_settings
 from idp.db import db
 from idp.db.types import utcnow
-from idp.oidc.models import RefreshTokenFamily
-from tests.factories import AN, load_registry, make_citizen, page_csrf, sign_in
+from idp.oidc.models import Client, Consent, LogoutDelivery, RefreshTokenFamily
+from tests.admin_support import idp
+from tests.factories import AN, PASSWORD, load_registry, make_citizen, page_csrf, sign_in
 from tests.oidc_support import ALL_SCOPES, basic, register, tokens_for
 
 NEW_PASSWORD = "lotus pond at dawn 7"  # noqa: S105 - a test password
@@ -97,10 +98,45 @@ def _post_page(browser, path: str, page: str, data: dict | None = None):
 # -- administrator ---------------------------------------------------------------------------
 
 
+def test_admin_lock_ends_the_relying_partys_refresh_and_access_tokens(app, citizen, portal):
+    """The review's attack: after ``idp citizens lock`` the refresh token still answered 200 and
+    UserInfo still gave out the national identifier."""
+    browser = _browser(app)
+    tokens = assert_alive(app, portal, _tokens(app, browser, portal))
+    offline = _tokens(app, browser, portal, scope="openid offline_access")
+
+    result = idp(app, "citizens", "lock", AN["identifier"], "--reason", "reported stolen card")
+    assert result.exit_code == 0, result.output
+
+    assert_ended(app, portal, tokens)
+    assert_ended(app, portal, offline)  # offline_access does not outlive a lock
+    with app.app_context():  # the back-channel logout is still queued as before
+        assert db.session.scalar(select(LogoutDelivery.client_pk)) is not None
 
 
+def test_admin_set_password_ends_every_token_of_the_account(app, citizen, portal):
+    browser = _browser(app)
+    tokens = assert_alive(app, portal, _tokens(app, browser, portal))
+    offline = _tokens(app, browser, portal, scope="openid offline_access")
+
+    result = idp(app, "citizens", "set-password", AN["identifier"], "--password-stdin",
+                 input=NEW_PASSWORD + "\n")
+    assert result.exit_code == 0, result.output
+
+    assert_ended(app, portal, tokens)
+    assert_ended(app, portal, offline)
 
 
+def test_admin_ending_the_sessions_ends_every_token_of_the_account(app, citizen, portal):
+    browser = _browser(app)
+    tokens = assert_alive(app, portal, _tokens(app, browser, portal))
+    offline = _tokens(app, browser, portal, scope="openid offline_access")
+
+    result = idp(app, "citizens", "logout", AN["identifier"])
+    assert result.exit_code == 0, result.output
+
+    assert_ended(app, portal, tokens)
+    assert_ended(app, portal, offline)
 
 
 def test_a_locked_account_is_refused_at_refresh_userinfo_and_introspection_whatever_was_revoked(
@@ -126,15 +162,73 @@ def test_a_locked_account_is_refused_at_refresh_userinfo_and_introspection_whate
 # -- the citizen's account pages ---------------------------------------------------------------
 
 
+def test_changing_the_password_on_the_account_page_ends_every_token_of_the_account(
+        app, citizen, portal):
+    browser = _browser(app)
+    tokens = assert_alive(app, portal, _tokens(app, browser, portal))
+    offline = _tokens(app, browser, portal, scope="openid offline_access")
+
+    done = _post_page(browser, "/account/password", "/account/password", {
+        "current_password": PASSWORD, "password": NEW_PASSWORD, "password_confirm": NEW_PASSWORD})
+    assert done.status_code == 303
+
+    assert_ended(app, portal, tokens)
+    assert_ended(app, portal, offline)
 
 
+def test_signing_out_of_all_other_sessions_ends_every_token_of_the_account(app, citizen, portal):
+    """The citizen fears someone else is signed in: what relying parties got through the other
+    sessions (even with offline_access) and through this one ends."""
+    other = _browser(app)
+    theirs = assert_alive(app, portal, _tokens(app, other, portal))
+    their_offline = _tokens(app, other, portal, scope="openid offline_access")
+    mine_browser = _browser(app)
+    mine = _tokens(app, mine_browser, portal)
+
+    response = _post_page(mine_browser, "/account/sessions/end-others", "/account/sessions")
+    assert response.status_code == 303
+
+    assert_ended(app, portal, theirs)
+    assert_ended(app, portal, their_offline)
+    assert_ended(app, portal, mine)
 
 
+def test_revoking_a_consent_ends_the_clients_live_access_tokens(app, citizen, portal):
+    browser = _browser(app)
+    tokens = assert_alive(app, portal, _tokens(app, browser, portal))
+    other_client = register(app, client_id="tax-office")
+    theirs = _tokens(app, browser, other_client)
+    with app.app_context():
+        consent_id = db.session.scalar(select(Consent.id).join(Client, Client.id == Consent.client_pk)
+                                       .where(Client.client_id == "portal"))
+
+    response = _post_page(browser, f"/account/consents/{consent_id}/revoke", "/account/consents")
+    assert response.status_code == 303
+
+    assert_ended(app, portal, tokens)
+    assert_alive(app, other_client, theirs)  # another client's consent stands
 
 
 # -- logout ----------------------------------------------------------------------------------------
 
 
+def test_rp_initiated_logout_ends_the_sessions_tokens_without_offline_access_only(
+        app, citizen, portal):
+    """Back-Channel Logout 1.0 §2.7: refresh tokens issued without offline_access to the
+    session being logged out are revoked (with their access tokens); those issued with
+    offline_access are not."""
+    browser = _browser(app)
+    online = assert_alive(app, portal, _tokens(app, browser, portal))
+    offline = _tokens(app, browser, portal, scope="openid profile offline_access")
+
+    logout = browser.get("/logout", query_string={"id_token_hint": offline["id_token"]})
+    assert logout.status_code == 200
+    assert browser.get("/account").status_code == 303  # signed out
+
+    assert_ended(app, portal, online)
+    assert_alive(app, portal, offline)
+    with app.app_context():  # the back-channel logout is still queued as before
+        assert db.session.scalar(select(LogoutDelivery.client_pk)) is not None
 
 
 # -- the family's absolute lifetime -----------------------------------------------------------------
