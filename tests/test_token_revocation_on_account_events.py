@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import select, update
 
 from idp.accounts.models import Citizen
+from idp.auth.models import SsoSession
 from idp.config import ConfigError, load_settings
 from idp.db import db
 from idp.db.types import utcnow
@@ -229,6 +230,26 @@ def test_rp_initiated_logout_ends_the_sessions_tokens_without_offline_access_onl
     assert_alive(app, portal, offline)
     with app.app_context():  # the back-channel logout is still queued as before
         assert db.session.scalar(select(LogoutDelivery.client_pk)) is not None
+
+
+def test_a_session_that_expires_unused_takes_its_tokens_without_offline_access(app, citizen):
+    """The same rule when nobody signs out: the logout worker ends the idle session (and the
+    tokens issued in it without offline_access) in one transaction."""
+    records = register(app, client_id="records", scope="openid profile offline_access")
+    browser = _browser(app)
+    online = assert_alive(app, records, _tokens(app, browser, records, scope="openid profile"))
+    offline = _tokens(app, browser, records, scope="openid offline_access")
+    idle = app.config["IDP"].session_idle_ttl
+    with app.app_context():
+        db.session.execute(update(SsoSession).values(
+            last_seen_at=utcnow() - timedelta(seconds=idle + 1)))
+        db.session.commit()
+
+    result = idp(app, "logout-queue", "run", "--once")
+    assert result.exit_code == 0, result.output
+
+    assert_ended(app, records, online)
+    assert_alive(app, records, offline)
 
 
 # -- the family's absolute lifetime -----------------------------------------------------------------
