@@ -23,7 +23,7 @@ from idp.db.types import utcnow
 from idp.oidc.models import Client, Consent, LogoutDelivery, RefreshTokenFamily
 from tests.admin_support import idp
 from tests.factories import AN, PASSWORD, load_registry, make_citizen, page_csrf, sign_in
-from tests.oidc_support import ALL_SCOPES, basic, register, tokens_for
+from tests.oidc_support import ALL_SCOPES, basic, code_for, exchange, register, tokens_for
 
 NEW_PASSWORD = "lotus pond at dawn 7"  # noqa: S105 - a test password
 
@@ -138,6 +138,18 @@ def test_admin_ending_the_sessions_ends_every_token_of_the_account(app, citizen,
 
     assert_ended(app, portal, tokens)
     assert_ended(app, portal, offline)
+
+
+def test_a_code_issued_before_the_lock_yields_no_token_after_it(app, citizen, portal):
+    """The code flow's last step too: a code the relying party had not redeemed yet when the
+    account was locked is refused (``invalid_grant``)."""
+    browser = _browser(app)
+    code = code_for(browser, portal[0], scope="openid profile")["code"]
+    assert idp(app, "citizens", "lock", AN["identifier"], "--reason", "fraud").exit_code == 0
+
+    response = exchange(app.test_client(), *portal, code)
+    assert response.status_code == 400
+    assert response.get_json()["error"] == "invalid_grant"
 
 
 def test_a_locked_account_is_refused_at_refresh_userinfo_and_introspection_whatever_was_revoked(
