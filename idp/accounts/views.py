@@ -24,6 +24,7 @@ from idp.auth.sessions import (
     sessions_of,
 )
 from idp.db import db
+from idp.oidc.session_tokens import end_citizen_tokens
 
 bp = Blueprint("account", __name__, url_prefix="/account")
 
@@ -96,6 +97,9 @@ def end_one_session(session_id: int):
 @bp.post("/sessions/end-others")
 def end_other_sessions():
     record("signout", actor="citizen", citizen_id=g.citizen.id, details={"reason": "all_others"})
+    # Signing out everywhere is what a citizen does who fears someone else is in: the tokens
+    # relying parties hold for the account end too, whichever session issued them.
+    end_citizen_tokens(g.citizen.id, "signed_out_everywhere")
     count = end_all_sessions(g.citizen.id, "ended_by_citizen", except_id=g.sso.id)
     flash(ngettext("Signed out of %(num)d other session.", "Signed out of %(num)d other sessions.", count),
           "success")

@@ -31,6 +31,10 @@ _TOUCH_EVERY = timedelta(seconds=60)
 _signals = Namespace()
 #: Sent with ``sso_session`` and ``reason`` after a session is ended and committed.
 session_ended = _signals.signal("idp.session-ended")
+#: Sent with ``sso_session`` and ``reason`` while a session is being ended, before the commit:
+#: receivers write in the same transaction what must end with the session (the tokens issued
+#: in it, :mod:`idp.oidc.session_tokens`), so the session never ends without it.
+session_ending = _signals.signal("idp.session-ending")
 
 
 def _digest(token: str) -> str:
@@ -133,6 +137,7 @@ def end_session(session: SsoSession, reason: str, *, commit: bool = True) -> Non
         return
     session.ended_at = utcnow()
     session.end_reason = reason
+    session_ending.send(current_app._get_current_object(), sso_session=session, reason=reason)
     if g.get("idp_session") is session:
         g.idp_session = None
         g.idp_session_cookie = ""
@@ -231,5 +236,5 @@ def init_app(app: Flask) -> None:
 
 __all__ = [
     "COOKIE_NAME", "current_session", "end_all_sessions", "end_session", "join", "joined_services",
-    "raise_session", "session_ended", "sessions_of", "start_session",
+    "raise_session", "session_ended", "session_ending", "sessions_of", "start_session",
 ]
