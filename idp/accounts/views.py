@@ -59,14 +59,15 @@ def contacts():
     form = ContactsForm()
     if form.validate_on_submit():
         try:
-            changed = services.update_contacts(g.citizen, form.email.data, form.phone.data)
+            asked = services.update_contacts(g.citizen, form.email.data, form.phone.data)
         except services.AccountProblem as problem:
             db.session.rollback()
             form[problem.field].errors.append(problem.message)
         else:
             db.session.commit()
-            if changed:
-                flash(gettext("Your contact details were saved."), "success")
+            if asked:  # the same words whether or not an address was already another account's
+                flash(gettext("Your contact details were saved. An email address or phone number "
+                              "already linked to another account is not added to yours."), "success")
             return redirect(url_for("account.profile"), 303)
     return _profile_page(form, 422)
 
