@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from idp import create_app
+from idp.audit.models import AuditEvent
 from idp.auth import lockout
 from idp.auth.models import PasswordCredential
 from idp.auth.password import verify_password
@@ -86,6 +87,10 @@ def test_wrong_current_passwords_impose_the_sign_in_wait_then_lock(app, clock):
     refused = _change(client, PASSWORD)
     assert refused.status_code == 429 and "locked" in refused.get_data(as_text=True)
     assert _password_is(app, PASSWORD) and not _password_is(app, NEW)
+    with app.app_context():  # every refusal is in the audit log, as sign-in's are
+        reasons = [e.details["reason"] for e in db.session.scalars(select(AuditEvent).where(
+            AuditEvent.action == "password.change").order_by(AuditEvent.id))]
+    assert reasons == ["bad_password"] * 3 + ["wait", "bad_password", "bad_password", "locked"]
 
 
 def test_a_locked_account_cannot_change_its_password(app, clock):

@@ -145,8 +145,8 @@ def password():
         except services.AccountProblem as problem:
             if problem.field == "current_password":
                 current = lockout.record_failure(key)
-                if lockout.policy().is_lock(current):
-                    return _password_refused(form, current, "locked")
+                if lockout.policy().is_lock(current):  # this failure (already audited) locks
+                    return _password_refused(form, current, "locked", audit=False)
             form[problem.field].errors.append(problem.message)
         else:
             lockout.reset(key)
@@ -157,9 +157,13 @@ def password():
     return render_template("accounts/password.html", form=form), 422
 
 
-def _password_refused(form: PasswordChangeForm, current: lockout.Status, outcome: str):
+def _password_refused(form: PasswordChangeForm, current: lockout.Status, outcome: str, *, audit: bool = True):
     """The form again, with the sign-in page's words for a wait or a lock, and Retry-After."""
     wait = lockout.wait_seconds(current)
+    if audit:
+        record("password.change", actor="citizen", outcome="failure", citizen_id=g.citizen.id,
+               details={"reason": outcome})
+        db.session.commit()
     message, status = refusal(outcome, wait)
     form.current_password.errors.append(message)
     return render_template("accounts/password.html", form=form), status, {"Retry-After": str(wait)}

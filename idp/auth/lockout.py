@@ -22,6 +22,11 @@ from dataclasses import dataclass
 
 from flask import current_app
 
+from idp.accounts.contacts import normalise_email, normalise_phone
+from idp.accounts.identifiers import InvalidIdentifier
+from idp.accounts.services import scheme
+from idp.db.types import nfc
+
 #: Failures in a row that cost nothing (typing mistakes).
 FREE_FAILURES = 2
 
@@ -143,11 +148,6 @@ def canonical_name(username: str) -> str:
     configured scheme, else an email address, else a phone number (E.164), else the text
     itself (NFC, trimmed, case-folded). Spaces, dashes, case or a trunk prefix then make no
     difference, exactly as they make none to which account is found."""
-    from idp.accounts.contacts import normalise_email, normalise_phone
-    from idp.accounts.identifiers import InvalidIdentifier
-    from idp.accounts.services import scheme
-    from idp.db.types import nfc
-
     text = nfc(username or "").strip()
     current = scheme()
     try:
