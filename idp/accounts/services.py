@@ -190,19 +190,31 @@ def register(*, identifier: str, full_name: str, birthdate: date, email: str | N
 def update_contacts(citizen: Citizen, email: str | None, phone: str | None) -> list[str]:
     """Change the citizen's email and phone (the only profile fields they edit).
 
-    A changed value is no longer verified. Returns the names of the fields that changed.
+    A changed value is no longer verified. An address already held by another account is not
+    added, and the caller answers exactly as when it is: saying "already used" would tell
+    anyone signed in which addresses have accounts (account enumeration). Until contacts are
+    verified by a code sent to them, the other account keeps its address and this one keeps
+    its old value; the audit log records which field was not added (not the address).
+    Returns the names of the fields the citizen asked to change. Raises AccountProblem for a
+    malformed value or a missing one.
     """
-    contacts = check_contacts(email, phone, citizen_id=citizen.id)
-    changed = []
-    if contacts.email != citizen.email:
-        citizen.email, citizen.email_verified = contacts.email, False
-        changed.append("email")
-    if contacts.phone != citizen.phone:
-        citizen.phone, citizen.phone_verified = contacts.phone, False
-        changed.append("phone")
-    if changed:
-        record("account.contacts", actor="citizen", citizen_id=citizen.id, details={"changed": changed})
-    return changed
+    contacts = check_contacts(email, phone, citizen_id=citizen.id, unique=False)
+    asked, changed, not_added = [], [], []
+    for name, value in (("email", contacts.email), ("phone", contacts.phone)):
+        if value == getattr(citizen, name):
+            continue
+        asked.append(name)
+        held_by_another = select(Citizen.id).where(getattr(Citizen, name) == value, Citizen.id != citizen.id)
+        if value is not None and db.session.scalar(held_by_another):
+            not_added.append(name)
+            continue
+        setattr(citizen, name, value)
+        setattr(citizen, f"{name}_verified", False)
+        changed.append(name)
+    if asked:
+        details = {"changed": changed, **({"not_added": not_added} if not_added else {})}
+        record("account.contacts", actor="citizen", citizen_id=citizen.id, details=details)
+    return asked
 
 
 def change_password(citizen: Citizen, current: str, new: str) -> None:
