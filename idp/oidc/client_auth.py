@@ -4,7 +4,8 @@ Authlib's ``JWTBearerClientAssertion`` checks the signature against the client's
 keys, ``iss`` = ``sub`` = client_id and ``exp``; here we add what it leaves to us:
 - ``aud`` must name this server (its issuer, or the URL of the endpoint being called);
 - ``jti`` is single-use (RFC 7523 §3 item 7): replays are refused, also across nodes, through a
-  unique row in the database;
+  unique row in the database, kept until ``exp`` + :data:`LEEWAY` (as long as the assertion
+  itself is accepted);
 - assertions live at most :data:`MAX_LIFETIME` seconds, so the replay table stays small;
 - a client registered with ``jwks_uri`` instead of ``jwks`` (OIDC Registration §2) has its key
   set fetched over https with a short timeout (:data:`JWKS_FETCH_TIMEOUT`), at most
@@ -37,6 +38,9 @@ from idp.oidc.clients import get_client
 from idp.oidc.models import UsedClientAssertion
 
 MAX_LIFETIME = 7200  # client libraries commonly sign for an hour (Authlib: 3600 s)
+#: Clock skew allowed on ``exp``: an assertion is accepted up to this many seconds after it
+#: expired, so its ``jti`` is remembered (purge rule ``used_client_assertions``) that much longer.
+LEEWAY = 30
 ALGORITHMS = ["RS256", "PS256", "ES256", "EdDSA"]
 
 JWKS_FETCH_TIMEOUT = 3.0
@@ -102,7 +106,7 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
     CLIENT_AUTH_METHOD = "private_key_jwt"
 
     def __init__(self):
-        super().__init__(validate_jti=True, leeway=30)
+        super().__init__(validate_jti=True, leeway=LEEWAY)
 
     def get_audiences(self) -> list[str]:
         issuer = current_app.config["IDP"].issuer
