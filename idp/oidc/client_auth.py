@@ -24,7 +24,6 @@ import time
 from collections import OrderedDict
 from datetime import UTC, datetime
 
-import httpx
 from authlib.oauth2.rfc6749.errors import InvalidClientError
 from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
 from flask import current_app, g, request
@@ -81,21 +80,18 @@ class JwksUriCache:
 
 
 def fetch_jwks(uri: str) -> dict:
-    """GET the client's JWK Set; InvalidClientError on any failure (no redirects followed)."""
+    """GET the client's JWK Set through :mod:`idp.outbound` (no private targets, no redirects);
+    InvalidClientError on any failure."""
     from idp.oidc.clients import check_public_jwks
+    from idp.outbound import OutboundError, OutboundRefused, request
 
     try:
-        with httpx.stream("GET", uri, timeout=JWKS_FETCH_TIMEOUT, follow_redirects=False,
-                          headers={"Accept": "application/jwk-set+json, application/json"}) as response:
-            if response.status_code != 200:
-                raise ValueError(f"status {response.status_code}")
-            body = b""
-            for chunk in response.iter_bytes():
-                body += chunk
-                if len(body) > JWKS_MAX_BYTES:
-                    raise ValueError("too large")
-        return check_public_jwks(json.loads(body))
-    except (httpx.HTTPError, ValueError, UnicodeDecodeError) as exc:
+        response = request("GET", uri, timeout=JWKS_FETCH_TIMEOUT, max_bytes=JWKS_MAX_BYTES,
+                           headers={"Accept": "application/jwk-set+json, application/json"})
+        if response.status != 200:
+            raise ValueError(f"status {response.status}")
+        return check_public_jwks(json.loads(response.body))
+    except (OutboundError, OutboundRefused, ValueError, UnicodeDecodeError) as exc:
         raise InvalidClientError(description="The client's jwks_uri could not be read.") from exc
 
 

@@ -144,6 +144,18 @@ def _https_uri(field: str, uri: str | None, *, loopback: bool = True) -> str | N
     raise ClientError(f"{field} {uri!r} must be an https URI")
 
 
+def _server_fetched(field: str, uri: str | None) -> None:
+    """A URI this server itself requests must not point into private networks (SSRF; see
+    :mod:`idp.outbound`, which checks again, after resolving the name, at every request)."""
+    from idp.outbound import OutboundRefused, check_target
+
+    if uri:
+        try:
+            check_target(uri, field)
+        except OutboundRefused as exc:
+            raise ClientError(str(exc)) from None
+
+
 def _str_list(field: str, value) -> list[str]:
     if value is None:
         return []
@@ -209,6 +221,8 @@ def validate_metadata(meta: dict) -> dict:
         raise ClientError("private_key_jwt needs the client's public keys (jwks or jwks_uri)")
     out["backchannel_logout_uri"] = _https_uri("backchannel_logout_uri", out["backchannel_logout_uri"],
                                                loopback=server_side_loopback)
+    for field in ("jwks_uri", "backchannel_logout_uri"):
+        _server_fetched(field, out[field])
     for field in ("logo_uri", "frontchannel_logout_uri"):
         out[field] = _https_uri(field, out[field])
     contacts = _str_list("contacts", out["contacts"])
