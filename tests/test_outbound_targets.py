@@ -110,7 +110,8 @@ def test_a_name_resolving_to_loopback_is_refused_at_fetch_time(environ):
 @pytest.mark.parametrize("address,public", [
     ("8.8.8.8", True), ("2001:4860:4860::8888", True), ("10.1.2.3", False), ("172.16.0.1", False),
     ("192.168.0.1", False), ("100.64.0.1", False), ("169.254.169.254", False), ("127.0.0.2", False),
-    ("0.0.0.0", False), ("::1", False)  # noqa: S104 - an address to classify, not a bind, ("fe80::1", False), ("fc00::1", False),
+    ("0.0.0.0", False),  # noqa: S104 - an address to classify, not one to bind
+    ("::1", False), ("fe80::1", False), ("fc00::1", False),
     ("::ffff:127.0.0.1", False), ("2002:0a00:0001::", False), ("64:ff9b::a00:1", False),
     ("239.1.1.1", False), ("ff02::1", False)])
 def test_non_public_ranges(address, public):
