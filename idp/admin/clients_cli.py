@@ -69,7 +69,11 @@ def metadata_options(*, update: bool):
             click.option("--subject-type", type=click.Choice(["pairwise", "public"]), default=None,
                          help="Subject identifiers (default pairwise)."),
             click.option("--sector-identifier", default=None, metavar="HOST",
-                         help="Pairwise sector shared by one agency's systems."),
+                         help="Pairwise sector shared by one agency's systems (set by the "
+                              "administrator; default: the single host of the redirect URIs)."),
+            click.option("--sector-identifier-uri", default=None, metavar="URI",
+                         help="https URL of a JSON array listing every redirect URI; its host "
+                              "is the pairwise sector (OIDC Core 8.1)."),
             click.option("--backchannel-logout-uri", default=None, metavar="URI"),
             click.option("--frontchannel-logout-uri", default=None, metavar="URI"),
             click.option("--default-acr", "default_acr_values", metavar="ACR", **many,

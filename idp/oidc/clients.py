@@ -26,6 +26,7 @@ from idp.keys.service import GENERATORS
 from idp.oidc.client_mixin import OAuthClientMixin
 from idp.oidc.models import Client, ClientSecret, RevokedAccessToken
 from idp.oidc.scopes import SCOPES, SERVICE_SCOPES
+from idp.oidc.sector import sector_for
 
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
 GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials",
@@ -95,7 +96,8 @@ DEFAULTS: dict = {
     "name": None, "redirect_uris": [], "post_logout_redirect_uris": [],
     "token_endpoint_auth_method": "client_secret_basic",
     "grant_types": ["authorization_code", "refresh_token"], "scope": "openid profile",
-    "subject_type": "pairwise", "sector_identifier": None, "id_token_signed_response_alg": None,
+    "subject_type": "pairwise", "sector_identifier": None, "sector_identifier_uri": None,
+    "id_token_signed_response_alg": None,
     "jwks": None, "jwks_uri": None, "logo_uri": None, "agency": None, "contacts": [],
     "backchannel_logout_uri": None, "backchannel_logout_session_required": False,
     "frontchannel_logout_uri": None, "frontchannel_logout_session_required": False,
@@ -221,7 +223,9 @@ def validate_metadata(meta: dict) -> dict:
         raise ClientError("private_key_jwt needs the client's public keys (jwks or jwks_uri)")
     out["backchannel_logout_uri"] = _https_uri("backchannel_logout_uri", out["backchannel_logout_uri"],
                                                loopback=server_side_loopback)
-    for field in ("jwks_uri", "backchannel_logout_uri"):
+    out["sector_identifier_uri"] = _https_uri("sector_identifier_uri", out["sector_identifier_uri"],
+                                              loopback=server_side_loopback)
+    for field in ("jwks_uri", "backchannel_logout_uri", "sector_identifier_uri"):
         _server_fetched(field, out[field])
     for field in ("logo_uri", "frontchannel_logout_uri"):
         out[field] = _https_uri(field, out[field])
@@ -240,6 +244,12 @@ def validate_metadata(meta: dict) -> dict:
     agency = out["agency"]
     if agency is not None and (not isinstance(agency, str) or len(agency) > 200):
         raise ClientError("agency must be at most 200 characters")
+    if out["subject_type"] == "pairwise":
+        # OIDC Core §8.1: last, as it may fetch the sector_identifier_uri.
+        try:
+            out["sector_identifier"] = sector_for(out)
+        except ValueError as exc:
+            raise ClientError(str(exc)) from None
     return out
 
 
