@@ -153,7 +153,8 @@ def test_a_client_not_registered_for_the_grant_type_is_unauthorized_client(app, 
                                                                            agencies):
     """RFC 6749 §5.2: an administrator's exchange permission does not stand in for the client's
     registered grant types; land (authorization_code and refresh_token only) is refused."""
-    _allow(app, "land", "social", "openid")
+    allowed = _allow(app, "land", "social", "openid")
+    assert "not registered for the grant type" in allowed.stderr
     subject = _citizen_token(app, browser, citizen_id, agencies)
     response = _exchange(browser, agencies["land"], subject, audience="social")
     assert (response.status_code, response.get_json()["error"]) == (400, "unauthorized_client")
