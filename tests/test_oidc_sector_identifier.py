@@ -148,6 +148,21 @@ def test_a_registrant_gets_neither_national_id_nor_public_subjects(dcr_app):
     assert idp_json(dcr_app, "clients", "list") == []
 
 
+def test_an_initial_access_token_can_allow_national_id_and_public_subjects(dcr_app):
+    token = idp_json(dcr_app, "clients", "registration-token", "create", "--label", "portal onboarding",
+                     "--allow-scope", "national_id", "--allow-public-subject")
+    assert (token["allowed_scope"], token["allow_public_subject"]) == ("national_id", True)
+    response = dcr_app.test_client().post("/connect/register", headers=_bearer(token["initial_access_token"]),
+                                          json={"client_name": "Cổng", "redirect_uris": [MINE],
+                                                "scope": "openid national_id", "subject_type": "public"})
+    assert response.status_code == 201, response.get_json()
+    body = response.get_json()
+    assert (body["scope"], body["subject_type"]) == ("openid national_id", "public")
+    refused = idp(dcr_app, "clients", "registration-token", "create", "--label", "x",
+                  "--allow-scope", "email")
+    assert refused.exit_code != 0 and "national_id" in refused.output
+
+
 def test_a_self_update_never_widens_scope_subject_type_or_sector(dcr_app):
     created = _register(dcr_app).get_json()
     client_id, rat = created["client_id"], created["registration_access_token"]

@@ -42,6 +42,11 @@ EXTRA_METADATA = ["post_logout_redirect_uris", "subject_type", "sector_identifie
                   "default_acr_values", "id_token_signed_response_alg"]
 
 
+#: Scopes a registrant gets only where its initial access token allows them (or an
+#: administrator grants them later with ``idp clients update --scope``).
+REGISTRANT_DENIED_SCOPES = frozenset({"national_id"})
+
+
 def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -50,20 +55,29 @@ def enabled() -> bool:
     return bool(current_app.config["IDP"].dynamic_registration)
 
 
-def create_initial_token(*, label: str, expires_in: int, actor: str) -> tuple[RegistrationToken, str]:
+def create_initial_token(*, label: str, expires_in: int, actor: str, allow_scopes: list[str] = (),
+                         allow_public_subject: bool = False) -> tuple[RegistrationToken, str]:
     """An initial access token for the onboarding system; the plain value is returned once.
-    The caller commits."""
+    ``allow_scopes`` (of :data:`REGISTRANT_DENIED_SCOPES`) and ``allow_public_subject`` let the
+    clients it registers get those. The caller commits."""
     if not 60 <= expires_in <= MAX_INITIAL_TOKEN_SECONDS:
         raise ValueError(f"the lifetime must be between 60 and {MAX_INITIAL_TOKEN_SECONDS} seconds")
     if not label or len(label) > 200:
         raise ValueError("give a label of at most 200 characters (who the token is for)")
+    allow_scopes = list(dict.fromkeys(allow_scopes))
+    if unknown := [s for s in allow_scopes if s not in REGISTRANT_DENIED_SCOPES]:
+        raise ValueError(f"only {', '.join(sorted(REGISTRANT_DENIED_SCOPES))} need allowing "
+                         f"(not {', '.join(unknown)})")
     value = secrets.token_urlsafe(32)
     row = RegistrationToken(digest=_digest(value), kind="initial", label=label, created_by=actor,
-                            expires_at=utcnow() + timedelta(seconds=expires_in))
+                            expires_at=utcnow() + timedelta(seconds=expires_in),
+                            allowed_scope=" ".join(allow_scopes) or None,
+                            allow_public_subject=allow_public_subject)
     db.session.add(row)
     db.session.flush()
     record("registration_token.created", actor=actor,
-           details={"token": row.id, "label": label, "expires_at": row.expires_at.isoformat()})
+           details={"token": row.id, "label": label, "expires_at": row.expires_at.isoformat(),
+                    "allowed_scope": row.allowed_scope, "allow_public_subject": allow_public_subject})
     return row, value
 
 
@@ -124,11 +138,6 @@ class Claims(ClientMetadataClaims):
     REGISTERED_CLAIMS = ClientMetadataClaims.REGISTERED_CLAIMS + EXTRA_METADATA
 
 
-#: Scopes a registrant never gets by itself: an administrator grants them (``idp clients
-#: update --scope``). Initial access tokens record no wider grant.
-REGISTRANT_DENIED_SCOPES = frozenset({"national_id"})
-
-
 def _metadata(claims: dict) -> dict:
     """RFC 7591 names → our client metadata (``client_name`` → ``name``)."""
     if claims.get("sector_identifier") is not None:
@@ -150,14 +159,16 @@ def _metadata(claims: dict) -> dict:
     return meta
 
 
-def _within_initial_grant(meta: dict) -> None:
-    """What a registrant may get by itself (RFC 7591 §3: the server decides what it accepts):
-    pairwise subjects and no :data:`REGISTRANT_DENIED_SCOPES`."""
+def _within_initial_grant(meta: dict, token: RegistrationToken) -> None:
+    """What a registrant may get (RFC 7591 §3: the server decides what it accepts): pairwise
+    subjects and none of :data:`REGISTRANT_DENIED_SCOPES`, unless its initial access token
+    allows them (``idp clients registration-token create --allow-scope/--allow-public-subject``)."""
+    allowed = set((token.allowed_scope or "").split())
     if denied := sorted(set(str(meta.get("scope", service.DEFAULTS["scope"])).split())
-                        & REGISTRANT_DENIED_SCOPES):
+                        & REGISTRANT_DENIED_SCOPES - allowed):
         raise InvalidClientMetadataError(
             description=f"scope {' '.join(denied)} is granted by an administrator only")
-    if meta.get("subject_type", "pairwise") != "pairwise":
+    if meta.get("subject_type", "pairwise") != "pairwise" and not token.allow_public_subject:
         raise InvalidClientMetadataError(
             description="subject_type public is granted by an administrator only")
 
@@ -221,7 +232,7 @@ class RegistrationEndpoint(ClientRegistrationEndpoint):
         token = self.authenticate_token(req)
         req.credential = token
         meta = _metadata(self.extract_client_metadata(req))
-        _within_initial_grant(meta)
+        _within_initial_grant(meta, token)
         try:
             client, secret = service.create_client(**meta)
         except service.ClientError as exc:

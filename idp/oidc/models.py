@@ -345,3 +345,7 @@ class RegistrationToken(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: What an initial token lets a registrant get beyond the default (idp.oidc.dynamic_registration):
+    #: scopes otherwise granted by an administrator only (space-separated), public subjects.
+    allowed_scope: Mapped[str | None] = mapped_column(String(1000))
+    allow_public_subject: Mapped[bool] = mapped_column(default=False, nullable=False)

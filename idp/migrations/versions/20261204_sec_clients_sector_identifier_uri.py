@@ -1,4 +1,6 @@
-"""clients.sector_identifier_uri; the pairwise sector of every existing client made explicit
+"""clients.sector_identifier_uri; the pairwise sector of every existing client made explicit;
+what an initial access token lets a registrant get (registration_tokens.allowed_scope,
+allow_public_subject: nothing beyond the default for existing tokens)
 
 Until now a pairwise client without a stored sector_identifier got the host of its FIRST
 redirect URI as its sector (OpenID Connect Core 1.0 section 8.1), computed at each use. The
@@ -25,6 +27,10 @@ depends_on = None
 def upgrade():
     with op.batch_alter_table("clients") as batch:
         batch.add_column(sa.Column("sector_identifier_uri", sa.String(length=1000), nullable=True))
+    with op.batch_alter_table("registration_tokens") as batch:
+        batch.add_column(sa.Column("allowed_scope", sa.String(length=1000), nullable=True))
+        batch.add_column(sa.Column("allow_public_subject", sa.Boolean(), nullable=False,
+                                   server_default=sa.false()))
     clients = sa.table("clients", sa.column("id", sa.Integer), sa.column("redirect_uris", sa.JSON),
                        sa.column("subject_type", sa.String), sa.column("sector_identifier", sa.String))
     connection = op.get_bind()
@@ -39,5 +45,8 @@ def upgrade():
 
 def downgrade():
     # The stored sectors are the values the old code computed: leaving them changes nothing.
+    with op.batch_alter_table("registration_tokens") as batch:
+        batch.drop_column("allow_public_subject")
+        batch.drop_column("allowed_scope")
     with op.batch_alter_table("clients") as batch:
         batch.drop_column("sector_identifier_uri")
