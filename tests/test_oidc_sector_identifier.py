@@ -180,6 +180,12 @@ def test_a_self_update_never_widens_scope_subject_type_or_sector(dcr_app):
     shown = browser.get(f"/connect/register/{client_id}", headers=_bearer(rat)).get_json()
     assert (shown["scope"], shown["subject_type"], shown["redirect_uris"]) == \
         ("openid profile", "pairwise", [MINE])
+    # What the client read can be sent back unchanged (RFC 7592 §2.2).
+    echoed = {k: v for k, v in shown.items() if k not in ("registration_access_token",
+                                                          "registration_client_uri",
+                                                          "client_secret_expires_at",
+                                                          "client_id_issued_at")}
+    assert put(**echoed).status_code == 200
     # Narrowing is fine; an omitted scope keeps the current one (not the server default).
     assert put(scope="openid").get_json()["scope"] == "openid"
     assert put().get_json()["scope"] == "openid"

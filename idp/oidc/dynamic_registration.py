@@ -200,7 +200,9 @@ def _body(client: Client, *, access_token: str, secret: str | None = None) -> di
         "registration_client_uri": f"{current_app.config['IDP'].issuer}/connect/register/{client.client_id}",
     }
     for field, value in service.metadata_of(client).items():
-        if field not in ("name", "agency") and value not in (None, []):
+        # sector_identifier is the administrator's (OIDC Core §8.1): not echoed, so a client
+        # that PUTs back what it read (RFC 7592 §2.2) does not send it.
+        if field not in ("name", "agency", "sector_identifier") and value not in (None, []):
             body[field] = value
     body["response_types"] = list(client.response_types)
     if secret is not None:
