@@ -118,3 +118,33 @@ def test_non_public_ranges(address, public):
     import ipaddress
 
     assert outbound.is_public(ipaddress.ip_address(address)) is public
+
+
+def test_a_backchannel_logout_to_a_name_resolving_to_loopback_is_not_sent_when_not_allowed(environ):
+    """OIDC Back-Channel Logout §2.5 delivery goes through idp.outbound too: the receiver,
+    registered by name while loopback was allowed, gets nothing once it no longer is."""
+    from sqlalchemy import select
+
+    from idp.oidc import backchannel_logout
+    from idp.oidc.models import LogoutDelivery
+    from tests.logout_support import Receiver
+    from tests.oidc_support import make_citizen, register, sign_in, tokens_for
+
+    receiver = Receiver().start()
+    try:
+        allowed = _app(environ, IDP_OUTBOUND_ALLOW_NETWORKS="127.0.0.0/8 ::1/128")
+        portal = register(allowed, client_id="portal",
+                          backchannel_logout_uri=receiver.url.replace("127.0.0.1", "localhost"))
+        browser = allowed.test_client()
+        sign_in(allowed, browser, make_citizen(allowed))
+        id_token = tokens_for(browser, *portal)["id_token"]
+        assert browser.get("/logout", query_string={"id_token_hint": id_token}).status_code == 200
+
+        refused = _app(environ)
+        with refused.app_context():
+            backchannel_logout.run_once()
+            (delivery,) = db.session.scalars(select(LogoutDelivery)).all()
+            assert delivery.status != "delivered" and "non-public" in delivery.last_error
+        assert receiver.received == []
+    finally:
+        receiver.stop()
