@@ -180,6 +180,12 @@ def vetted_addresses(url: str) -> list[Address]:
     return addresses
 
 
+def tls_context():
+    """Certificates are verified against the system's CA bundle as httpx does (certifi), for the
+    URL's host name, not the address connected to."""
+    return httpx.create_ssl_context()
+
+
 def request(method: str, url: str, *, timeout: float, max_bytes: int,
             headers: dict[str, str] | None = None, form: dict[str, str] | None = None) -> Response:
     """Send one request to a client-registered URL and read at most ``max_bytes`` of the answer
@@ -195,7 +201,7 @@ def request(method: str, url: str, *, timeout: float, max_bytes: int,
     send.setdefault("User-Agent", "idp")
     limits = {"connect": timeout, "read": timeout, "write": timeout, "pool": timeout}
     try:
-        with httpcore.ConnectionPool(ssl_context=httpx.create_ssl_context(), max_connections=1,
+        with httpcore.ConnectionPool(ssl_context=tls_context(), max_connections=1,
                                      network_backend=_PinnedBackend(addresses)) as pool, \
                 pool.stream(method, url, headers=list(send.items()), content=content,
                             extensions={"timeout": limits}) as response:

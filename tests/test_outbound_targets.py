@@ -148,3 +148,78 @@ def test_a_backchannel_logout_to_a_name_resolving_to_loopback_is_not_sent_when_n
         assert receiver.received == []
     finally:
         receiver.stop()
+
+
+def test_https_is_pinned_to_the_vetted_address_and_verified_for_the_url_host(environ, tmp_path, monkeypatch):
+    """The TCP connection goes to the checked address; TLS still sends the URL's host as SNI
+    and verifies the certificate for it (a certificate for another name is refused)."""
+    import datetime
+    import ipaddress
+    import ssl
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from threading import Thread
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    def certificate(name: str):
+        key = ec.generate_private_key(ec.SECP256R1())
+        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+        now = datetime.datetime.now(datetime.UTC)
+        cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
+                .public_key(key.public_key()).serial_number(x509.random_serial_number())
+                .not_valid_before(now - datetime.timedelta(minutes=1))
+                .not_valid_after(now + datetime.timedelta(hours=1))
+                .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+                .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+                .sign(key, hashes.SHA256()))
+        cert_file, key_file = tmp_path / f"{name}.pem", tmp_path / f"{name}.key"
+        cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                               serialization.NoEncryption()))
+        return cert_file, key_file
+
+    seen = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's name
+            seen["host"] = self.headers["Host"]
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"[]")
+
+        def log_message(self, *args):
+            pass
+
+    def serve(name: str):
+        cert_file, key_file = certificate(name)
+        server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        server_context.load_cert_chain(cert_file, key_file)
+        httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        httpd.socket = server_context.wrap_socket(httpd.socket, server_side=True)
+        Thread(target=httpd.serve_forever, daemon=True).start()
+        client_context = ssl.create_default_context(cafile=str(cert_file))
+        return httpd, client_context
+
+    app = _app(environ, IDP_OUTBOUND_ALLOW_NETWORKS="127.0.0.0/8 ::1/128")
+    good, trusting = serve("rp.example.test")
+    monkeypatch.setattr(outbound, "tls_context", lambda: trusting)
+    # The name resolves once, in idp.outbound, to the receiver's address; nothing else can
+    # resolve it (.test is reserved, RFC 6761), so the request only succeeds if the connection
+    # goes to the address that was checked.
+    real_resolve = outbound.resolve
+    monkeypatch.setattr(outbound, "resolve", lambda host, port: (
+        [ipaddress.ip_address("127.0.0.1")] if host == "rp.example.test" else real_resolve(host, port)))
+    try:
+        with app.app_context():
+            url = f"https://rp.example.test:{good.server_port}/sector.json"
+            assert outbound.request("GET", url, timeout=3, max_bytes=100).body == b"[]"
+            assert seen["host"] == f"rp.example.test:{good.server_port}"
+            # The same server reached by address: its certificate does not name 127.0.0.1.
+            with pytest.raises(outbound.OutboundError):
+                outbound.request("GET", f"https://127.0.0.1:{good.server_port}/", timeout=3, max_bytes=100)
+    finally:
+        good.shutdown()
