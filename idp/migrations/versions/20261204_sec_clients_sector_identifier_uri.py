@@ -9,7 +9,7 @@ client without one, exactly the value it had, so no relying party sees its citiz
 change (neither now nor after a later update of its redirect URIs).
 
 Revision ID: sec_clients_0002
-Revises: 0001
+Revises: sec_tokens_0001
 Create Date: 2026-12-04 05:35:00
 """
 import json
@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "sec_clients_0002"
-down_revision = "0001"
+down_revision = "sec_tokens_0001"
 branch_labels = None
 depends_on = None
 
