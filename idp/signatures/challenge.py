@@ -33,7 +33,7 @@ from idp.signatures.cms import verify_cms
 from idp.signatures.identity import NationalId, key_storage_amr
 from idp.signatures.jws import looks_like_jws, verify_jws
 from idp.signatures.models import SignatureChallenge
-from idp.signatures.validation import Failure, SignaturePolicy, validate_certificate
+from idp.signatures.validation import Failure, SignaturePolicy, validate_signer
 
 CHALLENGE_TTL = timedelta(minutes=2)
 PREFIX = "idp-signin"
@@ -169,7 +169,12 @@ def verify_challenge_response(browser_session_id: str, challenge: str, response:
         return outcome
 
     policy = policy or current_policy()
-    report = validate_certificate(signed.signer, signed.certificates, policy)
+    # The same validation as a signed document's; the signature cannot be older than the
+    # challenge it signs, so its claimed signing time must fall within the challenge's life.
+    now = utcnow()
+    report = validate_signer(signed.signer, signed.certificates, policy,
+                             signing_time=signed.signing_time, now=now,
+                             not_before=now - CHALLENGE_TTL)
     outcome.certificate, outcome.identifier, outcome.name = signed.signer, report.identifier, report.name
     outcome.failures.extend(report.failures)
     if report.identifier is None:
