@@ -276,3 +276,34 @@ def test_a_relayed_certificate_session_stays_below_high_when_a_phished_code_is_a
     session = _session_of(app, citizen_id)
     assert sorted(session.amr) == ["hwk", "otp", "pin"]
     assert session.acr == "urn:idp:acr:substantial"
+
+
+def test_the_signer_command_shown_on_the_page_serves_the_origin_bound_flow(app, issuer, demo_pki):
+    """clients/signer/idp_signer.py --serve as a citizen runs it (a subprocess on a loopback port)."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.helpers import free_port
+    from tests.signatures.conftest import ROOT
+
+    citizen_id = make_account(app, demo_pki, "cuong", level=LEVEL_VERIFIED)
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "clients" / "signer" / "idp_signer.py"), "--p12",
+         str(demo_pki["dir"] / "cuong.p12"), "--serve", "--port", str(port)],
+        env={**os.environ, "IDP_SIGNER_PASSWORD": demo_pki["password"]},
+        stderr=subprocess.PIPE, text=True)
+    try:
+        assert f"waiting on http://127.0.0.1:{port}/sign" in process.stderr.readline()
+        browser = _browser(app)
+        page = browser.get("/login/certificate").get_data(as_text=True)
+        status, headers, _ = _sign_with_signer(browser, f"http://127.0.0.1:{port}/sign", page, origin=issuer)
+        assert status == 303
+        signed_in, _ = _continue(browser, headers["Location"])
+        assert signed_in.status_code == 303
+        session = _session_of(app, citizen_id)
+        assert (session.acr, sorted(session.amr)) == ("urn:idp:acr:high", ["hwk", "pin"])
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
