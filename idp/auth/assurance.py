@@ -36,8 +36,10 @@ LEVELS = (ACR_BASIC, ACR_SUBSTANTIAL, ACR_HIGH)
 KNOWLEDGE = frozenset({"pwd", "pin", "kba"})
 POSSESSION = frozenset({"otp", "hwk", "swk", "sc", "sms"})
 INHERENCE = frozenset({"fpt", "face", "user"})
-#: Methods bound to the origin or to a private key that never leaves the device: a phishing
-#: page cannot relay them (NIST SP 800-63B §5.2.5, "verifier impersonation resistance").
+#: Key methods: phishing-resistant (NIST SP 800-63B §5.2.5, "verifier impersonation
+#: resistance") when the proof is bound to the origin, which a passkey's always is. A sign-in
+#: whose key proof could be relayed (a pasted certificate signature) says so with
+#: ``phishing_resistant=False`` (:func:`acr_reached`).
 PHISHING_RESISTANT = frozenset({"hwk", "swk", "sc"})
 #: RFC 8176 §2: "mfa", multiple-factor authentication.
 MFA = "mfa"
