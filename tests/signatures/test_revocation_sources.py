@@ -10,6 +10,7 @@ through a configured folder.
 
 from __future__ import annotations
 
+import base64
 import io
 import shutil
 from datetime import UTC, datetime, timedelta
@@ -195,3 +196,23 @@ def test_a_crl_from_another_ca_with_the_same_name_says_nothing(quiet_pki, demo_p
     other_crl = (demo_pki["dir"] / "issuing-ca.crl").read_bytes()
     status = leaf_revocation(_certificate(quiet_pki, "an"), _issuing(quiet_pki), [other_crl], [])
     assert not status.good and not status.revoked
+
+
+def test_a_sign_in_signature_claiming_a_time_before_its_challenge_is_refused_like_a_future_document(
+        app, browser, agency, quiet_pki):
+    """validate_signer bounds the claimed signingTime for both uses: a sign-in signature cannot
+    be older than the challenge it signs (2 minutes), a document cannot be signed in the future."""
+    from tests.signatures.test_documents import _signed_at
+
+    make_account(app, quiet_pki, "an")
+    page = open_page(browser)
+    yesterday = datetime.now(UTC) - timedelta(days=1)
+    old = _signed_at(*quiet_pki["keys"]["an"], page["challenge"].encode(), yesterday)
+    response = submit(browser, page, base64.b64encode(old).decode())
+    assert response.status_code == 400
+    assert "The signing time in the signature is in the future or before this challenge" in text_of(response)
+
+    future = _signed_at(*quiet_pki["keys"]["an"], DOCUMENT, datetime.now(UTC) + timedelta(days=1))
+    verdict = agency.post("/api/signatures/verify", content_type="multipart/form-data", data={
+        "signature": (io.BytesIO(future), "d.p7s"), "document": (io.BytesIO(DOCUMENT), "d.pdf")}).get_json()
+    assert [f["code"] for f in verdict["failures"]] == ["invalid_signing_time"]
