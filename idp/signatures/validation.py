@@ -308,9 +308,10 @@ def _validate(certificate: x509.Certificate, other_certificates: list[x509.Certi
     # Only certificates issued under a trust anchor may make this server fetch a URL: the
     # addresses in a stranger's certificate would let anyone aim requests at internal hosts.
     trusted = chain[-1] in anchors
+    crls: list[bytes] = []
+    ocsps: list[bytes] = []
     try:
         crls = revinfo.gather_crls(policy.crl_sources, chain) if trusted else []
-        ocsps = []
         if policy.ocsp and trusted:
             for child, parent in zip(chain, chain[1:], strict=False):
                 response = revinfo.ocsp_response(child, parent)
