@@ -337,8 +337,9 @@ SETTINGS: tuple[Setting, ...] = (
             "Run the back-channel logout worker in every server process (`false`: only "
             "`idp logout-queue run` delivers)."),
     Setting("IDP_SIGNATURE_REVOCATION", "hard-fail", _revocation_policy,
-            "Signature certificates: `hard-fail` refuses a certificate whose declared CRL or OCSP "
-            "responder cannot be had; `soft-fail` accepts it with revocation status `unknown`."),
+            "Signature certificates: `hard-fail` refuses a certificate (or a CA certificate above "
+            "it) that no current CRL or OCSP answer covers; `soft-fail` accepts it with revocation "
+            "status `unknown`. Every configured CRL is searched for the serial either way."),
     Setting("IDP_SIGNATURE_CRL_SOURCES", "distribution-points", _crl_sources,
             "Where CRLs come from, separated by spaces: folders (every `*.crl`, `*.pem`, `*.der`), "
             "files, http(s) URLs, and `distribution-points` (the URLs each certificate names). "
