@@ -262,6 +262,12 @@ SETTINGS: tuple[Setting, ...] = (
             "Open `/connect/register` (RFC 7591/7592 dynamic client registration) to a trusted onboarding "
             "system holding an initial access token from `idp clients registration-token create`. "
             "Off by default; advertised in discovery only when on."),
+    Setting("IDP_REQUIRE_PUSHED_AUTHORIZATION_REQUESTS", "false", _bool,
+            "Every client must push its authorization request to `/par` (RFC 9126 §5) before "
+            "`/authorize`; off: only clients registered with `--require-par` or `--profile fapi2`."),
+    Setting("IDP_DPOP_NONCE", "false", _bool,
+            "DPoP proofs must carry a nonce this server issued (RFC 9449 §8, §9: `use_dpop_nonce` "
+            "and the `DPoP-Nonce` header), which caps a pre-generated proof's life at 5 minutes."),
     Setting("IDP_IDENTIFIER_SCHEME", "vn-pin", _identifier_scheme,
             "National identifier citizens register and sign in with: `vn-pin` (Vietnam's 12-digit "
             "personal identification number) or `ru-snils` (Russia's SNILS)."),

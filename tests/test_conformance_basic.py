@@ -291,25 +291,27 @@ def test_oidcc_request_uri_unsigned_supported_correctly_or_rejected_as_unsupport
     assert params["error"] == "request_uri_not_supported"
 
 
-# OIDC Core §6.1 / §3.1.2.6: request objects unsupported → request_not_supported.
+# OIDC Core §6.1 / §3.1.2.6, RFC 9101 §10.1: an unsigned (alg none) request object is refused
+# as invalid_request_object, to the registered redirect URI of the request.
 def test_oidcc_unsigned_request_object_supported_correctly_or_rejected_as_unsupported(browser, rp, signed_in):
     params = redirect_params(authorize(browser, rp[0], request="eyJhbGciOiJub25lIn0.e30."))
-    assert params["error"] == "request_not_supported"
+    assert params["error"] == "invalid_request_object"
 
 
-# OIDC Core §5.5: the claims parameter is not advertised (claims_parameter_supported false)
-# and is ignored; the request still succeeds.
+# OIDC Core §5.5: the claims parameter is supported; an essential claim the granted scopes do
+# not cover is not released, and the request still succeeds.
 def test_oidcc_claims_essential(browser, rp, signed_in):
     metadata = browser.get("/.well-known/openid-configuration").get_json()
-    assert metadata["claims_parameter_supported"] is False
+    assert metadata["claims_parameter_supported"] is True
     assert "code" in code_for(browser, rp[0], claims='{"userinfo":{"name":{"essential":true}}}')
 
 
-# OIDC Core §6.1: a request object's redirect_uri is never trusted here: request objects are refused.
+# OIDC Core §6.1: an unsigned request object's redirect_uri is never trusted: the object is
+# refused before its parameters are read.
 def test_oidcc_ensure_request_object_with_redirect_uri(browser, rp, signed_in):
     request_object = "eyJhbGciOiJub25lIn0.eyJyZWRpcmVjdF91cmkiOiJodHRwczovL2V2aWwifQ."
     params = redirect_params(authorize(browser, rp[0], request=request_object))
-    assert params["error"] == "request_not_supported"
+    assert params["error"] == "invalid_request_object"
 
 
 # OIDC Core §12.1-12.2: refresh works and returns an ID token for the same sub.

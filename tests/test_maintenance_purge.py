@@ -22,10 +22,12 @@ from idp.oidc.models import (
     Client,
     ClientSecret,
     LogoutDelivery,
+    PushedAuthorizationRequest,
     RefreshToken,
     RefreshTokenFamily,
     RevokedAccessToken,
     UsedClientAssertion,
+    UsedJti,
 )
 
 DAY = timedelta(days=1)
@@ -112,6 +114,12 @@ class World:
                                 expires_at=now - MINUTE),
             UsedClientAssertion(client_pk=self.client.id, jti_digest="live".ljust(64, "j"),
                                 expires_at=now + MINUTE),
+            UsedJti(jti_digest="expired".ljust(64, "j"), expires_at=now - MINUTE),
+            UsedJti(jti_digest="live".ljust(64, "j"), expires_at=now + MINUTE),
+            PushedAuthorizationRequest(uri_digest="expired".ljust(64, "p"), client_pk=self.client.id,
+                                       params={}, expires_at=now - MINUTE),
+            PushedAuthorizationRequest(uri_digest="live".ljust(64, "p"), client_pk=self.client.id,
+                                       params={}, expires_at=now + MINUTE),
         ])
 
         def delivery(name, *, finished=None, status="delivered"):
@@ -138,7 +146,7 @@ def world(app):
 
 EXPECTED = {"authorization_codes": 2, "refresh_tokens": 2, "refresh_token_families": 2,
             "revoked_access_tokens": 1, "sso_sessions": 3, "client_secrets": 1, "used_client_assertions": 1,
-            "logout_deliveries": 1}
+            "used_jtis": 1, "pushed_authorization_requests": 1, "logout_deliveries": 1}
 
 
 def test_only_rows_past_their_life_are_purged(app, world):

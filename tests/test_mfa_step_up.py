@@ -181,7 +181,7 @@ def test_bad_alias_configuration_stops_the_start(environ):
 def test_discovery_advertises_the_three_levels_and_the_aliases(client):
     document = client.get("/.well-known/openid-configuration").get_json()
     assert document["acr_values_supported"] == [BASIC, SUBSTANTIAL, HIGH, "LoA1", "LoA2"]
-    assert document["claims_parameter_supported"] is False
+    assert document["claims_parameter_supported"] is True
 
 
 def test_prompt_login_asks_for_the_password_again_even_after_step_up(client, app, portal, citizen):

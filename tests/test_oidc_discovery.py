@@ -48,4 +48,5 @@ def test_advertised_auth_methods_are_the_ones_that_work(browser):
     assert set(meta["token_endpoint_auth_methods_supported"]) == {
         "client_secret_basic", "client_secret_post", "private_key_jwt", "none"}
     assert "client_secret_jwt" not in meta["token_endpoint_auth_methods_supported"]
-    assert meta["request_parameter_supported"] is False and meta["request_uri_parameter_supported"] is False
+    # RFC 9101 by value; request_uri only from /par (RFC 9126), never fetched from elsewhere.
+    assert meta["request_parameter_supported"] is True and meta["request_uri_parameter_supported"] is False

@@ -18,11 +18,13 @@ from idp.oidc import clients as service
 
 clients_cli = AppGroup("clients", help="Relying-party clients (agency systems).")
 
-EXAMPLE_CREATE = """Example:
+EXAMPLE_CREATE = """Examples:
 
 \b
     idp clients create --name "Cổng thuế" --redirect-uri https://thue.example.gov.vn/cb \\
         --scope "openid profile national_id" --json
+    idp clients create --profile fapi2 --name "Bảo hiểm xã hội" \\
+        --redirect-uri https://bhxh.example.gov.vn/cb --jwks-file bhxh-jwks.json
 """
 
 
@@ -81,6 +83,13 @@ def metadata_options(*, update: bool):
             click.option("--logo-uri", default=None, metavar="URI"),
             click.option("--contacts", "contacts", metavar="EMAIL", **many,
                          help="Technical contact email (repeat)."),
+            click.option("--profile", type=click.Choice(["fapi2"]), default=None,
+                         help="Security profile enforced by the server: fapi2 = FAPI 2.0 (PAR, "
+                              "PKCE, private_key_jwt, DPoP, ES256/PS256; docs/fapi2.md)."),
+            click.option("--require-par/--no-require-par", "require_pushed_authorization_requests",
+                         default=None, help="Authorization requests only through /par (RFC 9126)."),
+            click.option("--require-dpop/--no-require-dpop", "dpop_bound_access_tokens", default=None,
+                         help="Tokens only with a DPoP proof, bound to its key (RFC 9449)."),
             json_option,
         ]
         for option in reversed(options):

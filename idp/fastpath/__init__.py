@@ -56,7 +56,8 @@ class FastPath:
                 return answer
         elif method == "POST":
             post = self.posts.get(environ.get("PATH_INFO", ""))
-            if post is not None:
+            # A DPoP proof (RFC 9449) is checked by Flask's path only (idp.oidc.dpop).
+            if post is not None and "HTTP_DPOP" not in environ:
                 started = time.perf_counter()
                 body = self._answer(post[0], environ)
                 if body is not None:

@@ -43,7 +43,8 @@ class ClientCredentialsToken:
         with self.app.app_context():
             with db.engine.connect() as connection:
                 client = authenticate(environ, form, connection)
-            if client is None or not client.check_grant_type(GRANT):
+            # A client that must prove a DPoP key (RFC 9449 §5.2) is answered by Flask.
+            if client is None or client.dpop_bound_access_tokens or not client.check_grant_type(GRANT):
                 return None
             scope = form.get("scope")
             if refused_scope(scope, client.scope):

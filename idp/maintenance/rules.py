@@ -18,10 +18,12 @@ from idp.maintenance.purge import Dependent, PurgeContext, PurgeRule
 from idp.oidc.models import (
     AuthorizationCode,
     ClientSecret,
+    PushedAuthorizationRequest,
     RefreshToken,
     RefreshTokenFamily,
     RevokedAccessToken,
     UsedClientAssertion,
+    UsedJti,
 )
 
 
@@ -54,6 +56,17 @@ def _used_client_assertions(ctx: PurgeContext):
     from idp.oidc.client_auth import LEEWAY
 
     return UsedClientAssertion.expires_at < ctx.now - timedelta(seconds=LEEWAY)
+
+
+def _used_jtis(ctx: PurgeContext):
+    # RFC 9449 section 11.1, RFC 9101: a DPoP proof or request object is refused by its own
+    # iat/exp once its row expires, so the replay mark is no longer needed.
+    return UsedJti.expires_at < ctx.now
+
+
+def _pushed_requests(ctx: PurgeContext):
+    # RFC 9126 section 4: a request_uri past its expiry is refused whether its row exists or not.
+    return PushedAuthorizationRequest.expires_at < ctx.now
 
 
 def _sessions(ctx: PurgeContext):
@@ -89,4 +102,8 @@ CORE_RULES = (
               description="rotated-out client secrets past their grace period"),
     PurgeRule("used_client_assertions", UsedClientAssertion.__table__, _used_client_assertions,
               description="jti of private_key_jwt assertions past exp and the leeway (RFC 7523 3)"),
+    PurgeRule("used_jtis", UsedJti.__table__, _used_jtis,
+              description="jti of DPoP proofs and request objects past their acceptance window"),
+    PurgeRule("pushed_authorization_requests", PushedAuthorizationRequest.__table__, _pushed_requests,
+              description="pushed authorization requests past their expiry (RFC 9126)"),
 )

@@ -17,6 +17,7 @@ def init_app(app: Flask) -> None:
         authorize,
         discovery,
         dynamic_registration,
+        par,
         rp_initiated_logout,
         token_endpoint,
         userinfo,

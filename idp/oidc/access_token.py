@@ -73,6 +73,20 @@ class AccessTokenGenerator(JWTBearerTokenGenerator):
     def get_amr(self, user):
         return list(user.amr) if user and user.amr else None
 
+    def get_extra_claims(self, client, grant_type, user, scope):
+        """RFC 9449 §6.1: a token requested with a DPoP proof is bound to its key."""
+        from idp.oidc.dpop import proven_key
+
+        jkt = proven_key()
+        return {"cnf": {"jkt": jkt}} if jkt else {}
+
+    def generate(self, *args, **kwargs):
+        """RFC 9449 §5: a key-bound token is announced as ``token_type: DPoP``."""
+        token = super().generate(*args, **kwargs)
+        if "cnf" in unverified_claims(token["access_token"]):
+            token["token_type"] = "DPoP"  # noqa: S105
+        return token
+
 
 def unverified_claims(token: str) -> dict:
     """The payload of one of our own freshly made JWTs (to record its ``jti`` and ``exp``)."""

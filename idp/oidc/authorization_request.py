@@ -20,6 +20,7 @@ from werkzeug.datastructures import MultiDict
 
 from idp.auth import assurance
 from idp.keys import service as keys
+from idp.oidc import claims_parameter, fapi2
 from idp.oidc.clients import registered_client
 from idp.oidc.errors import (
     InvalidAuthorizationRequest,
@@ -37,6 +38,10 @@ from idp.oidc.response_modes import RESPONSE_MODES
 from idp.oidc.scopes import SCOPES
 
 MAX_VALUE_LENGTH = 2048
+#: A signed request object (RFC 9101) carries every parameter: it may be longer.
+MAX_REQUEST_OBJECT_LENGTH = 16 * 1024
+#: Marks stored parameters that came through /par (never read from a front-channel request).
+PUSHED_MARK = "_idp_pushed"
 MAX_PARAMETERS = 50
 PROMPTS = {"none", "login", "consent", "select_account"}
 CODE_CHALLENGE = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")
@@ -58,6 +63,19 @@ class AuthorizationRequest:
     #: ``acr_values`` as sent, in order of preference; and the level the request needs.
     acr_values: list[str] = field(default_factory=list)
     required_acr: str | None = None
+    #: The parameters came from /par (RFC 9126) or are being validated at /par.
+    pushed: bool = False
+    at_par: bool = False
+    #: The ``claims`` parameter, parsed (OIDC Core §5.5).
+    claims: dict | None = None
+
+    def effective_params(self) -> dict[str, str]:
+        """The parameters in force (a request object's or a pushed request's, RFC 9101 §6.3),
+        as stored to resume the request; marked when they came through /par."""
+        params = {k: self.raw.get(k) for k in self.raw}
+        if self.pushed:
+            params[PUSHED_MARK] = "1"
+        return params
 
     @property
     def state(self) -> str | None:
@@ -68,9 +86,14 @@ class AuthorizationRequest:
         return " ".join(self.scopes)
 
 
-def validate(values: MultiDict) -> AuthorizationRequest:
-    """Run every step in order; return the request or raise (see module docstring)."""
-    request = AuthorizationRequest(raw=values, params={k: values.get(k) for k in values})
+def validate(values: MultiDict, *, stored: bool = False, at_par: bool = False) -> AuthorizationRequest:
+    """Run every step in order; return the request or raise (see module docstring).
+    ``stored``: parameters this server stored (a request being resumed), whose /par mark is
+    trusted; ``at_par``: validating at the pushed authorization request endpoint."""
+    values = MultiDict(values)
+    pushed = values.poplist(PUSHED_MARK) == ["1"] and stored
+    request = AuthorizationRequest(raw=values, params={k: values.get(k) for k in values},
+                                   pushed=pushed, at_par=at_par)
     for step in STEPS:
         step(request)
     return request
@@ -79,16 +102,64 @@ def validate(values: MultiDict) -> AuthorizationRequest:
 def _redirect_error(request: AuthorizationRequest, error: OAuth2Error) -> OAuth2Error:
     error.redirect_uri = request.redirect_uri
     error.state = request.state
+    # The response mode of the parameters in force (a pushed or signed request's own), so an
+    # error is never downgraded to the query of the front-channel URL (FAPI 2.0 §5.3.2.2).
+    error.response_mode = "form_post" if request.raw.get("response_mode") == "form_post" else "query"
     return error
 
 
 # -- before the redirect URI is trusted: a page ------------------------------------------------
 
 
+def resolve_request(request: AuthorizationRequest) -> None:
+    """RFC 9126 §4: a ``request_uri`` from /par (single use, this client's, unexpired) stands
+    for the pushed parameters; RFC 9101 §6.3: a signed ``request`` object's parameters replace
+    the others. Then a client that must use PAR (its registration, the ``fapi2`` profile or
+    ``IDP_REQUIRE_PUSHED_AUTHORIZATION_REQUESTS``) is refused any other front-channel request
+    (RFC 9126 §5). A request_uri that is not a PAR URN is refused later
+    (:func:`check_request_object`)."""
+    from idp.oidc import fapi2, par, request_object
+
+    uri, obj = request.params.get("request_uri"), request.params.get("request")
+    if uri is not None and uri.startswith(par.URN_PREFIX) and not request.at_par:
+        if obj is not None or len(request.raw.getlist("request_uri")) > 1:
+            raise InvalidAuthorizationRequest("Send request_uri alone, once.")
+        params = par.take(request.client, uri)
+        if params is None:
+            raise InvalidAuthorizationRequest(
+                "This request_uri is unknown, expired, already used, or was pushed by another service.")
+        _replace(request, params)
+        request.pushed = True
+    elif obj is not None and uri is None:
+        if len(request.raw.getlist("request")) > 1:
+            raise InvalidAuthorizationRequest("The request parameter is given more than once.")
+        try:
+            _replace(request, request_object.decode(request.client, obj))
+        except request_object.InvalidRequestObject as exc:
+            outer = request.raw.getlist("redirect_uri")
+            if request.at_par:
+                raise
+            if len(outer) == 1 and request.client.check_redirect_uri(outer[0]):
+                # OIDC Core §3.1.2.6: to the registered redirect URI the request itself names.
+                request.redirect_uri = outer[0]
+                raise _redirect_error(request, exc) from None
+            raise InvalidAuthorizationRequest(exc.description) from None
+    if not request.pushed and not request.at_par and fapi2.requires_par(request.client):
+        raise InvalidAuthorizationRequest(
+            "This service must send its sign-in requests through pushed authorization (PAR).")
+
+
+def _replace(request: AuthorizationRequest, params: dict) -> None:
+    params = {k: v for k, v in params.items() if k != PUSHED_MARK}
+    request.raw = MultiDict(params)
+    request.params = dict(params)
+
+
 def check_size(request: AuthorizationRequest) -> None:
     """Size limits on every input (STYLE.md habit 11)."""
     if len(request.raw) > MAX_PARAMETERS or any(
-            len(v) > MAX_VALUE_LENGTH for _, v in request.raw.items(multi=True)):
+            len(v) > (MAX_REQUEST_OBJECT_LENGTH if k == "request" else MAX_VALUE_LENGTH)
+            for k, v in request.raw.items(multi=True)):
         raise InvalidAuthorizationRequest("The authorization request is too large.")
 
 
@@ -180,7 +251,7 @@ def check_pkce(request: AuthorizationRequest) -> None:
     if challenge is None:
         if method is not None:
             raise _redirect_error(request, InvalidRequestError("Missing 'code_challenge'."))
-        if request.client.is_public:
+        if fapi2.requires_pkce(request.client):
             raise _redirect_error(request, InvalidRequestError("PKCE (S256) is required for this client."))
         return
     if method is None:
@@ -250,11 +321,39 @@ def check_acr_values(request: AuthorizationRequest) -> None:
         raise _redirect_error(request, UnmetAuthenticationRequirementsError(
             "None of the requested acr_values is supported."))
     request.required_acr = assurance.required_level(values, request.client.default_acr_values or [])
+    _essential_acr(request)
+
+
+def check_claims(request: AuthorizationRequest) -> None:
+    """OIDC Core §5.5: the ``claims`` parameter, parsed (:mod:`idp.oidc.claims_parameter`)."""
+    try:
+        request.claims = claims_parameter.parse(request.params.get("claims"))
+    except claims_parameter.InvalidClaims as exc:
+        raise _redirect_error(request, InvalidRequestError(str(exc))) from None
+
+
+def _essential_acr(request: AuthorizationRequest) -> None:
+    """OIDC Core §5.5.1.1: an essential ``acr`` with values must be met (the lowest named level,
+    as for ``acr_values``); none of them known is ``unmet_authentication_requirements``."""
+    essential, values = claims_parameter.acr_request(request.claims)
+    if not values:
+        return
+    if not request.acr_values:
+        request.acr_values = values  # the vocabulary of the acr claim
+    if not essential:
+        return
+    if not any(assurance.resolve(v) for v in values):
+        raise _redirect_error(request, UnmetAuthenticationRequirementsError(
+            "None of the essential acr values is supported."))
+    needed = assurance.required_level(values)
+    if assurance.rank(needed) > assurance.rank(request.required_acr):
+        request.required_acr = needed
 
 
 STEPS = (
     check_size,
     check_client,
+    resolve_request,
     check_redirect_uri,
     check_response_mode,
     check_no_repeated_parameters,
@@ -266,5 +365,6 @@ STEPS = (
     check_prompt,
     check_max_age,
     check_id_token_hint,
+    check_claims,
     check_acr_values,
 )

@@ -117,13 +117,16 @@ def _locale(ui_locales: str) -> str:
 
 def _run(values, *, created_at: datetime, pending: Row | None, decision: str | None = None):
     try:
-        areq = validate(values)
+        areq = validate(values, stored=pending is not None)
     except InvalidAuthorizationRequest as exc:
         _forget(pending)
         return _page(exc.message)
     except OAuth2Error as error:
         _forget(pending)
-        return error_response(error.redirect_uri, error, error.state, _mode(values))
+        return error_response(error.redirect_uri, error, error.state,
+                              getattr(error, "response_mode", None) or _mode(values))
+    # What is stored to resume: the parameters in force (a pushed or signed request's).
+    values = MultiDict(areq.effective_params())
     try:
         session = _authenticate(areq, created_at)
         if session is None:

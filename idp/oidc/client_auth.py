@@ -112,9 +112,15 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
         headers, claims = super().extract_assertion(assertion)
         # Remembered so a jwks_uri client's rotated key (a new kid) triggers a refetch.
         g.idp_assertion_kid = headers.get("kid") if isinstance(headers.get("kid"), str) else None
+        g.idp_assertion_alg = headers.get("alg")
         return headers, claims
 
     def resolve_client_public_key(self, client):
+        from idp.oidc import fapi2
+
+        if fapi2.is_fapi2(client) and g.get("idp_assertion_alg") not in fapi2.ALGORITHMS:
+            # FAPI 2.0 Security Profile §5.4.1: PS256 or ES256 only.
+            raise InvalidClientError(description="This client signs its assertions with PS256 or ES256.")
         jwks = client.jwks
         if not jwks and client.jwks_uri:
             jwks = jwks_uri_cache.get(client.jwks_uri, kid=g.get("idp_assertion_kid"))

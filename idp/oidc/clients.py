@@ -23,6 +23,7 @@ from idp.auth import assurance
 from idp.db import db
 from idp.db.types import utcnow
 from idp.keys.service import GENERATORS
+from idp.oidc import fapi2
 from idp.oidc.access_token import locked_subject
 from idp.oidc.client_mixin import OAuthClientMixin
 from idp.oidc.models import Client, ClientSecret, RevokedAccessToken
@@ -103,6 +104,8 @@ DEFAULTS: dict = {
     "backchannel_logout_uri": None, "backchannel_logout_session_required": False,
     "frontchannel_logout_uri": None, "frontchannel_logout_session_required": False,
     "default_acr_values": [],
+    "profile": None, "require_pushed_authorization_requests": False,
+    "dpop_bound_access_tokens": False,
 }
 MAX_LIST = 20
 
@@ -177,6 +180,8 @@ def validate_metadata(meta: dict) -> dict:
     unknown = set(meta) - set(DEFAULTS)
     if unknown:
         raise ClientError(f"unknown client metadata: {', '.join(sorted(unknown))}")
+    if meta.get("profile") == fapi2.PROFILE and meta.get("token_endpoint_auth_method") is None:
+        meta = {**meta, "token_endpoint_auth_method": "private_key_jwt"}
     out = {**DEFAULTS, **meta}
     name = out["name"]
     if not isinstance(name, str) or not name.strip() or len(name) > 200:
@@ -239,12 +244,14 @@ def validate_metadata(meta: dict) -> dict:
     # OIDC Registration §2; here a minimum that always applies (idp.auth.assurance).
     if unknown := [v for v in out["default_acr_values"] if assurance.resolve(v) is None]:
         raise ClientError(f"unknown acr values: {', '.join(unknown)} (see acr_values_supported)")
-    for field in ("backchannel_logout_session_required", "frontchannel_logout_session_required"):
+    for field in ("backchannel_logout_session_required", "frontchannel_logout_session_required",
+                  "require_pushed_authorization_requests", "dpop_bound_access_tokens"):
         if not isinstance(out[field], bool):
             raise ClientError(f"{field} must be true or false")
     agency = out["agency"]
     if agency is not None and (not isinstance(agency, str) or len(agency) > 200):
         raise ClientError("agency must be at most 200 characters")
+    fapi2.apply(out, meta, ClientError)
     if out["subject_type"] == "pairwise":
         # OIDC Core §8.1: last, as it may fetch the sector_identifier_uri.
         try:
@@ -333,6 +340,7 @@ def delete_client(client: Client) -> None:
         Consent,
         LogoutDelivery,
         PendingAuthorization,
+        PushedAuthorizationRequest,
         RefreshToken,
         RefreshTokenFamily,
         RegistrationToken,
@@ -345,7 +353,7 @@ def delete_client(client: Client) -> None:
     db.session.execute(delete(RefreshToken).where(RefreshToken.family_id.in_(families)))
     db.session.execute(delete(AuthorizationCode).where(AuthorizationCode.client_pk == pk))
     for model in (RefreshTokenFamily, Consent, PendingAuthorization, UsedClientAssertion,
-                  RegistrationToken, LogoutDelivery):
+                  RegistrationToken, LogoutDelivery, PushedAuthorizationRequest):
         db.session.execute(delete(model).where(model.client_pk == pk))
     db.session.execute(delete(TokenExchangePolicy).where(
         (TokenExchangePolicy.client_pk == pk) | (TokenExchangePolicy.audience_pk == pk)))
@@ -416,7 +424,8 @@ class ClientRecord(OAuthClientMixin):
     """
 
     __slots__ = ("id", "client_id", "enabled", "token_endpoint_auth_method", "scope",
-                 "grant_types", "created_at", "secrets", "token_revoked", "subject_locked")
+                 "grant_types", "created_at", "dpop_bound_access_tokens", "secrets", "token_revoked",
+                 "subject_locked")
     COLUMNS = __slots__[:-3]
 
     def __init__(self, row, secrets: list, token_revoked: bool | None = None,

@@ -16,6 +16,7 @@ from idp.keys.views import cached_json
 from idp.oidc.blueprint import bp
 from idp.oidc.client_auth import ALGORITHMS as ASSERTION_ALGS
 from idp.oidc.clients import AUTH_METHODS
+from idp.oidc.dpop import ALGORITHMS as DPOP_ALGS
 from idp.oidc.introspection import CLIENT_AUTH_METHODS as INTROSPECTION_AUTH
 from idp.oidc.response_modes import RESPONSE_MODES
 from idp.oidc.revocation import RevocationEndpoint
@@ -53,9 +54,17 @@ def metadata() -> dict:
         "code_challenge_methods_supported": ["S256"],
         "claims_supported": all_claims() + ["iss", "aud", "exp", "iat", "auth_time", "nonce", "acr",
                                             "amr", "sid", "at_hash"],
-        "claims_parameter_supported": False,
-        "request_parameter_supported": False,
+        # OIDC Core §5.5 (idp.oidc.claims_parameter).
+        "claims_parameter_supported": True,
+        # RFC 9101 (idp.oidc.request_object): by value; a request_uri is a PAR one only.
+        "request_parameter_supported": True,
         "request_uri_parameter_supported": False,
+        "request_object_signing_alg_values_supported": list(ASSERTION_ALGS),
+        # RFC 9126 (idp.oidc.par).
+        "pushed_authorization_request_endpoint": f"{issuer}/par",
+        "require_pushed_authorization_requests": settings.require_pushed_authorization_requests,
+        # RFC 9449 (idp.oidc.dpop).
+        "dpop_signing_alg_values_supported": list(DPOP_ALGS),
         "authorization_response_iss_parameter_supported": True,
         "prompt_values_supported": ["none", "login", "consent", "select_account"],
         "display_values_supported": ["page", "popup", "touch"],

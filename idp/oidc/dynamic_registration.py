@@ -147,7 +147,7 @@ def _metadata(claims: dict) -> dict:
             description="sector_identifier cannot be registered: give a sector_identifier_uri "
                         "(OpenID Connect Core 1.0 section 8.1)")
     meta = {k: v for k, v in claims.items()
-            if k in service.DEFAULTS and k not in ("name", "sector_identifier")}
+            if k in service.DEFAULTS and k not in ("name", "sector_identifier", "profile")}
     name = claims.get("client_name")
     if not isinstance(name, str) or not name.strip():
         raise InvalidClientMetadataError(description="client_name is required")
@@ -287,7 +287,8 @@ class ConfigurationEndpoint(ClientConfigurationEndpoint):
         # RFC 7592 §2.2: the request replaces every field; an omitted one returns to its default,
         # except what only an administrator sets (scope, subject type, sector), which is kept.
         meta = {k: v for k, v in service.DEFAULTS.items() if k not in ("agency", "sector_identifier")}
-        meta.update(scope=client.scope, subject_type=client.subject_type)
+        # The security profile (fapi2) is an administrator's decision, kept as it is.
+        meta.update(scope=client.scope, subject_type=client.subject_type, profile=client.profile)
         meta.update(_metadata(client_metadata))
         _never_wider(client, meta)
         sector = sector_of(client)

@@ -51,6 +51,12 @@ class Client(OAuthClientMixin, db.Model):
     #: The agency operating the client, shown on the consent page.
     agency: Mapped[str | None] = mapped_column(NFCString(200))
     contacts: Mapped[list[str]] = mapped_column(JSON, default=list, nullable=False)
+    #: A security profile whose rules the server enforces (``fapi2``: :mod:`idp.oidc.fapi2`).
+    profile: Mapped[str | None] = mapped_column(String(16))
+    #: RFC 9126 §6: a front-channel request must come through ``/par``.
+    require_pushed_authorization_requests: Mapped[bool] = mapped_column(default=False, nullable=False)
+    #: RFC 9449 §5.2: every token request must carry a DPoP proof.
+    dpop_bound_access_tokens: Mapped[bool] = mapped_column(default=False, nullable=False)
     enabled: Mapped[bool] = mapped_column(default=True, nullable=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
     updated_at: Mapped[datetime] = mapped_column(
@@ -180,6 +186,8 @@ class RefreshTokenFamily(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     revoked_reason: Mapped[str | None] = mapped_column(String(64))
+    #: RFC 9449 §5: a public client's refresh tokens work only with proofs of this key.
+    dpop_jkt: Mapped[str | None] = mapped_column(String(64))
 
 
 class RefreshToken(db.Model):
@@ -235,6 +243,34 @@ class PendingAuthorization(db.Model):
     )
     params: Mapped[dict] = mapped_column(JSON, nullable=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True, nullable=False)
+
+
+class PushedAuthorizationRequest(db.Model):
+    """An authorization request pushed to ``/par`` (RFC 9126 §2), waiting for its single use at
+    ``/authorize``. The ``request_uri`` is a 256-bit random value stored as a SHA-256 digest."""
+
+    __tablename__ = "pushed_authorization_requests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    uri_digest: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    client_pk: Mapped[int] = mapped_column(
+        ForeignKey("clients.id", ondelete="CASCADE"), index=True, nullable=False
+    )
+    params: Mapped[dict] = mapped_column(JSON, nullable=False)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True, nullable=False)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class UsedJti(db.Model):
+    """A ``jti`` already accepted from a DPoP proof (RFC 9449 §11.1) or a request object
+    (RFC 9101 §10.9 via FAPI 2.0): the digest names the kind and the signer, so two kinds
+    never collide. Used when no Redis is configured (:mod:`idp.oidc.replay`)."""
+
+    __tablename__ = "used_jtis"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    jti_digest: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True, nullable=False)
 
 

@@ -25,14 +25,44 @@ from authlib.oauth2.rfc6749.errors import MissingAuthorizationError, Unsupported
 from flask import g, jsonify, request
 from werkzeug.local import LocalProxy
 
+from idp.oidc import dpop
 from idp.oidc.access_token import AccessTokenValidator
+from idp.oidc.errors import InvalidTokenError
+
+
+class BearerOnlyValidator(AccessTokenValidator):
+    """``Authorization: Bearer``: refuses a DPoP-bound token (RFC 9449 §7.2: a stolen bound
+    token must not work without its key)."""
+
+    def validate_token(self, token, scopes, request, **kwargs):
+        super().validate_token(token, scopes, request, **kwargs)
+        if "cnf" in token:
+            raise InvalidTokenError(realm=self.realm, description=(
+                "This access token is DPoP-bound: present it with the DPoP scheme and a proof."))
+
+
+class DPoPValidator(AccessTokenValidator):
+    """``Authorization: DPoP <token>`` with a ``DPoP`` proof (RFC 9449 §7.1) of the key in
+    the token's ``cnf.jkt``, ``ath`` its hash (:func:`idp.oidc.dpop.check_resource_proof`)."""
+
+    TOKEN_TYPE = "dpop"  # noqa: S105 - the scheme name
+
+    def authenticate_token(self, token_string):
+        claims = super().authenticate_token(token_string)
+        claims.idp_token_string = token_string
+        return claims
+
+    def validate_token(self, token, scopes, request, **kwargs):
+        super().validate_token(token, scopes, request, **kwargs)
+        dpop.check_resource_proof(token.idp_token_string, token)
 
 
 class BearerProtector(ResourceProtector):
     def __init__(self, audience: str | None = None, allow_body: bool = False):
         super().__init__()
         self.allow_body = allow_body
-        self.register_token_validator(AccessTokenValidator(audience))
+        self.register_token_validator(BearerOnlyValidator(audience))
+        self.register_token_validator(DPoPValidator(audience))
 
     def parse_request_authorization(self, req):
         """RFC 6750 §2.1 header; §2.2 form body only where the endpoint allows it (UserInfo)."""
@@ -45,6 +75,9 @@ class BearerProtector(ResourceProtector):
 
 def error_response(error: OAuth2Error, scopes: list[str] | None = None):
     status, body, headers = error()
+    if isinstance(error, dpop.InvalidDPoPProof | dpop.UseDPoPNonce):
+        status = 401  # RFC 9449 §7.1 and §9: at a resource, with the DPoP challenge
+        headers = [*headers, ("WWW-Authenticate", dpop.challenge(error.error))]
     response = jsonify(dict(body))
     response.status_code = status
     for name, value in headers:

@@ -5,12 +5,13 @@ commit on their own, see the grants)."""
 
 from __future__ import annotations
 
-from authlib.oauth2.rfc6749.errors import InvalidRequestError
+from authlib.oauth2.rfc6749.errors import InvalidRequestError, OAuth2Error
 from flask import request
 
 from idp.audit.log import discard_after_commit, flush_after_commit
 from idp.db import db
 from idp.metrics import count_token
+from idp.oidc import dpop
 from idp.oidc.blueprint import bp
 from idp.oidc.server import authorization_server
 from idp.web import csrf
@@ -45,9 +46,15 @@ def token():
     refused = _repeated_parameter()
     if refused is not None:
         return refused
+    try:
+        proven = dpop.token_request_key()  # RFC 9449 §5: the proof, before anything else
+    except OAuth2Error as error:
+        return _finish(authorization_server().handle_error_response(None, error))
     response = _finish(authorization_server().create_token_response())
     if response.status_code == 200:
         count_token(request.form.get("grant_type", ""))
+        if proven and dpop.nonce_required():
+            response.headers["DPoP-Nonce"] = dpop.new_nonce()  # RFC 9449 §8.2: the next one
     return response
 
 

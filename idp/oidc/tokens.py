@@ -14,6 +14,7 @@ from sqlalchemy import bindparam
 from idp.audit.log import record_after_commit
 from idp.db import db
 from idp.db.types import utcnow
+from idp.oidc import dpop
 from idp.oidc import refresh_token as families
 from idp.oidc.access_token import unverified_claims
 from idp.oidc.models import AuthorizationCode
@@ -29,6 +30,7 @@ def save_token(token: dict, request) -> None:
         # The family first (its INSERT returns its id), then what the code row must know to
         # revoke on reuse, in one Core UPDATE (no ORM flush: nothing reads them back here).
         family_id, started = families.start_family(code) if token.get("refresh_token") else (None, None)
+        dpop.bind_family(family_id, request.client)
         db.session.execute(_CODE_ISSUED, {"code_id": code.id, "family_id": family_id,
                                           "jti": claims["jti"], "exp": _exp(claims)})
         if family_id is not None:

@@ -21,7 +21,7 @@ from idp.audit.log import record
 from idp.auth.models import SsoSession
 from idp.db import db
 from idp.db.types import utcnow
-from idp.oidc import access_token, refresh_token
+from idp.oidc import access_token, claims_parameter, fapi2, refresh_token
 from idp.oidc.grantee import CitizenRef, Grantee, active_citizen_ref
 from idp.oidc.models import AuthorizationCode, RefreshTokenFamily
 from idp.oidc.subject import subject_for
@@ -59,7 +59,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
 
     def save_authorization_code(self, code, request):
         """Store the code's digest with everything the token endpoint will need."""
-        ttl = current_app.config["IDP"].authorization_code_ttl
+        ttl = fapi2.code_lifetime(request.client, current_app.config["IDP"].authorization_code_ttl)
         grantee: Grantee = request.user
         data = request.payload.data
         now = utcnow()
@@ -73,6 +73,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             "redirect_uri": data["redirect_uri"],
             "scope": request.scope,
             "nonce": data.get("nonce") or None,
+            "claims": claims_parameter.parse(data.get("claims")),
             "code_challenge": data.get("code_challenge") or None,
             "code_challenge_method": (data.get("code_challenge_method") or "S256")
             if data.get("code_challenge") else None,

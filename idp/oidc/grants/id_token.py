@@ -23,6 +23,22 @@ def id_token_alg(client) -> str:
     return client.id_token_signed_response_alg or current_app.config["IDP"].signing_alg
 
 
+def _requested_claims(code, grantee) -> dict:
+    """OIDC Core §5.5: claims the ``claims`` parameter asked for in the ID token, released as
+    UserInfo releases them (the consented scopes only: :mod:`idp.oidc.claims_parameter`)."""
+    from idp.accounts.models import Citizen
+    from idp.db import db
+    from idp.oidc.claims import user_claims
+    from idp.oidc.claims_parameter import id_token_claims
+
+    names = id_token_claims(code.claims)
+    citizen = db.session.get(Citizen, grantee.citizen.id) if names else None
+    if citizen is None:
+        return {}
+    released = user_claims(citizen, grantee.sub, code.scope.split())
+    return {name: released[name] for name in names if name in released and name != "sub"}
+
+
 class IdToken(OpenIDCode):
     """Authlib's OpenID extension, signing with our rotating keys (one class for the code and
     the refresh grant: a refreshed token response carries a new ID token, §12.2)."""
@@ -57,6 +73,8 @@ class IdToken(OpenIDCode):
             claims["amr"] = list(grantee.amr)
         if grantee.sid:
             claims["sid"] = grantee.sid
+        if code is not None and code.claims:
+            claims.update(_requested_claims(code, grantee))
         at_hash = create_half_hash(token["access_token"], alg)
         if at_hash is not None:
             claims["at_hash"] = at_hash.decode()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from authlib.oauth2.rfc6749 import grants
 
+from idp.oidc import dpop
 from idp.oidc import refresh_token as families
 from idp.oidc.grantee import active_citizen_ref
 from idp.oidc.grants.authorization_code import AUTH_METHODS, grantee_for
@@ -28,6 +29,8 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
             return None
         if row.family.revoked_at is not None or families.is_expired(row):
             return None
+        if not dpop.refresh_allowed(row.family):
+            return None  # RFC 9449 §5: a public client's bound token needs a proof of its key
         self._citizen = active_citizen_ref(row.family.citizen_id)
         if self._citizen is None:
             return None
