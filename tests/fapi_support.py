@@ -48,7 +48,7 @@ def request_object(client_id: str, key, params: dict, *, alg: str = "ES256", hea
                    **claims) -> str:
     now = int(time.time())
     body = {"iss": client_id, "aud": ISSUER, "client_id": client_id, "iat": now, "nbf": now,
-            "exp": now + 300, "jti": secrets.token_urlsafe(12), **params, **claims}
+            "exp": now + 300, "jti": secrets.token_urlsafe(12), **claims, **params}
     body = {k: v for k, v in body.items() if v is not None}
     head = {"alg": alg, "typ": "oauth-authz-req+jwt", "kid": key.kid, **(header or {})}
     return jwt.encode(head, body, key, algorithms=[alg])

@@ -1,0 +1,252 @@
+"""DPoP (RFC 9449): proof-of-possession at the token endpoint, key-bound access tokens at
+UserInfo and at introspection, and the attacks §11 names: a proof for another method or URL,
+too old, replayed, signed by another key than the token's cnf.jkt, a bound token presented as
+a bearer token; the server nonce (§8); a public client's refresh token bound to its key."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from joserfc.jwk import OctKey
+
+from idp import create_app
+from idp.db import db
+from tests.fapi_support import (
+    client_auth,
+    code_via_par,
+    dpop_proof,
+    dpop_token,
+    new_key,
+    register_fapi,
+)
+from tests.oidc_support import (
+    ISSUER,
+    REDIRECT,
+    basic,
+    code_for,
+    exchange,
+    pkce_pair,
+    register,
+    sign_in,
+)
+
+TOKEN = f"{ISSUER}/token"
+USERINFO = f"{ISSUER}/userinfo"
+
+
+@pytest.fixture
+def signed_in(app, browser, citizen_id):
+    sign_in(app, browser, citizen_id)
+    return citizen_id
+
+
+@pytest.fixture
+def fapi(app):
+    return register_fapi(app)
+
+
+@pytest.fixture
+def dpop_key():
+    return new_key("dpop")
+
+
+@pytest.fixture
+def bound(browser, fapi, signed_in, dpop_key):
+    """A DPoP-bound token response of a fapi2 client."""
+    redirect, verifier = code_via_par(browser, *fapi)
+    response = dpop_token(browser, *fapi, dpop_key, redirect["code"], verifier)
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()
+
+
+def _userinfo(browser, token, key, *, scheme="DPoP", **proof):
+    proof.setdefault("access_token", token)
+    headers = {"Authorization": f"{scheme} {token}"}
+    if key is not None:
+        headers["DPoP"] = dpop_proof(key, proof.pop("method", "GET"), proof.pop("url", USERINFO), **proof)
+    return browser.get("/userinfo", headers=headers)
+
+
+def _claims(token: str) -> dict:
+    import base64
+    import json
+
+    payload = token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+
+
+def test_token_is_issued_as_dpop_bound_to_the_proof_key(bound, dpop_key):
+    """RFC 9449 §5 and §6.1: token_type DPoP and cnf.jkt = the key's RFC 7638 thumbprint."""
+    assert bound["token_type"] == "DPoP"
+    assert _claims(bound["access_token"])["cnf"] == {"jkt": dpop_key.thumbprint()}
+
+
+def test_userinfo_accepts_the_bound_token_with_a_proof(browser, bound, dpop_key):
+    response = _userinfo(browser, bound["access_token"], dpop_key)
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json()["name"] == "Nguyễn Văn An"
+
+
+def test_a_bound_token_presented_as_bearer_is_refused(browser, bound, dpop_key):
+    """RFC 9449 §7.2: a stolen bound token does not work as a bearer token."""
+    response = _userinfo(browser, bound["access_token"], None, scheme="Bearer")
+    assert response.status_code == 401 and response.get_json()["error"] == "invalid_token"
+    with_proof = _userinfo(browser, bound["access_token"], dpop_key, scheme="Bearer")
+    assert with_proof.status_code == 401
+
+
+def test_a_proof_signed_by_another_key_is_refused(browser, bound):
+    """RFC 9449 §7.1: the proof's key must be the token's cnf.jkt."""
+    response = _userinfo(browser, bound["access_token"], new_key("thief"))
+    assert response.status_code == 401 and response.get_json()["error"] == "invalid_dpop_proof"
+    assert response.headers["WWW-Authenticate"].startswith("DPoP ")
+
+
+def test_a_proof_for_another_method_or_url_is_refused(browser, bound, dpop_key):
+    """RFC 9449 §4.3 items 8-9 (htm, htu)."""
+    wrong_method = _userinfo(browser, bound["access_token"], dpop_key, method="POST")
+    assert wrong_method.status_code == 401 and wrong_method.get_json()["error"] == "invalid_dpop_proof"
+    wrong_url = _userinfo(browser, bound["access_token"], dpop_key, url=f"{ISSUER}/introspect")
+    assert wrong_url.status_code == 401 and wrong_url.get_json()["error"] == "invalid_dpop_proof"
+
+
+def test_a_proof_without_the_token_hash_is_refused(browser, bound, dpop_key):
+    """RFC 9449 §4.3 item 11 (ath)."""
+    response = _userinfo(browser, bound["access_token"], dpop_key, access_token="another-token")
+    assert response.status_code == 401 and response.get_json()["error"] == "invalid_dpop_proof"
+
+
+def test_an_old_proof_is_refused(browser, bound, dpop_key):
+    response = _userinfo(browser, bound["access_token"], dpop_key, iat=time.time() - 300)
+    assert response.status_code == 401 and response.get_json()["error"] == "invalid_dpop_proof"
+
+
+def test_a_replayed_proof_is_refused(browser, bound, dpop_key):
+    """RFC 9449 §11.1: a jti is accepted once."""
+    proof = dpop_proof(dpop_key, "GET", USERINFO, access_token=bound["access_token"])
+    headers = {"Authorization": f"DPoP {bound['access_token']}", "DPoP": proof}
+    assert browser.get("/userinfo", headers=headers).status_code == 200
+    replay = browser.get("/userinfo", headers=headers)
+    assert replay.status_code == 401 and replay.get_json()["error"] == "invalid_dpop_proof"
+
+
+def test_a_replayed_proof_is_refused_at_the_token_endpoint(browser, fapi, signed_in, dpop_key):
+    redirect, verifier = code_via_par(browser, *fapi)
+    first = dpop_token(browser, *fapi, dpop_key, redirect["code"], verifier, jti="same")
+    assert first.status_code == 200
+    redirect, verifier = code_via_par(browser, *fapi)
+    again = dpop_token(browser, *fapi, dpop_key, redirect["code"], verifier, jti="same")
+    assert again.status_code == 400 and again.get_json()["error"] == "invalid_dpop_proof"
+
+
+def test_token_endpoint_refuses_bad_proofs(browser, fapi, signed_in, dpop_key):
+    """RFC 9449 §4.3 at the token endpoint: wrong htm / htu, too old, a symmetric or private
+    key in the header, the wrong typ."""
+    redirect, verifier = code_via_par(browser, *fapi)
+    cases = [{"url": f"{ISSUER}/userinfo"}, {"method": "GET"}, {"iat": time.time() - 120},
+             {"typ": "JWT"}]
+    for case in cases:
+        url, method = case.pop("url", TOKEN), case.pop("method", "POST")
+        response = browser.post("/token", data={"grant_type": "authorization_code", "code": redirect["code"]},
+                                headers={"DPoP": dpop_proof(dpop_key, method, url, **case)})
+        assert response.status_code == 400 and response.get_json()["error"] == "invalid_dpop_proof", case
+    hmac = OctKey.generate_key(256)
+    forged = browser.post("/token", data={"grant_type": "authorization_code"},
+                          headers={"DPoP": dpop_proof(hmac, "POST", TOKEN, alg="HS256")})
+    assert forged.get_json()["error"] == "invalid_dpop_proof"
+
+
+def test_a_client_requiring_dpop_gets_no_token_without_a_proof(browser, fapi, signed_in):
+    """RFC 9449 §5.2 dpop_bound_access_tokens (the fapi2 profile sets it)."""
+    redirect, verifier = code_via_par(browser, *fapi)
+    response = browser.post("/token", data={
+        "grant_type": "authorization_code", "code": redirect["code"], "redirect_uri": REDIRECT,
+        "code_verifier": verifier, **client_auth(*fapi)})
+    assert response.status_code == 400 and response.get_json()["error"] == "invalid_request"
+
+
+def test_introspection_returns_cnf(browser, fapi, bound):
+    """RFC 9449 §6.2: token_type DPoP and the key's thumbprint."""
+    response = browser.post("/introspect", data={"token": bound["access_token"], **client_auth(*fapi)})
+    body = response.get_json()
+    assert body["active"] is True and body["token_type"] == "DPoP"
+    assert body["cnf"]["jkt"] == _claims(bound["access_token"])["cnf"]["jkt"]
+
+
+def test_client_credentials_with_a_proof_is_bound_not_answered_by_the_fast_path(app, browser):
+    """The fast path before Flask leaves DPoP to Flask (the same checks, one implementation)."""
+    client_id, secret = register(app, client_id="agency-backend", grant_types=["client_credentials"],
+                                 redirect_uris=[], post_logout_redirect_uris=[], scope="openid profile")
+    key = new_key("backend")
+    response = browser.post("/token", data={"grant_type": "client_credentials", "scope": "profile"},
+                            headers={**basic(client_id, secret), "DPoP": dpop_proof(key, "POST", TOKEN)})
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json()["token_type"] == "DPoP"
+    assert _claims(response.get_json()["access_token"])["cnf"]["jkt"] == key.thumbprint()
+
+
+def test_a_dpop_client_gets_no_bearer_token_from_the_fast_path(app, browser):
+    client_id, secret = register(app, client_id="strict-backend", grant_types=["client_credentials"],
+                                 redirect_uris=[], post_logout_redirect_uris=[], scope="openid profile",
+                                 dpop_bound_access_tokens=True)
+    response = browser.post("/token", data={"grant_type": "client_credentials", "scope": "profile"},
+                            headers=basic(client_id, secret))
+    assert response.status_code == 400 and response.get_json()["error"] == "invalid_request"
+
+
+def test_server_nonce(app, environ, citizen_id):
+    """RFC 9449 §8: with IDP_DPOP_NONCE, a proof without the server's nonce gets
+    use_dpop_nonce and a DPoP-Nonce header; the retry with it succeeds."""
+    app = create_app({**environ, "IDP_DPOP_NONCE": "true"})
+    browser = app.test_client()
+    client_id, secret = register(app, client_id="nonce-backend", grant_types=["client_credentials"],
+                                 redirect_uris=[], post_logout_redirect_uris=[], scope="openid profile")
+    key = new_key("n")
+    data = {"grant_type": "client_credentials", "scope": "profile"}
+    first = browser.post("/token", data=data, headers={**basic(client_id, secret),
+                                                       "DPoP": dpop_proof(key, "POST", TOKEN)})
+    assert first.status_code == 400 and first.get_json()["error"] == "use_dpop_nonce"
+    nonce = first.headers["DPoP-Nonce"]
+    forged = browser.post("/token", data=data, headers={
+        **basic(client_id, secret), "DPoP": dpop_proof(key, "POST", TOKEN, nonce="1." + "A" * 24)})
+    assert forged.get_json()["error"] == "use_dpop_nonce"
+    retry = browser.post("/token", data=data, headers={
+        **basic(client_id, secret), "DPoP": dpop_proof(key, "POST", TOKEN, nonce=nonce)})
+    assert retry.status_code == 200 and retry.headers["DPoP-Nonce"]
+    with app.app_context():
+        db.session.remove()
+
+
+def test_public_clients_refresh_token_is_bound_to_the_key(app, browser, signed_in):
+    """RFC 9449 §5: a public client's refresh token is usable only with a proof of its key."""
+    client_id, _ = register(app, client_id="mobile", token_endpoint_auth_method="none")
+    key = new_key("mobile")
+    verifier, challenge = pkce_pair()
+    code = code_for(browser, client_id, code_challenge=challenge, code_challenge_method="S256")["code"]
+    tokens = browser.post("/token", data={
+        "grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT,
+        "client_id": client_id, "code_verifier": verifier},
+        headers={"DPoP": dpop_proof(key, "POST", TOKEN)}).get_json()
+    assert tokens["token_type"] == "DPoP"
+    refresh = {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"],
+               "client_id": client_id}
+    stolen = browser.post("/token", data=refresh, headers={"DPoP": dpop_proof(new_key("x"), "POST", TOKEN)})
+    assert stolen.status_code == 400 and stolen.get_json()["error"] == "invalid_grant"
+    bare = browser.post("/token", data=refresh)
+    assert bare.status_code == 400 and bare.get_json()["error"] == "invalid_grant"
+    ok = browser.post("/token", data=refresh, headers={"DPoP": dpop_proof(key, "POST", TOKEN)})
+    assert ok.status_code == 200 and ok.get_json()["token_type"] == "DPoP"
+
+
+def test_bearer_clients_are_unchanged(browser, rp, signed_in):
+    code = code_for(browser, rp[0])["code"]
+    tokens = exchange(browser, *rp, code).get_json()
+    assert tokens["token_type"] == "Bearer" and "cnf" not in _claims(tokens["access_token"])
+    response = browser.get("/userinfo", headers={"Authorization": f"Bearer {tokens['access_token']}"})
+    assert response.status_code == 200
+
+
+def test_discovery_advertises_dpop_algorithms(browser):
+    meta = browser.get("/.well-known/openid-configuration").get_json()
+    assert meta["dpop_signing_alg_values_supported"] == ["ES256", "PS256", "EdDSA"]
