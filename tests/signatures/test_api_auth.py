@@ -97,3 +97,31 @@ def test_a_citizen_cannot_be_asked_for_the_service_scope(app, client, citizen_id
 def test_discovery_lists_the_service_scope(client):
     metadata = client.get("/.well-known/openid-configuration").get_json()
     assert "signature.verify" in metadata["scopes_supported"]
+
+
+def test_a_dpop_bound_token_is_accepted_with_its_proof_only(app, client, signer, citizen_keys):
+    """RFC 9449 §7: the verification API takes ``Authorization: DPoP`` with a proof of the
+    token's key, and refuses the same token as a bearer token or with another key's proof."""
+    from tests.fapi_support import dpop_proof, new_key
+
+    client_id, secret = agency_client(app)
+    key = new_key("agency-dpop")
+    token = client.post("/token", headers={**basic(client_id, secret),
+                                           "DPoP": dpop_proof(key, "POST", "http://127.0.0.1:8000/token")},
+                        data={"grant_type": "client_credentials", "scope": "signature.verify"}).get_json()
+    assert token["token_type"] == "DPoP"
+    signature = signer.sign_cms(DOCUMENT, *citizen_keys["an"])
+
+    def post(scheme: str, proof_key=None):
+        headers = {"Authorization": f"{scheme} {token['access_token']}"}
+        if proof_key is not None:
+            headers["DPoP"] = dpop_proof(proof_key, "POST", f"http://127.0.0.1:8000{URL}",
+                                         access_token=token["access_token"])
+        return client.post(URL, headers=headers, content_type="multipart/form-data",
+                           data={"document": (io.BytesIO(DOCUMENT), "d.txt"),
+                                 "signature": (io.BytesIO(signature), "d.p7s")})
+
+    assert post("Bearer").status_code == 401
+    assert post("DPoP", new_key("thief")).status_code == 401
+    accepted = post("DPoP", key)
+    assert accepted.status_code == 200 and accepted.get_json()["valid"] is True
