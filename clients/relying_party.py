@@ -16,7 +16,9 @@ Sessions live on the server (:class:`SessionStore`); the browser's cookie holds 
 key. Several processes would need a shared store (Redis, a database table) instead.
 
 Configuration (environment): ``RP_ISSUER``, ``RP_CLIENT_ID``, ``RP_CLIENT_SECRET``,
-``RP_BASE_URL`` (this app's own address), ``RP_SECRET_KEY`` (optional).
+``RP_BASE_URL`` (this app's own address), ``RP_SECRET_KEY`` (optional). A FAPI 2.0 client
+(``fapi2=True``: :mod:`fapi2_client`, PAR + private_key_jwt + DPoP) has no secret: its key is
+generated at first start into ``RP_KEY_FILE`` and published at ``/jwks.json``.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import requests
 from authlib.integrations.flask_client import OAuth
@@ -128,7 +131,7 @@ padding:.25rem .5rem;text-align:left;vertical-align:top}</style></head>
 
 def create_rp_app(*, title: str, tagline: str, scope: str, colour: str = "#b00",
                   acr_values: str | None = None, links: list[tuple[str, str]] | None = None,
-                  environ: dict | None = None) -> Flask:
+                  environ: dict | None = None, fapi2: bool = False) -> Flask:
     env = os.environ if environ is None else environ
     issuer = env["RP_ISSUER"].rstrip("/")
     client_id = env["RP_CLIENT_ID"]
@@ -141,10 +144,25 @@ def create_rp_app(*, title: str, tagline: str, scope: str, colour: str = "#b00",
     app.extensions["rp.sessions"] = store
     oauth = OAuth(app)
     idp = oauth.register(
-        "idp", client_id=client_id, client_secret=env["RP_CLIENT_SECRET"],
+        "idp", client_id=client_id, client_secret=None if fapi2 else env["RP_CLIENT_SECRET"],
         server_metadata_url=f"{issuer}/.well-known/openid-configuration",
         client_kwargs={"scope": scope, "code_challenge_method": "S256", "timeout": 10})
     jwks_cache: dict[str, KeySet] = {}
+    fapi = None
+    if fapi2:
+        from fapi2_client import Fapi2Client, load_or_create_key
+
+        key_file = Path(env.get("RP_KEY_FILE")
+                        or Path(__file__).parent / "agency" / "instance" / "client-key.json")
+        fapi = Fapi2Client(issuer=issuer, client_id=client_id, key=load_or_create_key(key_file),
+                           metadata=lambda: idp.load_server_metadata())
+
+        @app.get("/jwks.json")
+        def jwks():
+            """The client's public key set: idp fetches it (its registered ``jwks_uri``)."""
+            response = jsonify(fapi.public_jwks())
+            response.headers["Cache-Control"] = "max-age=60"
+            return response
 
     def keyset(kid: str | None) -> KeySet:
         """idp's JWKS, fetched again when a token names a key we have not seen (rotation)."""
@@ -204,6 +222,10 @@ def create_rp_app(*, title: str, tagline: str, scope: str, colour: str = "#b00",
 
     @app.get("/login")
     def login():
+        if fapi is not None:
+            url, session["fapi"] = fapi.authorization_url(redirect_uri=f"{base_url}/callback",
+                                                          scope=scope, acr_values=acr_values)
+            return redirect(url, 302)
         extra = {"acr_values": acr_values} if acr_values else {}
         return idp.authorize_redirect(f"{base_url}/callback", **extra)
 
@@ -212,16 +234,27 @@ def create_rp_app(*, title: str, tagline: str, scope: str, colour: str = "#b00",
         if "error" in request.args:
             return render_template_string("<p>Sign-in failed: {{ e }}</p><p><a href='/'>Back</a></p>",
                                           e=request.args.get("error")), 400
+        if fapi is not None:
+            from fapi2_client import FapiError
+
+            try:
+                claims, userinfo, id_token = fapi.finish(request.args, session.pop("fapi", None),
+                                                         redirect_uri=f"{base_url}/callback", keyset=keyset)
+            except FapiError as exc:
+                return render_template_string("<p>Sign-in failed: {{ e }}</p><p><a href='/'>Back</a></p>",
+                                              e=str(exc)), 400
+            return signed_in(claims, userinfo, id_token)
         token = idp.authorize_access_token()  # validates the ID token: signature, iss, aud, nonce
-        claims = dict(token["userinfo"])
+        return signed_in(dict(token["userinfo"]), dict(idp.userinfo(token=token)), token["id_token"])
+
+    def signed_in(claims: dict, userinfo: dict, id_token: str):
         if acr_values and claims.get("acr") not in acceptable_acr:
             # OIDC Core 5.5.1.1: the RP, not idp, decides whether the acr it got is enough.
             return render_template_string(
                 "<p>Sign-in failed: assurance {{ got }} is below what this service needs.</p>"
                 "<p><a href='/'>Back</a></p>", got=claims.get("acr") or "(none)"), 403
-        userinfo = dict(idp.userinfo(token=token))
         key = store.create(LocalSession(sub=claims["sub"], sid=claims.get("sid"),
-                                        id_token=token["id_token"], claims=claims, userinfo=userinfo))
+                                        id_token=id_token, claims=claims, userinfo=userinfo))
         session["key"] = key
         return redirect("/", 303)
 

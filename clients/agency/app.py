@@ -1,6 +1,9 @@
 """An agency system (sample relying party: the land registry): pairwise ``sub``, asks for the
-profile and for assurance ``urn:idp:acr:substantial`` (``acr_values``). Run like the portal,
-with RP_CLIENT_ID=demo-agency and its own RP_BASE_URL (``./scripts/run`` does it)."""
+profile and for assurance ``urn:idp:acr:substantial`` (``acr_values``). A FAPI 2.0 client
+(registered with ``--profile fapi2``): pushed authorization requests, ``private_key_jwt`` with
+a key generated at first start (``RP_KEY_FILE``, published at ``/jwks.json``) and DPoP-bound
+tokens (:mod:`fapi2_client`). Run with RP_CLIENT_ID=demo-agency and its own RP_BASE_URL
+(``./scripts/run`` does it)."""
 
 from __future__ import annotations
 
@@ -19,7 +22,8 @@ def create_app(environ=None):
     env = os.environ if environ is None else environ
     return create_rp_app(title="Land Registry (demo agency)",
                          tagline="Register and look up land-use rights.",
-                         scope="openid profile", colour="#064", acr_values=ACR, environ=env)
+                         scope="openid profile", colour="#064", acr_values=ACR, environ=env,
+                         fapi2=True)
 
 
 if __name__ == "__main__":

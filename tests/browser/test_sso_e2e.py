@@ -64,8 +64,10 @@ def sandbox(environ, tmp_path) -> Iterator[Sandbox]:
                         idp_env(env), tmp_path / "idp.log")]
     for name, url, extra in (("portal", portal_url, {"RP_AGENCY_URL": agency_url}),
                              ("agency", agency_url, {})):
+        # The agency is a FAPI 2.0 client: no secret, its key generated at first start.
         rp_env = {**idp_env({}), "RP_ISSUER": idp_url, "RP_CLIENT_ID": f"demo-{name}",
-                  "RP_CLIENT_SECRET": clients[f"demo-{name}"]["client_secret"], "RP_BASE_URL": url, **extra}
+                  "RP_CLIENT_SECRET": clients[f"demo-{name}"]["client_secret"] or "",
+                  "RP_KEY_FILE": str(tmp_path / f"{name}-key.json"), "RP_BASE_URL": url, **extra}
         processes.append(_start([sys.executable, str(ROOT / "clients" / name / "app.py")], rp_env,
                                 tmp_path / f"{name}.log"))
     try:
