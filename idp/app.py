@@ -12,6 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from idp import process_threads
 from idp.config import ConfigError, load_settings, secret_key
 from idp.db import db, import_models, migrate
 
@@ -53,7 +54,6 @@ def create_app(environ: Mapping[str, str] | None = None, *, check_database: bool
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         MAX_CONTENT_LENGTH=1024 * 1024,
-        JSON_SORT_KEYS=False,
     )
     logging.getLogger("idp").setLevel(settings.log_level)
 
@@ -64,6 +64,9 @@ def create_app(environ: Mapping[str, str] | None = None, *, check_database: bool
         importlib.import_module(name).init_app(app)
     # Outermost, so the answers given before Flask (idp.fastpath) see resolved addresses too.
     _trust_proxies(app, settings)
+    # Outside everything else: every request starts the process's background threads, whichever
+    # server runs the app and whether or not the fast path is on.
+    process_threads.init_app(app)
 
     if check_database:
         _check_database(app)

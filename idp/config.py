@@ -277,6 +277,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("IDP_SECURE_COOKIES", "auto", _text,
             "`auto`: Secure cookies when the issuer is https; `true` or `false` to force."),
     Setting("IDP_LOG_LEVEL", "INFO", _log_level, "Log level."),
+    Setting("IDP_FAST_PATH", "on", _bool,
+            "`on`: discovery, JWKS, client_credentials tokens and the introspection of active access "
+            "tokens are answered before Flask, by the same functions (same status, headers and bytes), "
+            "at a fraction of the cost. `off`: everything goes through Flask."),
     Setting("IDP_PROXY_FIX_X_FOR", "0", _proxy_hops,
             "Proxies in front of idp that set `X-Forwarded-For` (0: not behind a proxy, the header "
             "is ignored). The client address in the audit log, rate limits and `/metrics` comes "

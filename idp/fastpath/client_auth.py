@@ -17,10 +17,11 @@ from authlib.oauth2.rfc6749.util import extract_basic_authorization
 from idp.oidc.clients import ClientRecord, client_record
 
 
-def authenticate(environ: dict, form: dict[str, str], connection, *,
+def authenticate(environ: dict, form: dict[str, str], connection, endpoint: str, *,
                  jti: str | None = None) -> ClientRecord | None:
-    """The authenticated client, or None; with ``jti``, its record says whether that access
-    token was revoked (:func:`~idp.oidc.clients.client_record`)."""
+    """The client authenticated for ``endpoint`` (Authlib's name: ``token``,
+    ``introspection``), or None; with ``jti``, its record says whether that access token was
+    revoked (:func:`~idp.oidc.clients.client_record`)."""
     header = environ.get("HTTP_AUTHORIZATION")
     if header:
         if "client_id" in form or "client_secret" in form:
@@ -33,6 +34,6 @@ def authenticate(environ: dict, form: dict[str, str], connection, *,
     if not client_id or not secret:
         return None
     client = client_record(connection, client_id, jti=jti)
-    if client is None or client.token_endpoint_auth_method != method:
+    if client is None or not client.check_endpoint_auth_method(method, endpoint):
         return None
     return client if client.check_client_secret(secret) else None

@@ -30,7 +30,6 @@ PARAMETERS = frozenset({"grant_type", "scope", "client_id", "client_secret"})
 
 
 class ClientCredentialsToken:
-    path = "/token"
     endpoint = "oidc.token"
 
     def __init__(self, app: Flask) -> None:
@@ -42,7 +41,7 @@ class ClientCredentialsToken:
             return None
         with self.app.app_context():
             with db.engine.connect() as connection:
-                client = authenticate(environ, form, connection)
+                client = authenticate(environ, form, connection, "token")
             if client is None or not client.check_grant_type(GRANT):
                 return None
             scope = form.get("scope")
