@@ -80,7 +80,7 @@ class RedisStore:
         self._redis = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
         self._prefix = prefix + "lockout:"
 
-    def get(self, key: str, now: float) -> Status:  # noqa: ARG002 - Redis expires keys itself
+    def get(self, key: str, now: float) -> Status:  # Redis expires keys itself
         values = self._redis.hmget(self._prefix + key, "failures", "blocked_until")
         return Status(int(values[0] or 0), float(values[1] or 0.0))
 
