@@ -13,7 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from idp import process_threads
-from idp.config import ConfigError, load_settings, secret_key
+from idp.config import ConfigError, install, load_settings, secret_key
 from idp.db import db, import_models, migrate
 
 #: Packages that register blueprints, CLI groups and hooks, in this order.
@@ -45,8 +45,8 @@ def create_app(environ: Mapping[str, str] | None = None, *, check_database: bool
 
     app = Flask(__name__, instance_path=settings.instance_dir,
                 template_folder="web/templates", static_folder="web/static")
+    install(app, settings)
     app.config.update(
-        IDP=settings,
         SECRET_KEY=secret_key(settings),
         SQLALCHEMY_DATABASE_URI=settings.database_url,
         SQLALCHEMY_ENGINE_OPTIONS=_engine_options(settings.database_url),

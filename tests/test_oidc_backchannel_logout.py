@@ -7,6 +7,7 @@ tokens are checked against the published JWKS with joserfc, as a relying party w
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from datetime import timedelta
 
@@ -18,6 +19,7 @@ from sqlalchemy import select
 
 from idp.audit.models import AuditEvent
 from idp.auth.models import SsoSession
+from idp.config import install
 from idp.db import db
 from idp.db.types import utcnow
 from idp.oidc import backchannel_logout
@@ -148,7 +150,7 @@ def test_delivery_is_retried_with_backoff_while_the_receiver_is_down_and_sent_wh
 def test_backoff_doubles_up_to_the_maximum(app):
     with app.app_context():
         assert [backchannel_logout.backoff(n).total_seconds() for n in (1, 2, 3, 4)] == [1, 2, 4, 8]
-        app.config["IDP"].values["backchannel_retry_max"] = 5
+        install(app, dataclasses.replace(app.config["IDP"], backchannel_retry_max=5))
         assert backchannel_logout.backoff(10).total_seconds() == 5
 
 
