@@ -17,17 +17,18 @@ import hashlib
 import hmac
 import math
 import threading
-import time
 from dataclasses import dataclass
 
 from flask import current_app
+
+from idp import clock
 
 #: Failures in a row that cost nothing (typing mistakes).
 FREE_FAILURES = 2
 
 
 def _now() -> float:
-    return time.time()
+    return clock.time()
 
 
 @dataclass(frozen=True)
