@@ -48,7 +48,7 @@ class FastPath:
         self.app = app
         self.wsgi_app = wsgi_app
         self.documents = app.extensions[documents.EXTENSION]
-        handlers = {handler.endpoint: handler
+        handlers = {documents.endpoint_of(app, handler.view): handler
                     for handler in (ClientCredentialsToken(app), Introspection(app))}
         self.posts = {rule.rule: (handlers[rule.endpoint], JsonAnswer(app, rule.endpoint))
                       for rule in app.url_map.iter_rules()

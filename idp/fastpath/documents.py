@@ -106,6 +106,12 @@ class _Document:
         return "200 OK", list(self.headers_200), b"" if method == "HEAD" else self.body
 
 
+def endpoint_of(app: Flask, view: Callable) -> str:
+    """The endpoint name under which ``view`` is registered on ``app``."""
+    (name,) = [name for name, registered in app.view_functions.items() if registered is view]
+    return name
+
+
 def discovery_bytes(document: dict) -> tuple[bytes, str]:
     """The discovery document's bytes (in the order :func:`idp.oidc.discovery.metadata` lists
     the fields) and their strong ETag."""
@@ -149,10 +155,11 @@ class PublicDocuments:
         self.by_endpoint = {
             endpoint: _Document(endpoint, build_discovery_once, "application/json",
                                 discovery.MAX_AGE, None)
-            for endpoint in ("oidc.openid_configuration", "oidc.oauth_authorization_server")}
-        self.by_endpoint["keys.jwks"] = _Document(
-            "keys.jwks", build_jwks, "application/jwk-set+json", key_views.MAX_AGE, JWKS_REFRESH,
-            keys_invalidated)
+            for endpoint in (endpoint_of(app, discovery.openid_configuration),
+                             endpoint_of(app, discovery.oauth_authorization_server))}
+        jwks = endpoint_of(app, key_views.jwks)
+        self.by_endpoint[jwks] = _Document(jwks, build_jwks, "application/jwk-set+json",
+                                           key_views.MAX_AGE, JWKS_REFRESH, keys_invalidated)
         self.by_path = {rule.rule: self.by_endpoint[rule.endpoint]
                         for rule in app.url_map.iter_rules() if rule.endpoint in self.by_endpoint}
 

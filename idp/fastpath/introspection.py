@@ -23,6 +23,7 @@ from flask import Flask
 
 from idp.db import db
 from idp.fastpath.client_auth import authenticate
+from idp.oidc import token_endpoint
 from idp.oidc.access_token import ANY_AUDIENCE, AccessTokenValidator
 from idp.oidc.introspection import IntrospectionEndpoint, access_token_answer, may_introspect
 from idp.oidc.presented_token import PresentedToken, acceptable, access_token_shaped
@@ -31,7 +32,7 @@ PARAMETERS = frozenset({"token", "token_type_hint", "client_id", "client_secret"
 
 
 class Introspection:
-    endpoint = "oidc.introspect"
+    view = staticmethod(token_endpoint.introspect)  #: the Flask view this answers for
 
     def __init__(self, app: Flask) -> None:
         self.app = app
