@@ -25,7 +25,6 @@ import base64
 import hashlib
 import hmac
 import json
-import time
 from urllib.parse import urlsplit
 
 from authlib.integrations.flask_oauth2.signals import client_authenticated
@@ -36,6 +35,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import import_key
 from sqlalchemy import bindparam
 
+from idp import clock
 from idp.db import db
 from idp.oidc.fapi2 import ALGORITHMS as FAPI_ALGORITHMS
 from idp.oidc.fapi2 import is_fapi2
@@ -85,7 +85,7 @@ def _nonce_mac(stamp: str) -> str:
 
 
 def new_nonce() -> str:
-    stamp = str(int(time.time()))
+    stamp = str(int(clock.time()))
     return f"{stamp}.{_nonce_mac(stamp)}"
 
 
@@ -95,7 +95,7 @@ def nonce_ok(nonce) -> bool:
     stamp, _, mac = nonce.partition(".")
     if not stamp.isdigit() or not hmac.compare_digest(mac, _nonce_mac(stamp)):
         return False
-    age = time.time() - int(stamp)
+    age = clock.time() - int(stamp)
     return -FUTURE_SKEW <= age <= NONCE_LIFETIME
 
 
@@ -160,7 +160,7 @@ def verify_proof(proof: str, method: str, url: str, *, access_token: str | None 
         raise InvalidDPoPProof("The DPoP proof is for another HTTP method (htm).")
     if not same_url(claims.get("htu"), url):
         raise InvalidDPoPProof("The DPoP proof is for another URL (htu).")
-    iat, now = claims.get("iat"), time.time()
+    iat, now = claims.get("iat"), clock.time()
     if not isinstance(iat, int | float) or isinstance(iat, bool) or \
             not now - MAX_AGE <= iat <= now + FUTURE_SKEW:
         raise InvalidDPoPProof("The DPoP proof is too old or from the future (iat).")

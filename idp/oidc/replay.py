@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
+from idp import clock
 from idp.db import db
 from idp.oidc.models import UsedJti
 
@@ -45,7 +46,7 @@ def first_use(kind: str, signer: str, jti: str, expires_at: float) -> bool:
     digest = _digest(kind, signer, jti)
     settings = current_app.config["IDP"]
     if settings.redis_url:
-        ttl = max(1, math.ceil(expires_at - datetime.now(UTC).timestamp()))
+        ttl = max(1, math.ceil(expires_at - clock.time()))
         return bool(_redis().set(f"{settings.redis_prefix}jti:{digest}", b"1", nx=True, ex=ttl))
     db.session.add(UsedJti(jti_digest=digest, expires_at=datetime.fromtimestamp(expires_at, UTC)))
     try:

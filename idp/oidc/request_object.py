@@ -20,7 +20,6 @@ outer ``client_id``.
 from __future__ import annotations
 
 import json
-import time
 
 from authlib.oauth2.rfc6749.errors import InvalidClientError, OAuth2Error
 from flask import current_app
@@ -29,6 +28,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 from joserfc.jws import extract_compact
 
+from idp import clock
 from idp.oidc.client_auth import ALGORITHMS, jwks_uri_cache
 from idp.oidc.replay import first_use
 
@@ -90,7 +90,7 @@ def decode(client, value: str) -> dict[str, str]:
 
 def _check_claims(client, claims: dict) -> None:
     issuer = current_app.config["IDP"].issuer
-    now = time.time()
+    now = clock.time()
     if claims.get("iss") != client.client_id:
         raise InvalidRequestObject("The request object's iss must be the client_id.")
     aud = claims.get("aud")
