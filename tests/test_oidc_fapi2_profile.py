@@ -165,3 +165,12 @@ def test_errors_keep_the_requested_response_mode(app, browser, signed_in):
     assert response.status_code == 200 and "Location" not in response.headers
     html = response.get_data(as_text=True)
     assert 'name="error" value="invalid_scope"' in html and f'action="{REDIRECT}"' in html
+
+
+def test_a_fapi2_client_assertion_must_name_the_issuer_alone(browser, fapi):
+    """FAPI 2.0 §5.3.2.1: only the issuer identifier, as a string, is an accepted ``aud``."""
+    params = {k: v for k, v in auth_params().items() if not k.startswith("_")}
+    for aud in (f"{ISSUER}/token", f"{ISSUER}/par", [ISSUER]):
+        response = browser.post("/par", data={**params, **client_auth(*fapi, aud=aud)})
+        assert response.status_code in (400, 401) and response.get_json()["error"] == "invalid_client", aud
+    assert browser.post("/par", data={**params, **client_auth(*fapi)}).status_code == 201

@@ -197,3 +197,22 @@ def test_revoked_permission_stops_exchanges_and_cli_lists_permissions(app, brows
 def test_discovery_advertises_the_grant(browser):
     metadata = browser.get("/.well-known/openid-configuration").get_json()
     assert GRANT in metadata["grant_types_supported"]
+
+
+def test_an_exchange_with_a_dpop_proof_issues_a_token_bound_to_its_key(app, browser, citizen_id, agencies):
+    """RFC 9449 §5 applies to the token endpoint whatever the grant: the exchanged token is
+    bound to the proof's key (a DPoP client never receives a bearer token by exchanging)."""
+    from tests.fapi_support import dpop_proof, new_key
+
+    _allow(app, "tax", "social", "openid profile")
+    subject = _citizen_token(app, browser, citizen_id, agencies)
+    key = new_key("tax-dpop")
+    response = browser.post("/token", data={"grant_type": GRANT, "subject_token": subject,
+                                            "subject_token_type": AT, "audience": "social"},
+                            headers={**basic(*agencies["tax"]),
+                                     "DPoP": dpop_proof(key, "POST", f"{ISSUER}/token")})
+    assert response.status_code == 200, response.get_json()
+    body = response.get_json()
+    assert body["token_type"] == "DPoP"
+    claims = jwt.decode(body["access_token"], jwks_of(browser)).claims
+    assert claims["cnf"] == {"jkt": key.thumbprint()} and claims["act"] == {"sub": "tax"}

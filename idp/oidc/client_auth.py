@@ -145,6 +145,13 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
         exp = claims["exp"]
         if not isinstance(exp, int | float) or exp - time.time() > MAX_LIFETIME:
             raise InvalidClientError(description="The client assertion lives too long.")
+        from idp.oidc import fapi2
+
+        if fapi2.is_fapi2(get_client(claims.get("sub"))) and \
+                claims.get("aud") != current_app.config["IDP"].issuer:
+            # FAPI 2.0 Security Profile §5.3.2.1: the issuer identifier as a string, and only it
+            # (an endpoint URL as audience lets a mix-up attacker reuse the assertion).
+            raise InvalidClientError(description="This client's assertions name the issuer alone as aud.")
 
     def validate_jti(self, claims, jti) -> bool:
         if not isinstance(jti, str) or not jti or len(jti) > 256:

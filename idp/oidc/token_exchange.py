@@ -89,7 +89,8 @@ class ExchangedTokenGenerator(AccessTokenGenerator):
         return int(user.auth_time.timestamp()) if user.auth_time else None
 
     def get_extra_claims(self, client, grant_type, user: ExchangedSubject, scope):
-        return {"act": user.act, "exp": min(user.exp, int(clock.time()) + self._ttl)}
+        return {**super().get_extra_claims(client, grant_type, user, scope),  # DPoP cnf (RFC 9449)
+                "act": user.act, "exp": min(user.exp, int(clock.time()) + self._ttl)}
 
     def __init__(self, issuer: str, alg: str, access_ttl: int):
         super().__init__(issuer, alg, access_ttl)
