@@ -250,3 +250,50 @@ def test_bearer_clients_are_unchanged(browser, rp, signed_in):
 def test_discovery_advertises_dpop_algorithms(browser):
     meta = browser.get("/.well-known/openid-configuration").get_json()
     assert meta["dpop_signing_alg_values_supported"] == ["ES256", "PS256", "EdDSA"]
+
+
+# -- authorization code binding (RFC 9449 §10) --------------------------------------------------
+
+
+def test_a_proof_at_par_binds_the_code_to_its_key(browser, fapi, signed_in, dpop_key):
+    """RFC 9449 §10.1: a stolen code cannot be redeemed with another key."""
+    from tests.fapi_support import auth_params, authorize_pushed, consent_and_code
+
+    params = auth_params()
+    data = {k: v for k, v in params.items() if not k.startswith("_")}
+    pushed = browser.post("/par", data={**data, **client_auth(*fapi)},
+                          headers={"DPoP": dpop_proof(dpop_key, "POST", f"{ISSUER}/par")})
+    assert pushed.status_code == 201, pushed.get_json()
+    response = authorize_pushed(browser, fapi[0], pushed.get_json()["request_uri"])
+    code = consent_and_code(browser, response)["code"]
+    other = dpop_token(browser, *fapi, new_key("attacker"), code, params["_verifier"])
+    assert other.status_code == 400 and other.get_json()["error"] == "invalid_grant"
+    same = dpop_token(browser, *fapi, dpop_key, code, params["_verifier"])
+    assert same.status_code == 200 and _claims(same.get_json()["access_token"])["cnf"]["jkt"] == \
+        dpop_key.thumbprint()
+
+
+def test_dpop_jkt_on_the_front_channel_binds_the_code(browser, rp, signed_in, dpop_key):
+    """RFC 9449 §10: the ``dpop_jkt`` authorization request parameter."""
+    code = code_for(browser, rp[0], dpop_jkt=dpop_key.thumbprint())["code"]
+    bare = exchange(browser, *rp, code)
+    assert bare.status_code == 400 and bare.get_json()["error"] == "invalid_grant"
+    bound = browser.post("/token", headers={**basic(*rp), "DPoP": dpop_proof(dpop_key, "POST", TOKEN)},
+                         data={"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT})
+    assert bound.status_code == 200 and bound.get_json()["token_type"] == "DPoP"
+
+
+def test_a_par_proof_disagreeing_with_dpop_jkt_is_refused(browser, fapi, dpop_key):
+    from tests.fapi_support import auth_params
+
+    data = {k: v for k, v in auth_params(dpop_jkt=new_key("x").thumbprint()).items() if not k.startswith("_")}
+    response = browser.post("/par", data={**data, **client_auth(*fapi)},
+                            headers={"DPoP": dpop_proof(dpop_key, "POST", f"{ISSUER}/par")})
+    assert response.status_code == 400 and response.get_json()["error"] == "invalid_dpop_proof"
+
+
+def test_a_malformed_dpop_jkt_is_invalid_request(browser, rp, signed_in):
+    from tests.oidc_support import authorize, redirect_params
+
+    response = authorize(browser, rp[0], dpop_jkt="not a thumbprint")
+    assert redirect_params(response)["error"] == "invalid_request"

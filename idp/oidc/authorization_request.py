@@ -45,6 +45,7 @@ PUSHED_MARK = "_idp_pushed"
 MAX_PARAMETERS = 50
 PROMPTS = {"none", "login", "consent", "select_account"}
 CODE_CHALLENGE = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")
+DPOP_JKT = re.compile(r"^[A-Za-z0-9_-]{43}$")
 
 
 @dataclass
@@ -324,6 +325,23 @@ def check_acr_values(request: AuthorizationRequest) -> None:
     _essential_acr(request)
 
 
+def check_dpop_jkt(request: AuthorizationRequest) -> None:
+    """RFC 9449 §10: ``dpop_jkt`` binds the code to a DPoP key (a base64url SHA-256
+    thumbprint); at /par a DPoP proof does the same (§10.1) and must agree with it."""
+    from idp.oidc import dpop
+
+    jkt = request.params.get("dpop_jkt")
+    if jkt is not None and not DPOP_JKT.match(jkt):
+        raise _redirect_error(request, InvalidRequestError("Invalid 'dpop_jkt'."))
+    if request.at_par:
+        proven = dpop.pushed_request_key()
+        if proven is not None and jkt is not None and proven != jkt:
+            raise _redirect_error(request, dpop.InvalidDPoPProof(
+                "The DPoP proof's key is not the one named in dpop_jkt."))
+        if proven is not None:
+            request.raw["dpop_jkt"] = request.params["dpop_jkt"] = proven
+
+
 def check_claims(request: AuthorizationRequest) -> None:
     """OIDC Core §5.5: the ``claims`` parameter, parsed (:mod:`idp.oidc.claims_parameter`)."""
     try:
@@ -365,6 +383,7 @@ STEPS = (
     check_prompt,
     check_max_age,
     check_id_token_hint,
+    check_dpop_jkt,
     check_claims,
     check_acr_values,
 )

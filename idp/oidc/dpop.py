@@ -188,6 +188,17 @@ def token_request_key() -> str | None:
     return g.idp_dpop_jkt
 
 
+def pushed_request_key() -> str | None:
+    """RFC 9449 §10.1: a DPoP proof sent to /par (its key binds the code), or None."""
+    proof = presented_proof()
+    return None if proof is None else verify_proof(proof, "POST", request_url())
+
+
+def code_key_matches(code) -> bool:
+    """RFC 9449 §10: a code bound to a key is redeemed only with a proof of that key."""
+    return code.dpop_jkt is None or code.dpop_jkt == proven_key()
+
+
 def proven_key() -> str | None:
     """The key this token request proved, if any (outside a request: None)."""
     return g.get("idp_dpop_jkt") if g else None

@@ -146,6 +146,8 @@ class AuthorizationCode(db.Model):
     code_challenge: Mapped[str | None] = mapped_column(String(128))
     code_challenge_method: Mapped[str | None] = mapped_column(String(16))
     claims: Mapped[dict | None] = mapped_column(JSON)
+    #: RFC 9449 §10: the code is redeemed only with a DPoP proof of this key.
+    dpop_jkt: Mapped[str | None] = mapped_column(String(64))
     auth_time: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
     acr: Mapped[str | None] = mapped_column(String(64))
     amr: Mapped[list[str]] = mapped_column(JSON, default=list, nullable=False)

@@ -64,9 +64,12 @@ def take(client, request_uri: str) -> dict | None:
 
 
 def _error(error: OAuth2Error):
-    status, body, _headers = error()
+    status, body, headers = error()
     response = jsonify(dict(body))
     response.status_code = status
+    for name, value in headers:  # DPoP-Nonce with use_dpop_nonce (RFC 9449 §8)
+        if name.lower() != "content-type":
+            response.headers[name] = value
     if status == 401:
         response.headers["WWW-Authenticate"] = "Basic"
     return response

@@ -1,5 +1,5 @@
 """fapi: client profile, PAR and DPoP requirements; pushed authorization requests; used jti's;
-DPoP key of a public client's refresh token family
+DPoP key of a public client's refresh token family and of an authorization code
 
 Revision ID: fapi_0001
 Revises: sec_certs_0001
@@ -26,6 +26,8 @@ def upgrade():
         batch.add_column(sa.Column('dpop_bound_access_tokens', sa.Boolean(),
                                    nullable=False, server_default=sa.false()))
     with op.batch_alter_table('refresh_token_families') as batch:
+        batch.add_column(sa.Column('dpop_jkt', sa.String(length=64), nullable=True))
+    with op.batch_alter_table('authorization_codes') as batch:
         batch.add_column(sa.Column('dpop_jkt', sa.String(length=64), nullable=True))
     op.create_table('pushed_authorization_requests',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -60,6 +62,8 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_pushed_authorization_requests_expires_at'))
         batch_op.drop_index(batch_op.f('ix_pushed_authorization_requests_client_pk'))
     op.drop_table('pushed_authorization_requests')
+    with op.batch_alter_table('authorization_codes') as batch:
+        batch.drop_column('dpop_jkt')
     with op.batch_alter_table('refresh_token_families') as batch:
         batch.drop_column('dpop_jkt')
     with op.batch_alter_table('clients') as batch:

@@ -21,7 +21,7 @@ from idp.audit.log import record
 from idp.auth.models import SsoSession
 from idp.db import db
 from idp.db.types import utcnow
-from idp.oidc import access_token, claims_parameter, fapi2, refresh_token
+from idp.oidc import access_token, claims_parameter, dpop, fapi2, refresh_token
 from idp.oidc.grantee import CitizenRef, Grantee, active_citizen_ref
 from idp.oidc.models import AuthorizationCode, RefreshTokenFamily
 from idp.oidc.subject import subject_for
@@ -74,6 +74,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             "scope": request.scope,
             "nonce": data.get("nonce") or None,
             "claims": claims_parameter.parse(data.get("claims")),
+            "dpop_jkt": data.get("dpop_jkt") or None,
             "code_challenge": data.get("code_challenge") or None,
             "code_challenge_method": (data.get("code_challenge_method") or "S256")
             if data.get("code_challenge") else None,
@@ -92,6 +93,8 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         row = db.session.scalar(_CODE, {"digest": code_digest(code)})
         if row is None or row.client_pk != client.id:
             return None
+        if not dpop.code_key_matches(row):
+            return None  # RFC 9449 §10: not the key the code is bound to (the code stays usable)
         claimed = db.session.execute(_CLAIM, {"code_id": row.id, "now": utcnow()}).rowcount == 1
         if not claimed:
             self._revoke_issued(row, client)
