@@ -28,6 +28,7 @@ from idp.audit.log import record
 from idp.db import db
 from idp.db.types import utcnow
 from idp.oidc import clients as service
+from idp.oidc.authorization_header import bearer_token
 from idp.oidc.blueprint import bp
 from idp.oidc.models import Client, RegistrationToken
 from idp.web import csrf
@@ -105,12 +106,11 @@ def _client_token(client: Client, actor: str) -> str:
 def _bearer(kind: str) -> RegistrationToken:
     """The live token of ``kind`` in the Authorization header; 401 invalid_token otherwise
     (RFC 7591 §3 / RFC 7592 §3 follow RFC 6750 §3.1)."""
-    header = request.headers.get("Authorization", "")
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() != "bearer" or not value or len(value) > 256:
+    value = bearer_token(request.headers.get("Authorization"))
+    if value is None or len(value) > 256:
         raise InvalidTokenError(description="A registration token is required.")
     row = db.session.scalar(select(RegistrationToken).where(
-        RegistrationToken.digest == _digest(value.strip())))
+        RegistrationToken.digest == _digest(value)))
     now = utcnow()
     if row is None or row.kind != kind or row.revoked_at is not None or (
             row.expires_at is not None and row.expires_at <= now):
@@ -227,7 +227,7 @@ class ConfigurationEndpoint(ClientConfigurationEndpoint):
         return metadata()
 
     def _presented(self) -> str:
-        return request.headers["Authorization"].partition(" ")[2].strip()
+        return bearer_token(request.headers.get("Authorization"))
 
     def create_read_client_response(self, client, req):
         return 200, _body(client, access_token=self._presented()), [

@@ -1,0 +1,247 @@
+"""No request makes the server fail: random bytes in every header and form field of every
+endpoint that authenticates a client or a bearer token, and of every form of the citizen pages,
+get a 4xx (or a 2xx/3xx), never a 5xx.
+
+RFC 6749 §5.2: a malformed client credential is ``invalid_client``; RFC 6750 §3.1: a malformed
+bearer token is ``invalid_token``. The citizen pages' forms are found from the URL map (every
+rule that takes a POST), so a new form is covered without changing this file. The answers
+given before Flask (:mod:`idp.fastpath`) are reached as the test client reaches them; the same
+endpoints are also fuzzed with Flask alone behind them.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from urllib.parse import urlencode
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from idp.auth.sessions import COOKIE_NAME
+from idp.fastpath import FastPath
+from tests.oidc_support import basic, make_citizen, register, sign_in
+
+#: Endpoints that authenticate a client (RFC 6749 §2.3) or a bearer token (RFC 6750 §2).
+CLIENT_ENDPOINTS = [
+    ("POST", "/token"), ("POST", "/introspect"), ("POST", "/revoke"),
+    ("POST", "/connect/register"), ("GET", "/connect/register/{client}"),
+    ("PUT", "/connect/register/{client}"), ("DELETE", "/connect/register/{client}"),
+    ("POST", "/api/signatures/verify"), ("GET", "/userinfo"), ("POST", "/userinfo"),
+    ("GET", "/logout"), ("POST", "/logout"), ("GET", "/authorize"), ("POST", "/authorize"),
+]
+#: Form fields those endpoints read (random ones are added too).
+CLIENT_FIELDS = [
+    "grant_type", "client_id", "client_secret", "client_assertion", "client_assertion_type",
+    "code", "redirect_uri", "code_verifier", "refresh_token", "scope", "token",
+    "token_type_hint", "subject_token", "subject_token_type", "audience", "resource",
+    "access_token", "id_token_hint", "post_logout_redirect_uri", "state", "response_type",
+    "nonce", "prompt", "max_age", "acr_values", "ui_locales", "request", "request_uri",
+    "document", "signature", "logout_hint",
+]
+FORM_FIELDS = ["csrf_token", "identifier", "username", "password", "new_password", "current_password",
+               "confirm", "code", "otp", "recovery_code", "email", "phone", "next", "decision",
+               "credential", "remember", "full_name", "birthdate", "gender", "pin", "accept"]
+HEADERS = ["Authorization", "DPoP", "Content-Type", "Accept", "Accept-Language", "User-Agent",
+           "If-None-Match", "Origin", "Referer", "X-Forwarded-For", "X-Forwarded-Proto",
+           "X-Forwarded-Host", "Cookie"]
+#: A WSGI server hands headers over as latin-1 text: any byte may arrive.
+latin1 = st.text(alphabet=st.characters(min_codepoint=0, max_codepoint=255), max_size=80)
+raw = st.binary(max_size=60)
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+authorization = st.one_of(
+    latin1,
+    raw.map(lambda b: "Basic " + _b64(b)),
+    st.tuples(raw, raw).map(lambda p: "Basic " + _b64(p[0] + b":" + p[1])),
+    st.tuples(st.sampled_from(["Basic", "basic", "Bearer", "bearer", "DPoP", "Negotiate", ""]),
+              latin1).map(" ".join),
+)
+content_type = st.one_of(st.sampled_from(["application/x-www-form-urlencoded", "multipart/form-data",
+                                          "application/json", "application/octet-stream",
+                                          "application/pkcs7-mime"]), latin1)
+
+
+@st.composite
+def requests(draw, fields: list[str]):
+    """(headers as WSGI environ entries, urlencoded body of random bytes)."""
+    environ = {}
+    for name in draw(st.lists(st.sampled_from(HEADERS), unique=True, max_size=5)):
+        value = draw(authorization if name in ("Authorization", "DPoP") else
+                     content_type if name == "Content-Type" else latin1)
+        key = "CONTENT_TYPE" if name == "Content-Type" else "HTTP_" + name.upper().replace("-", "_")
+        environ[key] = value
+    names = draw(st.lists(st.one_of(st.sampled_from(fields), raw), max_size=6))
+    pairs = [(name, draw(st.one_of(raw, latin1.map(lambda t: t.encode("utf-8", "surrogatepass")))))
+             for name in names]
+    environ.setdefault("CONTENT_TYPE", "application/x-www-form-urlencoded")
+    return environ, urlencode(pairs).encode()
+
+
+FUZZ = settings(max_examples=40, deadline=None, derandomize=True,
+                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+
+
+def _assert_no_server_error(client, method: str, url: str, environ: dict, body: bytes) -> None:
+    response = client.open(url, method=method, data=body, environ_overrides=environ)
+    assert response.status_code < 500, (method, url, environ, body, response.data[:300])
+
+
+@pytest.fixture
+def environ(environ):
+    """Dynamic registration on, so its endpoints are fuzzed too."""
+    return {**environ, "IDP_DYNAMIC_REGISTRATION": "true"}
+
+
+@pytest.fixture
+def service(app):
+    return register(app, client_id="portal", grant_types=["authorization_code", "refresh_token",
+                                                           "client_credentials"],
+                    scope="openid profile signature.verify")
+
+
+@pytest.mark.parametrize(("method", "path", "layer"), [
+    *[(method, path, "as-served") for method, path in CLIENT_ENDPOINTS],
+    # /token and /introspect are answered before Flask when they can be: Flask alone too.
+    ("POST", "/token", "flask-only"), ("POST", "/introspect", "flask-only")])
+def test_random_bytes_in_headers_and_fields_of_client_endpoints_never_a_server_error(
+        app, service, method, path, layer, monkeypatch):
+    if layer == "flask-only":
+        assert isinstance(app.wsgi_app, FastPath)
+        monkeypatch.setattr(app, "wsgi_app", app.wsgi_app.wsgi_app)
+    client = app.test_client()
+    url = path.format(client=service[0])
+
+    @FUZZ
+    @given(request=requests(CLIENT_FIELDS))
+    def check(request):
+        _assert_no_server_error(client, method, url, *request)
+
+    check()
+
+
+def test_non_utf8_basic_credentials_are_invalid_client_on_every_client_endpoint(app, service):
+    """RFC 6749 §5.2: the base64 of bytes ff fe 3a ff (not UTF-8) was a 500 (UnicodeDecodeError
+    in Authlib's extract_basic_authorization); latin-1 text in the header, a missing colon and
+    a bad percent escape are the same: 401 invalid_client, before Flask and in it."""
+    client = app.test_client()
+    malformed = ["Basic " + _b64(b"\xff\xfe:\xff"), "Basic " + _b64(b"portal"),
+                 "Basic \xe9\xff", "Basic " + _b64(b"portal:%ff"), "Basic !!!"]
+    forms = {"/token": {"grant_type": "client_credentials"}, "/introspect": {"token": "x"},
+             "/revoke": {"token": "x"}}
+    for path, form in forms.items():
+        for header in malformed:
+            response = client.post(path, data=form, environ_overrides={"HTTP_AUTHORIZATION": header})
+            assert response.status_code == 401, (path, header, response.data)
+            assert response.get_json()["error"] == "invalid_client"
+    # The well-formed header of the same client still works (RFC 6749 §2.3.1 form-encoding).
+    assert client.post("/token", data=forms["/token"], headers=basic(*service)).status_code == 200
+
+
+def test_malformed_bearer_tokens_are_invalid_token_on_bearer_endpoints(app, service):
+    """RFC 6750 §3.1: a bearer value with odd bytes is a 401 with the Bearer challenge at the
+    signature verification API, UserInfo and dynamic registration."""
+    client = app.test_client()
+    for method, path in [("POST", "/api/signatures/verify"), ("GET", "/userinfo"),
+                         ("POST", "/connect/register"), ("GET", "/connect/register/portal")]:
+        for header in ["Bearer \xff\xfe", "Bearer a\x00b", "Bearer ", "Basic " + _b64(b"\xff:\xff")]:
+            response = client.open(path, method=method, json={},
+                                   environ_overrides={"HTTP_AUTHORIZATION": header})
+            assert response.status_code == 401, (path, header, response.data)
+            assert response.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_odd_client_id_in_form_is_invalid_client_not_a_database_error(app, service):
+    """A NUL byte in client_id (PostgreSQL refuses it in a query) is an unknown client."""
+    response = app.test_client().post("/token", data={"grant_type": "client_credentials",
+                                                      "client_id": "por\x00tal", "client_secret": "x"})
+    assert response.status_code in (400, 401)
+    assert response.get_json()["error"] == "invalid_client"
+
+
+# --- Every form of the citizen pages, from the URL map -----------------------------------------
+
+API_ENDPOINTS = {"oidc.token", "oidc.introspect", "oidc.revoke", "oidc.register", "oidc.configure",
+                 "signatures_api.verify", "oidc.userinfo", "oidc.logout", "oidc.authorize"}
+
+
+def _form_rules(app) -> list[str]:
+    return sorted({rule.rule for rule in app.url_map.iter_rules()
+                   if "POST" in rule.methods and rule.endpoint not in API_ENDPOINTS})
+
+
+def _url(rule: str) -> str:
+    return re.sub(r"<int:[^>]+>", "1", re.sub(r"<(?:string:)?[a-z_]+>", "unknown", rule))
+
+
+def _field_names(client, url: str) -> list[str]:
+    page = client.get(url)
+    names = re.findall(rb'name="([^"]+)"', page.data) if page.status_code == 200 else []
+    return sorted({*FORM_FIELDS, *(name.decode() for name in names)})
+
+
+def _csrf_token(client) -> str:
+    page = client.get("/login")
+    return re.search(rb'name="csrf_token"[^>]*value="([^"]+)"', page.data).group(1).decode()
+
+
+def test_every_citizen_form_is_enumerated(app):
+    """The form list comes from the URL map: sign-in, registration, the account pages, MFA,
+    certificate sign-in, consent."""
+    rules = _form_rules(app)
+    for expected in ["/login", "/register", "/login/certificate", "/login/second-factor",
+                     "/account/password", "/account/security/totp", "/authorize/continue/<pending_id>"]:
+        assert expected in rules
+    assert len(rules) >= 20
+
+
+@pytest.mark.parametrize("rule", [
+    # listed here for readable test ids; test_every_citizen_form_is_enumerated checks the map
+    "/account/consents/<int:consent_id>/revoke", "/account/contacts", "/account/password",
+    "/account/security/passkeys", "/account/security/passkeys/<int:credential_pk>/remove",
+    "/account/security/passkeys/options", "/account/security/recovery-codes",
+    "/account/security/totp", "/account/security/totp/remove",
+    "/account/sessions/<int:session_id>/end", "/account/sessions/end-others",
+    "/authorize/continue/<pending_id>", "/login", "/login/certificate", "/login/passkey",
+    "/login/passkey/options", "/login/second-factor", "/login/second-factor/passkey",
+    "/login/second-factor/passkey/options", "/login/second-factor/recovery", "/logout/confirm",
+    "/register", "/signout", "/lang/<code>",
+])
+def test_random_bytes_in_every_citizen_form_never_a_server_error(app, rule):
+    if rule != "/lang/<code>":
+        assert rule in _form_rules(app), "a form left the URL map: update this list"
+    citizen = make_citizen(app)
+    client = app.test_client()
+    sign_in(app, client, citizen)
+    url = _url(rule)
+    fields = _field_names(client, url)
+    token = _csrf_token(client)
+    method = "GET" if rule == "/lang/<code>" else "POST"
+
+    @FUZZ
+    @given(request=requests(fields), signed_in=st.booleans(), with_csrf=st.booleans(),
+           code=latin1)
+    def check(request, signed_in, with_csrf, code):
+        environ, body = request
+        if signed_in:
+            sign_in(app, client, citizen)
+        else:
+            client.delete_cookie(COOKIE_NAME)
+        if with_csrf:
+            body += b"&" + urlencode({"csrf_token": token}).encode()
+        target = url if rule != "/lang/<code>" else "/lang/" + code.encode("latin-1").decode(
+            "utf-8", "replace").replace("/", "").replace("?", "").replace("#", "")
+        _assert_no_server_error(client, method, target, environ, body)
+
+    check()
+
+
+def test_every_post_rule_is_fuzzed(app):
+    """A new form added to the URL map must join the list above."""
+    listed = set(test_random_bytes_in_every_citizen_form_never_a_server_error.pytestmark[0].args[1])
+    assert set(_form_rules(app)) <= listed
