@@ -97,6 +97,13 @@ def _text(raw: str) -> str:
     return raw
 
 
+def _help_desk_url(raw: str) -> str:
+    """Empty, or an absolute http(s) URL: it becomes a link citizens follow."""
+    if raw and (urlsplit(raw).scheme not in ("https", "http") or not urlsplit(raw).hostname):
+        raise ValueError("must be empty or an absolute http(s) URL such as https://help.example.gov")
+    return raw
+
+
 _ACR_LEVELS = ("urn:idp:acr:basic", "urn:idp:acr:substantial", "urn:idp:acr:high")
 
 
@@ -274,6 +281,10 @@ SETTINGS: tuple[Setting, ...] = (
             "Seconds an account stays locked after `IDP_LOGIN_MAX_FAILURES` failed sign-ins."),
     Setting("IDP_LANGUAGES", "vi en", _locales,
             "UI languages, the first is the default."),
+    Setting("IDP_HELP_DESK_PHONE", "", _text,
+            "The citizens' help desk telephone number, shown on the start page `/` (empty: not shown)."),
+    Setting("IDP_HELP_DESK_URL", "", _help_desk_url,
+            "The citizens' help desk web page (https), linked from the start page `/` (empty: not linked)."),
     Setting("IDP_SECURE_COOKIES", "auto", _text,
             "`auto`: Secure cookies when the issuer is https; `true` or `false` to force."),
     Setting("IDP_LOG_LEVEL", "INFO", _log_level, "Log level."),
