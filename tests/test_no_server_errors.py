@@ -12,6 +12,7 @@ endpoints are also fuzzed with Flask alone behind them.
 from __future__ import annotations
 
 import base64
+import json
 import re
 from urllib.parse import urlencode
 
@@ -21,7 +22,7 @@ from hypothesis import strategies as st
 
 from idp.auth.sessions import COOKIE_NAME
 from idp.fastpath import FastPath
-from tests.oidc_support import basic, make_citizen, register, sign_in
+from tests.oidc_support import REDIRECT, basic, make_citizen, redirect_params, register, sign_in
 
 #: Endpoints that authenticate a client (RFC 6749 §2.3) or a bearer token (RFC 6750 §2).
 CLIENT_ENDPOINTS = [
@@ -62,6 +63,25 @@ authorization = st.one_of(
     st.tuples(st.sampled_from(["Basic", "basic", "Bearer", "bearer", "DPoP", "Negotiate", ""]),
               latin1).map(" ".join),
 )
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+#: Values that get past the first checks, so the fuzz reaches the code behind them.
+PLAUSIBLE = ["client_credentials", "authorization_code", "refresh_token", "portal", "openid",
+             "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+             "urn:ietf:params:oauth:grant-type:token-exchange",
+             "urn:ietf:params:oauth:token-type:access_token", "access_token", "refresh_token",
+             "https://rp.example.gov.vn/callback", "code", "S256", "login", "male", "1985-03-14"]
+#: Compact JWS look-alikes whose parts are base64url of random bytes (a header that is not
+#: UTF-8 or not JSON, a payload of any kind): client assertions, tokens, id_token_hint.
+jws_like = st.tuples(raw, raw, raw).map(lambda parts: ".".join(_b64url(p) for p in parts))
+jws_with_json = st.tuples(st.dictionaries(st.sampled_from(["alg", "kid", "typ", "jku", "x5c"]),
+                                          st.one_of(latin1, st.integers(), st.none()), max_size=3),
+                          raw).map(lambda p: _b64url(json.dumps(p[0]).encode()) + "."
+                                   + _b64url(p[1]) + "." + _b64url(b"sig"))
+values = st.one_of(raw, latin1.map(lambda t: t.encode("utf-8")), st.sampled_from(PLAUSIBLE),
+                   jws_like, jws_with_json)
 content_type = st.one_of(st.sampled_from(["application/x-www-form-urlencoded", "multipart/form-data",
                                           "application/json", "application/octet-stream",
                                           "application/pkcs7-mime"]), latin1)
@@ -77,8 +97,7 @@ def requests(draw, fields: list[str]):
         key = "CONTENT_TYPE" if name == "Content-Type" else "HTTP_" + name.upper().replace("-", "_")
         environ[key] = value
     names = draw(st.lists(st.one_of(st.sampled_from(fields), raw), max_size=6))
-    pairs = [(name, draw(st.one_of(raw, latin1.map(lambda t: t.encode("utf-8", "surrogatepass")))))
-             for name in names]
+    pairs = [(name, draw(values)) for name in names]
     environ.setdefault("CONTENT_TYPE", "application/x-www-form-urlencoded")
     return environ, urlencode(pairs).encode()
 
@@ -162,6 +181,41 @@ def test_odd_client_id_in_form_is_invalid_client_not_a_database_error(app, servi
                                                       "client_id": "por\x00tal", "client_secret": "x"})
     assert response.status_code in (400, 401)
     assert response.get_json()["error"] == "invalid_client"
+
+
+@pytest.mark.parametrize("name", ['"', "\x00", "é", "\\"])
+def test_repeated_parameter_with_an_odd_name_is_invalid_request(app, service, name):
+    """RFC 6749 §3.2 and §5.2: the answer names the repeated parameter within the characters
+    an error_description may hold (Authlib raised ValueError, a 500, on any other)."""
+    client = app.test_client()
+    body = urlencode([(name, "1"), (name, "2"), ("grant_type", "client_credentials")]).encode()
+    for path in ("/token", "/introspect", "/revoke"):
+        response = client.post(path, data=body, headers=basic(*service),
+                               content_type="application/x-www-form-urlencoded")
+        assert response.status_code == 400, (path, response.data[:200])
+        assert response.get_json()["error"] == "invalid_request"
+
+
+@pytest.mark.parametrize("params", [
+    {"scope": 'openid "profile\\'}, {"scope": "openid hồ_sơ"},
+    {"é": ["1", "2"]}, {'"': ["1", "2"]},
+])
+def test_authorization_errors_quoting_odd_request_values_redirect_to_the_client(app, service, params):
+    """RFC 6749 §4.1.2.1: an unknown scope or a repeated parameter with characters no
+    error_description may hold is still an error redirect, never a 500."""
+    query = [("response_type", "code"), ("client_id", service[0]), ("redirect_uri", REDIRECT),
+             ("state", "s1")]
+    for key, value in params.items():
+        if isinstance(value, list):
+            query += [(key, v) for v in value]
+        else:
+            query.append((key, value))
+    if "scope" not in params:
+        query.append(("scope", "openid"))
+    response = app.test_client().get("/authorize?" + urlencode(query))
+    assert response.status_code == 302, response.data[:300]
+    error = redirect_params(response)
+    assert error["error"] in ("invalid_scope", "invalid_request") and error["state"] == "s1"
 
 
 # --- Every form of the citizen pages, from the URL map -----------------------------------------

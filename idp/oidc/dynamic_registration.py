@@ -30,6 +30,7 @@ from idp.db.types import utcnow
 from idp.oidc import clients as service
 from idp.oidc.authorization_header import bearer_token
 from idp.oidc.blueprint import bp
+from idp.oidc.errors import quoted
 from idp.oidc.models import Client, RegistrationToken
 from idp.web import csrf
 
@@ -139,8 +140,8 @@ def _metadata(claims: dict) -> dict:
 
 def _refuse(exc: service.ClientError):
     if "redirect URI" in str(exc):
-        return InvalidRedirectURIError(description=str(exc))
-    return InvalidClientMetadataError(description=str(exc))
+        return InvalidRedirectURIError(description=quoted(str(exc), 512))
+    return InvalidClientMetadataError(description=quoted(str(exc), 512))
 
 
 def _body(client: Client, *, access_token: str, secret: str | None = None) -> dict:
