@@ -225,6 +225,16 @@ def test_repeated_parameter_with_an_odd_name_is_invalid_request(app, service, na
         assert response.get_json()["error"] == "invalid_request"
 
 
+@pytest.mark.parametrize("scope", ["\x00", "signature.verify \u00e9", 'a"b'])
+def test_client_credentials_with_an_odd_scope_is_invalid_scope(app, service, scope):
+    """RFC 6749 §5.2: the refused scope is quoted in the description without the characters it
+    may not hold (a NUL was a 500)."""
+    response = app.test_client().post("/token", data={"grant_type": "client_credentials", "scope": scope},
+                                      headers=basic(*service))
+    assert response.status_code == 400, response.data[:300]
+    assert response.get_json()["error"] == "invalid_scope"
+
+
 @pytest.mark.parametrize("params", [
     {"scope": 'openid "profile\\'}, {"scope": "openid hồ_sơ"},
     {"é": ["1", "2"]}, {'"': ["1", "2"]},
