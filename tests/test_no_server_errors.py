@@ -187,8 +187,14 @@ def test_non_utf8_basic_credentials_are_invalid_client_on_every_client_endpoint(
             response = client.post(path, data=form, environ_overrides={"HTTP_AUTHORIZATION": header})
             assert response.status_code == 401, (path, header, response.data)
             assert response.get_json()["error"] == "invalid_client"
-    # The well-formed header of the same client still works (RFC 6749 §2.3.1 form-encoding).
+    # The well-formed header of the same client still works, also with its id and secret
+    # form-encoded (RFC 6749 §2.3.1: every character may be percent-encoded).
     assert client.post("/token", data=forms["/token"], headers=basic(*service)).status_code == 200
+    encoded = "".join(f"%{b:02X}" for b in service[0].encode()) + ":" + "".join(
+        f"%{b:02X}" for b in service[1].encode())
+    response = client.post("/token", data=forms["/token"],
+                           headers={"Authorization": "Basic " + _b64(encoded.encode())})
+    assert response.status_code == 200, response.data
 
 
 def test_malformed_bearer_tokens_are_invalid_token_on_bearer_endpoints(app, service):
