@@ -101,6 +101,13 @@ def _text(raw: str) -> str:
     return raw
 
 
+def _help_desk_url(raw: str) -> str:
+    """Empty, or an absolute http(s) URL: it becomes a link citizens follow."""
+    if raw and (urlsplit(raw).scheme not in ("https", "http") or not urlsplit(raw).hostname):
+        raise ValueError("must be empty or an absolute http(s) URL such as https://help.example.gov")
+    return raw
+
+
 _ACR_LEVELS = ("urn:idp:acr:basic", "urn:idp:acr:substantial", "urn:idp:acr:high")
 
 
@@ -307,6 +314,10 @@ class Settings:
             "Seconds an account stays locked after `IDP_LOGIN_MAX_FAILURES` failed sign-ins.")
     languages: tuple[str, ...] = _variable("IDP_LANGUAGES", "vi en", _locales,
             "UI languages, the first is the default.")
+    help_desk_phone: str = _variable("IDP_HELP_DESK_PHONE", "", _text,
+            "The citizens' help desk telephone number, shown on the start page `/` (empty: not shown).")
+    help_desk_url: str = _variable("IDP_HELP_DESK_URL", "", _help_desk_url,
+            "The citizens' help desk web page (https), linked from the start page `/` (empty: not linked).")
     secure_cookies_mode: str = _variable("IDP_SECURE_COOKIES", "auto", _text,
             "`auto`: Secure cookies when the issuer is https; `true` or `false` to force.")
     log_level: str = _variable("IDP_LOG_LEVEL", "INFO", _log_level, "Log level.")

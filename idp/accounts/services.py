@@ -279,6 +279,10 @@ def set_password(citizen: Citizen, password: str, *, actor: str) -> bool:
 ADMIN_LOCK_YEARS = 100
 
 
+#: The fact given to :func:`enroll` that a part of the number contradicts.
+_CONTRADICTED_FACT = {"century": "birthdate", "birth_year": "birthdate", "gender": "gender"}
+
+
 def enroll(*, identifier: str, full_name: str, birthdate: date, gender: str, email: str | None,
            phone: str | None, level: int, password: str | None, actor: str) -> Citizen:
     """An account created by an administrator for a person of the population registry.
@@ -291,6 +295,12 @@ def enroll(*, identifier: str, full_name: str, birthdate: date, gender: str, ema
         value = current.parse(identifier)
     except InvalidIdentifier as exc:
         raise AccountProblem("identifier", messages.identifier_message(exc.part)) from None
+    # The number's own digits first (century, sex, year of birth): a typo in it or in the
+    # facts is named by its digit, not reported as a number missing from the registry.
+    problems = current.contradictions(value, birthdate=birthdate, gender=gender)
+    if problems:
+        raise AccountProblem(_CONTRADICTED_FACT[problems[0]],
+                             " ".join(messages.identifier_message(part) for part in problems))
     entry = registry.lookup(current.name, value)
     if entry is None:
         raise AccountProblem("identifier", "no population registry entry has this number "
