@@ -20,8 +20,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from idp import create_app
 from idp.auth.sessions import COOKIE_NAME
-from idp.fastpath import FastPath
 from tests.oidc_support import POST_LOGOUT, REDIRECT, basic, make_citizen, redirect_params, register, sign_in
 
 #: Endpoints that authenticate a client (RFC 6749 §2.3) or a bearer token (RFC 6750 §2).
@@ -135,10 +135,10 @@ def service(app):
     # /token and /introspect are answered before Flask when they can be: Flask alone too.
     ("POST", "/token", "flask-only"), ("POST", "/introspect", "flask-only")])
 def test_random_bytes_in_headers_and_fields_of_client_endpoints_never_a_server_error(
-        app, service, method, path, layer, monkeypatch):
-    if layer == "flask-only":
-        assert isinstance(app.wsgi_app, FastPath)
-        monkeypatch.setattr(app, "wsgi_app", app.wsgi_app.wsgi_app)
+        app, environ, service, method, path, layer):
+    if layer == "flask-only":  # the same database, served by Flask alone
+        app = create_app({**environ, "IDP_FAST_PATH": "off"})
+        app.config["TESTING"] = True
     client = app.test_client()
     url = path.format(client=service[0])
 
@@ -306,7 +306,8 @@ def test_every_citizen_form_is_enumerated(app):
     "/account/security/passkeys/options", "/account/security/recovery-codes",
     "/account/security/totp", "/account/security/totp/remove",
     "/account/sessions/<int:session_id>/end", "/account/sessions/end-others",
-    "/authorize/continue/<pending_id>", "/login", "/login/certificate", "/login/passkey",
+    "/authorize/continue/<pending_id>", "/login", "/login/certificate", "/login/certificate/continue",
+    "/login/certificate/direct", "/login/passkey",
     "/login/passkey/options", "/login/second-factor", "/login/second-factor/passkey",
     "/login/second-factor/passkey/options", "/login/second-factor/recovery", "/logout/confirm",
     "/register", "/signout", "/lang/<code>",
