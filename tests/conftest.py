@@ -87,6 +87,7 @@ def environ(database_url: str, tmp_path: Path) -> dict[str, str]:
         # Apps a test builds itself never send logout tokens behind its back (a thread polling
         # a database the test is about to drop); real server processes do (tests.helpers.idp_env).
         "IDP_BACKCHANNEL_WORKER": "false",
+        "IDP_OUTBOX_WORKER": "false",
     }
     if REDIS_URL and database_url.startswith("postgresql"):
         values["IDP_REDIS_URL"] = REDIS_URL
