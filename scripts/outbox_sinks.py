@@ -14,6 +14,7 @@ The SMS side speaks idp's gateway contract (``idp.notify.channels``): ``POST`` a
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import threading
 import time
@@ -25,8 +26,12 @@ from pathlib import Path
 from aiosmtpd.controller import Controller
 
 
+_arrivals = itertools.count(1)
+
+
 def _stamp() -> str:
-    return time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + f"-{time.monotonic_ns() % 10**9:09d}"
+    """Arrival time and order: file names sort in the order messages arrived."""
+    return time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + f"-{next(_arrivals):06d}"
 
 
 class MailFolder:

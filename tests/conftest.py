@@ -113,4 +113,4 @@ def client(app):
     return app.test_client()
 
 # OpenID Connect fixtures (citizen, relying parties, sign-in) live in their own module.
-pytest_plugins = ["tests.oidc_support"]
+pytest_plugins = ["tests.oidc_support", "tests.notify_support"]

@@ -10,11 +10,9 @@ IDP_OUTBOX_MAX_ATTEMPTS, each audited without the text.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import socket
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select, update
@@ -28,37 +26,12 @@ from idp.notify.channels import Message, SmtpChannel
 from idp.notify.models import OutboxMessage
 from tests.factories import load_registry, make_citizen
 from tests.helpers import free_port
-
-ROOT = Path(__file__).resolve().parent.parent
-_spec = importlib.util.spec_from_file_location("outbox_sinks", ROOT / "scripts" / "outbox_sinks.py")
-sinks = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(sinks)
-
-SMS_TOKEN = "sms-gateway-token-0123456789"
-
-
-@pytest.fixture
-def mailbox(tmp_path):
-    """A real SMTP server and SMS gateway on loopback, writing into tmp_path/outbox."""
-    smtp_port, sms_port = free_port(), free_port()
-    controller, sms = sinks.start(tmp_path / "outbox", smtp_port=smtp_port, sms_port=sms_port,
-                                  sms_token=SMS_TOKEN)
-    yield {"smtp_port": smtp_port, "sms_port": sms_port, "mail": controller.handler, "sms": sms,
-           "controller": controller}
-    sms.shutdown()
-    sms.server_close()
-    controller.stop()
+from tests.notify_support import SMS_TOKEN, sinks
 
 
 @pytest.fixture
 def notify_environ(environ, mailbox):
-    return {**environ,
-            "IDP_SMTP_URL": f"smtp://127.0.0.1:{mailbox['smtp_port']}",
-            "IDP_MAIL_FROM": "Định danh <no-reply@id.example.gov>",
-            "IDP_SMS_GATEWAY_URL": f"http://127.0.0.1:{mailbox['sms_port']}/sms",
-            "IDP_SMS_GATEWAY_TOKEN": SMS_TOKEN,
-            "IDP_OUTBOX_RETRY_BASE": "30",
-            "IDP_OUTBOX_MAX_ATTEMPTS": "3",
+    return {**environ, **mailbox.environ(), "IDP_OUTBOX_RETRY_BASE": "30", "IDP_OUTBOX_MAX_ATTEMPTS": "3",
             "IDP_NOTIFY_TIMEOUT": "2"}
 
 
@@ -113,7 +86,7 @@ def test_email_in_the_citizens_language_is_accepted_and_its_text_not_kept(napp, 
     row_id = _queue(napp, citizen_id=citizen_id, language="vi")
     assert _run(napp).sent == 1
 
-    (email,) = mailbox["mail"].messages()
+    (email,) = mailbox.mail.messages()
     assert email["To"] == "an@example.vn"
     assert email["From"] == "Định danh <no-reply@id.example.gov>"
     assert email["Subject"] == "Mã xác minh của bạn: 482913"
@@ -128,13 +101,13 @@ def test_email_in_the_citizens_language_is_accepted_and_its_text_not_kept(napp, 
         assert event.citizen_id == citizen_id
         assert "482913" not in json.dumps(event.details) and "an@example.vn" not in json.dumps(event.details)
     assert _run(napp).attempted == 0  # accepted: never sent again
-    assert len(mailbox["mail"].messages()) == 1
+    assert len(mailbox.mail.messages()) == 1
 
 
 def test_sms_goes_through_the_gateway_contract_in_english(napp, mailbox):
     _queue(napp, channel="sms", recipient="+84912345678", language="en")
     assert _run(napp).sent == 1
-    (sms,) = mailbox["sms"].messages()
+    (sms,) = mailbox.sms.messages()
     assert sms["to"] == "+84912345678"
     assert sms["text"].startswith("482913 is your verification code")
 
@@ -146,7 +119,7 @@ def test_gateway_refusing_the_token_fails_the_message_at_once(notify_environ, ma
     assert summary.failed == 1
     row = _row(application, row_id)
     assert row.status == "failed" and row.last_error == "HTTP 401"
-    assert mailbox["sms"].messages() == []
+    assert mailbox.sms.messages() == []
 
 
 def test_smtp_server_down_is_retried_with_backoff_and_delivered_when_it_returns(notify_environ, tmp_path):
@@ -184,7 +157,7 @@ def test_a_message_queued_before_a_restart_is_sent_by_the_next_process(notify_en
 
     restarted = _app(notify_environ, create=False)  # same database, a new process's app
     assert _run(restarted).sent == 1
-    assert len(mailbox["mail"].messages()) == 1
+    assert len(mailbox.mail.messages()) == 1
     assert _row(restarted, row_id).status == "sent"
 
 
@@ -194,10 +167,10 @@ def test_a_send_interrupted_before_it_was_recorded_is_retried_with_the_same_id(n
     row_id = _queue(napp, channel="sms", recipient="+84912345678")
     row = _row(napp, row_id)
     # The first attempt reached the gateway, then the process died.
-    channel = mailbox["sms"]
+    channel = mailbox.sms
     import httpx
 
-    httpx.post(f"http://127.0.0.1:{mailbox['sms_port']}/sms",
+    httpx.post(f"http://127.0.0.1:{mailbox.sms_port}/sms",
                json={"id": row.message_id, "to": row.recipient, "text": row.body},
                headers={"Authorization": f"Bearer {SMS_TOKEN}"}).raise_for_status()
     with napp.app_context():

@@ -13,7 +13,8 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(registration.bp)
     app.register_blueprint(views.bp)
     app.cli.add_command(cli.registry_cli)
-    ratelimit.limit_posts(app, ["registration.register", "account.password"])
+    ratelimit.limit_posts(app, ["registration.register", "account.password", "account.contacts",
+                              "account.verify_contact", "account.resend_code"])
 
     @app.context_processor
     def _identifier_hint():

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from wtforms import DateField, EmailField, PasswordField, StringField, TelField
+from wtforms import BooleanField, DateField, EmailField, PasswordField, StringField, TelField
 from wtforms.validators import DataRequired, EqualTo, Length, Optional
 
 from idp.accounts.contacts import MAX_EMAIL_LENGTH
@@ -57,6 +57,17 @@ class ContactsForm(BaseForm):
                        render_kw={"autocomplete": "email"})
     phone = TelField(_l("Mobile phone"), validators=[Optional(), Length(max=32)],
                      render_kw={"autocomplete": "tel"})
+
+
+class VerifyContactForm(BaseForm):
+    code = StringField(
+        _l("Code"), validators=[DataRequired(_l("Enter the code from the message.")), Length(max=12)],
+        render_kw={"autocomplete": "one-time-code", "inputmode": "numeric", "spellcheck": "false"},
+    )
+
+
+class NoticesForm(BaseForm):
+    new_device = BooleanField(_l("Tell me when my account is signed in from a new device"))
 
 
 class PasswordChangeForm(BaseForm):

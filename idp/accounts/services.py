@@ -12,13 +12,14 @@ from datetime import date
 from flask import current_app
 from sqlalchemy import bindparam, select
 
-from idp.accounts import messages, registry
+from idp.accounts import contact_verification, messages, registry
 from idp.accounts.contacts import normalise_email, normalise_phone
 from idp.accounts.identifiers import IdentifierScheme, InvalidIdentifier, get_scheme
 from idp.accounts.models import (
     LEVEL_SELF_REGISTERED,
     LEVEL_VERIFIED,
     Citizen,
+    ContactClaim,
     NationalIdentifier,
     RegistryEntry,
 )
@@ -132,22 +133,26 @@ def create_citizen_from_registry(entry: RegistryEntry, password: str | None, *,
     """A new account for a registry person, with a password (the admin CLI calls this too).
 
     Personal data are copied from the registry, never from what was typed. ``email`` and
-    ``phone`` are checked (format and uniqueness) and ``password`` against the policy. Without
-    a password (``idp citizens import``) the account has no password credential: it cannot
-    sign in with a password until one is set. Raises AccountProblem.
+    ``phone`` are given by an administrator (who checked them at the counter) or by the
+    registry: they are stored as verified, after a check of format and uniqueness; the
+    registry's own contacts are used when none is given. A citizen's self-typed contacts go
+    through :mod:`idp.accounts.contact_verification` instead. ``password`` is checked against
+    the policy. Without a password (``idp citizens import``) the account has no password
+    credential: it cannot sign in with a password until one is set. Raises AccountProblem.
     """
     exists = db.session.scalar(select(NationalIdentifier.id).where(
         NationalIdentifier.scheme == entry.scheme, NationalIdentifier.value == entry.identifier))
     if exists is not None:
         raise AccountProblem("identifier", str(messages.ACCOUNT_EXISTS))
-    contacts = check_contacts(email, phone, required=False)
+    contacts = check_contacts(email or entry.email, phone or entry.phone, required=False)
     if password is not None:
         check_password_policy(password, personal=(entry.identifier, contacts.email, contacts.phone))
     names = get_scheme(entry.scheme).split_name(entry.full_name)
     citizen = Citizen(
         full_name=entry.full_name, family_name=names["family"], middle_name=names["middle"],
         given_name=names["given"], birthdate=entry.birthdate, gender=entry.gender,
-        email=contacts.email, phone=contacts.phone, level=level,
+        email=contacts.email, email_verified=contacts.email is not None,
+        phone=contacts.phone, phone_verified=contacts.phone is not None, level=level,
     )
     citizen.identifiers.append(NationalIdentifier(scheme=entry.scheme, value=entry.identifier))
     db.session.add(citizen)
@@ -184,25 +189,17 @@ def register(*, identifier: str, full_name: str, birthdate: date, email: str | N
     problems = current.contradictions(value, gender=entry.gender)
     if problems:
         raise AccountProblem("identifier", messages.identifier_message(problems[0]))
-    return create_citizen_from_registry(entry, password, email=contacts.email, phone=contacts.phone)
-
-
-def update_contacts(citizen: Citizen, email: str | None, phone: str | None) -> list[str]:
-    """Change the citizen's email and phone (the only profile fields they edit).
-
-    A changed value is no longer verified. Returns the names of the fields that changed.
-    """
-    contacts = check_contacts(email, phone, citizen_id=citizen.id)
-    changed = []
-    if contacts.email != citizen.email:
-        citizen.email, citizen.email_verified = contacts.email, False
-        changed.append("email")
-    if contacts.phone != citizen.phone:
-        citizen.phone, citizen.phone_verified = contacts.phone, False
-        changed.append("phone")
-    if changed:
-        record("account.contacts", actor="citizen", citizen_id=citizen.id, details={"changed": changed})
-    return changed
+    citizen = create_citizen_from_registry(entry, password)
+    # Typed contacts are the citizen's word only: they are claimed, and a code is sent to each
+    # where the deployment can send one (else the account page offers to send it later).
+    for kind, value in (("email", contacts.email), ("phone", contacts.phone)):
+        if value is None:
+            continue
+        try:
+            contact_verification.claim(citizen, kind, value)
+        except contact_verification.ContactProblem:
+            db.session.add(ContactClaim(citizen_id=citizen.id, kind=kind, value=value, attempts=0))
+    return citizen
 
 
 def change_password(citizen: Citizen, current: str, new: str) -> None:

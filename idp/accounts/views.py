@@ -10,9 +10,9 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext, ngettext
 
-from idp.accounts import consents, history, services
+from idp.accounts import consents, contact_verification, history, messages, services
 from idp.accounts.devices import describe
-from idp.accounts.forms import ContactsForm, PasswordChangeForm
+from idp.accounts.forms import ContactsForm, NoticesForm, PasswordChangeForm, VerifyContactForm
 from idp.accounts.identifiers import get_scheme
 from idp.accounts.models import Citizen
 from idp.audit.log import record
@@ -24,6 +24,7 @@ from idp.auth.sessions import (
     sessions_of,
 )
 from idp.db import db
+from idp.web.forms import BaseForm
 
 bp = Blueprint("account", __name__, url_prefix="/account")
 
@@ -39,36 +40,125 @@ def _require_session():
     return None
 
 
-def _profile_page(form: ContactsForm, status: int = 200):
+def _profile_page(form: ContactsForm, status: int = 200, *, verify_forms=None, failure=None):
     citizen = g.citizen
     held = services.national_identifier(citizen)
     scheme = services.scheme() if held is None else get_scheme(held.scheme)
+    pending = contact_verification.claims_of(citizen.id)
+    verify_forms = verify_forms or {}
+    for kind in pending:
+        verify_forms.setdefault(kind, VerifyContactForm(prefix=kind))
     return render_template(
         "accounts/profile.html", citizen=citizen, entry=services.registry_entry(citizen),
-        identifier=scheme.display(held.value) if held else None, form=form), status
+        identifier=scheme.display(held.value) if held else None, form=form, pending=pending,
+        verify_forms=verify_forms, failure=failure,
+        notices_form=NoticesForm(new_device=citizen.notify_new_device)), status
 
 
 @bp.get("")
 def profile():
     citizen = g.citizen
-    return _profile_page(ContactsForm(email=citizen.email, phone=citizen.phone))
+    pending = contact_verification.claims_of(citizen.id)
+    return _profile_page(ContactsForm(
+        email=pending["email"].value if "email" in pending else citizen.email,
+        phone=pending["phone"].value if "phone" in pending else citizen.phone))
 
 
 @bp.post("/contacts")
 def contacts():
+    """A changed contact is claimed and sent a code; it replaces the verified one only once the
+    code is entered. The answer is the same whether or not another account uses the value."""
     form = ContactsForm()
-    if form.validate_on_submit():
-        try:
-            changed = services.update_contacts(g.citizen, form.email.data, form.phone.data)
-        except services.AccountProblem as problem:
-            db.session.rollback()
-            form[problem.field].errors.append(problem.message)
-        else:
-            db.session.commit()
-            if changed:
-                flash(gettext("Your contact details were saved."), "success")
-            return redirect(url_for("account.profile"), 303)
-    return _profile_page(form, 422)
+    if not form.validate_on_submit():
+        return _profile_page(form, 422)
+    citizen = g.citizen
+    pending = contact_verification.claims_of(citizen.id)
+    typed = {"email": (form.email.data or "").strip(), "phone": (form.phone.data or "").strip()}
+    wanted = {}
+    for kind, raw in typed.items():
+        wanted[kind] = contact_verification.normalise(kind, raw) if raw else None
+        if raw and wanted[kind] is None:
+            form[kind].errors.append(str(messages.EMAIL_INVALID if kind == "email" else messages.PHONE_INVALID))
+    if form.errors:
+        return _profile_page(form, 422)
+    if not any(wanted.values()):
+        form.email.errors.append(str(messages.CONTACT_REQUIRED))
+        return _profile_page(form, 422)
+    sent = []
+    try:
+        for kind, value in wanted.items():
+            verified = citizen.email if kind == "email" else citizen.phone
+            claimed = pending[kind].value if kind in pending else None
+            if value is None:
+                if claimed is not None:
+                    contact_verification.cancel(citizen, kind)
+                if verified is not None:
+                    contact_verification.remove_verified(citizen, kind)
+            elif value == verified:
+                if claimed is not None:
+                    contact_verification.cancel(citizen, kind)
+            elif value != claimed:
+                contact_verification.claim(citizen, kind, value)
+                sent.append(kind)
+    except contact_verification.ContactProblem as problem:
+        db.session.rollback()
+        form[problem.field].errors.append(problem.message)
+        return _profile_page(form, 422)
+    db.session.commit()
+    if sent:
+        flash(gettext("We sent a code to the new contact. Enter it below to verify it."), "success")
+    else:
+        flash(gettext("Your contact details were saved."), "success")
+    return redirect(url_for("account.profile"), 303)
+
+
+@bp.post("/contacts/<any(email, phone):kind>/verify")
+def verify_contact(kind: str):
+    form = VerifyContactForm(prefix=kind)
+    if not form.validate_on_submit():
+        return _profile_page(ContactsForm(email=g.citizen.email, phone=g.citizen.phone), 422,
+                             verify_forms={kind: form})
+    outcome = contact_verification.confirm(g.citizen, kind, form.code.data)
+    db.session.commit()
+    if not outcome.verified:
+        contacts_form = ContactsForm(email=g.citizen.email, phone=g.citizen.phone)
+        if contact_verification.claim_of(g.citizen.id, kind) is None:  # nothing left to enter a code for
+            return _profile_page(contacts_form, 422, failure=outcome.problem)
+        form.code.errors.append(outcome.problem)
+        return _profile_page(contacts_form, 422, verify_forms={kind: form})
+    flash(gettext("Your email address is verified.") if kind == "email"
+          else gettext("Your phone number is verified."), "success")
+    return redirect(url_for("account.profile"), 303)
+
+
+@bp.post("/contacts/<any(email, phone):kind>/resend")
+def resend_code(kind: str):
+    form = BaseForm()
+    pending = contact_verification.claim_of(g.citizen.id, kind)
+    if not form.validate_on_submit() or pending is None:
+        abort(400)
+    try:
+        contact_verification.claim(g.citizen, kind, pending.value)
+    except contact_verification.ContactProblem as problem:
+        db.session.rollback()
+        return _profile_page(ContactsForm(email=g.citizen.email, phone=g.citizen.phone), 503,
+                             failure=problem.message)
+    db.session.commit()
+    flash(gettext("We sent a new code."), "success")
+    return redirect(url_for("account.profile"), 303)
+
+
+@bp.post("/notices")
+def notices():
+    form = NoticesForm()
+    if not form.validate_on_submit():
+        abort(400)
+    g.citizen.notify_new_device = bool(form.new_device.data)
+    record("account.notices", actor="citizen", citizen_id=g.citizen.id,
+           details={"new_device": g.citizen.notify_new_device})
+    db.session.commit()
+    flash(gettext("Your notice settings were saved."), "success")
+    return redirect(url_for("account.profile"), 303)
 
 
 @bp.get("/sessions")
