@@ -25,7 +25,6 @@ from pathlib import Path
 
 from aiosmtpd.controller import Controller
 
-
 _arrivals = itertools.count(1)
 
 

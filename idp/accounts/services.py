@@ -12,7 +12,7 @@ from datetime import date
 from flask import current_app
 from sqlalchemy import bindparam, select
 
-from idp.accounts import contact_verification, messages, registry
+from idp.accounts import contact_verification, messages, notices, registry
 from idp.accounts.contacts import normalise_email, normalise_phone
 from idp.accounts.identifiers import IdentifierScheme, InvalidIdentifier, get_scheme
 from idp.accounts.models import (
@@ -217,6 +217,7 @@ def change_password(citizen: Citizen, current: str, new: str) -> None:
         raise AccountProblem("current_password", str(messages.CURRENT_PASSWORD_WRONG))
     _store_password(citizen, new, credential)
     record("password.change", actor="citizen", citizen_id=citizen.id)
+    notices.notify(citizen, "password_changed")
 
 
 def _store_password(citizen: Citizen, password: str, credential: PasswordCredential | None) -> None:
@@ -246,6 +247,8 @@ def set_password(citizen: Citizen, password: str, *, actor: str) -> bool:
     _store_password(citizen, password, credential)
     replaced = credential is not None
     record("password.set", actor=actor, citizen_id=citizen.id, details={"replaced": replaced})
+    if replaced:
+        notices.notify(citizen, "password_changed")
     return replaced
 
 #: An admin lock has no natural end: it lasts until ``unlock``.

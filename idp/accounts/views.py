@@ -78,7 +78,8 @@ def contacts():
     for kind, raw in typed.items():
         wanted[kind] = contact_verification.normalise(kind, raw) if raw else None
         if raw and wanted[kind] is None:
-            form[kind].errors.append(str(messages.EMAIL_INVALID if kind == "email" else messages.PHONE_INVALID))
+            invalid = messages.EMAIL_INVALID if kind == "email" else messages.PHONE_INVALID
+            form[kind].errors.append(str(invalid))
     if form.errors:
         return _profile_page(form, 422)
     if not any(wanted.values()):
