@@ -382,6 +382,11 @@ SETTINGS: tuple[Setting, ...] = (
             "Seconds between two looks at the outbox by the worker each server process runs."),
     Setting("IDP_OUTBOX_WORKER", "true", _bool,
             "Run the outbox worker in every server process (`false`: only `idp outbox run` sends)."),
+    Setting("IDP_RECOVERY_RATE_LIMIT", "5/minute;30/hour", _rate_limit,
+            "Account recovery requests and code entries allowed per client IP (Flask-Limiter notation)."),
+    Setting("IDP_RECOVERY_MAX_PER_HOUR", "5", _positive_int,
+            "Recovery codes one national number may ask for in an hour, whether or not it has an "
+            "account (the answer is the same)."),
     Setting("IDP_SIGNATURE_REVOCATION", "hard-fail", _revocation_policy,
             "Signature certificates: `hard-fail` refuses a certificate whose declared CRL or OCSP "
             "responder cannot be had; `soft-fail` accepts it with revocation status `unknown`."),

@@ -40,6 +40,9 @@ CONTACT_CHANNEL_OFF_EMAIL = _l("This service cannot send email at the moment, so
                                "be verified. Try again later or ask at a service counter.")
 CONTACT_CHANNEL_OFF_PHONE = _l("This service cannot send text messages at the moment, so a phone number "
                                "cannot be verified. Try again later or ask at a service counter.")
+RESET_CODE_WRONG = _l("The code is wrong or has expired. Check the latest message, or ask for a new code.")
+RECOVERY_TOO_MANY = _l("Too many codes were asked for this number. Wait an hour and try again, or go to a "
+                       "service counter.")
 CODE_NONE_PENDING = _l("There is no code waiting for this contact. Ask for a new code.")
 CODE_EXPIRED = _l("This code has expired. Ask for a new code.")
 CODE_EXHAUSTED = _l("Too many wrong codes. Ask for a new code.")

@@ -220,6 +220,12 @@ def change_password(citizen: Citizen, current: str, new: str) -> None:
     notices.notify(citizen, "password_changed")
 
 
+def store_password(citizen: Citizen, password: str) -> None:
+    """Give the account ``password`` under the policy (account recovery). Raises AccountProblem."""
+    _store_password(citizen, password, db.session.scalar(select(PasswordCredential).where(
+        PasswordCredential.citizen_id == citizen.id)))
+
+
 def _store_password(citizen: Citizen, password: str, credential: PasswordCredential | None) -> None:
     """Check ``password`` against the policy (with the account's own identifier, email and
     phone as forbidden words) and store its hash, in ``credential`` or a new one. Raises
