@@ -14,6 +14,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from idp.config import ConfigError, load_settings, secret_key
 from idp.db import db, import_models, migrate
+from idp.web import transport_security
 
 #: Packages that register blueprints, CLI groups and hooks, in this order.
 COMPONENTS = (
@@ -51,6 +52,8 @@ def create_app(environ: Mapping[str, str] | None = None, *, check_database: bool
         SQLALCHEMY_DATABASE_URI=settings.database_url,
         SQLALCHEMY_ENGINE_OPTIONS=_engine_options(settings.database_url),
         SESSION_COOKIE_SECURE=settings.secure_cookies,
+        # Secure cookies get the __Host- prefix (Path=/, no Domain; RFC 6265bis §4.1.3.2).
+        SESSION_COOKIE_NAME="__Host-session" if settings.secure_cookies else "session",
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         MAX_CONTENT_LENGTH=1024 * 1024,
@@ -65,6 +68,7 @@ def create_app(environ: Mapping[str, str] | None = None, *, check_database: bool
         importlib.import_module(name).init_app(app)
     # Outermost, so the answers given before Flask (idp.fastpath) see resolved addresses too.
     _trust_proxies(app, settings)
+    transport_security.init_app(app, settings)
 
     if check_database:
         _check_database(app)

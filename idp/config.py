@@ -275,6 +275,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("IDP_ID_TOKEN_TTL", "600", _positive_int, "ID token lifetime in seconds."),
     Setting("IDP_REFRESH_TOKEN_TTL", "2592000", _positive_int,
             "Refresh token lifetime in seconds (rotated on every use)."),
+    Setting("IDP_REFRESH_TOKEN_MAX_AGE", "7776000", _positive_int,
+            "Absolute lifetime in seconds of a chain of refresh tokens (every token rotated from one "
+            "sign-in): however recently rotated, none is accepted after this; the relying party "
+            "sends the citizen to sign in again (RFC 9700 §4.14.2). At least IDP_REFRESH_TOKEN_TTL."),
     Setting("IDP_SESSION_IDLE_TTL", "1800", _positive_int,
             "SSO session ends after this many seconds without activity."),
     Setting("IDP_SESSION_ABSOLUTE_TTL", "43200", _positive_int,
@@ -456,6 +460,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         values["database_url"] = f"sqlite:///{instance / 'idp.sqlite3'}"
     if not values["mail_from"]:
         values["mail_from"] = f"no-reply@{urlsplit(values['issuer']).hostname}"
+    if values["refresh_token_max_age"] < values["refresh_token_ttl"]:
+        raise ConfigError("IDP_REFRESH_TOKEN_MAX_AGE", "must not be shorter than IDP_REFRESH_TOKEN_TTL")
     if values["session_absolute_ttl"] < values["session_idle_ttl"]:
         raise ConfigError("IDP_SESSION_ABSOLUTE_TTL", "must not be shorter than IDP_SESSION_IDLE_TTL")
     if values["argon2_memory_cost"] < 8 * values["argon2_parallelism"]:

@@ -204,6 +204,7 @@ def register(*, identifier: str, full_name: str, birthdate: date, email: str | N
 
 def change_password(citizen: Citizen, current: str, new: str) -> None:
     """Replace the citizen's password after checking the current one (audited either way).
+    Every token relying parties hold for the account ends (:func:`_end_tokens`).
 
     Raises AccountProblem naming ``current_password`` or ``password``. The caller commits and
     signs the other sessions out.
@@ -218,12 +219,15 @@ def change_password(citizen: Citizen, current: str, new: str) -> None:
     _store_password(citizen, new, credential)
     record("password.change", actor="citizen", citizen_id=citizen.id)
     notices.notify(citizen, "password_changed")
+    _end_tokens(citizen, "password_changed")
 
 
 def store_password(citizen: Citizen, password: str) -> None:
-    """Give the account ``password`` under the policy (account recovery). Raises AccountProblem."""
+    """Give the account ``password`` under the policy (account recovery) and end every token of
+    the account. Raises AccountProblem. The caller commits and ends the account's sessions."""
     _store_password(citizen, password, db.session.scalar(select(PasswordCredential).where(
         PasswordCredential.citizen_id == citizen.id)))
+    _end_tokens(citizen, "password_reset")
 
 
 def _store_password(citizen: Citizen, password: str, credential: PasswordCredential | None) -> None:
@@ -239,14 +243,23 @@ def _store_password(citizen: Citizen, password: str, credential: PasswordCredent
         credential.changed_at = utcnow()
 
 
+def _end_tokens(citizen: Citizen, reason: str) -> None:
+    """End every token family and live access token of the account, for every client
+    (RFC 9700 §4.14; ASVS 3.3): whoever held the old password, or the account an administrator
+    stops, keeps nothing that works. In the caller's transaction."""
+    from idp.oidc.session_tokens import end_citizen_tokens
+
+    end_citizen_tokens(citizen.id, reason)
+
+
 # -- administration (``idp citizens``) -----------------------------------------------------------
 
 
 def set_password(citizen: Citizen, password: str, *, actor: str) -> bool:
     """Give the account this password, replacing any it had: for accounts imported without one
     (``idp citizens import``) and for a citizen who proved who they are at a counter. The same
-    policy as every other password. Returns whether it replaced one. Audited; the caller
-    commits and ends the account's sessions.
+    policy as every other password; every token of the account ends. Returns whether it
+    replaced one. Audited; the caller commits and ends the account's sessions.
     """
     credential = db.session.scalar(select(PasswordCredential).where(
         PasswordCredential.citizen_id == citizen.id))
@@ -255,6 +268,7 @@ def set_password(citizen: Citizen, password: str, *, actor: str) -> bool:
     record("password.set", actor=actor, citizen_id=citizen.id, details={"replaced": replaced})
     if replaced:
         notices.notify(citizen, "password_changed")
+    _end_tokens(citizen, "password_set")
     return replaced
 
 #: An admin lock has no natural end: it lasts until ``unlock``.
@@ -291,7 +305,8 @@ def enroll(*, identifier: str, full_name: str, birthdate: date, gender: str, ema
 
 def lock(citizen: Citizen, reason: str, *, actor: str) -> int:
     """Lock an account by decision of an administrator: sign-in is refused with a page saying
-    so, and every session ends now (back-channel logout follows through ``session_ended``).
+    so, every session ends now (back-channel logout follows through ``session_ended``), and
+    so does every token relying parties hold for it (:func:`_end_tokens`).
     Returns how many sessions ended. Commits."""
     from datetime import timedelta
 
@@ -303,6 +318,7 @@ def lock(citizen: Citizen, reason: str, *, actor: str) -> int:
     citizen.locked_until = utcnow() + timedelta(days=365 * ADMIN_LOCK_YEARS)
     citizen.lock_reason = reason
     record("citizen.locked", actor=actor, citizen_id=citizen.id, details={"reason": reason})
+    _end_tokens(citizen, "admin_lock")
     db.session.commit()
     return end_all_sessions(citizen.id, "admin_lock")
 

@@ -20,10 +20,8 @@ The steps, in order:
 from __future__ import annotations
 
 import logging
-import re
 import time
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 from flask import current_app, redirect, session
 from sqlalchemy import bindparam, exists, select, update
@@ -41,6 +39,7 @@ from idp.auth.signals import account_locked, signed_in
 from idp.db import db
 from idp.db.types import utcnow
 from idp.metrics import count_signin
+from idp.web.safe_next import safe_next
 
 log = logging.getLogger(__name__)
 
@@ -50,25 +49,6 @@ __all__ = ["ACR_BASIC", "begin_sign_in", "check_password", "complete_sign_in", "
 PENDING_KEY = "idp_pending_signin"
 #: A verified password waits this long for the next step before it must be typed again.
 PENDING_TTL = 300
-MAX_NEXT_LENGTH = 2000
-#: Control characters (C0 and DEL), which browsers strip or misread in a URL.
-_CONTROL = re.compile("[\x00-\x1f\x7f]")
-
-
-def safe_next(target: str | None) -> str | None:
-    """``target`` if it is a path on this server, else None: never an open redirect.
-
-    Only a relative reference starting with one "/" passes (no scheme, no host, no "//" or
-    backslash that browsers read as a host, no control characters).
-    """
-    if not target or len(target) > MAX_NEXT_LENGTH or not target.startswith("/"):
-        return None
-    if target.startswith("//") or "\\" in target or _CONTROL.search(target):
-        return None
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc:
-        return None
-    return target
 
 
 @dataclass(frozen=True)

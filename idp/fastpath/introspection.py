@@ -5,8 +5,8 @@ A request is answered here only when the answer is ``active: true`` for a JWT ac
 issued to the very client asking, authenticated with its secret. The checks are the Flask
 path's own, called the same way: :class:`~idp.oidc.access_token.AccessTokenValidator` for the
 signature (:data:`~idp.oidc.access_token.verified_signatures` remembers a signature already
-checked), the RFC 9068 claims, then revocation and the client's registration read from the
-database on every request (in one query); the body is
+checked), the RFC 9068 claims, then revocation, the citizen's account lock and the client's
+registration read from the database on every request (in one query); the body is
 :func:`~idp.oidc.introspection.access_token_answer`.
 Everything else (a refresh token, an inactive or revoked token, a token addressed to the
 caller as an audience, any error) goes to Flask.
@@ -47,11 +47,13 @@ class Introspection:
             except InvalidTokenError:
                 return None
             with db.engine.connect() as connection:
-                client = authenticate(environ, form, connection, jti=claims["jti"])
+                client = authenticate(environ, form, connection, jti=claims["jti"],
+                                      sub=claims["sub"])
             if client is None or claims["client_id"] != client.client_id:
                 return None
             try:
-                validator.check_live(claims, revoked=client.token_revoked, client=client)
+                validator.check_live(claims, revoked=client.token_revoked,
+                                     locked=client.subject_locked, client=client)
             except InvalidTokenError:
                 return None
         return access_token_answer(claims, self.issuer)

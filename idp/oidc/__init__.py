@@ -27,11 +27,12 @@ def init_app(app: Flask) -> None:
     init_server(app)
     app.register_blueprint(bp)
 
-    from idp.oidc import backchannel_logout, frontchannel_logout
+    from idp.oidc import backchannel_logout, frontchannel_logout, session_tokens
     from idp.oidc.logout_queue_cli import logout_queue_cli
     from idp.oidc.token_exchange_cli import token_exchange_cli
 
     backchannel_logout.init_app(app)
     frontchannel_logout.init_app(app)
+    session_tokens.init_app(app)
     app.cli.add_command(logout_queue_cli)
     app.cli.add_command(token_exchange_cli)

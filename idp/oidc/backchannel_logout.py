@@ -37,7 +37,7 @@ from sqlalchemy import func, or_, select, update
 from idp.accounts.models import Citizen
 from idp.audit.log import record
 from idp.auth.models import SessionClient, SsoSession
-from idp.auth.sessions import session_ended
+from idp.auth.sessions import session_ended, session_ending
 from idp.db import db
 from idp.db.types import utcnow
 from idp.keys import service as keys
@@ -274,6 +274,8 @@ def end_expired_sessions(limit: int = 100) -> int:
             .values(ended_at=now, end_reason="expired")).rowcount
         if moved == 1:
             ended.append(session_id)
+            session_ending.send(current_app._get_current_object(),
+                                sso_session=db.session.get(SsoSession, session_id), reason="expired")
     db.session.commit()
     app = current_app._get_current_object()
     for session_id in ended:

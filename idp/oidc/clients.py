@@ -23,6 +23,7 @@ from idp.auth import assurance
 from idp.db import db
 from idp.db.types import utcnow
 from idp.keys.service import GENERATORS
+from idp.oidc.access_token import locked_subject
 from idp.oidc.client_mixin import OAuthClientMixin
 from idp.oidc.models import Client, ClientSecret, RevokedAccessToken
 from idp.oidc.scopes import SCOPES, SERVICE_SCOPES
@@ -385,19 +386,22 @@ class ClientRecord(OAuthClientMixin):
     ORM :class:`Client` would cost more than the rest of the request. It answers Authlib's
     client questions with the same :class:`OAuthClientMixin` rules as the ORM object.
 
-    ``token_revoked``: read in the same query when a presented access token's ``jti`` is given
-    (introspection), so the two lookups every introspection needs cost one round trip.
+    ``token_revoked`` and ``subject_locked``: read in the same query when a presented access
+    token is given (introspection), so the lookups every introspection needs cost one round
+    trip: the same two answers as :func:`idp.oidc.access_token.token_state`.
     """
 
     __slots__ = ("id", "client_id", "enabled", "token_endpoint_auth_method", "scope",
-                 "grant_types", "created_at", "secrets", "token_revoked")
-    COLUMNS = __slots__[:-2]
+                 "grant_types", "created_at", "secrets", "token_revoked", "subject_locked")
+    COLUMNS = __slots__[:-3]
 
-    def __init__(self, row, secrets: list, token_revoked: bool | None = None) -> None:
+    def __init__(self, row, secrets: list, token_revoked: bool | None = None,
+                 subject_locked: bool | None = None) -> None:
         for name in self.COLUMNS:
             setattr(self, name, getattr(row, name))
         self.secrets = secrets
         self.token_revoked = token_revoked
+        self.subject_locked = subject_locked
 
 
 _CLIENTS, _SECRETS = Client.__table__, ClientSecret.__table__
@@ -407,25 +411,29 @@ _CLIENT_RECORD = (
     .select_from(_CLIENTS.outerjoin(_SECRETS, _SECRETS.c.client_pk == _CLIENTS.c.id))
     .where(_CLIENTS.c.client_id == bindparam("client_id")))
 _REVOKED = RevokedAccessToken.__table__
-_CLIENT_RECORD_AND_REVOCATION = _CLIENT_RECORD.add_columns(
-    exists().where(_REVOKED.c.jti == bindparam("jti")).label("token_revoked"))
+_CLIENT_RECORD_AND_TOKEN_STATE = _CLIENT_RECORD.add_columns(
+    exists().where(_REVOKED.c.jti == bindparam("jti")).label("token_revoked"),
+    locked_subject(bindparam("sub"), bindparam("now")).label("subject_locked"))
 
 
-def client_record(connection, client_id: str | None, *, jti: str | None = None) -> ClientRecord | None:
+def client_record(connection, client_id: str | None, *, jti: str | None = None,
+                  sub: str | None = None) -> ClientRecord | None:
     """The enabled client with this id as a :class:`ClientRecord` (one query on
-    ``connection``), or None: the same answer as :func:`get_client`. With ``jti``, whether
-    that access token was revoked comes with it."""
+    ``connection``), or None: the same answer as :func:`get_client`. With a presented access
+    token's ``jti`` and ``sub``, whether it was revoked and whether its citizen's account is
+    locked come with it."""
     if not _possible_id(client_id):
         return None
     if jti is None:
         rows = connection.execute(_CLIENT_RECORD, {"client_id": client_id}).all()
     else:
-        rows = connection.execute(_CLIENT_RECORD_AND_REVOCATION,
-                                  {"client_id": client_id, "jti": jti}).all()
+        rows = connection.execute(_CLIENT_RECORD_AND_TOKEN_STATE, {
+            "client_id": client_id, "jti": jti, "sub": sub or "", "now": utcnow()}).all()
     if not _enabled(rows[0] if rows else None):
         return None
     return ClientRecord(rows[0], [row for row in rows if row.digest is not None],
-                        None if jti is None else bool(rows[0].token_revoked))
+                        None if jti is None else bool(rows[0].token_revoked),
+                        None if jti is None else bool(rows[0].subject_locked))
 
 
 def rotate_secret(client: Client, *, grace_seconds: int | None = None) -> str:

@@ -260,7 +260,9 @@ class SubjectIdentifier(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     sector: Mapped[str] = mapped_column(String(255), nullable=False)
-    sub: Mapped[str] = mapped_column(String(64), nullable=False)
+    #: Indexed alone too: a presented access token's account is found by ``sub`` only
+    #: (:func:`idp.oidc.access_token.locked_subject`).
+    sub: Mapped[str] = mapped_column(String(64), index=True, nullable=False)
     citizen_id: Mapped[int] = mapped_column(
         ForeignKey("citizens.id", ondelete="CASCADE"), index=True, nullable=False
     )

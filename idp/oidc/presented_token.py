@@ -9,9 +9,9 @@ from typing import Any
 from authlib.oauth2.rfc6750.errors import InvalidTokenError
 
 from idp.db import db
-from idp.db.types import utcnow
 from idp.oidc import refresh_token as families
 from idp.oidc.access_token import ANY_AUDIENCE, check_access_token
+from idp.oidc.grantee import active_citizen_ref
 from idp.oidc.models import Client, RefreshToken
 
 
@@ -28,7 +28,7 @@ class PresentedToken:
 
     def is_expired(self) -> bool:
         if self.refresh is not None:
-            return self.refresh.expires_at <= utcnow()
+            return families.is_expired(self.refresh)
         return False  # an expired access token never becomes a PresentedToken
 
     def is_revoked(self) -> bool:
@@ -78,5 +78,8 @@ def find_token(token: str, hint: str | None) -> PresentedToken | None:
     owner = db.session.get(Client, row.family.client_pk)
     if owner is None or not owner.enabled:
         # A disabled client's refresh tokens are dead everywhere (introspection: inactive).
+        return None
+    if active_citizen_ref(row.family.citizen_id) is None:
+        # Nor are those of a locked account (the refresh grant refuses them too).
         return None
     return PresentedToken("refresh_token", owner.client_id, (owner.client_id,), refresh=row)

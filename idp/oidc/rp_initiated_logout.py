@@ -1,9 +1,11 @@
 """OpenID Connect RP-Initiated Logout 1.0 on Authlib's ``EndSessionEndpoint``.
 
 - §2: an ``id_token_hint`` must be an ID token we issued (our signature, our ``iss``; an
-  expired one is accepted); with it, the session ends without asking (it proves the relying
-  party knew the session). Without it the citizen confirms first (§6: otherwise anyone could
-  sign citizens out).
+  expired one is accepted). The session ends without asking only when the hint is about this
+  browser's session: its ``sid`` is the session's, or (an ID token without ``sid``) its ``sub``
+  is the signed-in citizen's for that client. Without a hint, or with anyone else's ID token
+  (any citizen holds their own, and a page can send it cross-site), the citizen confirms first
+  (§6: otherwise anyone could sign citizens out, logout CSRF).
 - §3: ``post_logout_redirect_uri`` must exactly match one registered for the client; otherwise
   no redirect, the citizen sees the "signed out" page. ``state`` is passed back.
 - §4: an invalid request never redirects: a readable page, status 400.
@@ -16,6 +18,7 @@ from flask import current_app, render_template, request
 from joserfc.errors import JoseError
 from joserfc.jws import extract_compact
 
+from idp.accounts.models import Citizen
 from idp.auth.sessions import current_session, end_session
 from idp.db import db
 from idp.keys import service as keys
@@ -23,6 +26,7 @@ from idp.oidc.blueprint import bp
 from idp.oidc.errors import InvalidRequestError, OAuth2Error
 from idp.oidc.frontchannel_logout import page_before_redirect
 from idp.oidc.server import authorization_server
+from idp.oidc.subject import subject_for
 from idp.web import csrf, no_store
 
 
@@ -83,15 +87,33 @@ def logout_confirm():
     return _logout(confirmed=True)
 
 
+def _hint_is_about(validated, sso) -> bool:
+    """Whether the request's ``id_token_hint`` names this browser's session (§2, §6).
+
+    The ``sid`` decides when the ID token has one; otherwise its ``sub`` must be the one the
+    hint's client knows the signed-in citizen by (pairwise subjects differ per sector)."""
+    claims = validated.id_token_claims
+    if not claims:
+        return False
+    if claims.get("sid"):
+        return claims["sid"] == sso.sid
+    citizen = db.session.get(Citizen, sso.citizen_id)
+    return bool(validated.client is not None and citizen is not None
+                and claims.get("sub") == subject_for(citizen, validated.client))
+
+
 def _logout(confirmed: bool):
     server = authorization_server()
     try:
         validated = server.validate_endpoint_request("end_session")
     except OAuth2Error as error:
         return _page(error.description or "The logout request is not valid.")
-    if validated.needs_confirmation and not confirmed and current_session() is not None:
+    sso = current_session()
+    if sso is not None and not confirmed and not _hint_is_about(validated, sso):
         fields = {k: v for k, v in request.values.items()
                   if k in ("client_id", "post_logout_redirect_uri", "state", "ui_locales", "logout_hint")}
+        if validated.client is not None:  # named by the hint's aud: its redirect URIs still apply
+            fields.setdefault("client_id", validated.client.client_id)
         return no_store(current_app.make_response(render_template(
             "oidc/logout_confirm.html", client=validated.client, fields=fields)))
     response = server.create_endpoint_response("end_session", validated)
