@@ -133,6 +133,10 @@ def _networks(raw: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, 
         raise ValueError("must be IP networks in CIDR form, such as 127.0.0.1/32 10.0.0.0/8") from None
 
 
+def _optional_networks(raw: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    return _networks(raw) if raw.strip() else ()
+
+
 def _bearer_token(raw: str) -> str | None:
     if not raw:
         return None
@@ -348,6 +352,11 @@ SETTINGS: tuple[Setting, ...] = (
             "2.4); a token re-sent later is signed again with the same `jti`."),
     Setting("IDP_BACKCHANNEL_TIMEOUT", "5", _positive_int,
             "Seconds to connect to, and to wait for, a client's `backchannel_logout_uri`."),
+    Setting("IDP_OUTBOUND_ALLOW_NETWORKS", "", _optional_networks,
+            "Networks (CIDR, space- or comma-separated) that URLs registered by clients and fetched "
+            "by this server (`jwks_uri`, `sector_identifier_uri`, `backchannel_logout_uri`) may "
+            "point to although they are not public (loopback, private, link-local...); empty: "
+            "none (idp.outbound)."),
     Setting("IDP_BACKCHANNEL_MAX_ATTEMPTS", "8", _positive_int,
             "Back-channel logout deliveries tried at most this many times, then given up "
             "(recorded in the audit log)."),
@@ -392,8 +401,9 @@ SETTINGS: tuple[Setting, ...] = (
             "Recovery codes one national number may ask for in an hour, whether or not it has an "
             "account (the answer is the same)."),
     Setting("IDP_SIGNATURE_REVOCATION", "hard-fail", _revocation_policy,
-            "Signature certificates: `hard-fail` refuses a certificate whose declared CRL or OCSP "
-            "responder cannot be had; `soft-fail` accepts it with revocation status `unknown`."),
+            "Signature certificates: `hard-fail` refuses a certificate (or a CA certificate above "
+            "it) that no current CRL or OCSP answer covers; `soft-fail` accepts it with revocation "
+            "status `unknown`. Every configured CRL is searched for the serial either way."),
     Setting("IDP_SIGNATURE_CRL_SOURCES", "distribution-points", _crl_sources,
             "Where CRLs come from, separated by spaces: folders (every `*.crl`, `*.pem`, `*.der`), "
             "files, http(s) URLs, and `distribution-points` (the URLs each certificate names). "

@@ -88,6 +88,10 @@ def environ(database_url: str, tmp_path: Path) -> dict[str, str]:
         # a database the test is about to drop); real server processes do (tests.helpers.idp_env).
         "IDP_BACKCHANNEL_WORKER": "false",
         "IDP_OUTBOX_WORKER": "false",
+        # The relying parties tests run (back-channel logout receivers, jwks_uri and
+        # sector_identifier_uri servers, the sample apps) listen on loopback, which idp.outbound
+        # refuses by default; tests of that refusal remove this.
+        "IDP_OUTBOUND_ALLOW_NETWORKS": "127.0.0.0/8 ::1/128",
     }
     if REDIS_URL and database_url.startswith("postgresql"):
         values["IDP_REDIS_URL"] = REDIS_URL

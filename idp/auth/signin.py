@@ -31,7 +31,7 @@ from idp.accounts.models import Citizen
 from idp.accounts.services import find_citizen
 from idp.audit.log import record
 from idp.auth import lockout
-from idp.auth.assurance import ACR_BASIC, acr_reached
+from idp.auth.assurance import ACR_BASIC, PHISHING_RESISTANT, acr_reached, higher
 from idp.auth.models import PasswordCredential, TotpCredential, WebAuthnCredential
 from idp.auth.password import hash_password, needs_rehash, verify_password
 from idp.auth.sessions import current_session, raise_session, start_session
@@ -157,7 +157,8 @@ def pending_sign_in() -> Pending | None:
 
 
 def complete_sign_in(citizen: Citizen, amr: list[str], acr: str | None = None, *,
-                     next_url: str | None = None, method: str | None = None) -> Response:
+                     next_url: str | None = None, method: str | None = None,
+                     phishing_resistant: bool | None = None) -> Response:
     """Step 3: record the factors in the SSO session, audit, redirect.
 
     ``acr`` is worked out from ``amr`` and the account's level (:func:`acr_reached`) unless
@@ -171,6 +172,12 @@ def complete_sign_in(citizen: Citizen, amr: list[str], acr: str | None = None, *
 
     ``method`` is how the sign-in history names it (default: the ``amr`` values joined by "+").
     The CSRF token is renewed as well, so a token seen before sign-in is no use after it.
+
+    ``phishing_resistant`` says whether this sign-in's proof was bound to the origin (see
+    :mod:`idp.auth.assurance`); None reads it from the methods. On a step-up it is read from
+    the methods *newly* proven here only, and the session keeps the higher of its class and the
+    new one: a key method the session got from a relayable proof (a pasted certificate
+    signature) must not turn into a phishing-resistant one when a password is added to it.
     """
     pending = pending_sign_in()
     session.pop(PENDING_KEY, None)
@@ -180,10 +187,14 @@ def complete_sign_in(citizen: Citizen, amr: list[str], acr: str | None = None, *
     details = {"method": method or "+".join(amr)}
     if current is not None and current.citizen_id == citizen.id:
         methods = sorted(set(current.amr) | set(amr))
-        raise_session(current, amr=methods, acr=acr or acr_reached(methods, citizen.level))
+        if phishing_resistant is None:
+            phishing_resistant = bool((set(amr) - set(current.amr)) & PHISHING_RESISTANT)
+        reached = acr or acr_reached(methods, citizen.level, phishing_resistant=phishing_resistant)
+        raise_session(current, amr=methods, acr=higher(current.acr, reached))
         details["step_up"] = True
     else:
-        start_session(citizen.id, amr=amr, acr=acr or acr_reached(amr, citizen.level))
+        start_session(citizen.id, amr=amr,
+                      acr=acr or acr_reached(amr, citizen.level, phishing_resistant=phishing_resistant))
     record("signin", actor="citizen", citizen_id=citizen.id, details=details)
     count_signin("_".join(amr), "success")
     citizen_id = citizen.id  # read before the commit expires it: no reload just for the log line

@@ -28,7 +28,6 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-import httpx
 from flask import Flask, current_app
 from joserfc import jwt
 from joserfc.jwk import KeySet
@@ -186,18 +185,25 @@ def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(seconds, settings.backchannel_retry_max))
 
 
+#: The receiver's answer is not used; read at most this much of it.
+MAX_RESPONSE_BYTES = 16 * 1024
+
+
 def _post(uri: str, token: str) -> tuple[int | None, str | None]:
-    """§2.5: POST ``logout_token`` form-encoded. Redirects are not followed (the registered URI
-    is the only place the token may go). Returns (status, error)."""
+    """§2.5: POST ``logout_token`` form-encoded, through :mod:`idp.outbound` (never to a
+    private address, resolved and pinned at each attempt). Redirects are not followed (the
+    registered URI is the only place the token may go). Returns (status, error)."""
+    from idp.outbound import OutboundError, OutboundRefused, request
+
     timeout = _settings().backchannel_timeout
     try:
-        response = httpx.post(uri, data={"logout_token": token}, timeout=timeout,
-                              follow_redirects=False, headers={"Accept": "application/json"})
-    except httpx.TimeoutException:
-        return None, "timeout"
-    except httpx.HTTPError as exc:
-        return None, type(exc).__name__
-    return response.status_code, None
+        response = request("POST", uri, form={"logout_token": token}, timeout=timeout,
+                           max_bytes=MAX_RESPONSE_BYTES, headers={"Accept": "application/json"})
+    except OutboundRefused:
+        return None, "refused: non-public address"
+    except OutboundError as exc:
+        return None, exc.reason
+    return response.status, None
 
 
 def _deliver(delivery_id: int, summary: RunSummary) -> None:

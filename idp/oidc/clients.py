@@ -27,6 +27,7 @@ from idp.oidc.access_token import locked_subject
 from idp.oidc.client_mixin import OAuthClientMixin
 from idp.oidc.models import Client, ClientSecret, RevokedAccessToken
 from idp.oidc.scopes import SCOPES, SERVICE_SCOPES
+from idp.oidc.sector import sector_for
 
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
 GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials",
@@ -96,7 +97,8 @@ DEFAULTS: dict = {
     "name": None, "redirect_uris": [], "post_logout_redirect_uris": [],
     "token_endpoint_auth_method": "client_secret_basic",
     "grant_types": ["authorization_code", "refresh_token"], "scope": "openid profile",
-    "subject_type": "pairwise", "sector_identifier": None, "id_token_signed_response_alg": None,
+    "subject_type": "pairwise", "sector_identifier": None, "sector_identifier_uri": None,
+    "id_token_signed_response_alg": None,
     "jwks": None, "jwks_uri": None, "logo_uri": None, "agency": None, "contacts": [],
     "backchannel_logout_uri": None, "backchannel_logout_session_required": False,
     "frontchannel_logout_uri": None, "frontchannel_logout_session_required": False,
@@ -143,6 +145,18 @@ def _https_uri(field: str, uri: str | None, *, loopback: bool = True) -> str | N
     if loopback and parts.scheme == "http" and parts.hostname in LOOPBACK:
         return uri
     raise ClientError(f"{field} {uri!r} must be an https URI")
+
+
+def _server_fetched(field: str, uri: str | None) -> None:
+    """A URI this server itself requests must not point into private networks (SSRF; see
+    :mod:`idp.outbound`, which checks again, after resolving the name, at every request)."""
+    from idp.outbound import OutboundRefused, check_target
+
+    if uri:
+        try:
+            check_target(uri, field)
+        except OutboundRefused as exc:
+            raise ClientError(str(exc)) from None
 
 
 def _str_list(field: str, value) -> list[str]:
@@ -210,6 +224,10 @@ def validate_metadata(meta: dict) -> dict:
         raise ClientError("private_key_jwt needs the client's public keys (jwks or jwks_uri)")
     out["backchannel_logout_uri"] = _https_uri("backchannel_logout_uri", out["backchannel_logout_uri"],
                                                loopback=server_side_loopback)
+    out["sector_identifier_uri"] = _https_uri("sector_identifier_uri", out["sector_identifier_uri"],
+                                              loopback=server_side_loopback)
+    for field in ("jwks_uri", "backchannel_logout_uri", "sector_identifier_uri"):
+        _server_fetched(field, out[field])
     for field in ("logo_uri", "frontchannel_logout_uri"):
         out[field] = _https_uri(field, out[field])
     contacts = _str_list("contacts", out["contacts"])
@@ -227,6 +245,12 @@ def validate_metadata(meta: dict) -> dict:
     agency = out["agency"]
     if agency is not None and (not isinstance(agency, str) or len(agency) > 200):
         raise ClientError("agency must be at most 200 characters")
+    if out["subject_type"] == "pairwise":
+        # OIDC Core §8.1: last, as it may fetch the sector_identifier_uri.
+        try:
+            out["sector_identifier"] = sector_for(out)
+        except ValueError as exc:
+            raise ClientError(str(exc)) from None
     return out
 
 

@@ -1,7 +1,9 @@
 """Subject identifiers (OIDC Core §8): pairwise by default, public only where registered so.
 
 Pairwise (§8.1): ``sub = BASE64URL(SHA-256(sector || citizen uid || salt))``. The sector is the
-client's registered sector identifier or the host of its first redirect URI, so two clients
+client's stored sector identifier, fixed at registration by :mod:`idp.oidc.sector` (the host of
+its ``sector_identifier_uri`` or of its redirect URIs; the host of the first redirect URI for a
+client that somehow has none stored), so two clients
 of one sector (one agency's several services) see the same ``sub`` and clients of different
 sectors cannot link a citizen. The salt is derived from ``IDP_SECRET_KEY``, which must therefore
 stay the same for the life of the deployment.

@@ -18,8 +18,9 @@ token and carries no refresh token.
 
 Refusals (§2.2.2): ``invalid_request`` for a missing, malformed, unsupported or unacceptable
 subject token; ``invalid_target`` for a target that is unknown or not allowed for the caller;
-``unauthorized_client`` for a client allowed no exchange at all; ``invalid_scope`` beyond
-what is allowed.
+``unauthorized_client`` for a client not registered for the token-exchange grant type
+(``grant_types``) or allowed no exchange at all (``idp token-exchange allow``): both must
+hold; ``invalid_scope`` beyond what is allowed.
 """
 
 from __future__ import annotations
@@ -201,6 +202,10 @@ class TokenExchangeGrant(grants.BaseGrant, grants.TokenEndpointMixin):
         if data.get("requested_token_type") not in (None, "", ACCESS_TOKEN_TYPE):
             raise InvalidRequestError(f"Only {ACCESS_TOKEN_TYPE} can be issued.")
 
+        if not client.check_grant_type(GRANT_TYPE):
+            # RFC 6749 §5.2: the client is not registered for this grant type, whatever the
+            # administrator's exchange permissions say (both must hold).
+            raise UnauthorizedClientError("This client is not registered for token exchange.")
         policies = policies_of(client)
         if not policies:
             raise UnauthorizedClientError("This client is not allowed to exchange tokens.")

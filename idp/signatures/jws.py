@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import logging
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -45,6 +46,8 @@ class JwsResult:
     certificates: list[x509.Certificate] = field(default_factory=list)
     payload: bytes | None = None
     algorithm: str | None = None
+    #: A compact JWS claims no signing time (RFC 7515 has none); kept so it reads like a CmsResult.
+    signing_time: datetime | None = None
 
     @property
     def ok(self) -> bool:

@@ -1,7 +1,7 @@
 """outbox for emails and SMS
 
 Revision ID: notify_outbox
-Revises: 0001
+Revises: sec_certs_0001
 Create Date: 2026-12-04 05:40:00
 
 """
@@ -11,7 +11,7 @@ import idp.db.types
 
 
 revision = 'notify_outbox'
-down_revision = '0001'
+down_revision = 'sec_certs_0001'
 branch_labels = None
 depends_on = None
 
