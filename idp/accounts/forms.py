@@ -102,6 +102,19 @@ class NoticesForm(BaseForm):
     new_device = BooleanField(_l("Tell me when my account is signed in from a new device"))
 
 
+class PasswordSetForm(BaseForm):
+    password = PasswordField(
+        _l("New password"), validators=[DataRequired(_l("Choose a password.")), Length(max=MAX_LENGTH)],
+        render_kw=_NEW_PASSWORD,
+    )
+    password_confirm = PasswordField(
+        _l("New password again"),
+        validators=[DataRequired(_l("Type the password again.")),
+                    EqualTo("password", _l("The two passwords are not the same."))],
+        render_kw=_NEW_PASSWORD,
+    )
+
+
 class PasswordChangeForm(BaseForm):
     current_password = PasswordField(
         _l("Current password"), validators=[DataRequired(_l("Enter your current password.")),

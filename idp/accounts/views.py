@@ -7,16 +7,36 @@ without one the browser is sent to sign in and brought back.
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
+import time
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_babel import gettext, ngettext
 
-from idp.accounts import consents, contact_verification, history, messages, services
+from idp.accounts import consents, contact_verification, history, messages, notices, services
 from idp.accounts.devices import describe
-from idp.accounts.forms import ContactsForm, NoticesForm, PasswordChangeForm, VerifyContactForm
+from idp.accounts.forms import (
+    ContactsForm,
+    NoticesForm,
+    PasswordChangeForm,
+    PasswordSetForm,
+    VerifyContactForm,
+)
 from idp.accounts.identifiers import get_scheme
-from idp.accounts.models import Citizen
+from idp.accounts.models import LEVEL_VERIFIED, Citizen
 from idp.audit.log import record
 from idp.auth import lockout
+from idp.auth.certificate_views import CERTIFICATE_PROOF_KEY
 from idp.auth.sessions import (
     current_session,
     end_all_sessions,
@@ -153,7 +173,7 @@ def resend_code(kind: str):
 
 
 @bp.post("/notices")
-def notices():
+def notice_settings():
     form = NoticesForm()
     if not form.validate_on_submit():
         abort(400)
@@ -226,6 +246,8 @@ def password():
     lockout (:mod:`idp.auth.lockout`, NIST SP 800-63B §5.2.2), and while the account must wait or
     is locked the form checks nothing, so a stolen session cannot guess the password from many
     addresses."""
+    if _recent_certificate_proof():
+        return _password_after_certificate()
     form = PasswordChangeForm()
     if request.method == "GET":
         return render_template("accounts/password.html", form=form)
@@ -249,6 +271,40 @@ def password():
             flash(gettext("Your password was changed. Your other sessions were signed out."), "success")
             return redirect(url_for("account.profile"), 303)
     return render_template("accounts/password.html", form=form), 422
+
+
+def _recent_certificate_proof() -> bool:
+    """Account recovery by certificate: a level-2 citizen who has just proved who they are with
+    their signature certificate in the origin-bound flow (which a phishing page cannot relay)
+    may set a new password without the old one. The proof counts for IDP_REAUTH_MAX_AGE."""
+    proof = session.get(CERTIFICATE_PROOF_KEY)
+    if not isinstance(proof, dict) or proof.get("citizen_id") != g.citizen.id:
+        return False
+    if g.citizen.level < LEVEL_VERIFIED:
+        return False
+    age = time.time() - float(proof.get("at", 0))
+    return 0 <= age <= current_app.config["IDP"].reauth_max_age
+
+
+def _password_after_certificate():
+    form = PasswordSetForm()
+    if request.method == "GET":
+        return render_template("accounts/password.html", form=form, by_certificate=True)
+    if not form.validate_on_submit():
+        return render_template("accounts/password.html", form=form, by_certificate=True), 422
+    try:
+        services.store_password(g.citizen, form.password.data)
+    except services.AccountProblem as problem:
+        db.session.rollback()
+        form[problem.field].errors.append(problem.message)
+        return render_template("accounts/password.html", form=form, by_certificate=True), 422
+    record("password.recovered", actor="citizen", citizen_id=g.citizen.id, details={"method": "certificate"})
+    notices.notify(g.citizen, "password_changed")
+    session.pop(CERTIFICATE_PROOF_KEY, None)
+    db.session.commit()
+    end_all_sessions(g.citizen.id, "password_reset", except_id=g.sso.id)
+    flash(gettext("Your password was changed. Your other sessions were signed out."), "success")
+    return redirect(url_for("account.profile"), 303)
 
 
 def _password_refused(form: PasswordChangeForm, current: lockout.Status, outcome: str, *, audit: bool = True):
