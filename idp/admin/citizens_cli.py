@@ -14,7 +14,7 @@ from datetime import date
 import click
 from flask.cli import AppGroup
 
-from idp.accounts import services
+from idp.accounts import notices, services
 from idp.accounts.models import Citizen
 from idp.admin.output import audit, emit, fail, json_option
 from idp.audit.log import admin_actor
@@ -213,6 +213,7 @@ def reset_mfa_command(reference: str, as_json: bool) -> None:
     """
     citizen = _citizen(reference)
     removed = reset_second_factors(citizen.id, actor=admin_actor())
+    notices.notify(citizen, "second_factor_removed", method="all")
     db.session.commit()
     emit({"id": citizen.id, "removed": removed}, as_json,
          lambda d: [f"citizen {d['id']}: removed " + ", ".join(f"{v} {k}" for k, v in removed.items())])
