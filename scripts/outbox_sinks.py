@@ -40,7 +40,7 @@ class MailFolder:
         self.folder = folder
         folder.mkdir(parents=True, exist_ok=True)
 
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
+    async def handle_DATA(self, server, session, envelope):
         (self.folder / f"{_stamp()}.eml").write_bytes(envelope.original_content or envelope.content)
         return "250 Message accepted for delivery"
 
@@ -70,7 +70,7 @@ class SmsFolder(ThreadingHTTPServer):
 class _SmsHandler(BaseHTTPRequestHandler):
     server: SmsFolder
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server's hook name
+    def do_POST(self) -> None:
         if self.server.token and self.headers.get("Authorization") != f"Bearer {self.server.token}":
             self._answer(401, {"error": "unauthorized"})
             return

@@ -25,9 +25,9 @@ PENDING_KEY = "recovery"
 @bp.route("", methods=["GET", "POST"])
 def start():
     form = RecoveryRequestForm()
-    if not recovery.available():
+    if not recovery.available():  # the feature is off here: the page says so (and 404 to a POST)
         return render_template("accounts/recover.html", form=form, available=False), (
-            503 if request.method == "POST" else 200)
+            404 if request.method == "POST" else 200)
     if request.method == "GET":
         return render_template("accounts/recover.html", form=form, available=True)
     if form.validate_on_submit():

@@ -165,7 +165,7 @@ def resend_code(kind: str):
         contact_verification.claim(g.citizen, kind, pending.value)
     except contact_verification.ContactProblem as problem:
         db.session.rollback()
-        return _profile_page(ContactsForm(email=g.citizen.email, phone=g.citizen.phone), 503,
+        return _profile_page(ContactsForm(email=g.citizen.email, phone=g.citizen.phone), 422,
                              failure=problem.message)
     db.session.commit()
     flash(gettext("We sent a new code."), "success")

@@ -42,7 +42,7 @@ def _has_password(app, citizen_id: int, password: str) -> bool:
 
 
 def test_an_origin_bound_certificate_proof_lets_a_level_2_citizen_set_a_new_password(
-        app, issuer, demo_pki, serve):
+        app, issuer, demo_pki, serve):  # noqa: F811
     citizen_id = make_account(app, demo_pki, "an", level=LEVEL_VERIFIED)
     browser = _browser(app)
     page = browser.get("/login/certificate").get_data(as_text=True)
@@ -70,7 +70,7 @@ def test_a_pasted_certificate_signature_does_not_replace_the_current_password(
     assert _set(browser, html).status_code == 422
 
 
-def test_a_level_1_account_cannot_recover_by_certificate(app, issuer, demo_pki, serve):
+def test_a_level_1_account_cannot_recover_by_certificate(app, issuer, demo_pki, serve):  # noqa: F811
     """An unqualified proof cannot raise the level; a level-1 account keeps needing its password."""
     citizen_id = make_account(app, demo_pki, "an", level=LEVEL_SELF_REGISTERED)
     browser = _browser(app)
