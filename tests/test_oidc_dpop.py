@@ -297,3 +297,24 @@ def test_a_malformed_dpop_jkt_is_invalid_request(browser, rp, signed_in):
 
     response = authorize(browser, rp[0], dpop_jkt="not a thumbprint")
     assert redirect_params(response)["error"] == "invalid_request"
+
+
+@pytest.mark.parametrize("jwk", [
+    {"kty": "EC", "crv": "P-256", "x": 123, "y": []},
+    {"kty": "EC", "crv": "P-256", "x": "AAAA", "y": "AAAA"},
+    {"kty": "EC", "crv": "P-256"},
+    {"kty": "RSA", "n": "AQAB", "e": "AQAB"},
+    {"kty": "OKP", "crv": "Ed25519", "x": None},
+    "not an object",
+])
+def test_a_malformed_proof_key_is_invalid_dpop_proof_not_a_server_error(browser, jwk):
+    import base64
+    import json
+
+    def part(value):
+        return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
+    kty = jwk.get("kty") if isinstance(jwk, dict) else ""
+    alg = {"EC": "ES256", "RSA": "PS256", "OKP": "EdDSA"}.get(kty, "ES256")
+    proof = f"{part({'typ': 'dpop+jwt', 'alg': alg, 'jwk': jwk})}.{part({'htm': 'POST', 'htu': TOKEN})}.AAAA"
+    response = browser.post("/token", data={"grant_type": "client_credentials"}, headers={"DPoP": proof})
+    assert response.status_code == 400 and response.get_json()["error"] == "invalid_dpop_proof"

@@ -13,6 +13,7 @@ from idp.db import db
 from idp.metrics import count_token
 from idp.oidc import dpop
 from idp.oidc.blueprint import bp
+from idp.oidc.errors import quoted
 from idp.oidc.server import authorization_server
 from idp.web import csrf
 
@@ -35,7 +36,7 @@ def _repeated_parameter():
     The ``invalid_request`` answer, or None."""
     for name, values in request.form.lists():
         if len(values) > 1:
-            error = InvalidRequestError(f"The parameter '{name}' was sent more than once.")
+            error = InvalidRequestError(f"The parameter '{quoted(name)}' was sent more than once.")
             return _finish(authorization_server().handle_error_response(None, error))
     return None
 
