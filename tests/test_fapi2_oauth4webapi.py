@@ -32,12 +32,13 @@ SCRIPT = Path(__file__).with_name("external") / "fapi2_rp.mjs"
 OAUTH4WEBAPI = ("oauth4webapi", "3.8.8")
 
 
-@pytest.fixture
-def live(environ, tmp_path) -> Iterator[dict]:
-    """A migrated database with citizen An and a fapi2 client, served by a real idp process."""
+@pytest.fixture(params=["false", "true"], ids=["no-nonce", "dpop-nonce"])
+def live(environ, tmp_path, request) -> Iterator[dict]:
+    """A migrated database with citizen An and a fapi2 client, served by a real idp process;
+    once with server DPoP nonces (IDP_DPOP_NONCE, RFC 9449 §8), which the library must follow."""
     port = free_port()
     issuer = f"http://127.0.0.1:{port}"
-    env = {**environ, "IDP_ISSUER": issuer}
+    env = {**environ, "IDP_ISSUER": issuer, "IDP_DPOP_NONCE": request.param}
     for args in (["db", "upgrade"], ["registry", "import", str(SAMPLE_REGISTRY)]):
         result = run_idp(args, env)
         assert result.returncode == 0, result.stderr
