@@ -168,3 +168,10 @@ def test_discovery_advertises_request_object_algorithms(browser):
     assert meta["request_parameter_supported"] is True
     assert "none" not in meta["request_object_signing_alg_values_supported"]
     assert {"ES256", "PS256"} <= set(meta["request_object_signing_alg_values_supported"])
+
+
+def test_a_request_object_carrying_an_oversized_parameter_is_refused(browser, jar_client, signed_in):
+    """The size limits of the front channel apply to the object's own parameters."""
+    obj = request_object(*jar_client, _params(nonce="n" * 5000))
+    response = _front(browser, jar_client[0], obj)
+    assert response.status_code == 400 and "too large" in response.get_data(as_text=True)

@@ -120,7 +120,7 @@ def resolve_request(request: AuthorizationRequest) -> None:
     ``IDP_REQUIRE_PUSHED_AUTHORIZATION_REQUESTS``) is refused any other front-channel request
     (RFC 9126 §5). A request_uri that is not a PAR URN is refused later
     (:func:`check_request_object`)."""
-    from idp.oidc import fapi2, par, request_object
+    from idp.oidc import par, request_object
 
     uri, obj = request.params.get("request_uri"), request.params.get("request")
     if uri is not None and uri.startswith(par.URN_PREFIX) and not request.at_par:
@@ -155,6 +155,7 @@ def _replace(request: AuthorizationRequest, params: dict) -> None:
     params = {k: v for k, v in params.items() if k != PUSHED_MARK}
     request.raw = MultiDict(params)
     request.params = dict(params)
+    check_size(request)  # the same limits on the parameters a request object carries
 
 
 def check_size(request: AuthorizationRequest) -> None:
