@@ -174,3 +174,12 @@ def test_a_fapi2_client_assertion_must_name_the_issuer_alone(browser, fapi):
         response = browser.post("/par", data={**params, **client_auth(*fapi, aud=aud)})
         assert response.status_code in (400, 401) and response.get_json()["error"] == "invalid_client", aud
     assert browser.post("/par", data={**params, **client_auth(*fapi)}).status_code == 201
+
+
+def test_cli_update_can_remove_the_profile_keeping_par_and_dpop(app, tmp_path):
+    created = idp_json(app, "clients", "create", "--profile", "fapi2", "--name", "x", "--redirect-uri",
+                       REDIRECT, "--jwks-file", _jwks_file(tmp_path, new_key()))
+    updated = idp_json(app, "clients", "update", created["client_id"], "--profile", "none")
+    assert updated["profile"] is None and updated["changed"] == ["profile"]
+    assert updated["require_pushed_authorization_requests"] is True
+    assert updated["dpop_bound_access_tokens"] is True

@@ -83,9 +83,10 @@ def metadata_options(*, update: bool):
             click.option("--logo-uri", default=None, metavar="URI"),
             click.option("--contacts", "contacts", metavar="EMAIL", **many,
                          help="Technical contact email (repeat)."),
-            click.option("--profile", type=click.Choice(["fapi2"]), default=None,
+            click.option("--profile", type=click.Choice(["fapi2", "none"]), default=None,
                          help="Security profile enforced by the server: fapi2 = FAPI 2.0 (PAR, "
-                              "PKCE, private_key_jwt, DPoP, ES256/PS256; docs/fapi2.md)."),
+                              "PKCE, private_key_jwt, DPoP, ES256/PS256; docs/fapi2.md); none "
+                              "removes it (its PAR and DPoP settings stay until changed)."),
             click.option("--require-par/--no-require-par", "require_pushed_authorization_requests",
                          default=None, help="Authorization requests only through /par (RFC 9126)."),
             click.option("--require-dpop/--no-require-dpop", "dpop_bound_access_tokens", default=None,
@@ -106,6 +107,9 @@ def _metadata(options: dict, *, update: bool) -> dict:
         meta["jwks"] = _load_jwks(jwks_file)
         meta["jwks_uri"] = None
     for key, value in options.items():
+        if key == "profile" and value == "none":
+            meta["profile"] = None
+            continue
         if value is None or value == ():  # not given (Click gives () for an unused list)
             continue
         meta[key] = list(value) if isinstance(value, tuple) else value
