@@ -147,7 +147,7 @@ def _proxy_hops(raw: str) -> int:
         raise ValueError("must be the number of proxies in front of idp, 0 to 5")
     return value
 def _identifier_scheme(raw: str) -> str:
-    from idp.accounts.identifiers import SCHEMES
+    from idp.identifiers import SCHEMES
 
     if raw not in SCHEMES:
         raise ValueError("must be one of " + " ".join(sorted(SCHEMES)))

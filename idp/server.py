@@ -53,7 +53,7 @@ def post_worker_init(worker) -> None:
         # Threads do not survive fork: each worker runs its own back-channel logout sender,
         # from the start, so deliveries left pending by a previous run go out without waiting
         # for a request.
-        from idp.oidc.backchannel_logout import start_worker
+        from idp.oidc.logout.backchannel import start_worker
 
         start_worker(app)
 

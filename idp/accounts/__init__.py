@@ -17,6 +17,6 @@ def init_app(app: Flask) -> None:
 
     @app.context_processor
     def _identifier_hint():
-        from idp.accounts.messages import identifier_hint
+        from idp.citizens.messages import identifier_hint
 
         return {"identifier_hint": lambda: identifier_hint(app.config["IDP"].identifier_scheme)}

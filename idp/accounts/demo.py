@@ -11,8 +11,9 @@ from pathlib import Path
 
 from flask import current_app
 
-from idp.accounts import registry, services
-from idp.accounts.models import LEVEL_VERIFIED
+from idp.accounts import services
+from idp.citizens import registry
+from idp.citizens.models import LEVEL_VERIFIED
 from idp.db import db
 
 DEMO_IDENTIFIER = "001085888274"

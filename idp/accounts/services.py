@@ -12,21 +12,21 @@ from datetime import date
 from flask import current_app
 from sqlalchemy import bindparam, select
 
-from idp.accounts import messages, registry
-from idp.accounts.contacts import normalise_email, normalise_phone
-from idp.accounts.identifiers import IdentifierScheme, InvalidIdentifier, get_scheme
-from idp.accounts.models import (
+from idp.audit.log import record
+from idp.auth.models import PasswordCredential
+from idp.auth.password import hash_password, policy_problem, verify_password
+from idp.citizens import messages, registry
+from idp.citizens.contacts import normalise_email, normalise_phone
+from idp.citizens.models import (
     LEVEL_SELF_REGISTERED,
     LEVEL_VERIFIED,
     Citizen,
     NationalIdentifier,
     RegistryEntry,
 )
-from idp.audit.log import record
-from idp.auth.models import PasswordCredential
-from idp.auth.password import hash_password, policy_problem, verify_password
 from idp.db import db
 from idp.db.types import nfc, utcnow
+from idp.identifiers import IdentifierScheme, InvalidIdentifier, get_scheme
 
 MAX_USERNAME_LENGTH = 254
 

@@ -13,8 +13,6 @@ from flask_babel import gettext, ngettext
 from idp.accounts import consents, history, services
 from idp.accounts.devices import describe
 from idp.accounts.forms import ContactsForm, PasswordChangeForm
-from idp.accounts.identifiers import get_scheme
-from idp.accounts.models import Citizen
 from idp.audit.log import record
 from idp.auth.sessions import (
     current_session,
@@ -23,7 +21,9 @@ from idp.auth.sessions import (
     joined_services,
     sessions_of,
 )
+from idp.citizens.models import Citizen
 from idp.db import db
+from idp.identifiers import get_scheme
 
 bp = Blueprint("account", __name__, url_prefix="/account")
 

@@ -1,6 +1,6 @@
 """Administration from the ``idp`` command: ``idp clients`` and ``idp citizens``.
 
-Commands are thin: the rules live in the services (:mod:`idp.oidc.clients`,
+Commands are thin: the rules live in the services (:mod:`idp.oidc.clients.registry`,
 :mod:`idp.accounts.services`, :mod:`idp.auth.mfa_reset`) so every other caller applies the same.
 """
 

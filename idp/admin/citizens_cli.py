@@ -15,11 +15,11 @@ import click
 from flask.cli import AppGroup
 
 from idp.accounts import services
-from idp.accounts.models import Citizen
-from idp.admin.output import audit, emit, fail, json_option
 from idp.audit.log import admin_actor
 from idp.auth import sessions as sso
 from idp.auth.mfa_reset import reset_second_factors
+from idp.citizens.models import Citizen
+from idp.cli_output import audit, emit, fail, json_option
 from idp.db import db
 
 citizens_cli = AppGroup("citizens", help="Citizen accounts.")

@@ -21,7 +21,6 @@ from flask import current_app, jsonify, render_template, request, session
 from flask_babel import gettext
 from sqlalchemy import select
 
-from idp.accounts.models import Citizen
 from idp.audit.log import record
 from idp.auth import lockout, passkeys, totp
 from idp.auth.assurance import ACR_HIGH, rank, resolve
@@ -30,6 +29,7 @@ from idp.auth.models import CertificateCredential
 from idp.auth.sessions import current_session
 from idp.auth.signin import PENDING_KEY, complete_sign_in, pending_sign_in, safe_next
 from idp.auth.views import _refusal, bp
+from idp.citizens.models import Citizen
 from idp.db import db
 from idp.db.types import utcnow
 

@@ -3,8 +3,8 @@
 
 The same rules as Authlib's methods in the Flask path, by the same code where it can be: the
 ``Authorization: Basic`` header is parsed by Authlib's own function, and the secret is checked
-by :meth:`idp.oidc.client_mixin.OAuthClientMixin.check_client_secret` against the client's
-live secrets. The client is read as a :class:`~idp.oidc.clients.ClientRecord`, one query
+by :meth:`idp.oidc.clients.mixin.OAuthClientMixin.check_client_secret` against the client's
+live secrets. The client is read as a :class:`~idp.oidc.clients.registry.ClientRecord`, one query
 without the ORM. Only success is decided here: any doubt (no credentials, two methods at once,
 an unknown or disabled client, a wrong secret, a method the client did not register) returns
 None and Flask answers, with its ``invalid_client`` error and whatever it records.
@@ -14,13 +14,13 @@ from __future__ import annotations
 
 from authlib.oauth2.rfc6749.util import extract_basic_authorization
 
-from idp.oidc.clients import ClientRecord, client_record
+from idp.oidc.clients.registry import ClientRecord, client_record
 
 
 def authenticate(environ: dict, form: dict[str, str], connection, *,
                  jti: str | None = None) -> ClientRecord | None:
     """The authenticated client, or None; with ``jti``, its record says whether that access
-    token was revoked (:func:`~idp.oidc.clients.client_record`)."""
+    token was revoked (:func:`~idp.oidc.clients.registry.client_record`)."""
     header = environ.get("HTTP_AUTHORIZATION")
     if header:
         if "client_id" in form or "client_secret" in form:

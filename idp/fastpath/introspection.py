@@ -3,11 +3,11 @@ servers ask it on every API call they serve.
 
 A request is answered here only when the answer is ``active: true`` for a JWT access token
 issued to the very client asking, authenticated with its secret. The checks are the Flask
-path's own, called the same way: :class:`~idp.oidc.access_token.AccessTokenValidator` for the
-signature (:data:`~idp.oidc.access_token.verified_signatures` remembers a signature already
+path's own, called the same way: :class:`~idp.oidc.tokens.access.AccessTokenValidator` for the
+signature (:data:`~idp.oidc.tokens.access.verified_signatures` remembers a signature already
 checked), the RFC 9068 claims, then revocation and the client's registration read from the
 database on every request (in one query); the body is
-:func:`~idp.oidc.introspection.access_token_answer`.
+:func:`~idp.oidc.endpoints.introspection.access_token_answer`.
 Everything else (a refresh token, an inactive or revoked token, a token addressed to the
 caller as an audience, any error) goes to Flask.
 """
@@ -19,8 +19,8 @@ from flask import Flask
 
 from idp.db import db
 from idp.fastpath.client_auth import authenticate
-from idp.oidc.access_token import ANY_AUDIENCE, AccessTokenValidator
-from idp.oidc.introspection import access_token_answer
+from idp.oidc.endpoints.introspection import access_token_answer
+from idp.oidc.tokens.access import ANY_AUDIENCE, AccessTokenValidator
 
 PARAMETERS = frozenset({"token", "token_type_hint", "client_id", "client_secret"})
 

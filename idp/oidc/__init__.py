@@ -13,23 +13,20 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    from idp.oidc import (  # noqa: F401
-        authorize,
-        discovery,
-        dynamic_registration,
-        rp_initiated_logout,
-        token_endpoint,
-        userinfo,
-    )
+    from idp.oidc import discovery  # noqa: F401
     from idp.oidc.blueprint import bp
+    from idp.oidc.endpoints import registration  # noqa: F401
+    from idp.oidc.logout import rp_initiated  # noqa: F401
     from idp.oidc.server import init_server
+    from idp.oidc.views import authorize, token, userinfo  # noqa: F401
 
     init_server(app)
     app.register_blueprint(bp)
 
-    from idp.oidc import backchannel_logout, frontchannel_logout
-    from idp.oidc.logout_queue_cli import logout_queue_cli
-    from idp.oidc.token_exchange_cli import token_exchange_cli
+    from idp.oidc.cli.logout_queue import logout_queue_cli
+    from idp.oidc.cli.token_exchange import token_exchange_cli
+    from idp.oidc.logout import backchannel as backchannel_logout
+    from idp.oidc.logout import frontchannel as frontchannel_logout
 
     backchannel_logout.init_app(app)
     frontchannel_logout.init_app(app)

@@ -13,14 +13,14 @@ from flask import current_app
 from idp.auth import assurance
 from idp.keys import service as keys
 from idp.keys.views import cached_json
+from idp.oidc.authorization.response_modes import RESPONSE_MODES
 from idp.oidc.blueprint import bp
-from idp.oidc.client_auth import ALGORITHMS as ASSERTION_ALGS
-from idp.oidc.clients import AUTH_METHODS
-from idp.oidc.introspection import CLIENT_AUTH_METHODS as INTROSPECTION_AUTH
-from idp.oidc.response_modes import RESPONSE_MODES
-from idp.oidc.revocation import RevocationEndpoint
+from idp.oidc.clients.authentication import ALGORITHMS as ASSERTION_ALGS
+from idp.oidc.clients.registry import AUTH_METHODS
+from idp.oidc.endpoints.introspection import CLIENT_AUTH_METHODS as INTROSPECTION_AUTH
+from idp.oidc.endpoints.revocation import RevocationEndpoint
+from idp.oidc.grants.token_exchange import GRANT_TYPE as TOKEN_EXCHANGE
 from idp.oidc.scopes import SCOPES, SERVICE_SCOPES, all_claims
-from idp.oidc.token_exchange import GRANT_TYPE as TOKEN_EXCHANGE
 
 MAX_AGE = 3600
 

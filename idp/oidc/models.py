@@ -13,7 +13,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from idp.db import db
 from idp.db.types import NFCString, UTCDateTime, utcnow
-from idp.oidc.client_mixin import OAuthClientMixin
+from idp.oidc.clients.mixin import OAuthClientMixin
 
 
 class Client(OAuthClientMixin, db.Model):

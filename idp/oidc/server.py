@@ -14,9 +14,8 @@ from authlib.oauth2.rfc6749 import OAuth2Request
 from flask import Flask, current_app
 from flask import request as flask_request
 
-from idp.oidc.access_token import AccessTokenGenerator
-from idp.oidc.client_auth import PrivateKeyJWT
-from idp.oidc.clients import get_client
+from idp.oidc.clients.authentication import PrivateKeyJWT
+from idp.oidc.clients.registry import get_client
 from idp.oidc.grants import (
     AuthorizationCodeGrant,
     ClientCredentialsGrant,
@@ -25,7 +24,8 @@ from idp.oidc.grants import (
     S256CodeChallenge,
 )
 from idp.oidc.scopes import SCOPES, SERVICE_SCOPES
-from idp.oidc.tokens import save_token
+from idp.oidc.tokens.access import AccessTokenGenerator
+from idp.oidc.tokens.issued import save_token
 
 
 class _Request(FlaskOAuth2Request):
@@ -51,12 +51,12 @@ def authorization_server() -> IdpAuthorizationServer:
 
 
 def init_server(app: Flask) -> None:
-    from idp.oidc.dynamic_registration import ConfigurationEndpoint, RegistrationEndpoint
-    from idp.oidc.introspection import IntrospectionEndpoint
-    from idp.oidc.revocation import RevocationEndpoint
-    from idp.oidc.rp_initiated_logout import EndSessionEndpoint
-    from idp.oidc.token_exchange import GRANT_TYPE as TOKEN_EXCHANGE
-    from idp.oidc.token_exchange import ExchangedTokenGenerator, TokenExchangeGrant
+    from idp.oidc.endpoints.introspection import IntrospectionEndpoint
+    from idp.oidc.endpoints.registration import ConfigurationEndpoint, RegistrationEndpoint
+    from idp.oidc.endpoints.revocation import RevocationEndpoint
+    from idp.oidc.grants.token_exchange import GRANT_TYPE as TOKEN_EXCHANGE
+    from idp.oidc.grants.token_exchange import ExchangedTokenGenerator, TokenExchangeGrant
+    from idp.oidc.logout.rp_initiated import EndSessionEndpoint
 
     settings = app.config["IDP"]
     server = IdpAuthorizationServer()

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import current_app
 from sqlalchemy import bindparam, select
 
-from idp.accounts.models import Citizen
+from idp.citizens.models import Citizen
 from idp.db import db
 from idp.oidc.grantee import CitizenRef
 from idp.oidc.models import Client, SubjectIdentifier

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from flask import Blueprint, current_app, jsonify, request
 
-from idp.oidc.resource import require_access_token
+from idp.oidc.tokens.resource import require_access_token
 from idp.signatures.challenge import current_policy
 from idp.signatures.cms import MAX_SIGNATURE_BYTES
 from idp.signatures.documents import verify_document

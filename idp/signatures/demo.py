@@ -20,7 +20,7 @@ from cryptography import x509
 from flask import current_app
 
 from idp.accounts.demo import DEMO_IDENTIFIER
-from idp.accounts.registry import lookup
+from idp.citizens.registry import lookup
 from idp.signatures.demo_pki import make_demo_pki
 
 FOLDER = "demo-pki"

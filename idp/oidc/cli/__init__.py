@@ -1,0 +1,1 @@
+"""``idp`` commands of the OpenID Connect provider."""

@@ -1,0 +1,294 @@
+"""OAuth 2.0 Dynamic Client Registration (RFC 7591) and its management protocol (RFC 7592),
+for ONE trusted onboarding system, never for the internet.
+
+Off unless ``IDP_DYNAMIC_REGISTRATION`` is on; then ``POST /connect/register`` needs an initial access
+token (RFC 7591 §3) made by ``idp clients registration-token create``, and each registered
+client comes back with a registration access token and ``registration_client_uri``
+(RFC 7592 §3) to ``GET``, ``PUT`` or ``DELETE`` it. Tokens are stored as SHA-256 digests.
+
+Authlib's endpoints parse and check the request (RFC 7591 §2 metadata against the server's
+metadata); the client itself is made by :func:`idp.oidc.clients.registry.create_client`, so the rules
+(redirect URIs, methods, keys) are exactly those of ``idp clients create``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+from authlib.oauth2.rfc6750.errors import InvalidTokenError
+from authlib.oauth2.rfc7591 import ClientMetadataClaims, ClientRegistrationEndpoint
+from authlib.oauth2.rfc7591.errors import InvalidClientMetadataError, InvalidRedirectURIError
+from authlib.oauth2.rfc7592 import ClientConfigurationEndpoint
+from flask import abort, current_app, jsonify, request
+from sqlalchemy import select
+
+from idp.audit.log import record
+from idp.db import db
+from idp.db.types import utcnow
+from idp.oidc.blueprint import bp
+from idp.oidc.clients import registry as service
+from idp.oidc.models import Client, RegistrationToken
+from idp.web import csrf
+
+#: Longest life of an initial access token; an onboarding campaign gets a new one.
+MAX_INITIAL_TOKEN_SECONDS = 90 * 86400
+MAX_BODY = 64 * 1024
+#: RFC 7591 §2 names and ours; anything else a client sends is ignored (§2: "MAY ignore").
+EXTRA_METADATA = ["post_logout_redirect_uris", "subject_type", "sector_identifier",
+                  "backchannel_logout_uri", "frontchannel_logout_uri", "default_acr_values",
+                  "id_token_signed_response_alg"]
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def enabled() -> bool:
+    return bool(current_app.config["IDP"].dynamic_registration)
+
+
+def create_initial_token(*, label: str, expires_in: int, actor: str) -> tuple[RegistrationToken, str]:
+    """An initial access token for the onboarding system; the plain value is returned once.
+    The caller commits."""
+    if not 60 <= expires_in <= MAX_INITIAL_TOKEN_SECONDS:
+        raise ValueError(f"the lifetime must be between 60 and {MAX_INITIAL_TOKEN_SECONDS} seconds")
+    if not label or len(label) > 200:
+        raise ValueError("give a label of at most 200 characters (who the token is for)")
+    value = secrets.token_urlsafe(32)
+    row = RegistrationToken(digest=_digest(value), kind="initial", label=label, created_by=actor,
+                            expires_at=utcnow() + timedelta(seconds=expires_in))
+    db.session.add(row)
+    db.session.flush()
+    record("registration_token.created", actor=actor,
+           details={"token": row.id, "label": label, "expires_at": row.expires_at.isoformat()})
+    return row, value
+
+
+def initial_tokens() -> list[RegistrationToken]:
+    """Every initial access token ever made, newest first (never their values: only digests
+    are stored)."""
+    return list(db.session.scalars(select(RegistrationToken).where(
+        RegistrationToken.kind == "initial").order_by(RegistrationToken.id.desc())))
+
+
+def token_state(row: RegistrationToken) -> str:
+    """``revoked``, ``expired`` or ``live``."""
+    if row.revoked_at is not None:
+        return "revoked"
+    if row.expires_at is not None and row.expires_at <= utcnow():
+        return "expired"
+    return "live"
+
+
+def revoke_initial_token(token_id: int, *, actor: str) -> RegistrationToken:
+    """Stop an initial access token at once (it leaked, or onboarding is over). Clients it
+    registered keep working. The caller commits."""
+    row = db.session.get(RegistrationToken, token_id)
+    if row is None or row.kind != "initial":
+        raise ValueError(f"no initial access token with id {token_id}")
+    if row.revoked_at is not None:
+        raise ValueError(f"initial access token {token_id} is already revoked")
+    row.revoked_at = utcnow()
+    record("registration_token.revoked", actor=actor, details={"token": row.id, "label": row.label})
+    return row
+
+
+def _client_token(client: Client, actor: str) -> str:
+    value = secrets.token_urlsafe(32)
+    db.session.add(RegistrationToken(digest=_digest(value), kind="client", client_pk=client.id,
+                                     created_by=actor))
+    return value
+
+
+def _bearer(kind: str) -> RegistrationToken:
+    """The live token of ``kind`` in the Authorization header; 401 invalid_token otherwise
+    (RFC 7591 §3 / RFC 7592 §3 follow RFC 6750 §3.1)."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer" or not value or len(value) > 256:
+        raise InvalidTokenError(description="A registration token is required.")
+    row = db.session.scalar(select(RegistrationToken).where(
+        RegistrationToken.digest == _digest(value.strip())))
+    now = utcnow()
+    if row is None or row.kind != kind or row.revoked_at is not None or (
+            row.expires_at is not None and row.expires_at <= now):
+        raise InvalidTokenError(description="The registration token is invalid or expired.")
+    row.check_client = lambda client: client.id == row.client_pk  # RFC 7592 §3: one client only
+    return row
+
+
+class Claims(ClientMetadataClaims):
+    REGISTERED_CLAIMS = ClientMetadataClaims.REGISTERED_CLAIMS + EXTRA_METADATA
+
+
+def _metadata(claims: dict) -> dict:
+    """RFC 7591 names → our client metadata (``client_name`` → ``name``)."""
+    meta = {k: v for k, v in claims.items() if k in service.DEFAULTS and k != "name"}
+    name = claims.get("client_name")
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidClientMetadataError(description="client_name is required")
+    meta["name"] = name
+    grant_types = meta.get("grant_types") or service.DEFAULTS["grant_types"]
+    expected = ["code"] if "authorization_code" in grant_types else []
+    if "response_types" in claims and sorted(claims["response_types"] or []) != expected:
+        raise InvalidClientMetadataError(description=f"response_types must be {expected}")
+    return meta
+
+
+def _refuse(exc: service.ClientError):
+    if "redirect URI" in str(exc):
+        return InvalidRedirectURIError(description=str(exc))
+    return InvalidClientMetadataError(description=str(exc))
+
+
+def _body(client: Client, *, access_token: str, secret: str | None = None) -> dict:
+    """RFC 7591 §3.2.1 / RFC 7592 §3: the client's metadata with its registration info."""
+    body = {
+        "client_id": client.client_id,
+        "client_id_issued_at": int(client.created_at.timestamp()),
+        "client_name": client.name,
+        "registration_access_token": access_token,
+        "registration_client_uri": f"{current_app.config['IDP'].issuer}/connect/register/{client.client_id}",
+    }
+    for field, value in service.metadata_of(client).items():
+        if field not in ("name", "agency") and value not in (None, []):
+            body[field] = value
+    body["response_types"] = list(client.response_types)
+    if secret is not None:
+        body["client_secret"] = secret
+    if client.token_endpoint_auth_method in service.SECRET_METHODS:
+        body["client_secret_expires_at"] = 0
+    return body
+
+
+def _actor(token: RegistrationToken) -> str:
+    return f"registration:{token.id}"
+
+
+class RegistrationEndpoint(ClientRegistrationEndpoint):
+    """RFC 7591 §3.1 at ``POST /connect/register``."""
+
+    def __init__(self, server=None):
+        super().__init__(server, claims_classes=[Claims])
+
+    def authenticate_token(self, req):
+        return _bearer("initial")
+
+    def get_server_metadata(self):
+        from idp.oidc.discovery import metadata
+
+        return metadata()
+
+    def create_registration_response(self, req):
+        token = self.authenticate_token(req)
+        req.credential = token
+        meta = _metadata(self.extract_client_metadata(req))
+        try:
+            client, secret = service.create_client(**meta)
+        except service.ClientError as exc:
+            raise _refuse(exc) from None
+        record("client.registered", actor=_actor(token), client_id=client.client_id,
+               details={"auth_method": client.token_endpoint_auth_method, "label": token.label})
+        access = _client_token(client, _actor(token))
+        return 201, _body(client, access_token=access, secret=secret), [
+            ("Content-Type", "application/json"), ("Cache-Control", "no-store"), ("Pragma", "no-cache")]
+
+
+class ConfigurationEndpoint(ClientConfigurationEndpoint):
+    """RFC 7592 §2 at ``GET``/``PUT``/``DELETE /connect/register/<client_id>``."""
+
+    def __init__(self, server=None):
+        super().__init__(server, claims_classes=[Claims])
+
+    def authenticate_token(self, req):
+        """RFC 7592 §2: a registration access token is good for its own client only; for any
+        other (or a deleted one) it is an invalid token, 401 as RFC 6750 §3.1 says."""
+        token = _bearer("client")
+        client = service.find_client(request.view_args.get("client_id", ""))
+        if client is None or token.client_pk != client.id:
+            raise InvalidTokenError(description="The registration token is invalid or expired.")
+        return token
+
+    def authenticate_client(self, req):
+        return service.find_client(request.view_args.get("client_id", ""))
+
+    def revoke_access_token(self, req, token):
+        token.revoked_at = utcnow()
+        db.session.commit()
+
+    def check_permission(self, client, req):
+        return True
+
+    def get_server_metadata(self):
+        from idp.oidc.discovery import metadata
+
+        return metadata()
+
+    def _presented(self) -> str:
+        return request.headers["Authorization"].partition(" ")[2].strip()
+
+    def create_read_client_response(self, client, req):
+        return 200, _body(client, access_token=self._presented()), [
+            ("Content-Type", "application/json"), ("Cache-Control", "no-store"), ("Pragma", "no-cache")]
+
+    def update_client(self, client, client_metadata, req):
+        # RFC 7592 §2.2: the request replaces every field; an omitted one returns to its default.
+        meta = {k: v for k, v in service.DEFAULTS.items() if k not in ("agency",)}
+        meta.update(_metadata(client_metadata))
+        try:
+            changed, _secret = service.update_client(client, **meta)
+        except service.ClientError as exc:
+            raise _refuse(exc) from None
+        record("client.updated", actor=_actor(req.credential), client_id=client.client_id,
+               details={"changed": changed})
+        return client
+
+    def delete_client(self, client, req):
+        record("client.deleted", actor=_actor(req.credential), client_id=client.client_id)
+        for row in db.session.scalars(select(RegistrationToken).where(
+                RegistrationToken.client_pk == client.id)):
+            db.session.delete(row)
+        service.delete_client(client)
+
+    def generate_client_registration_info(self, client, req):
+        return {}
+
+
+def _respond(name: str):
+    if not enabled():
+        abort(404)
+    if (request.content_length or 0) > MAX_BODY:
+        abort(413)
+    if request.method in ("POST", "PUT") and not isinstance(request.get_json(silent=True), dict):
+        # RFC 7591 §3.1: the metadata is a JSON object; anything else is invalid_request.
+        response = jsonify(error="invalid_request",
+                           error_description="The body must be a JSON object (application/json).")
+        response.status_code = 400
+        response.headers["Cache-Control"] = "no-store"
+        return response
+    from idp.oidc.server import authorization_server
+
+    response = authorization_server().create_endpoint_response(name)
+    if response.status_code in (200, 201, 204):
+        db.session.commit()
+    else:
+        db.session.rollback()
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.post("/connect/register")
+@csrf.exempt
+def register():
+    return _respond(RegistrationEndpoint.ENDPOINT_NAME)
+
+
+@bp.route("/connect/register/<client_id>", methods=["GET", "PUT", "DELETE"])
+@csrf.exempt
+def configure(client_id: str):
+    return _respond(ConfigurationEndpoint.ENDPOINT_NAME)
+
+
+__all__ = ["ConfigurationEndpoint", "RegistrationEndpoint", "create_initial_token", "enabled"]

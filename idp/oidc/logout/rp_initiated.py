@@ -1,0 +1,103 @@
+"""OpenID Connect RP-Initiated Logout 1.0 on Authlib's ``EndSessionEndpoint``.
+
+- §2: an ``id_token_hint`` must be an ID token we issued (our signature, our ``iss``; an
+  expired one is accepted); with it, the session ends without asking (it proves the relying
+  party knew the session). Without it the citizen confirms first (§6: otherwise anyone could
+  sign citizens out).
+- §3: ``post_logout_redirect_uri`` must exactly match one registered for the client; otherwise
+  no redirect, the citizen sees the "signed out" page. ``state`` is passed back.
+- §4: an invalid request never redirects: a readable page, status 400.
+"""
+
+from __future__ import annotations
+
+from authlib.oidc.rpinitiated import EndSessionEndpoint as _EndSessionEndpoint
+from flask import current_app, render_template, request
+from joserfc.errors import JoseError
+from joserfc.jws import extract_compact
+
+from idp.auth.sessions import current_session, end_session
+from idp.db import db
+from idp.keys import service as keys
+from idp.oidc.blueprint import bp
+from idp.oidc.errors import InvalidRequestError, OAuth2Error
+from idp.oidc.logout.frontchannel import page_before_redirect
+from idp.oidc.server import authorization_server
+from idp.web import csrf, no_store
+
+
+class EndSessionEndpoint(_EndSessionEndpoint):
+    def get_server_jwks(self):
+        return keys.public_keyset()
+
+    def get_algorithms(self) -> list[str]:
+        return list(keys.supported_algs())
+
+    def validate_request(self, request):
+        data = request.payload.data
+        if any(len(v) > 4096 for v in data.values()):
+            raise InvalidRequestError("The logout request is too large.")
+        hint = data.get("id_token_hint")
+        if hint:
+            try:
+                typ = str(extract_compact(hint.encode()).headers().get("typ", ""))
+            except (JoseError, ValueError):
+                raise InvalidRequestError("The id_token_hint is not a JWT.") from None
+            if typ.lower() in ("at+jwt", "application/at+jwt"):
+                raise InvalidRequestError("The id_token_hint is an access token, not an ID token.")
+        validated = super().validate_request(request)
+        claims = validated.id_token_claims
+        if claims is not None and claims.get("iss") != current_app.config["IDP"].issuer:
+            raise InvalidRequestError("The id_token_hint was not issued by this provider.")
+        if data.get("client_id") and validated.client is None:
+            raise InvalidRequestError("Unknown client_id.")
+        return validated
+
+    def is_post_logout_redirect_uri_legitimate(self, request, post_logout_redirect_uri, client,
+                                               logout_hint) -> bool:
+        """Without a hint, the URI is still registered for the named client, and the citizen
+        confirms before anything happens: redirecting there afterwards is safe."""
+        return True
+
+    def end_session(self, end_session_request) -> None:
+        session = current_session()
+        if session is not None:
+            end_session(session, "logout")
+
+
+def _page(message: str):
+    return no_store(current_app.make_response(
+        (render_template("error.html", code=400, title="Bad Request", message=message), 400)))
+
+
+@bp.route("/logout", methods=["GET", "POST"])
+@csrf.exempt  # relying parties may POST the logout request cross-site; confirmation is protected
+def logout():
+    return _logout(confirmed=False)
+
+
+@bp.post("/logout/confirm")
+def logout_confirm():
+    if request.form.get("decision") != "logout":
+        return no_store(current_app.make_response(render_template("oidc/logged_out.html", signed_out=False)))
+    return _logout(confirmed=True)
+
+
+def _logout(confirmed: bool):
+    server = authorization_server()
+    try:
+        validated = server.validate_endpoint_request("end_session")
+    except OAuth2Error as error:
+        return _page(error.description or "The logout request is not valid.")
+    if validated.needs_confirmation and not confirmed and current_session() is not None:
+        fields = {k: v for k, v in request.values.items()
+                  if k in ("client_id", "post_logout_redirect_uri", "state", "ui_locales", "logout_hint")}
+        return no_store(current_app.make_response(render_template(
+            "oidc/logout_confirm.html", client=validated.client, fields=fields)))
+    response = server.create_endpoint_response("end_session", validated)
+    db.session.commit()
+    if response is None:
+        response = current_app.make_response(render_template("oidc/logged_out.html", signed_out=True))
+    else:
+        response = page_before_redirect(response)
+    return no_store(response)

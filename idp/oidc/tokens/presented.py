@@ -1,0 +1,82 @@
+"""A token a client hands back to us (introspection, revocation): one of our JWT access tokens
+or one of our opaque refresh tokens, behind one small interface Authlib's endpoints read."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from authlib.oauth2.rfc6750.errors import InvalidTokenError
+
+from idp.db import db
+from idp.db.types import utcnow
+from idp.oidc.models import Client, RefreshToken
+from idp.oidc.tokens import refresh as families
+from idp.oidc.tokens.access import ANY_AUDIENCE, check_access_token
+
+
+@dataclass
+class PresentedToken:
+    kind: str  # "access_token" or "refresh_token"
+    client_id: str
+    audiences: tuple[str, ...]
+    claims: dict[str, Any] | None = None
+    refresh: RefreshToken | None = None
+
+    def check_client(self, client: Client) -> bool:
+        return self.client_id == client.client_id
+
+    def is_expired(self) -> bool:
+        if self.refresh is not None:
+            return self.refresh.expires_at <= utcnow()
+        return False  # an expired access token never becomes a PresentedToken
+
+    def is_revoked(self) -> bool:
+        if self.refresh is not None:
+            return self.refresh.rotated_at is not None or self.refresh.family.revoked_at is not None
+        return False  # checked when the access token was validated
+
+
+#: Hints we understand; any other is ignored, as RFC 7009 §2.1 and RFC 7662 §2.1 allow ("MAY
+#: ignore this parameter"): the token's type is recognised from the token itself.
+HINTS = ("access_token", "refresh_token")
+
+
+def check_token_param(request) -> None:
+    """RFC 7009 §2.1 / RFC 7662 §2.1: ``token`` is required; ``token_type_hint`` is only a hint.
+
+    Authlib answers an unknown hint with ``unsupported_token_type`` and status 401, which
+    tells a well-behaved client its credentials are wrong. RFC 7009 §2.2.1 keeps that error for
+    a token *type* the server cannot revoke, never for a hint, so an unknown hint is ignored.
+    """
+    from authlib.oauth2.rfc6749 import InvalidRequestError
+
+    if not request.form.get("token"):
+        raise InvalidRequestError(description="The token parameter is required.")
+
+
+def find_token(token: str, hint: str | None) -> PresentedToken | None:
+    """Our access token (valid: signature, iss, exp, not revoked, client enabled) or our
+    refresh token (its client enabled). A hint we do not know is ignored."""
+    if not token or not isinstance(token, str) or len(token) > 4096:
+        return None
+    if hint not in HINTS:
+        hint = None
+    if token.count(".") == 2 and hint != "refresh_token":
+        try:
+            # Tokens addressed to another client's API (token exchange, RFC 8693) too: the
+            # endpoints decide from ``client_id`` and ``aud`` who may see or revoke them.
+            claims = check_access_token(token, audience=ANY_AUDIENCE)
+        except InvalidTokenError:
+            return None
+        aud = claims["aud"]
+        return PresentedToken("access_token", claims["client_id"],
+                              tuple([aud] if isinstance(aud, str) else aud), claims=dict(claims))
+    row = families.find(token)
+    if row is None:
+        return None
+    owner = db.session.get(Client, row.family.client_pk)
+    if owner is None or not owner.enabled:
+        # A disabled client's refresh tokens are dead everywhere (introspection: inactive).
+        return None
+    return PresentedToken("refresh_token", owner.client_id, (owner.client_id,), refresh=row)
