@@ -7,13 +7,14 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     """Registration (``/register``), the account pages (``/account``), ``idp registry``."""
-    from idp.accounts import cli, registration, security, views  # noqa: F401 - security adds routes
+    from idp.accounts import cli, demo_certificate, registration, security, views  # noqa: F401 - security adds routes
     from idp.auth import ratelimit
 
     app.register_blueprint(registration.bp)
     app.register_blueprint(views.bp)
     app.cli.add_command(cli.registry_cli)
     ratelimit.limit_posts(app, ["registration.register", "account.password"])
+    app.extensions.setdefault("idp.demo_loaders", []).append(demo_certificate.load)
 
     @app.context_processor
     def _identifier_hint():
