@@ -13,13 +13,17 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
+    from idp.maintenance import register_rule
     from idp.oidc import discovery  # noqa: F401
     from idp.oidc.blueprint import bp
     from idp.oidc.endpoints import registration  # noqa: F401
     from idp.oidc.logout import rp_initiated  # noqa: F401
+    from idp.oidc.retention import CORE_RULES
     from idp.oidc.server import init_server
     from idp.oidc.views import authorize, token, userinfo  # noqa: F401
 
+    for rule in CORE_RULES:
+        register_rule(app, rule)
     init_server(app)
     app.register_blueprint(bp)
 

@@ -1,4 +1,4 @@
-"""The purge rules for the tables every deployment has.
+"""The purge rules for the protocol's tables and the SSO sessions their rows point at.
 
 Retention (IDP_PURGE_RETENTION) applies to rows that still say something after their end:
 a redeemed code or a revoked family lets a replayed credential be recognised and its tokens
@@ -14,7 +14,7 @@ from datetime import timedelta
 from sqlalchemy import and_, exists, or_, select
 
 from idp.auth.models import SessionClient, SsoSession
-from idp.maintenance.purge import Dependent, PurgeContext, PurgeRule
+from idp.maintenance import Dependent, PurgeContext, PurgeRule
 from idp.oidc.models import (
     AuthorizationCode,
     ClientSecret,
