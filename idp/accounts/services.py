@@ -10,13 +10,14 @@ from dataclasses import dataclass
 from datetime import date
 
 from flask import current_app
-from sqlalchemy import bindparam, select
+from sqlalchemy import select
 
 from idp.audit.log import record
 from idp.auth.models import PasswordCredential
 from idp.auth.password import hash_password, policy_problem, verify_password
 from idp.citizens import messages, registry
 from idp.citizens.contacts import normalise_email, normalise_phone
+from idp.citizens.lookup import find_citizen, scheme
 from idp.citizens.models import (
     LEVEL_SELF_REGISTERED,
     LEVEL_VERIFIED,
@@ -25,10 +26,8 @@ from idp.citizens.models import (
     RegistryEntry,
 )
 from idp.db import db
-from idp.db.types import nfc, utcnow
-from idp.identifiers import IdentifierScheme, InvalidIdentifier, get_scheme
-
-MAX_USERNAME_LENGTH = 254
+from idp.db.types import utcnow
+from idp.identifiers import InvalidIdentifier, get_scheme
 
 
 class AccountProblem(Exception):
@@ -38,42 +37,6 @@ class AccountProblem(Exception):
         super().__init__(message)
         self.field = field
         self.message = message
-
-
-def scheme() -> IdentifierScheme:
-    """The scheme citizens register and sign in with (``IDP_IDENTIFIER_SCHEME``)."""
-    return get_scheme(current_app.config["IDP"].identifier_scheme)
-
-
-def find_citizen(username: str) -> Citizen | None:
-    """The citizen a sign-in name designates: national number, email or phone, in that order."""
-    username = nfc(username or "").strip()
-    if not username or len(username) > MAX_USERNAME_LENGTH:
-        return None
-    current = scheme()
-    try:
-        value = current.parse(username)
-    except InvalidIdentifier:
-        value = None
-    if value is not None:
-        citizen = db.session.scalar(_BY_IDENTIFIER, {"scheme": current.name, "value": value})
-        if citizen is not None:
-            return citizen
-    if "@" in username:
-        email = normalise_email(username)
-        return db.session.scalar(_BY_EMAIL, {"email": email}) if email else None
-    phone = normalise_phone(username, current)
-    if phone is None:
-        return None
-    return db.session.scalar(_BY_PHONE, {"phone": phone})
-
-
-# Built once, with bound parameters: every password sign-in runs one of them, and building the
-# statement anew each time costs as much as running it.
-_BY_IDENTIFIER = select(Citizen).join(NationalIdentifier).where(
-    NationalIdentifier.scheme == bindparam("scheme"), NationalIdentifier.value == bindparam("value"))
-_BY_EMAIL = select(Citizen).where(Citizen.email == bindparam("email"))
-_BY_PHONE = select(Citizen).where(Citizen.phone == bindparam("phone"))
 
 
 def national_identifier(citizen: Citizen) -> NationalIdentifier | None:

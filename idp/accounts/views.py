@@ -13,14 +13,15 @@ from flask_babel import gettext, ngettext
 from idp.accounts import consents, history, services
 from idp.accounts.devices import describe
 from idp.accounts.forms import ContactsForm, PasswordChangeForm
+from idp.accounts.joined_services import joined_services
 from idp.audit.log import record
 from idp.auth.sessions import (
     current_session,
     end_all_sessions,
     end_session,
-    joined_services,
     sessions_of,
 )
+from idp.citizens import lookup
 from idp.citizens.models import Citizen
 from idp.db import db
 from idp.identifiers import get_scheme
@@ -42,7 +43,7 @@ def _require_session():
 def _profile_page(form: ContactsForm, status: int = 200):
     citizen = g.citizen
     held = services.national_identifier(citizen)
-    scheme = services.scheme() if held is None else get_scheme(held.scheme)
+    scheme = lookup.scheme() if held is None else get_scheme(held.scheme)
     return render_template(
         "accounts/profile.html", citizen=citizen, entry=services.registry_entry(citizen),
         identifier=scheme.display(held.value) if held else None, form=form), status

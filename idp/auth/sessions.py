@@ -176,24 +176,6 @@ def sessions_of(citizen_id: int) -> list[SsoSession]:
     ))
 
 
-def joined_services(sessions: list[SsoSession]) -> dict[int, list[str]]:
-    """For each session, the names of the relying parties that joined it, in joining order
-    (the account page shows them; back-channel logout notifies them)."""
-    from idp.oidc.models import Client
-
-    ids = [s.id for s in sessions]
-    names: dict[int, list[str]] = {i: [] for i in ids}
-    if ids:
-        rows = db.session.execute(
-            select(SessionClient.session_id, Client.name)
-            .join(Client, Client.id == SessionClient.client_id)
-            .where(SessionClient.session_id.in_(ids))
-            .order_by(SessionClient.joined_at, SessionClient.id))
-        for session_id, name in rows:
-            names[session_id].append(name)
-    return names
-
-
 def end_all_sessions(citizen_id: int, reason: str, *, except_id: int | None = None) -> int:
     """End every live session of a citizen (sign out everywhere, admin lock)."""
     ended = 0
@@ -230,6 +212,6 @@ def init_app(app: Flask) -> None:
 
 
 __all__ = [
-    "COOKIE_NAME", "current_session", "end_all_sessions", "end_session", "join", "joined_services",
+    "COOKIE_NAME", "current_session", "end_all_sessions", "end_session", "join",
     "raise_session", "session_ended", "sessions_of", "start_session",
 ]

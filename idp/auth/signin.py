@@ -29,13 +29,13 @@ from flask import redirect, session
 from sqlalchemy import bindparam, exists, select, update
 from werkzeug.wrappers import Response
 
-from idp.accounts.services import find_citizen
 from idp.audit.log import record
 from idp.auth import lockout
 from idp.auth.assurance import ACR_BASIC, acr_reached
 from idp.auth.models import PasswordCredential, TotpCredential, WebAuthnCredential
 from idp.auth.password import hash_password, needs_rehash, verify_password
 from idp.auth.sessions import current_session, raise_session, start_session
+from idp.citizens.lookup import find_citizen
 from idp.citizens.models import Citizen
 from idp.db import db
 from idp.db.types import utcnow
