@@ -144,7 +144,7 @@ def test_rotate_secret_keeps_the_old_secret_for_the_grace_period_only(app, brows
     assert browser.post("/token", data=token, headers=basic(client_id, new)).status_code == 200
     # Ten minutes and one second later, only the new secret works.
     later = utcnow() + timedelta(seconds=601)
-    monkeypatch.setattr("idp.oidc.clients.registry.utcnow", lambda: later)
+    monkeypatch.setattr("idp.oidc.clients.secrets.utcnow", lambda: later)
     response = browser.post("/token", data=token, headers=basic(client_id, old))
     assert response.status_code == 401 and response.get_json()["error"] == "invalid_client"
     assert browser.post("/token", data=token, headers=basic(client_id, new)).status_code == 200

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from authlib.oauth2.rfc6749 import ClientMixin
 
+from idp.oidc.clients.secrets import check_secret
+
 
 class OAuthClientMixin(ClientMixin):
     def get_client_id(self) -> str:
@@ -26,8 +28,6 @@ class OAuthClientMixin(ClientMixin):
         return redirect_uri in self.redirect_uris
 
     def check_client_secret(self, client_secret: str) -> bool:
-        from idp.oidc.clients.registry import check_secret
-
         return check_secret(self, client_secret)
 
     def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:

@@ -1,15 +1,11 @@
 """Registering and managing relying-party clients (OIDC Dynamic Client Registration 1.0 §2
 metadata, registered by an administrator).
 
-Client secrets are 256-bit random values; only their SHA-256 digest is stored and the plain
-value is shown once. Rotation keeps the previous secret valid for ``IDP_CLIENT_SECRET_GRACE``
-seconds so a relying party can redeploy without an outage (DOMAIN.md, problem 6).
+Client secrets (digests only, rotation with a grace period) are :mod:`idp.oidc.clients.secrets`.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import re
 import secrets
 from datetime import timedelta
@@ -24,6 +20,7 @@ from idp.db import db
 from idp.db.types import utcnow
 from idp.keys.service import GENERATORS
 from idp.oidc.clients.mixin import OAuthClientMixin
+from idp.oidc.clients.secrets import is_live, new_secret, secret_digest
 from idp.oidc.models import Client, ClientSecret, RevokedAccessToken
 from idp.oidc.scopes import SCOPES, SERVICE_SCOPES
 
@@ -41,15 +38,6 @@ class ClientError(ValueError):
     """Registration metadata that cannot be accepted; the message says which and why."""
 
 
-def secret_digest(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
-
-
-def new_secret() -> str:
-    """A 256-bit random client secret (RFC 6749 §2.3.1; RFC 9700 §2.5)."""
-    return secrets.token_urlsafe(32)
-
-
 def new_client_id() -> str:
     """128 random bits in URL-safe base64 that never begin with ``-``: administrators pass
     client ids to ``idp clients show ID``, where a leading dash reads as an option."""
@@ -57,20 +45,6 @@ def new_client_id() -> str:
         client_id = secrets.token_urlsafe(16)
         if not client_id.startswith("-"):
             return client_id
-
-
-def check_secret(client: Client, secret: str) -> bool:
-    """Constant-time comparison of the digest against every live secret of the client."""
-    if not secret or len(secret) > 256:
-        return False
-    digest = secret_digest(secret)
-    now = utcnow()
-    ok = False
-    for row in client.secrets:
-        if row.expires_at is not None and row.expires_at <= now:
-            continue
-        ok |= hmac.compare_digest(row.digest, digest)
-    return ok
 
 
 def validate_redirect_uri(uri: str, what: str = "redirect URI") -> str:
@@ -272,7 +246,7 @@ def update_client(client: Client, **changes) -> tuple[list[str], str | None]:
     secret = None
     if meta["token_endpoint_auth_method"] in SECRET_METHODS:
         now = utcnow()
-        if not any(r.expires_at is None or r.expires_at > now for r in client.secrets):
+        if not any(is_live(r, now) for r in client.secrets):
             secret = new_secret()
             client.secrets.append(ClientSecret(digest=secret_digest(secret)))
     else:
@@ -332,7 +306,7 @@ def delete_client(client: Client) -> None:
 def describe(client: Client) -> dict:
     """The client as admin commands print it (never a secret, only how many are live)."""
     now = utcnow()
-    live = [r for r in client.secrets if r.expires_at is None or r.expires_at > now]
+    live = [r for r in client.secrets if is_live(r, now)]
     return {
         "client_id": client.client_id, "enabled": client.enabled, **metadata_of(client),
         "response_types": list(client.response_types),
@@ -433,7 +407,7 @@ def rotate_secret(client: Client, *, grace_seconds: int | None = None) -> str:
     grace = current_app.config["IDP"].client_secret_grace if grace_seconds is None else grace_seconds
     now = utcnow()
     for row in client.secrets:
-        if row.expires_at is None or row.expires_at > now + timedelta(seconds=grace):
+        if is_live(row, now + timedelta(seconds=grace)):
             row.expires_at = now + timedelta(seconds=grace)
     secret = new_secret()
     client.secrets.append(ClientSecret(digest=secret_digest(secret)))
@@ -448,7 +422,7 @@ def set_enabled(client: Client, enabled: bool) -> None:
 
 
 __all__ = [
-    "AUTH_METHODS", "GRANT_TYPES", "ClientError", "ClientRecord", "check_secret", "client_record",
+    "AUTH_METHODS", "GRANT_TYPES", "ClientError", "ClientRecord", "client_record",
     "create_client", "delete_client", "describe", "find_client", "get_client", "list_clients",
     "metadata_of", "registered_client", "rotate_secret", "secret_digest", "set_enabled",
     "update_client", "validate_metadata", "validate_redirect_uri",
