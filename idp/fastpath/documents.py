@@ -100,7 +100,7 @@ class PublicDocuments:
 
         def build_discovery() -> tuple[bytes, str]:
             with app.app_context():
-                body, etag = discovery._document()
+                body, etag = discovery.document()
             return json.dumps(body).encode(), etag
 
         def build_jwks() -> tuple[bytes, str]:

@@ -1,7 +1,8 @@
 """Provider metadata: OpenID Connect Discovery 1.0 §3 at ``/.well-known/openid-configuration``
 and OAuth 2.0 Authorization Server Metadata (RFC 8414 §2) at
 ``/.well-known/oauth-authorization-server``: one document, built once per app and served from
-memory with an ETag. Everything advertised works; nothing else does."""
+memory with an ETag (the views: :mod:`idp.oidc.views.discovery`; before Flask:
+:mod:`idp.fastpath.documents`). Everything advertised works; nothing else does."""
 
 from __future__ import annotations
 
@@ -12,9 +13,7 @@ from flask import current_app
 
 from idp.auth import assurance
 from idp.keys import service as keys
-from idp.keys.views import cached_json
 from idp.oidc.authorization.response_modes import RESPONSE_MODES
-from idp.oidc.blueprint import bp
 from idp.oidc.clients.authentication import ALGORITHMS as ASSERTION_ALGS
 from idp.oidc.clients.registry import AUTH_METHODS
 from idp.oidc.endpoints.introspection import CLIENT_AUTH_METHODS as INTROSPECTION_AUTH
@@ -76,22 +75,11 @@ def metadata() -> dict:
     return document
 
 
-def _document() -> tuple[dict, str]:
+def document() -> tuple[dict, str]:
+    """The metadata and its ETag, built once per app (the views and the fast path serve it)."""
     cached = current_app.extensions.get("idp.discovery")
     if cached is None:
         body = metadata()
         etag = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:32]
         cached = current_app.extensions["idp.discovery"] = (body, etag)
     return cached
-
-
-@bp.get("/.well-known/openid-configuration")
-def openid_configuration():
-    body, etag = _document()
-    return cached_json(body, etag, "application/json", MAX_AGE)
-
-
-@bp.get("/.well-known/oauth-authorization-server")
-def oauth_authorization_server():
-    body, etag = _document()
-    return cached_json(body, etag, "application/json", MAX_AGE)

@@ -21,16 +21,15 @@ from authlib.oauth2.rfc6750.errors import InvalidTokenError
 from authlib.oauth2.rfc7591 import ClientMetadataClaims, ClientRegistrationEndpoint
 from authlib.oauth2.rfc7591.errors import InvalidClientMetadataError, InvalidRedirectURIError
 from authlib.oauth2.rfc7592 import ClientConfigurationEndpoint
-from flask import abort, current_app, jsonify, request
+from flask import current_app, request
 from sqlalchemy import select
 
 from idp.audit.log import record
 from idp.db import db
 from idp.db.types import utcnow
-from idp.oidc.blueprint import bp
 from idp.oidc.clients import registry as service
+from idp.oidc.discovery import metadata
 from idp.oidc.models import Client, RegistrationToken
-from idp.web import csrf
 
 #: Longest life of an initial access token; an onboarding campaign gets a new one.
 MAX_INITIAL_TOKEN_SECONDS = 90 * 86400
@@ -177,8 +176,6 @@ class RegistrationEndpoint(ClientRegistrationEndpoint):
         return _bearer("initial")
 
     def get_server_metadata(self):
-        from idp.oidc.discovery import metadata
-
         return metadata()
 
     def create_registration_response(self, req):
@@ -222,8 +219,6 @@ class ConfigurationEndpoint(ClientConfigurationEndpoint):
         return True
 
     def get_server_metadata(self):
-        from idp.oidc.discovery import metadata
-
         return metadata()
 
     def _presented(self) -> str:
@@ -254,41 +249,6 @@ class ConfigurationEndpoint(ClientConfigurationEndpoint):
 
     def generate_client_registration_info(self, client, req):
         return {}
-
-
-def _respond(name: str):
-    if not enabled():
-        abort(404)
-    if (request.content_length or 0) > MAX_BODY:
-        abort(413)
-    if request.method in ("POST", "PUT") and not isinstance(request.get_json(silent=True), dict):
-        # RFC 7591 §3.1: the metadata is a JSON object; anything else is invalid_request.
-        response = jsonify(error="invalid_request",
-                           error_description="The body must be a JSON object (application/json).")
-        response.status_code = 400
-        response.headers["Cache-Control"] = "no-store"
-        return response
-    from idp.oidc.server import authorization_server
-
-    response = authorization_server().create_endpoint_response(name)
-    if response.status_code in (200, 201, 204):
-        db.session.commit()
-    else:
-        db.session.rollback()
-    response.headers["Cache-Control"] = "no-store"
-    return response
-
-
-@bp.post("/connect/register")
-@csrf.exempt
-def register():
-    return _respond(RegistrationEndpoint.ENDPOINT_NAME)
-
-
-@bp.route("/connect/register/<client_id>", methods=["GET", "PUT", "DELETE"])
-@csrf.exempt
-def configure(client_id: str):
-    return _respond(ConfigurationEndpoint.ENDPOINT_NAME)
 
 
 __all__ = ["ConfigurationEndpoint", "RegistrationEndpoint", "create_initial_token", "enabled"]

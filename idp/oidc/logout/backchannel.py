@@ -34,6 +34,7 @@ from joserfc import jwt
 from joserfc.jwk import KeySet
 from sqlalchemy import func, or_, select, update
 
+from idp import process_threads
 from idp.audit.log import record
 from idp.auth.models import SessionClient, SsoSession
 from idp.auth.sessions import session_ended
@@ -41,6 +42,7 @@ from idp.citizens.models import Citizen
 from idp.db import db
 from idp.db.types import utcnow
 from idp.keys import service as keys
+from idp.maintenance import PurgeRule, register_rule
 from idp.oidc.grants.id_token import id_token_alg
 from idp.oidc.models import Client, LogoutDelivery
 from idp.oidc.subject import subject_for
@@ -343,8 +345,6 @@ def start_worker(app: Flask) -> Worker | None:
 
 
 def init_app(app: Flask) -> None:
-    from idp.maintenance import PurgeRule, register_rule
-
     session_ended.connect(_on_session_ended, sender=app, weak=False)
     # The sender thread is started by the server itself, in each gunicorn worker as it boots
     # (idp.server.post_worker_init, used by `idp serve` and gunicorn.conf.py), so a restarted
@@ -352,8 +352,6 @@ def init_app(app: Flask) -> None:
     # which has no such hook, the first request a process serves starts it (a health check is
     # enough): idp.process_threads.
     if app.config["IDP"].backchannel_worker and not app.testing:
-        from idp import process_threads
-
         process_threads.register(app, lambda: start_worker(app))
     register_rule(app, PurgeRule(
         "logout_deliveries", LogoutDelivery.__table__,
