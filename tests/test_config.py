@@ -14,7 +14,7 @@ from idp import create_app
 from idp.config import SETTINGS, ConfigError, load_settings, secret_key
 from tests.helpers import IDP, free_port, idp_env, run_idp, wait_for
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+CONFIGURATION_REFERENCE = Path(__file__).resolve().parents[1] / "docs" / "configuration.md"
 
 
 def test_defaults_give_a_loopback_issuer_and_an_sqlite_file_under_instance(tmp_path):
@@ -72,11 +72,11 @@ def test_an_unreachable_database_stops_create_app_naming_the_variable(tmp_path):
     assert caught.value.variable == "IDP_DATABASE_URL"
 
 
-def test_readme_documents_every_setting_with_its_default():
-    text = README.read_text(encoding="utf-8")
+def test_configuration_reference_documents_every_setting_with_its_default():
+    text = CONFIGURATION_REFERENCE.read_text(encoding="utf-8")
     for setting in SETTINGS:
         row = re.search(rf"^\| `{setting.name}` \|(.+)$", text, re.MULTILINE)
-        assert row, f"{setting.name} is missing from the README configuration table"
+        assert row, f"{setting.name} is missing from docs/configuration.md"
         if setting.default:
             assert f"`{setting.default}`" in row.group(1), setting.name
 
