@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from idp.identifiers import SCHEMES
+
 
 class ConfigError(Exception):
     """An ``IDP_*`` variable has a value the server cannot run with."""
@@ -147,8 +149,6 @@ def _proxy_hops(raw: str) -> int:
         raise ValueError("must be the number of proxies in front of idp, 0 to 5")
     return value
 def _identifier_scheme(raw: str) -> str:
-    from idp.identifiers import SCHEMES
-
     if raw not in SCHEMES:
         raise ValueError("must be one of " + " ".join(sorted(SCHEMES)))
     return raw

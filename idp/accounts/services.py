@@ -7,7 +7,7 @@ is created with the same checks. Callers commit.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 from flask import current_app
 from sqlalchemy import select
@@ -15,6 +15,7 @@ from sqlalchemy import select
 from idp.audit.log import record
 from idp.auth.models import PasswordCredential
 from idp.auth.password import hash_password, policy_problem, verify_password
+from idp.auth.sessions import end_all_sessions
 from idp.citizens import messages, registry
 from idp.citizens.contacts import normalise_email, normalise_phone
 from idp.citizens.lookup import find_citizen, scheme
@@ -250,10 +251,6 @@ def lock(citizen: Citizen, reason: str, *, actor: str) -> int:
     """Lock an account by decision of an administrator: sign-in is refused with a page saying
     so, and every session ends now (back-channel logout follows through ``session_ended``).
     Returns how many sessions ended. Commits."""
-    from datetime import timedelta
-
-    from idp.auth.sessions import end_all_sessions
-
     reason = (reason or "").strip()
     if not reason or len(reason) > 500:
         raise AccountProblem("reason", "give a reason of at most 500 characters")

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from flask import Flask
 
+from idp.admin.citizens_cli import citizens_cli
+from idp.admin.clients_cli import clients_cli
+
 
 def init_app(app: Flask) -> None:
-    from idp.admin.citizens_cli import citizens_cli
-    from idp.admin.clients_cli import clients_cli
-
     app.cli.add_command(clients_cli)
     app.cli.add_command(citizens_cli)
 

@@ -10,11 +10,19 @@ import json
 from pathlib import Path
 
 import click
+from flask import current_app
 from flask.cli import AppGroup
 
+from idp.audit.log import admin_actor
 from idp.cli_output import audit, emit, fail, json_option
 from idp.db import db
 from idp.oidc.clients import registry as service
+from idp.oidc.endpoints.registration import (
+    create_initial_token,
+    initial_tokens,
+    revoke_initial_token,
+    token_state,
+)
 
 clients_cli = AppGroup("clients", help="Relying-party clients (agency systems).")
 
@@ -264,11 +272,6 @@ def registration_token_create(label: str, expires_in: int, as_json: bool) -> Non
 
     Example: idp clients registration-token create --label "onboarding.gov.vn" --expires-in 3600 --json
     """
-    from flask import current_app
-
-    from idp.audit.log import admin_actor
-    from idp.oidc.endpoints.registration import create_initial_token
-
     try:
         row, value = create_initial_token(label=label, expires_in=expires_in, actor=admin_actor())
     except ValueError as exc:
@@ -285,8 +288,6 @@ def registration_token_create(label: str, expires_in: int, as_json: bool) -> Non
 
 
 def _token_row(row) -> dict:
-    from idp.oidc.endpoints.registration import token_state
-
     def when(value):
         return value.isoformat(timespec="seconds") if value else None
 
@@ -302,8 +303,6 @@ def registration_token_list(as_json: bool) -> None:
 
     Example: idp clients registration-token list --json
     """
-    from idp.oidc.endpoints.registration import initial_tokens
-
     rows = [_token_row(row) for row in initial_tokens()]
     emit(rows, as_json, lambda d: [f"{r['id']}\t{r['state']}\t{r['expires_at']}\t{r['label']}"
                                    for r in d] or ["no initial access tokens"])
@@ -318,9 +317,6 @@ def registration_token_revoke(token_id: int, as_json: bool) -> None:
 
     Example: idp clients registration-token revoke 3
     """
-    from idp.audit.log import admin_actor
-    from idp.oidc.endpoints.registration import revoke_initial_token
-
     try:
         row = revoke_initial_token(token_id, actor=admin_actor())
     except ValueError as exc:

@@ -15,12 +15,11 @@ from __future__ import annotations
 from flask import Flask
 
 from idp.maintenance import periodic
+from idp.maintenance.cli import maintenance
 from idp.maintenance.purge import Dependent, PurgeContext, PurgeRule, register_rule, rules
 
 
 def init_app(app: Flask) -> None:
-    from idp.maintenance.cli import maintenance
-
     app.cli.add_command(maintenance)
     periodic.init_app(app)
 

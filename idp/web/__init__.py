@@ -29,6 +29,8 @@ from flask_babel import Babel, get_locale
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
+from idp.db import db
+
 csrf = CSRFProtect()
 babel = Babel()
 
@@ -115,8 +117,6 @@ def _csrf_error(exc: CSRFError):
 
 def _unexpected_error(exc: Exception):
     current_app.logger.exception("unhandled error on %s %s", request.method, request.path)
-    from idp.db import db
-
     db.session.rollback()
     if wants_json():
         return jsonify(error="server_error", error_description="internal error"), 500

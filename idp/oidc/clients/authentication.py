@@ -33,7 +33,7 @@ from joserfc.jwk import KeySet
 from sqlalchemy.exc import IntegrityError
 
 from idp.db import db
-from idp.oidc.clients.registry import get_client
+from idp.oidc.clients.registry import check_public_jwks, get_client
 from idp.oidc.models import UsedClientAssertion
 
 MAX_LIFETIME = 7200  # client libraries commonly sign for an hour (Authlib: 3600 s)
@@ -78,8 +78,6 @@ class JwksUriCache:
 
 def fetch_jwks(uri: str) -> dict:
     """GET the client's JWK Set; InvalidClientError on any failure (no redirects followed)."""
-    from idp.oidc.clients.registry import check_public_jwks
-
     try:
         with httpx.stream("GET", uri, timeout=JWKS_FETCH_TIMEOUT, follow_redirects=False,
                           headers={"Accept": "application/jwk-set+json, application/json"}) as response:

@@ -12,16 +12,30 @@ from datetime import timedelta
 from urllib.parse import urlsplit
 
 from flask import current_app, g
-from sqlalchemy import bindparam, exists, select
+from sqlalchemy import bindparam, delete, exists, select
 from sqlalchemy.orm import joinedload
 
 from idp.auth import assurance
+from idp.auth.models import SessionClient
 from idp.db import db
 from idp.db.types import utcnow
 from idp.keys.service import GENERATORS
 from idp.oidc.clients.mixin import OAuthClientMixin
 from idp.oidc.clients.secrets import is_live, new_secret, secret_digest
-from idp.oidc.models import Client, ClientSecret, RevokedAccessToken
+from idp.oidc.models import (
+    AuthorizationCode,
+    Client,
+    ClientSecret,
+    Consent,
+    LogoutDelivery,
+    PendingAuthorization,
+    RefreshToken,
+    RefreshTokenFamily,
+    RegistrationToken,
+    RevokedAccessToken,
+    TokenExchangePolicy,
+    UsedClientAssertion,
+)
 from idp.oidc.scopes import SCOPES, SERVICE_SCOPES
 
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
@@ -274,21 +288,6 @@ def delete_client(client: Client) -> None:
     to the next client, which would inherit the rows. Access tokens still held fail validation
     (no such client; and one registered later under the same id is younger than them, see
     :class:`idp.oidc.tokens.access.AccessTokenValidator`). Caller commits."""
-    from sqlalchemy import delete
-
-    from idp.auth.models import SessionClient
-    from idp.oidc.models import (
-        AuthorizationCode,
-        Consent,
-        LogoutDelivery,
-        PendingAuthorization,
-        RefreshToken,
-        RefreshTokenFamily,
-        RegistrationToken,
-        TokenExchangePolicy,
-        UsedClientAssertion,
-    )
-
     pk = client.id
     families = select(RefreshTokenFamily.id).where(RefreshTokenFamily.client_pk == pk)
     db.session.execute(delete(RefreshToken).where(RefreshToken.family_id.in_(families)))

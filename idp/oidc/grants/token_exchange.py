@@ -44,6 +44,7 @@ from idp.audit.log import record
 from idp.citizens.models import Citizen
 from idp.db import db
 from idp.oidc.models import Client, TokenExchangePolicy
+from idp.oidc.scopes import SCOPES
 from idp.oidc.subject import citizen_for_subject, remember_subject
 from idp.oidc.tokens.access import ANY_AUDIENCE, AccessTokenGenerator, check_access_token
 
@@ -106,8 +107,6 @@ def policies_of(client: Client) -> list[TokenExchangePolicy]:
 def allow(client: Client, audience: Client, scope: str, *, actor: str) -> TokenExchangePolicy:
     """Allow ``client`` to exchange citizens' tokens for ``audience`` within ``scope``
     (replacing an earlier scope for the pair). Caller commits."""
-    from idp.oidc.scopes import SCOPES
-
     scopes = list(dict.fromkeys(scope.split()))
     if not scopes:
         raise ValueError("the scope must name at least one scope")

@@ -30,6 +30,7 @@ from sqlalchemy import bindparam, delete, select
 from idp.db import db
 from idp.db.types import utcnow
 from idp.keys import service as keys
+from idp.oidc.clients.registry import get_client
 from idp.oidc.models import RevokedAccessToken
 
 MAX_TOKEN_LENGTH = 4096
@@ -197,8 +198,6 @@ class AccessTokenValidator(JWTBearerTokenValidator):
 
     def validate_token(self, token, scopes, request, **kwargs):
         self.validate_claims(token, scopes, request, **kwargs)
-        from idp.oidc.clients.registry import get_client
-
         self.check_live(token, revoked=is_revoked(token["jti"]), client=get_client(token["client_id"]))
 
     def validate_claims(self, token, scopes=None, request=None, **kwargs) -> None:
