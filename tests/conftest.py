@@ -17,6 +17,7 @@ import sqlalchemy as sa
 
 from idp import create_app
 from idp.db import db
+from tests.helpers import Clock
 
 PG_URL = os.environ.get("IDP_TEST_DATABASE_URL", "")
 REDIS_URL = os.environ.get("IDP_TEST_REDIS_URL", "")
@@ -87,6 +88,10 @@ def environ(database_url: str, tmp_path: Path) -> dict[str, str]:
         # Apps a test builds itself never send logout tokens behind its back (a thread polling
         # a database the test is about to drop); real server processes do (tests.helpers.idp_env).
         "IDP_BACKCHANNEL_WORKER": "false",
+        # The relying parties tests run (back-channel logout receivers, jwks_uri and
+        # sector_identifier_uri servers, the sample apps) listen on loopback, which idp.outbound
+        # refuses by default; tests of that refusal remove this.
+        "IDP_OUTBOUND_ALLOW_NETWORKS": "127.0.0.0/8 ::1/128",
     }
     if REDIS_URL and database_url.startswith("postgresql"):
         values["IDP_REDIS_URL"] = REDIS_URL
@@ -105,6 +110,18 @@ def app(environ: dict[str, str]):
     with application.app_context():
         db.session.remove()
         db.engine.dispose()
+
+
+@pytest.fixture
+def clock() -> Iterator[Clock]:
+    """The server's clock (idp.clock), moved forward by a test instead of sleeping; back to the
+    system clock afterwards."""
+    from idp import clock as server_clock
+
+    try:
+        yield Clock()
+    finally:
+        server_clock.reset()
 
 
 @pytest.fixture

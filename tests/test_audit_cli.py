@@ -164,6 +164,30 @@ def test_a_truncation_with_the_head_moved_back_is_caught_by_the_anchor(chain):
     assert result.stderr.startswith(f"audit chain BROKEN at event {EVENTS}: is missing")
 
 
+def test_a_truncation_with_the_head_deleted_then_rebuilt_by_the_next_writer_fails_verify(chain):
+    """Deleting the last events and the head row leaves a chain that ends cleanly; the next
+    event written through the normal API rebuilds the head from the surviving tail. Verify
+    must fail there and say where, with or without the anchor saved before."""
+    anchor = _verify(chain).stdout.splitlines()[1].removeprefix("anchor: ")
+    _sql(chain, "DELETE FROM audit_events WHERE id > 115")
+    _sql(chain, "DELETE FROM audit_chain_head")
+    with chain.app_context():
+        for _ in range(6):  # enough for the ids to pass the anchor's again
+            record("test.after", commit=True)
+    result = _verify(chain)
+    assert result.exit_code == 1
+    assert result.stderr.startswith("audit chain BROKEN at event 116: records that the chain head "
+                                    "was missing and was rebuilt from event 115: events after 115 "
+                                    "may have been deleted")
+    assert "(115 events verified before it)" in result.stderr
+    assert _verify(chain, "--anchor", anchor).exit_code == 1
+    # Once investigated, the operator names the rebuild; the anchor still shows the deletion.
+    assert _verify(chain, "--accept-rebuild", "116").exit_code == 0
+    rewritten = _verify(chain, "--accept-rebuild", "116", "--anchor", anchor)
+    assert rewritten.exit_code == 1
+    assert rewritten.stderr.startswith(f"audit chain BROKEN at event {EVENTS}: does not match the anchor")
+
+
 def test_a_malformed_anchor_is_a_usage_error(chain):
     result = _verify(chain, "--anchor", "57:not-a-hash")
     assert result.exit_code == 2

@@ -262,6 +262,22 @@ def test_private_key_jwt_authenticates_and_replay_is_refused(browser, jwt_rp):
     assert (replay.status_code, replay.get_json()["error"]) == (400, "invalid_client")
 
 
+def test_a_replay_within_the_exp_leeway_is_refused_after_a_purge(app, browser, jwt_rp):
+    """RFC 7523 §3 item 7: an assertion accepted up to LEEWAY seconds past its exp has its jti
+    remembered that long; a purge run in between must not forget it."""
+    import time
+
+    client_id, key = jwt_rp
+    now = int(time.time())
+    assertion = private_key_jwt_sign(key, client_id=client_id, token_endpoint=f"{ISSUER}/token",
+                                     alg="RS256", issued_at=now - 70, expires_at=now - 10)
+    assert _client_credentials(browser, client_id, assertion).status_code == 200  # within leeway
+    purged = app.test_cli_runner().invoke(args=["maintenance", "purge"])
+    assert purged.exit_code == 0, purged.output
+    replay = _client_credentials(browser, client_id, assertion)
+    assert (replay.status_code, replay.get_json()["error"]) == (400, "invalid_client")
+
+
 def test_private_key_jwt_with_another_audience_is_refused(browser, jwt_rp):
     client_id, key = jwt_rp
     response = _client_credentials(browser, client_id,

@@ -20,10 +20,11 @@ AT = "urn:ietf:params:oauth:token-type:access_token"
 @pytest.fixture
 def agencies(app):
     """Three agencies' back-ends and their own sectors (pairwise subjects differ)."""
+    exchanging = ["authorization_code", "refresh_token", GRANT]
     tax = register(app, client_id="tax", name="Tax office", sector_identifier="tax.example.gov.vn",
-                   scope="openid profile national_id")
+                   scope="openid profile national_id", grant_types=exchanging)
     social = register(app, client_id="social", name="Social insurance",
-                      redirect_uris=["https://social.example.gov.vn/callback"])
+                      redirect_uris=["https://social.example.gov.vn/callback"], grant_types=exchanging)
     land = register(app, client_id="land", name="Land registry",
                     redirect_uris=["https://land.example.gov.vn/callback"])
     return {"tax": tax, "social": social, "land": land}
@@ -146,6 +147,18 @@ def test_a_token_of_another_client_or_a_revoked_one_cannot_be_exchanged(app, bro
     assert revoked.status_code == 200
     response = _exchange(browser, agencies["tax"], subject, audience="social")
     assert (response.status_code, response.get_json()["error"]) == (400, "invalid_request")
+
+
+def test_a_client_not_registered_for_the_grant_type_is_unauthorized_client(app, browser, citizen_id,
+                                                                           agencies):
+    """RFC 6749 §5.2: an administrator's exchange permission does not stand in for the client's
+    registered grant types; land (authorization_code and refresh_token only) is refused."""
+    allowed = _allow(app, "land", "social", "openid")
+    assert "not registered for the grant type" in allowed.stderr
+    subject = _citizen_token(app, browser, citizen_id, agencies)
+    response = _exchange(browser, agencies["land"], subject, audience="social")
+    assert (response.status_code, response.get_json()["error"]) == (400, "unauthorized_client")
+    assert "registered" in response.get_json()["error_description"]
 
 
 def test_client_credentials_tokens_name_no_citizen_and_are_refused(app, browser, agencies):

@@ -10,8 +10,21 @@ with ``--jws``, a compact JWS (RFC 7515) carrying the chain in ``x5c``.
     python clients/signer/idp_signer.py --p12 an.p12 --document contract.pdf --format der --out contract.p7s
     python clients/signer/idp_signer.py --p12 an.p12 --challenge "..." --jws
 
+    python clients/signer/idp_signer.py --p12 an.p12 --serve                              # origin-bound
+
 The PKCS#12 password is read from ``--password-file``, else ``IDP_SIGNER_PASSWORD``, else asked for.
 Only ``cryptography`` and ``joserfc`` are needed.
+
+``--serve`` is the origin-bound sign-in (what lets the server grant ``acr`` high; see
+idp/auth/certificate_views.py). The signer listens on 127.0.0.1 (port 47615 unless ``--port``).
+The sign-in page's "Sign with the signer on this computer" form posts its challenge there, and
+the browser says which page did it in the ``Origin`` header, which a web page cannot forge. The
+signer signs only when that origin is the one the challenge names (``idp-signin <issuer>
+<random>``), signs the challenge *and* the origin (:data:`ORIGIN_STATEMENT`), posts the
+signature itself to ``<issuer>/login/certificate/direct`` and sends the browser on to the
+server's "Continue" page. A look-alike site's form says the look-alike's origin: refused, and
+nothing is signed. Pasting a signature (``--challenge``) still works, but a phishing page could
+relay it, so the server counts it as less.
 """
 
 from __future__ import annotations
@@ -19,9 +32,15 @@ from __future__ import annotations
 import argparse
 import base64
 import getpass
+import html
+import json
 import os
 import sys
+import urllib.error
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
@@ -29,6 +48,13 @@ from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
 
 HASHES = {"sha256": hashes.SHA256, "sha384": hashes.SHA384, "sha512": hashes.SHA512}
 EC_JWS_ALGS = {"secp256r1": "ES256", "secp384r1": "ES384", "secp521r1": "ES512"}
+
+
+#: What ``--serve`` signs: the challenge and the origin the browser reported (the server builds
+#: the same text, idp.signatures.challenge.origin_statement).
+ORIGIN_STATEMENT = "{challenge}\norigin={origin}"
+DEFAULT_PORT = 47615
+MAX_FORM_BYTES = 8192
 
 
 class SignerError(Exception):
@@ -86,6 +112,105 @@ def sign_jws(payload: bytes, key, certificate, chain, *, pss: bool = False) -> s
     return jws.serialize_compact({"alg": alg, "x5c": x5c}, payload, jwk, algorithms=[alg])
 
 
+def origin_of(url: str) -> str:
+    """RFC 6454 §6.2: scheme://host[:port] (default ports left out), lowercase host."""
+    parts = urlsplit(url)
+    default = {"http": 80, "https": 443}.get(parts.scheme)
+    port = f":{parts.port}" if parts.port and parts.port != default else ""
+    return f"{parts.scheme}://{(parts.hostname or '').lower()}{port}"
+
+
+def challenge_issuer(challenge: str) -> str | None:
+    """The issuer a sign-in challenge names (``idp-signin <issuer> <random>``), or None."""
+    parts = challenge.split(" ")
+    if len(parts) != 3 or parts[0] != "idp-signin" or not parts[1].startswith(("https://", "http://")):
+        return None
+    return parts[1]
+
+
+def post_direct(issuer: str, challenge: str, signature: str, next_url: str | None) -> str:
+    """POST the signed statement to the issuer itself; the server's continue URL."""
+    form = {"challenge": challenge, "signature": signature}
+    if next_url:
+        form["next"] = next_url
+    request = urllib.request.Request(f"{issuer}/login/certificate/direct", method="POST",  # noqa: S310 - http(s) only
+                                     data=urlencode(form).encode(),
+                                     headers={"Content-Type": "application/x-www-form-urlencoded"})
+    try:
+        with urllib.request.urlopen(request, timeout=15) as response:  # noqa: S310 - the issuer's own URL
+            answer = json.loads(response.read(65536))
+    except urllib.error.HTTPError as exc:
+        try:
+            reason = json.loads(exc.read(65536)).get("error_description", exc.reason)
+        except ValueError:
+            reason = exc.reason
+        raise SignerError(f"the service refused the signature: {reason}") from None
+    except (OSError, ValueError) as exc:
+        raise SignerError(f"cannot reach {issuer}: {exc}") from None
+    target = answer.get("continue") if isinstance(answer, dict) else None
+    if not isinstance(target, str) or origin_of(target) != origin_of(issuer):
+        raise SignerError("the service gave no continue address of its own")
+    return target
+
+
+def make_server(key, certificate, chain, *, port: int = DEFAULT_PORT) -> ThreadingHTTPServer:
+    """The loopback signer of ``--serve`` (see the module docstring); call serve_forever()."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args):  # the citizen's terminal shows our own messages only
+            pass
+
+        def _page(self, status: int, title: str, text: str) -> None:
+            body = (f'<!doctype html><html lang="en"><meta charset="utf-8"><title>{html.escape(title)}'
+                    f"</title><h1>{html.escape(title)}</h1><p>{html.escape(text)}</p></html>").encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Cache-Control", "no-store")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_GET(self):
+            self._page(404, "idp signer", "The signer is running. Use the sign-in page to sign.")
+
+        def do_POST(self):
+            length = int(self.headers.get("Content-Length") or 0)
+            if self.path != "/sign" or not 0 < length <= MAX_FORM_BYTES:
+                self._page(400, "Not signed", "This is not a sign-in request.")
+                return
+            form = parse_qs(self.rfile.read(length).decode("utf-8", "replace"))
+            challenge = (form.get("challenge") or [""])[0]
+            next_url = (form.get("next") or [None])[0]
+            issuer = challenge_issuer(challenge)
+            origin = self.headers.get("Origin", "")
+            if issuer is None:
+                self._page(400, "Not signed", "This is not a sign-in challenge.")
+                return
+            if origin != origin_of(issuer):
+                print(f"idp-signer: refused: the page asking to sign is {origin or 'unknown'}, "
+                      f"not {origin_of(issuer)}", file=sys.stderr)
+                self._page(403, "Not signed",
+                           f"The page that asked for a signature ({origin or 'unknown'}) is not the "
+                           f"service the challenge names ({origin_of(issuer)}). Nothing was signed.")
+                return
+            statement = ORIGIN_STATEMENT.format(challenge=challenge, origin=origin).encode("utf-8")
+            signature = base64.b64encode(sign_cms(statement, key, certificate, chain)).decode()
+            try:
+                target = post_direct(issuer, challenge, signature, next_url)
+            except SignerError as exc:
+                print(f"idp-signer: {exc}", file=sys.stderr)
+                self._page(502, "Not signed in", str(exc))
+                return
+            print(f"idp-signer: signed for {origin}; continue in the browser", file=sys.stderr)
+            self.send_response(303)
+            self.send_header("Location", target)
+            self.send_header("Content-Length", "0")
+            self.send_header("Cache-Control", "no-store")
+            self.end_headers()
+
+    return ThreadingHTTPServer(("127.0.0.1", port), Handler)
+
+
 def _password(args) -> str | None:
     if args.password_file:
         return Path(args.password_file).read_text(encoding="utf-8").rstrip("\r\n")
@@ -101,6 +226,9 @@ def main(argv: list[str] | None = None) -> int:
     what = parser.add_mutually_exclusive_group(required=True)
     what.add_argument("--challenge", help="the sign-in challenge text shown by the server")
     what.add_argument("--document", help="the document file to sign")
+    what.add_argument("--serve", action="store_true",
+                      help="listen on 127.0.0.1 for the sign-in page (origin-bound sign-in)")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="port for --serve")
     parser.add_argument("--jws", action="store_true", help="make a compact JWS instead of CMS")
     parser.add_argument("--attached", action="store_true", help="enveloping CMS (the document inside)")
     parser.add_argument("--hash", choices=sorted(HASHES), default="sha256")
@@ -110,6 +238,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", help="write to this file instead of standard output")
     args = parser.parse_args(argv)
 
+    if args.serve:
+        try:
+            key, certificate, chain = load_p12(Path(args.p12).read_bytes(), _password(args))
+            server = make_server(key, certificate, chain, port=args.port)
+        except (SignerError, OSError) as exc:
+            print(f"idp-signer: {exc}", file=sys.stderr)
+            return 1
+        print(f"idp-signer: waiting on http://127.0.0.1:{server.server_address[1]}/sign "
+              "(Ctrl+C to stop)", file=sys.stderr)
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            server.server_close()
+        return 0
     try:
         data = args.challenge.encode("utf-8") if args.challenge is not None else \
             Path(args.document).read_bytes()

@@ -1,8 +1,8 @@
 """The citizen's side of consents: what each relying party may receive, and taking it back.
 
-Revoking a consent also revokes the refresh tokens that client holds for the citizen
-(RFC 7009 section 2.1: revoking a grant invalidates the tokens issued under it), so the
-client must ask again, and the citizen decides again.
+Revoking a consent also revokes the refresh tokens and the live access tokens that client holds
+for the citizen (RFC 7009 section 2.1: revoking a grant invalidates the tokens issued under it),
+so the client must ask again, and the citizen decides again.
 """
 
 from __future__ import annotations
@@ -10,12 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from idp.audit.log import record
 from idp.db import db
 from idp.db.types import utcnow
-from idp.oidc.models import Client, Consent, RefreshTokenFamily
+from idp.oidc.models import Client, Consent
+from idp.oidc.session_tokens import end_citizen_tokens
 
 
 @dataclass(frozen=True)
@@ -43,15 +44,8 @@ def revoke_consent(citizen_id: int, consent_id: int) -> bool:
         Consent.id == consent_id, Consent.citizen_id == citizen_id, Consent.revoked_at.is_(None)))
     if consent is None:
         return False
-    now = utcnow()
-    consent.revoked_at = now
-    db.session.execute(
-        update(RefreshTokenFamily)
-        .where(RefreshTokenFamily.citizen_id == citizen_id,
-               RefreshTokenFamily.client_pk == consent.client_pk,
-               RefreshTokenFamily.revoked_at.is_(None))
-        .values(revoked_at=now, revoked_reason="consent_revoked")
-    )
+    consent.revoked_at = utcnow()
+    end_citizen_tokens(citizen_id, "consent_revoked", client_pk=consent.client_pk)
     client = db.session.get(Client, consent.client_pk)
     record("consent.revoke", actor="citizen", citizen_id=citizen_id, client_id=client.client_id,
            details={"scopes": list(consent.scopes)})

@@ -81,4 +81,6 @@ def load() -> str:
             f"{Path(settings.keys_dir) / 'trust' / TRUST_FILE})\n"
             f"certificate sign-in: {settings.issuer}/login/certificate, then sign the challenge shown:\n"
             f"  {command}\n"
-            f"  and paste the output. Other demo certificates (no account): {others}")
+            f"  and paste the output (acr substantial at most), or start the signer with --serve\n"
+            f"  instead of --challenge and press \"Sign with the signer on this computer\" (origin-bound).\n"
+            f"  Other demo certificates (no account): {others}")

@@ -29,6 +29,7 @@ from idp.citizens.models import (
 from idp.db import db
 from idp.db.types import utcnow
 from idp.identifiers import InvalidIdentifier, get_scheme
+from idp.oidc.session_tokens import end_citizen_tokens
 
 
 class AccountProblem(Exception):
@@ -154,23 +155,36 @@ def register(*, identifier: str, full_name: str, birthdate: date, email: str | N
 def update_contacts(citizen: Citizen, email: str | None, phone: str | None) -> list[str]:
     """Change the citizen's email and phone (the only profile fields they edit).
 
-    A changed value is no longer verified. Returns the names of the fields that changed.
+    A changed value is no longer verified. An address already held by another account is not
+    added, and the caller answers exactly as when it is: saying "already used" would tell
+    anyone signed in which addresses have accounts (account enumeration). Until contacts are
+    verified by a code sent to them, the other account keeps its address and this one keeps
+    its old value; the audit log records which field was not added (not the address).
+    Returns the names of the fields the citizen asked to change. Raises AccountProblem for a
+    malformed value or a missing one.
     """
-    contacts = check_contacts(email, phone, citizen_id=citizen.id)
-    changed = []
-    if contacts.email != citizen.email:
-        citizen.email, citizen.email_verified = contacts.email, False
-        changed.append("email")
-    if contacts.phone != citizen.phone:
-        citizen.phone, citizen.phone_verified = contacts.phone, False
-        changed.append("phone")
-    if changed:
-        record("account.contacts", actor="citizen", citizen_id=citizen.id, details={"changed": changed})
-    return changed
+    contacts = check_contacts(email, phone, citizen_id=citizen.id, unique=False)
+    asked, changed, not_added = [], [], []
+    for name, value in (("email", contacts.email), ("phone", contacts.phone)):
+        if value == getattr(citizen, name):
+            continue
+        asked.append(name)
+        held_by_another = select(Citizen.id).where(getattr(Citizen, name) == value, Citizen.id != citizen.id)
+        if value is not None and db.session.scalar(held_by_another):
+            not_added.append(name)
+            continue
+        setattr(citizen, name, value)
+        setattr(citizen, f"{name}_verified", False)
+        changed.append(name)
+    if asked:
+        details = {"changed": changed, **({"not_added": not_added} if not_added else {})}
+        record("account.contacts", actor="citizen", citizen_id=citizen.id, details=details)
+    return asked
 
 
 def change_password(citizen: Citizen, current: str, new: str) -> None:
     """Replace the citizen's password after checking the current one (audited either way).
+    Every token relying parties hold for the account ends (:func:`_end_tokens`).
 
     Raises AccountProblem naming ``current_password`` or ``password``. The caller commits and
     signs the other sessions out.
@@ -184,6 +198,7 @@ def change_password(citizen: Citizen, current: str, new: str) -> None:
         raise AccountProblem("current_password", str(messages.CURRENT_PASSWORD_WRONG))
     _store_password(citizen, new, credential)
     record("password.change", actor="citizen", citizen_id=citizen.id)
+    _end_tokens(citizen, "password_changed")
 
 
 def _store_password(citizen: Citizen, password: str, credential: PasswordCredential | None) -> None:
@@ -199,20 +214,28 @@ def _store_password(citizen: Citizen, password: str, credential: PasswordCredent
         credential.changed_at = utcnow()
 
 
+def _end_tokens(citizen: Citizen, reason: str) -> None:
+    """End every token family and live access token of the account, for every client
+    (RFC 9700 §4.14; ASVS 3.3): whoever held the old password, or the account an administrator
+    stops, keeps nothing that works. In the caller's transaction."""
+    end_citizen_tokens(citizen.id, reason)
+
+
 # -- administration (``idp citizens``) -----------------------------------------------------------
 
 
 def set_password(citizen: Citizen, password: str, *, actor: str) -> bool:
     """Give the account this password, replacing any it had: for accounts imported without one
     (``idp citizens import``) and for a citizen who proved who they are at a counter. The same
-    policy as every other password. Returns whether it replaced one. Audited; the caller
-    commits and ends the account's sessions.
+    policy as every other password; every token of the account ends. Returns whether it
+    replaced one. Audited; the caller commits and ends the account's sessions.
     """
     credential = db.session.scalar(select(PasswordCredential).where(
         PasswordCredential.citizen_id == citizen.id))
     _store_password(citizen, password, credential)
     replaced = credential is not None
     record("password.set", actor=actor, citizen_id=citizen.id, details={"replaced": replaced})
+    _end_tokens(citizen, "password_set")
     return replaced
 
 #: An admin lock has no natural end: it lasts until ``unlock``.
@@ -249,7 +272,8 @@ def enroll(*, identifier: str, full_name: str, birthdate: date, gender: str, ema
 
 def lock(citizen: Citizen, reason: str, *, actor: str) -> int:
     """Lock an account by decision of an administrator: sign-in is refused with a page saying
-    so, and every session ends now (back-channel logout follows through ``session_ended``).
+    so, every session ends now (back-channel logout follows through ``session_ended``), and
+    so does every token relying parties hold for it (:func:`_end_tokens`).
     Returns how many sessions ended. Commits."""
     reason = (reason or "").strip()
     if not reason or len(reason) > 500:
@@ -257,6 +281,7 @@ def lock(citizen: Citizen, reason: str, *, actor: str) -> int:
     citizen.locked_until = utcnow() + timedelta(days=365 * ADMIN_LOCK_YEARS)
     citizen.lock_reason = reason
     record("citizen.locked", actor=actor, citizen_id=citizen.id, details={"reason": reason})
+    _end_tokens(citizen, "admin_lock")
     db.session.commit()
     return end_all_sessions(citizen.id, "admin_lock")
 

@@ -15,16 +15,19 @@ from idp.accounts.devices import describe
 from idp.accounts.forms import ContactsForm, PasswordChangeForm
 from idp.accounts.joined_services import joined_services
 from idp.audit.log import record
+from idp.auth import lockout
 from idp.auth.sessions import (
     current_session,
     end_all_sessions,
     end_session,
     sessions_of,
 )
+from idp.auth.views import _refusal as refusal
 from idp.citizens import lookup
 from idp.citizens.models import Citizen
 from idp.db import db
 from idp.identifiers import get_scheme
+from idp.oidc.session_tokens import end_citizen_tokens
 
 bp = Blueprint("account", __name__, url_prefix="/account")
 
@@ -60,14 +63,15 @@ def contacts():
     form = ContactsForm()
     if form.validate_on_submit():
         try:
-            changed = services.update_contacts(g.citizen, form.email.data, form.phone.data)
+            asked = services.update_contacts(g.citizen, form.email.data, form.phone.data)
         except services.AccountProblem as problem:
             db.session.rollback()
             form[problem.field].errors.append(problem.message)
         else:
             db.session.commit()
-            if changed:
-                flash(gettext("Your contact details were saved."), "success")
+            if asked:  # the same words whether or not an address was already another account's
+                flash(gettext("Your contact details were saved. An email address or phone number "
+                              "already linked to another account is not added to yours."), "success")
             return redirect(url_for("account.profile"), 303)
     return _profile_page(form, 422)
 
@@ -97,6 +101,9 @@ def end_one_session(session_id: int):
 @bp.post("/sessions/end-others")
 def end_other_sessions():
     record("signout", actor="citizen", citizen_id=g.citizen.id, details={"reason": "all_others"})
+    # Signing out everywhere is what a citizen does who fears someone else is in: the tokens
+    # relying parties hold for the account end too, whichever session issued them.
+    end_citizen_tokens(g.citizen.id, "signed_out_everywhere")
     count = end_all_sessions(g.citizen.id, "ended_by_citizen", except_id=g.sso.id)
     flash(ngettext("Signed out of %(num)d other session.", "Signed out of %(num)d other sessions.", count),
           "success")
@@ -124,18 +131,44 @@ def history_page():
 
 @bp.route("/password", methods=["GET", "POST"])
 def password():
-    """Password change: the current password is asked again; other sessions are signed out."""
+    """Password change: the current password is asked again; other sessions are signed out.
+
+    The current password is a guess like any sign-in: a wrong one counts toward the account's
+    lockout (:mod:`idp.auth.lockout`, NIST SP 800-63B §5.2.2), and while the account must wait or
+    is locked the form checks nothing, so a stolen session cannot guess the password from many
+    addresses."""
     form = PasswordChangeForm()
     if request.method == "GET":
         return render_template("accounts/password.html", form=form)
     if form.validate_on_submit():
+        key = lockout.account_key(g.citizen.id, "")
+        current = lockout.status(key)
+        if lockout.is_blocked(current):
+            return _password_refused(form, current, "locked" if lockout.policy().is_lock(current) else "wait")
         try:
             services.change_password(g.citizen, form.current_password.data, form.password.data)
         except services.AccountProblem as problem:
+            if problem.field == "current_password":
+                current = lockout.record_failure(key)
+                if lockout.policy().is_lock(current):  # this failure (already audited) locks
+                    return _password_refused(form, current, "locked", audit=False)
             form[problem.field].errors.append(problem.message)
         else:
+            lockout.reset(key)
             db.session.commit()
             end_all_sessions(g.citizen.id, "password_changed", except_id=g.sso.id)
             flash(gettext("Your password was changed. Your other sessions were signed out."), "success")
             return redirect(url_for("account.profile"), 303)
     return render_template("accounts/password.html", form=form), 422
+
+
+def _password_refused(form: PasswordChangeForm, current: lockout.Status, outcome: str, *, audit: bool = True):
+    """The form again, with the sign-in page's words for a wait or a lock, and Retry-After."""
+    wait = lockout.wait_seconds(current)
+    if audit:
+        record("password.change", actor="citizen", outcome="failure", citizen_id=g.citizen.id,
+               details={"reason": outcome})
+        db.session.commit()
+    message, status = refusal(outcome, wait)
+    form.current_password.errors.append(message)
+    return render_template("accounts/password.html", form=form), status, {"Retry-After": str(wait)}

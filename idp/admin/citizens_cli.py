@@ -21,6 +21,7 @@ from idp.auth.mfa_reset import reset_second_factors
 from idp.citizens.models import Citizen
 from idp.cli_output import audit, emit, fail, json_option
 from idp.db import db
+from idp.oidc.session_tokens import end_citizen_tokens
 
 citizens_cli = AppGroup("citizens", help="Citizen accounts.")
 
@@ -266,12 +267,14 @@ def set_password_command(reference: str, password_stdin: bool, as_json: bool) ->
 @click.argument("reference")
 @json_option
 def logout_command(reference: str, as_json: bool) -> None:
-    """End every session of the account now (relying parties get back-channel logout).
+    """End every session of the account now (relying parties get back-channel logout), and
+    every token relying parties hold for it.
 
     Example: idp citizens logout 001085012345
     """
     citizen = _citizen(reference)
     audit("citizen.logout_all", citizen_id=citizen.id)
+    end_citizen_tokens(citizen.id, "admin_logout")
     ended = sso.end_all_sessions(citizen.id, "admin_logout")
     emit({"id": citizen.id, "sessions_ended": ended}, as_json,
          lambda d: [f"citizen {d['id']}: {ended} session(s) ended"])

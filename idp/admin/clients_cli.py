@@ -77,7 +77,11 @@ def metadata_options(*, update: bool):
             click.option("--subject-type", type=click.Choice(["pairwise", "public"]), default=None,
                          help="Subject identifiers (default pairwise)."),
             click.option("--sector-identifier", default=None, metavar="HOST",
-                         help="Pairwise sector shared by one agency's systems."),
+                         help="Pairwise sector shared by one agency's systems (set by the "
+                              "administrator; default: the single host of the redirect URIs)."),
+            click.option("--sector-identifier-uri", default=None, metavar="URI",
+                         help="https URL of a JSON array listing every redirect URI; its host "
+                              "is the pairwise sector (OIDC Core 8.1)."),
             click.option("--backchannel-logout-uri", default=None, metavar="URI"),
             click.option("--frontchannel-logout-uri", default=None, metavar="URI"),
             click.option("--default-acr", "default_acr_values", metavar="ACR", **many,
@@ -264,8 +268,14 @@ def registration_token() -> None:
 @click.option("--label", required=True, help="Who the token is for (the onboarding system).")
 @click.option("--expires-in", type=click.IntRange(60, 90 * 86400), default=86400, show_default=True,
               metavar="SECONDS", help="Lifetime of the token.")
+@click.option("--allow-scope", "allow_scopes", multiple=True, metavar="SCOPE",
+              help="Let the clients it registers have this scope (national_id), otherwise given "
+                   "by an administrator only; repeat for several.")
+@click.option("--allow-public-subject", is_flag=True,
+              help="Let the clients it registers have public subjects (default: pairwise only).")
 @json_option
-def registration_token_create(label: str, expires_in: int, as_json: bool) -> None:
+def registration_token_create(label: str, expires_in: int, allow_scopes: tuple[str, ...],
+                              allow_public_subject: bool, as_json: bool) -> None:
     """Make an initial access token for the trusted onboarding system; shown ONCE.
 
     /connect/register works only with IDP_DYNAMIC_REGISTRATION=true.
@@ -273,12 +283,15 @@ def registration_token_create(label: str, expires_in: int, as_json: bool) -> Non
     Example: idp clients registration-token create --label "onboarding.gov.vn" --expires-in 3600 --json
     """
     try:
-        row, value = create_initial_token(label=label, expires_in=expires_in, actor=admin_actor())
+        row, value = create_initial_token(label=label, expires_in=expires_in, actor=admin_actor(),
+                                          allow_scopes=list(allow_scopes),
+                                          allow_public_subject=allow_public_subject)
     except ValueError as exc:
         raise fail(str(exc)) from None
     db.session.commit()
     data = {"id": row.id, "label": label, "initial_access_token": value,
             "expires_at": row.expires_at.isoformat(timespec="seconds"),
+            "allowed_scope": row.allowed_scope, "allow_public_subject": row.allow_public_subject,
             "registration_endpoint": f"{current_app.config['IDP'].issuer}/connect/register",
             "enabled": bool(current_app.config["IDP"].dynamic_registration)}
     lines = [f"initial_access_token {value}", f"expires at {data['expires_at']}"]
@@ -293,7 +306,8 @@ def _token_row(row) -> dict:
 
     return {"id": row.id, "label": row.label, "state": token_state(row), "created_by": row.created_by,
             "created_at": when(row.created_at), "expires_at": when(row.expires_at),
-            "revoked_at": when(row.revoked_at)}
+            "revoked_at": when(row.revoked_at), "allowed_scope": row.allowed_scope,
+            "allow_public_subject": row.allow_public_subject}
 
 
 @registration_token.command("list")

@@ -87,19 +87,26 @@ def tail(count: int, as_json: bool) -> None:
 @click.option("--anchor", type=_AnchorType(), metavar="ID:HASH",
               help="An event id and hash saved earlier outside the database (this command "
                    "prints one); the chain must still hold that hash at that id.")
+@click.option("--accept-rebuild", "accepted", multiple=True, type=click.IntRange(1), metavar="EVENT_ID",
+              help="An audit.head_rebuilt event the operator has investigated (events before it "
+                   "compared with an anchor or the SIEM export); verification goes on past it.")
 @with_appcontext
-def verify(anchor: Anchor | None) -> None:
+def verify(anchor: Anchor | None, accepted: tuple[int, ...]) -> None:
     """Check every event's hash and link, and that the chain ends where its head says.
 
     Exit code 0 with the number of events checked; 1 naming the first bad event and why.
     Keep the printed anchor somewhere the database's administrators cannot write (a ticket,
     a WORM bucket) and pass it back later with --anchor.
 
+    An audit.head_rebuilt event fails verification: the chain head had been deleted, so the
+    events at the end of the chain before it may have been deleted too. After checking them
+    against an anchor or the SIEM's copy, name it with --accept-rebuild.
+
     \b
     Example:
         idp audit verify --anchor 1200:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
     """
-    checked, problem = verify_chain(anchor=anchor)
+    checked, problem = verify_chain(anchor=anchor, accepted_rebuilds=frozenset(accepted))
     if problem is not None:
         where = f"event {problem.event_id}" if problem.event_id is not None else "chain head"
         click.echo(f"audit chain BROKEN at {where}: {problem.reason} "

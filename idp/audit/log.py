@@ -50,6 +50,8 @@ MAX_DETAILS_BYTES = 8192
 EVENTS = AuditEvent.__table__
 HEAD = AuditChainHead.__table__
 HEAD_ID = 1
+#: The event a writer appends when it found the head row gone (see :func:`verify_chain`).
+HEAD_REBUILT = "audit.head_rebuilt"
 
 #: Text that PostgreSQL refuses (NUL) or that cannot be encoded (lone surrogates).
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
@@ -227,7 +229,7 @@ def _append_all(batch: list[dict[str, Any]]) -> AuditEvent:
         # Leave a trace in the chain itself: events deleted from its end before this point
         # can no longer be detected from the database alone.
         log.warning("audit chain head was missing; rebuilt from event %d", last_id)
-        event = _append(last_id, last_hash, action="audit.head_rebuilt", outcome="failure",
+        event = _append(last_id, last_hash, action=HEAD_REBUILT, outcome="failure",
                         actor="system", citizen_id=None, client_id=None,
                         details={"from_event": last_id}, ip_address=None, user_agent=None)
         last_id, last_hash = event.id, event.hash
@@ -340,7 +342,7 @@ def _insert_batch(batch: list[dict[str, Any]], connection) -> None:
     last_id, last_hash, rebuilt = _lock_head(connection)
     if rebuilt:
         log.warning("audit chain head was missing; rebuilt from event %d", last_id)
-        batch = [{"action": "audit.head_rebuilt", "outcome": "failure", "actor": "system",
+        batch = [{"action": HEAD_REBUILT, "outcome": "failure", "actor": "system",
                   "citizen_id": None, "client_id": None, "details": {"from_event": last_id},
                   "ip_address": None, "user_agent": None}, *batch]
     at = utcnow()
@@ -445,14 +447,28 @@ class Anchor:
         return cls(int(event_id), digest)
 
 
-def verify_chain(batch: int = 5000, anchor: Anchor | None = None) -> tuple[int, ChainProblem | None]:
+def _rebuilt_reason(row: Mapping[str, Any]) -> str:
+    details = row["details"] if isinstance(row["details"], dict) else {}
+    after = details.get("from_event", row["id"] - 1)
+    return (f"records that the chain head was missing and was rebuilt from event {after}: events "
+            f"after {after} may have been deleted before it (compare with an anchor or the SIEM "
+            f"export, then pass --accept-rebuild {row['id']})")
+
+
+def verify_chain(batch: int = 5000, anchor: Anchor | None = None,
+                 accepted_rebuilds: frozenset[int] = frozenset()) -> tuple[int, ChainProblem | None]:
     """Walk the chain in id order; return how many events were checked and the first problem.
 
     - a changed row fails its own hash (the id is hashed too, so rows swapped or renumbered
       fail here as well);
     - a row changed *and* re-hashed breaks the next row's ``prev_hash`` link;
     - a deleted row leaves a gap in the ids, which are dense by construction;
-    - deleted rows at the end leave the chain shorter than its head says.
+    - deleted rows at the end leave the chain shorter than its head says;
+    - deleted rows at the end *and* a deleted head leave a chain that ends cleanly, but the next
+      writer rebuilds the head and records ``audit.head_rebuilt`` (:func:`_append_all`): that
+      event is a problem until the operator, having compared the events before it with an
+      anchor or the SIEM's copy, names it in ``accepted_rebuilds``. The head row exists from
+      the first migration on, so a rebuild never happens in normal operation.
 
     Writers may append while this runs: the head is read after the walk, and the walk goes on
     while the head is ahead of it, so only events that really are gone are reported missing.
@@ -474,6 +490,8 @@ def verify_chain(batch: int = 5000, anchor: Anchor | None = None) -> tuple[int, 
                 return checked, ChainProblem(
                     row["id"], f"does not follow event {row['id'] - 1}: its prev_hash is not that "
                     "event's hash (one of the two was changed and re-hashed)")
+            if row["action"] == HEAD_REBUILT and row["id"] not in accepted_rebuilds:
+                return checked, ChainProblem(row["id"], _rebuilt_reason(row))
             if anchor is not None and row["id"] == anchor.event_id:
                 if row["hash"] != anchor.hash:
                     return checked, ChainProblem(row["id"], "does not match the anchor kept outside "

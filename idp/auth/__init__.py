@@ -19,4 +19,5 @@ def init_app(app: Flask) -> None:
     ratelimit.init_app(app)
     ratelimit.limit_posts(app, ["auth.login", "auth.second_factor_otp", "auth.second_factor_recovery",
                                 "auth.second_factor_passkey", "auth.passkey_sign_in",
-                                "certificate_signin.login"])
+                                "certificate_signin.login", "certificate_signin.direct",
+                                "certificate_signin.continue_direct"])

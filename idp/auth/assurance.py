@@ -5,9 +5,16 @@ Three authentication context classes (OIDC Core §2 ``acr``), lowest first:
 - ``urn:idp:acr:basic``: one factor (a password);
 - ``urn:idp:acr:substantial``: factors of at least two categories (password + authenticator
   app, recovery code or passkey), any account;
-- ``urn:idp:acr:high``: at least two categories, one method phishing-resistant (``hwk``,
-  ``swk``, ``sc``: a passkey or a signature certificate), on an identity-verified (level 2)
-  account.
+- ``urn:idp:acr:high``: at least two categories, one method phishing-resistant, on an
+  identity-verified (level 2) account.
+
+Phishing-resistant means bound to this server's origin, so a phishing page cannot relay it
+(NIST SP 800-63B §5.2.5): a passkey (WebAuthn signs the origin the browser reports), or a
+certificate signature the citizen's signer made over a statement naming the origin its browser
+reported and posted to this server itself (:mod:`idp.auth.certificate_views`). A key method
+(``hwk``, ``swk``, ``sc``) says only how the key is held: a certificate signature over a
+challenge pasted into a form proves the key but can be relayed, so the sign-in that made it
+says ``phishing_resistant=False`` and reaches ``substantial`` at most.
 
 The categories are the classic three (NIST SP 800-63B §5.1; RFC 8176 §2 lists the values):
 something known, something held, something one is. Aliases (``IDP_ACR_ALIASES``) let a relying
@@ -29,8 +36,10 @@ LEVELS = (ACR_BASIC, ACR_SUBSTANTIAL, ACR_HIGH)
 KNOWLEDGE = frozenset({"pwd", "pin", "kba"})
 POSSESSION = frozenset({"otp", "hwk", "swk", "sc", "sms"})
 INHERENCE = frozenset({"fpt", "face", "user"})
-#: Methods bound to the origin or to a private key that never leaves the device: a phishing
-#: page cannot relay them (NIST SP 800-63B §5.2.5, "verifier impersonation resistance").
+#: Key methods: phishing-resistant (NIST SP 800-63B §5.2.5, "verifier impersonation
+#: resistance") when the proof is bound to the origin, which a passkey's always is. A sign-in
+#: whose key proof could be relayed (a pasted certificate signature) says so with
+#: ``phishing_resistant=False`` (:func:`acr_reached`).
 PHISHING_RESISTANT = frozenset({"hwk", "swk", "sc"})
 #: RFC 8176 §2: "mfa", multiple-factor authentication.
 MFA = "mfa"
@@ -49,14 +58,25 @@ def categories(amr: Iterable[str]) -> set[str]:
     return found
 
 
-def acr_reached(amr: Iterable[str], level: int) -> str:
-    """The highest class ``amr`` reaches on an account of assurance ``level`` (see module doc)."""
+def acr_reached(amr: Iterable[str], level: int, *, phishing_resistant: bool | None = None) -> str:
+    """The highest class ``amr`` reaches on an account of assurance ``level`` (see module doc).
+
+    ``phishing_resistant``: whether a method of ``amr`` was proven bound to the origin. None
+    (passkeys, passwords, one-time codes) reads it from the methods: a key method counts.
+    """
     methods = set(amr)
     if len(categories(methods)) < 2:
         return ACR_BASIC
-    if methods & PHISHING_RESISTANT and level >= HIGH_ACCOUNT_LEVEL:
+    if phishing_resistant is None:
+        phishing_resistant = bool(methods & PHISHING_RESISTANT)
+    if phishing_resistant and level >= HIGH_ACCOUNT_LEVEL:
         return ACR_HIGH
     return ACR_SUBSTANTIAL
+
+
+def higher(first: str | None, second: str) -> str:
+    """The higher of two classes (``first`` may be None or unknown)."""
+    return first if first is not None and rank(first) > rank(second) else second
 
 
 def amr_claim(amr: Iterable[str]) -> list[str]:
@@ -122,6 +142,6 @@ def acr_claim(reached: str, requested: Iterable[str]) -> str:
 
 __all__ = [
     "ACR_BASIC", "ACR_HIGH", "ACR_SUBSTANTIAL", "LEVELS", "MFA", "PHISHING_RESISTANT",
-    "acr_claim", "acr_reached", "aliases", "amr_claim", "categories", "rank", "required_level",
+    "acr_claim", "acr_reached", "aliases", "amr_claim", "categories", "higher", "rank", "required_level",
     "resolve", "supported_values",
 ]

@@ -13,8 +13,16 @@ that means for an account, in this order:
    last use), and a qualified certificate (ETSI EN 319 412-5 QcCompliance) raises an account
    to level 2 (identity verified), audited as ``account.level_raised``.
 
-``amr`` (RFC 8176 §2): ``hwk`` + ``pin`` when the certificate says its key is on a token or
-qualified signature creation device (QcSSCD, or a hardware certificate policy), else ``swk``.
+``amr`` (RFC 8176 §2) says what happened and nothing more: ``hwk`` when the certificate says
+its key is on a token or qualified signature creation device (QcSSCD, or a hardware certificate
+policy), else ``swk``; ``pin`` only when the device must have verified the holder's PIN to sign
+(QcSSCD, :func:`idp.signatures.identity.device_verifies_activation`), never from a policy OID
+alone. ``mfa`` is added by the token code when two categories remain.
+
+``acr``: a signature pasted into the page can be relayed by a phishing page (it proves the key,
+not which browser asked), so that sign-in is not phishing-resistant and reaches ``substantial``
+at most. Only the signer's own post of an origin-bound statement
+(:mod:`idp.auth.certificate_views`) counts as phishing-resistant (``origin_bound``).
 """
 
 from __future__ import annotations
@@ -33,7 +41,13 @@ from idp.citizens.models import LEVEL_VERIFIED, Citizen, NationalIdentifier
 from idp.db import db
 from idp.db.types import utcnow
 from idp.signatures.challenge import IDENTIFIER_MISMATCH, ChallengeOutcome
-from idp.signatures.identity import AMR_HARDWARE, NationalId, is_qualified
+from idp.signatures.identity import (
+    AMR_HARDWARE,
+    AMR_SOFTWARE,
+    NationalId,
+    device_verifies_activation,
+    is_qualified,
+)
 from idp.signatures.validation import Failure
 
 log = logging.getLogger(__name__)
@@ -54,11 +68,15 @@ class CertificateAttempt:
     failure: Failure | None = None
     wait_seconds: int = 0
     level_raised: bool = False
+    origin_bound: bool = False
 
 
 def amr_for(outcome: ChallengeOutcome) -> list[str]:
-    """RFC 8176: a key on a token is something you have unlocked by a PIN you know."""
-    return ["hwk", "pin"] if outcome.amr == AMR_HARDWARE else ["swk"]
+    """RFC 8176 methods for a verified certificate signature (see the module docstring)."""
+    methods = [AMR_HARDWARE if outcome.amr == AMR_HARDWARE else AMR_SOFTWARE]
+    if outcome.certificate is not None and device_verifies_activation(outcome.certificate):
+        methods.append("pin")
+    return methods
 
 
 def find_account(identifier: NationalId) -> Citizen | None:
@@ -117,7 +135,8 @@ def sign_in_with_certificate(outcome: ChallengeOutcome,
     remember_certificate(citizen, outcome.certificate)
     raised = raise_level(citizen, outcome.certificate)
     db.session.commit()
-    return CertificateAttempt("ok", citizen=citizen, amr=tuple(amr_for(outcome)), level_raised=raised)
+    return CertificateAttempt("ok", citizen=citizen, amr=tuple(amr_for(outcome)), level_raised=raised,
+                              origin_bound=outcome.origin_bound)
 
 
 def remember_certificate(citizen: Citizen, certificate: x509.Certificate) -> CertificateCredential:

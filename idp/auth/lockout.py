@@ -6,9 +6,9 @@ it is locked for ``IDP_LOGIN_LOCK_TTL`` seconds. A success resets the count. NIS
 section 5.2.2 (rate limiting) asks for exactly this kind of throttle.
 
 The counters live in Redis when ``IDP_REDIS_URL`` is set (every node sees the same), else in
-the process. Keys are derived from the citizen id, or from a keyed digest of the typed
-username when no account matches, so unknown and known usernames behave alike and no
-username is written to Redis in clear.
+the process. Keys are derived from the citizen id, or from a keyed digest of the canonical form
+of the typed username when no account matches (:func:`canonical_name`), so unknown and known
+usernames behave alike under any spelling and no username is written to Redis in clear.
 """
 
 from __future__ import annotations
@@ -17,17 +17,22 @@ import hashlib
 import hmac
 import math
 import threading
-import time
 from dataclasses import dataclass
 
 from flask import current_app
+
+from idp import clock
+from idp.citizens.contacts import normalise_email, normalise_phone
+from idp.citizens.lookup import scheme
+from idp.db.types import nfc
+from idp.identifiers import InvalidIdentifier
 
 #: Failures in a row that cost nothing (typing mistakes).
 FREE_FAILURES = 2
 
 
 def _now() -> float:
-    return time.time()
+    return clock.time()
 
 
 @dataclass(frozen=True)
@@ -80,7 +85,7 @@ class RedisStore:
         self._redis = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
         self._prefix = prefix + "lockout:"
 
-    def get(self, key: str, now: float) -> Status:  # noqa: ARG002 - Redis expires keys itself
+    def get(self, key: str, now: float) -> Status:  # Redis expires keys itself
         values = self._redis.hmget(self._prefix + key, "failures", "blocked_until")
         return Status(int(values[0] or 0), float(values[1] or 0.0))
 
@@ -136,12 +141,39 @@ def policy() -> Policy:
     return Policy(settings.login_max_failures, settings.login_lock_ttl)
 
 
+def canonical_name(username: str) -> str:
+    """What was typed, in the one stored form of the kind of name it is.
+
+    The same order as :func:`idp.citizens.lookup.find_citizen`: a national identifier in the
+    configured scheme, else an email address, else a phone number (E.164), else the text
+    itself (NFC, trimmed, case-folded). Spaces, dashes, case or a trunk prefix then make no
+    difference, exactly as they make none to which account is found."""
+    text = nfc(username or "").strip()
+    current = scheme()
+    try:
+        value = current.parse(text)
+    except InvalidIdentifier:
+        value = None
+    if value is not None:
+        return f"id:{current.name}:{value}"
+    if "@" in text:
+        email = normalise_email(text)
+        return f"email:{email}" if email else f"text:{text.casefold()}"
+    phone = normalise_phone(text, current)
+    return f"phone:{phone}" if phone else f"text:{text.casefold()}"
+
+
 def account_key(citizen_id: int | None, username: str) -> str:
-    """The counter's key: the account, or a keyed digest of what was typed."""
+    """The counter's key: the account, or a keyed digest of the canonical form of what was typed.
+
+    A known account's counter is the same under every spelling and every one of its names, so
+    an unknown name's must be the same under every spelling too: keyed on the raw text, a
+    third failure with another spelling would be throttled for a known number and not for an
+    unknown one, telling which numbers have accounts (OWASP ASVS V2.2 / account enumeration)."""
     if citizen_id is not None:
         return f"citizen:{citizen_id}"
     secret = current_app.config["SECRET_KEY"].encode()
-    digest = hmac.new(secret, username.casefold().encode(), hashlib.sha256).hexdigest()
+    digest = hmac.new(secret, canonical_name(username).encode(), hashlib.sha256).hexdigest()
     return f"name:{digest[:32]}"
 
 

@@ -25,12 +25,20 @@ from idp.db import db
 from idp.db.types import utcnow
 
 COOKIE_NAME = "idp_session"
+#: The name on https (Secure cookies): a ``__Host-`` cookie is accepted by browsers only with
+#: Secure, Path=/ and no Domain, so neither a sibling subdomain nor a plain-http page can set or
+#: overwrite it (session fixation; RFC 6265bis §4.1.3.2).
+HOST_COOKIE_NAME = "__Host-" + COOKIE_NAME
 #: Don't write ``last_seen_at`` on every request: once a minute is precise enough for idle expiry.
 _TOUCH_EVERY = timedelta(seconds=60)
 
 _signals = Namespace()
 #: Sent with ``sso_session`` and ``reason`` after a session is ended and committed.
 session_ended = _signals.signal("idp.session-ended")
+#: Sent with ``sso_session`` and ``reason`` while a session is being ended, before the commit:
+#: receivers write in the same transaction what must end with the session (the tokens issued
+#: in it, :mod:`idp.oidc.session_tokens`), so the session never ends without it.
+session_ending = _signals.signal("idp.session-ending")
 
 
 def _digest(token: str) -> str:
@@ -103,7 +111,7 @@ def current_session() -> SsoSession | None:
     if "idp_session" in g:
         return g.idp_session
     g.idp_session = None
-    token = request.cookies.get(COOKIE_NAME)
+    token = request.cookies.get(cookie_name())
     if not token or len(token) > 100:
         return None
     session = db.session.scalar(_BY_DIGEST, {"digest": _digest(token)})
@@ -133,6 +141,7 @@ def end_session(session: SsoSession, reason: str, *, commit: bool = True) -> Non
         return
     session.ended_at = utcnow()
     session.end_reason = reason
+    session_ending.send(current_app._get_current_object(), sso_session=session, reason=reason)
     if g.get("idp_session") is session:
         g.idp_session = None
         g.idp_session_cookie = ""
@@ -188,20 +197,25 @@ def end_all_sessions(citizen_id: int, reason: str, *, except_id: int | None = No
     return ended
 
 
+def cookie_name() -> str:
+    """The SSO cookie's name: ``__Host-idp_session`` when cookies are Secure, else ``idp_session``."""
+    return HOST_COOKIE_NAME if _settings().secure_cookies else COOKIE_NAME
+
+
 def _set_cookie(response):
     token = g.pop("idp_session_cookie", None)
     if token is None:
         return response
     secure = _settings().secure_cookies
     if token == "":
-        response.delete_cookie(COOKIE_NAME, path="/", secure=secure, httponly=True, samesite="Lax")
+        response.delete_cookie(cookie_name(), path="/", secure=secure, httponly=True, samesite="Lax")
     else:
-        response.set_cookie(COOKIE_NAME, token, path="/", secure=secure, httponly=True,
+        response.set_cookie(cookie_name(), token, path="/", secure=secure, httponly=True,
                             samesite="Lax")
     return response
 
 
-def _commit_pending_notifications(exc=None):  # noqa: ARG001 - teardown signature
+def _commit_pending_notifications(exc=None):  # teardown signature
     if g.get("idp_sessions_ended") and exc is None:
         _notify_ended()
 
@@ -212,6 +226,6 @@ def init_app(app: Flask) -> None:
 
 
 __all__ = [
-    "COOKIE_NAME", "current_session", "end_all_sessions", "end_session", "join",
-    "raise_session", "session_ended", "sessions_of", "start_session",
+    "COOKIE_NAME", "HOST_COOKIE_NAME", "cookie_name", "current_session", "end_all_sessions", "end_session",
+    "join", "raise_session", "session_ended", "session_ending", "sessions_of", "start_session",
 ]

@@ -20,18 +20,16 @@ The steps, in order:
 from __future__ import annotations
 
 import logging
-import re
-import time
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 from flask import redirect, session
 from sqlalchemy import bindparam, exists, select, update
 from werkzeug.wrappers import Response
 
+from idp import clock
 from idp.audit.log import record
 from idp.auth import lockout
-from idp.auth.assurance import ACR_BASIC, acr_reached
+from idp.auth.assurance import ACR_BASIC, PHISHING_RESISTANT, acr_reached, higher
 from idp.auth.models import PasswordCredential, TotpCredential, WebAuthnCredential
 from idp.auth.password import hash_password, needs_rehash, verify_password
 from idp.auth.sessions import current_session, raise_session, start_session
@@ -40,6 +38,7 @@ from idp.citizens.models import Citizen
 from idp.db import db
 from idp.db.types import utcnow
 from idp.metrics import count_signin
+from idp.web.safe_next import safe_next
 
 log = logging.getLogger(__name__)
 
@@ -49,25 +48,6 @@ __all__ = ["ACR_BASIC", "begin_sign_in", "check_password", "complete_sign_in", "
 PENDING_KEY = "idp_pending_signin"
 #: A verified password waits this long for the next step before it must be typed again.
 PENDING_TTL = 300
-MAX_NEXT_LENGTH = 2000
-#: Control characters (C0 and DEL), which browsers strip or misread in a URL.
-_CONTROL = re.compile("[\x00-\x1f\x7f]")
-
-
-def safe_next(target: str | None) -> str | None:
-    """``target`` if it is a path on this server, else None: never an open redirect.
-
-    Only a relative reference starting with one "/" passes (no scheme, no host, no "//" or
-    backslash that browsers read as a host, no control characters).
-    """
-    if not target or len(target) > MAX_NEXT_LENGTH or not target.startswith("/"):
-        return None
-    if target.startswith("//") or "\\" in target or _CONTROL.search(target):
-        return None
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc:
-        return None
-    return target
 
 
 @dataclass(frozen=True)
@@ -159,7 +139,7 @@ def begin_sign_in(citizen: Citizen, amr: list[str], next_url: str | None) -> Res
     completes at once.
     """
     session[PENDING_KEY] = {"citizen_id": citizen.id, "amr": list(amr),
-                            "next": safe_next(next_url), "at": int(time.time())}
+                            "next": safe_next(next_url), "at": int(clock.time())}
     if has_second_factor(citizen.id):
         return redirect("/login/second-factor", 303)
     return complete_sign_in(citizen, amr)
@@ -168,13 +148,14 @@ def begin_sign_in(citizen: Citizen, amr: list[str], next_url: str | None) -> Res
 def pending_sign_in() -> Pending | None:
     """The sign-in waiting for its next step in this browser, if recent enough."""
     data = session.get(PENDING_KEY)
-    if not isinstance(data, dict) or int(time.time()) - int(data.get("at", 0)) > PENDING_TTL:
+    if not isinstance(data, dict) or int(clock.time()) - int(data.get("at", 0)) > PENDING_TTL:
         return None
     return Pending(int(data["citizen_id"]), list(data.get("amr", [])), safe_next(data.get("next")))
 
 
 def complete_sign_in(citizen: Citizen, amr: list[str], acr: str | None = None, *,
-                     next_url: str | None = None, method: str | None = None) -> Response:
+                     next_url: str | None = None, method: str | None = None,
+                     phishing_resistant: bool | None = None) -> Response:
     """Step 3: record the factors in the SSO session, audit, redirect.
 
     ``acr`` is worked out from ``amr`` and the account's level (:func:`acr_reached`) unless
@@ -188,6 +169,12 @@ def complete_sign_in(citizen: Citizen, amr: list[str], acr: str | None = None, *
 
     ``method`` is how the sign-in history names it (default: the ``amr`` values joined by "+").
     The CSRF token is renewed as well, so a token seen before sign-in is no use after it.
+
+    ``phishing_resistant`` says whether this sign-in's proof was bound to the origin (see
+    :mod:`idp.auth.assurance`); None reads it from the methods. On a step-up it is read from
+    the methods *newly* proven here only, and the session keeps the higher of its class and the
+    new one: a key method the session got from a relayable proof (a pasted certificate
+    signature) must not turn into a phishing-resistant one when a password is added to it.
     """
     pending = pending_sign_in()
     session.pop(PENDING_KEY, None)
@@ -197,10 +184,14 @@ def complete_sign_in(citizen: Citizen, amr: list[str], acr: str | None = None, *
     details = {"method": method or "+".join(amr)}
     if current is not None and current.citizen_id == citizen.id:
         methods = sorted(set(current.amr) | set(amr))
-        raise_session(current, amr=methods, acr=acr or acr_reached(methods, citizen.level))
+        if phishing_resistant is None:
+            phishing_resistant = bool((set(amr) - set(current.amr)) & PHISHING_RESISTANT)
+        reached = acr or acr_reached(methods, citizen.level, phishing_resistant=phishing_resistant)
+        raise_session(current, amr=methods, acr=higher(current.acr, reached))
         details["step_up"] = True
     else:
-        start_session(citizen.id, amr=amr, acr=acr or acr_reached(amr, citizen.level))
+        start_session(citizen.id, amr=amr,
+                      acr=acr or acr_reached(amr, citizen.level, phishing_resistant=phishing_resistant))
     record("signin", actor="citizen", citizen_id=citizen.id, details=details)
     count_signin("_".join(amr), "success")
     citizen_id = citizen.id  # read before the commit expires it: no reload just for the log line

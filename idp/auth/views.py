@@ -29,7 +29,8 @@ def _duration(seconds: int) -> str:
 
 
 def _refusal(outcome: str, wait_seconds: int) -> tuple[str, int]:
-    """The message and HTTP status for a sign-in that did not succeed."""
+    """The message and HTTP status for a sign-in (or a password check on the password-change
+    form) that did not succeed."""
     if outcome == "locked":
         return gettext("This account is locked after too many failed sign-in attempts. "
                        "Try again in %(duration)s.", duration=_duration(wait_seconds)), 429

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from idp.keys import service
-from idp.web import cached_json
+from idp.public_documents import flask_response
 
 bp = Blueprint("keys", __name__)
 MAX_AGE = 60
@@ -17,5 +16,5 @@ MAX_AGE = 60
 
 @bp.get("/.well-known/jwks.json")
 def jwks():
-    body, etag = service.jwks()
-    return cached_json(body, etag, "application/jwk-set+json", MAX_AGE)
+    """The JWK Set from the app's prebuilt copy (:mod:`idp.public_documents`)."""
+    return flask_response()

@@ -13,21 +13,22 @@ from __future__ import annotations
 from flask import Flask
 
 from idp.maintenance import register_rule
-from idp.oidc import cli, views
+from idp.oidc import cli, session_tokens, views
 from idp.oidc.logout import backchannel, frontchannel
 from idp.oidc.retention import CORE_RULES
 from idp.oidc.server import init_server
 
 
 def init_app(app: Flask) -> None:
-    """The Authlib server, the ``oidc`` blueprint, logout's session listeners and sender
-    thread, the purge rules of the protocol's tables, ``idp logout-queue`` and
-    ``idp token-exchange``."""
+    """The Authlib server, the ``oidc`` blueprint, the session listeners (logout, ending the
+    session's tokens), the logout sender thread, the purge rules of the protocol's tables,
+    ``idp logout-queue`` and ``idp token-exchange``."""
     for rule in CORE_RULES:
         register_rule(app, rule)
     init_server(app)
     app.register_blueprint(views.bp)
     backchannel.init_app(app)
     frontchannel.init_app(app)
+    session_tokens.init_app(app)
     for command in cli.COMMANDS:
         app.cli.add_command(command)

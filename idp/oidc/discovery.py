@@ -1,13 +1,11 @@
 """Provider metadata: OpenID Connect Discovery 1.0 §3 at ``/.well-known/openid-configuration``
 and OAuth 2.0 Authorization Server Metadata (RFC 8414 §2) at
 ``/.well-known/oauth-authorization-server``: one document, built once per app and served from
-memory with an ETag (the views: :mod:`idp.oidc.views.discovery`; before Flask:
-:mod:`idp.fastpath.documents`). Everything advertised works; nothing else does."""
+memory with an ETag (:mod:`idp.public_documents`, which both paths answer from: the views of
+:mod:`idp.oidc.views.discovery` and :mod:`idp.fastpath`). Everything advertised works; nothing
+else does."""
 
 from __future__ import annotations
-
-import hashlib
-import json
 
 from flask import current_app
 
@@ -73,13 +71,3 @@ def metadata() -> dict:
         # trusted onboarding system holding an initial access token).
         document["registration_endpoint"] = f"{issuer}/connect/register"
     return document
-
-
-def document() -> tuple[dict, str]:
-    """The metadata and its ETag, built once per app (the views and the fast path serve it)."""
-    cached = current_app.extensions.get("idp.discovery")
-    if cached is None:
-        body = metadata()
-        etag = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:32]
-        cached = current_app.extensions["idp.discovery"] = (body, etag)
-    return cached

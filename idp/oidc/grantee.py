@@ -11,6 +11,7 @@ from sqlalchemy import bindparam, select
 
 from idp.citizens.models import Citizen
 from idp.db import db
+from idp.db.types import utcnow
 
 
 class CitizenRef(NamedTuple):
@@ -28,6 +29,20 @@ def citizen_ref(citizen_id: int) -> CitizenRef | None:
 
 
 _REF = select(Citizen.id, Citizen.uid).where(Citizen.id == bindparam("citizen_id"))
+
+
+def active_citizen_ref(citizen_id: int) -> CitizenRef | None:
+    """:func:`citizen_ref` for issuing tokens: None also when an administrator locked the
+    account, so no grant (a code redeemed, a refresh token exchanged) yields tokens for it
+    (RFC 9700 §4.14; ASVS 3.3). One query, as :func:`citizen_ref`."""
+    row = db.session.execute(_ACTIVE_REF, {"citizen_id": citizen_id}).first()
+    if row is None or (row.locked_until is not None and row.locked_until > utcnow()):
+        return None
+    return CitizenRef(row.id, row.uid)
+
+
+_ACTIVE_REF = select(Citizen.id, Citizen.uid, Citizen.locked_until).where(
+    Citizen.id == bindparam("citizen_id"))
 
 
 @dataclass

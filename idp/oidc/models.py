@@ -35,7 +35,10 @@ class Client(OAuthClientMixin, db.Model):
     jwks: Mapped[dict | None] = mapped_column(JSON)
     jwks_uri: Mapped[str | None] = mapped_column(String(1000))
     subject_type: Mapped[str] = mapped_column(String(16), default="pairwise", nullable=False)
+    #: The pairwise sector host (OIDC Core §8.1), fixed at registration (idp.oidc.sector).
     sector_identifier: Mapped[str | None] = mapped_column(String(255))
+    #: OIDC Registration §2: where the client's redirect URIs are listed by its sector's owner.
+    sector_identifier_uri: Mapped[str | None] = mapped_column(String(1000))
     id_token_signed_response_alg: Mapped[str | None] = mapped_column(String(16))
     backchannel_logout_uri: Mapped[str | None] = mapped_column(String(1000))
     #: Back-Channel Logout 1.0 §2.2: the logout token must then carry ``sid``.
@@ -260,7 +263,9 @@ class SubjectIdentifier(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     sector: Mapped[str] = mapped_column(String(255), nullable=False)
-    sub: Mapped[str] = mapped_column(String(64), nullable=False)
+    #: Indexed alone too: a presented access token's account is found by ``sub`` only
+    #: (:func:`idp.oidc.tokens.access.locked_subject`).
+    sub: Mapped[str] = mapped_column(String(64), index=True, nullable=False)
     citizen_id: Mapped[int] = mapped_column(
         ForeignKey("citizens.id", ondelete="CASCADE"), index=True, nullable=False
     )
@@ -342,3 +347,7 @@ class RegistrationToken(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: What an initial token lets a registrant get beyond the default (idp.oidc.endpoints.registration):
+    #: scopes otherwise granted by an administrator only (space-separated), public subjects.
+    allowed_scope: Mapped[str | None] = mapped_column(String(1000))
+    allow_public_subject: Mapped[bool] = mapped_column(default=False, nullable=False)

@@ -15,6 +15,7 @@ from sqlalchemy import and_, exists, or_, select
 
 from idp.auth.models import SessionClient, SsoSession
 from idp.maintenance import Dependent, PurgeContext, PurgeRule
+from idp.oidc.clients.authentication import LEEWAY
 from idp.oidc.models import (
     AuthorizationCode,
     ClientSecret,
@@ -49,8 +50,9 @@ def _revoked_access_tokens(ctx: PurgeContext):
 
 
 def _used_client_assertions(ctx: PurgeContext):
-    # An expired assertion is refused by its exp anyway: its jti need not be remembered.
-    return UsedClientAssertion.expires_at < ctx.now
+    # RFC 7523 section 3 item 7: a jti is remembered while its assertion can be accepted, which
+    # is until exp plus the clock-skew leeway; after that the assertion is refused by its exp.
+    return UsedClientAssertion.expires_at < ctx.now - timedelta(seconds=LEEWAY)
 
 
 def _sessions(ctx: PurgeContext):
@@ -85,5 +87,5 @@ CORE_RULES = (
     PurgeRule("client_secrets", ClientSecret.__table__, _client_secrets,
               description="rotated-out client secrets past their grace period"),
     PurgeRule("used_client_assertions", UsedClientAssertion.__table__, _used_client_assertions,
-              description="jti of private_key_jwt assertions that have expired (RFC 7523 3)"),
+              description="jti of private_key_jwt assertions past exp and the leeway (RFC 7523 3)"),
 )

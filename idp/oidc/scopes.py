@@ -20,6 +20,9 @@ SCOPES: dict[str, tuple[tuple[str, ...], object]] = {
     "national_id": (("national_id", "national_id_scheme", "identity_document"),
                     _l("Your personal identification number and identity document")),
     "assurance": (("assurance_level",), _l("How well your account has been verified")),
+    # OIDC Core §11: a refresh token that outlives the sign-in session (it survives sign-out,
+    # Back-Channel Logout 1.0 §2.7); only ever granted with the citizen's consent.
+    "offline_access": ((), _l("Keep this access after you sign out, until you revoke it")),
 }
 
 #: Scopes naming an API of this server, for agency back-ends with the client credentials grant

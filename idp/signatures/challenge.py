@@ -11,6 +11,15 @@ The flow the sign-in page drives (the form of Vietnamese and Russian signing plu
    citizen's national identifier and the RFC 8176 ``amr`` value (``hwk`` or ``swk``), or the
    reasons for refusing.
 
+Origin-bound statements. A signature over the bare challenge proves the key, not which browser
+asked for it: a phishing page can fetch a challenge from this server, show it to the citizen and
+relay what they paste. The citizen's signer can instead sign :func:`origin_statement`, the
+challenge followed by the origin the citizen's *browser* reported (the ``Origin`` header of
+the form the page posted to the signer on the loopback address), and post it here itself
+(:func:`store_direct_response`); the browser that asked then completes the sign-in in its own
+session. A phishing page's form carries the phishing origin, which the signer refuses and
+which would not match this server's (:func:`verify_challenge_response` with ``origin``).
+
 Mapping the identifier to an account, starting the session and raising the account's level
 belong to the sign-in views that call these functions.
 """
@@ -33,7 +42,7 @@ from idp.signatures.cms import verify_cms
 from idp.signatures.identity import NationalId, key_storage_amr
 from idp.signatures.jws import looks_like_jws, verify_jws
 from idp.signatures.models import SignatureChallenge
-from idp.signatures.validation import Failure, SignaturePolicy, validate_certificate
+from idp.signatures.validation import Failure, SignaturePolicy, validate_signer
 
 CHALLENGE_TTL = timedelta(minutes=2)
 PREFIX = "idp-signin"
@@ -67,6 +76,8 @@ class ChallengeOutcome:
     identifier: NationalId | None = None
     name: str | None = None
     amr: str | None = None
+    #: The signature was over :func:`origin_statement` for this server's origin.
+    origin_bound: bool = False
 
     @property
     def ok(self) -> bool:
@@ -83,6 +94,63 @@ class ChallengeOutcome:
     def fail(self, code: str) -> ChallengeOutcome:
         self.failures.append(Failure(code, MESSAGES[code]))
         return self
+
+
+def origin_statement(challenge: str, origin: str) -> str:
+    """What the signer signs in the origin-bound flow: the challenge and the browser's origin.
+
+    The signer builds the same text (clients/signer/idp_signer.py ``ORIGIN_STATEMENT``)."""
+    return f"{challenge}\norigin={origin}"
+
+
+def origin_of(url: str) -> str:
+    """RFC 6454 §6.2 serialisation of a URL's origin (scheme://host[:port], lowercase)."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    default = {"http": 80, "https": 443}.get(parts.scheme)
+    port = f":{parts.port}" if parts.port and parts.port != default else ""
+    return f"{parts.scheme}://{(parts.hostname or '').lower()}{port}"
+
+
+def store_direct_response(challenge: str, response: str) -> str | None:
+    """Keep the signer's own post of a signed origin statement for its challenge (commits).
+
+    Only a live, unused challenge that has no response yet takes one: the first post wins, so
+    nobody can swap in another signature. Nothing is verified here; the browser that holds the
+    challenge's session verifies it when it continues (:func:`take_direct_response`). Returns
+    None or the reason (``unknown_challenge``, ``challenge_expired``, ``challenge_replayed``).
+    """
+    if not challenge or len(challenge) > 512 or not response or len(response) > MAX_RESPONSE_BYTES:
+        return UNKNOWN_CHALLENGE
+    now = utcnow()
+    digest = _digest(challenge)
+    changed = db.session.execute(
+        update(SignatureChallenge)
+        .where(and_(SignatureChallenge.challenge_digest == digest,
+                    SignatureChallenge.used_at.is_(None),
+                    SignatureChallenge.direct_response.is_(None),
+                    SignatureChallenge.expires_at > now))
+        .values(direct_response=response)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    db.session.commit()
+    if changed == 1:
+        return None
+    row = db.session.scalar(select(SignatureChallenge).where(SignatureChallenge.challenge_digest == digest))
+    if row is None:
+        return UNKNOWN_CHALLENGE
+    if row.used_at is not None or row.direct_response is not None:
+        return CHALLENGE_REPLAYED
+    return CHALLENGE_EXPIRED
+
+
+def direct_response(challenge: str) -> str | None:
+    """The signed statement the signer posted for ``challenge``, if any (nothing is used up)."""
+    if not challenge or len(challenge) > 512:
+        return None
+    return db.session.scalar(select(SignatureChallenge.direct_response)
+                             .where(SignatureChallenge.challenge_digest == _digest(challenge)))
 
 
 def _digest(value: str) -> str:
@@ -140,11 +208,14 @@ def _consume(browser_session_id: str, challenge: str) -> str | None:
 
 def verify_challenge_response(browser_session_id: str, challenge: str, response: str | bytes, *,
                               expected_identifier: NationalId | None = None,
-                              policy: SignaturePolicy | None = None) -> ChallengeOutcome:
+                              policy: SignaturePolicy | None = None,
+                              origin: str | None = None) -> ChallengeOutcome:
     """Check a signed challenge: detached CMS over the challenge, or a JWS whose payload it is.
 
     ``expected_identifier``: when the citizen is already known (step-up, or they typed their
-    number first), the certificate must name that same identifier.
+    number first), the certificate must name that same identifier. ``origin``: the signature
+    must be over :func:`origin_statement` for this origin (the signer's direct post), and the
+    outcome is then ``origin_bound``.
     """
     outcome = ChallengeOutcome()
     if not browser_session_id or not challenge or len(challenge) > 512:
@@ -158,18 +229,24 @@ def verify_challenge_response(browser_session_id: str, challenge: str, response:
         outcome.failures.append(Failure("malformed", "The signed response is too large."))
         return outcome
 
+    statement = (origin_statement(challenge, origin) if origin is not None else challenge).encode("utf-8")
     if looks_like_jws(response):
         signed = verify_jws(response)
-        if signed.ok and not hmac.compare_digest(signed.payload or b"", challenge.encode("utf-8")):
+        if signed.ok and not hmac.compare_digest(signed.payload or b"", statement):
             return outcome.fail(CHALLENGE_MISMATCH)
     else:
-        signed = verify_cms(response, challenge.encode("utf-8"))
+        signed = verify_cms(response, statement)
     outcome.failures.extend(signed.failures)
     if signed.signer is None:
         return outcome
 
     policy = policy or current_policy()
-    report = validate_certificate(signed.signer, signed.certificates, policy)
+    # The same validation as a signed document's; the signature cannot be older than the
+    # challenge it signs, so its claimed signing time must fall within the challenge's life.
+    now = utcnow()
+    report = validate_signer(signed.signer, signed.certificates, policy,
+                             signing_time=signed.signing_time, now=now,
+                             not_before=now - CHALLENGE_TTL)
     outcome.certificate, outcome.identifier, outcome.name = signed.signer, report.identifier, report.name
     outcome.failures.extend(report.failures)
     if report.identifier is None:
@@ -178,4 +255,5 @@ def verify_challenge_response(browser_session_id: str, challenge: str, response:
         outcome.fail(IDENTIFIER_MISMATCH)
     if outcome.ok:
         outcome.amr = key_storage_amr(signed.signer, policy.hardware_policies)
+        outcome.origin_bound = origin is not None
     return outcome

@@ -195,13 +195,15 @@ def _pem(cert: x509.Certificate) -> bytes:
     return cert.public_bytes(serialization.Encoding.PEM)
 
 
-def make_demo_pki(out_dir: str | Path, *, base_url: str = "http://127.0.0.1:8000/demo-pki",
+def make_demo_pki(out_dir: str | Path, *, base_url: str | None = "http://127.0.0.1:8000/demo-pki",
                   password: str = DEFAULT_PASSWORD, ocsp_url: str | None = None,
                   now: datetime | None = None, extra_citizens: tuple = ()) -> dict:
     """Write the demo PKI into ``out_dir`` and return its manifest (also saved as manifest.json).
 
     ``base_url`` is where the CRLs are published (``root-ca.crl``, ``issuing-ca.crl``): the
-    certificates' CRL distribution points name it. ``ocsp_url``, if given, is named as the
+    certificates' CRL distribution points name it; ``None`` makes certificates that name no
+    distribution point (their CRLs reach a server only through a configured folder, file or
+    URL, as some CAs publish them). ``ocsp_url``, if given, is named as the
     citizens' OCSP responder. Files: ``root-ca.pem``, ``issuing-ca.pem``, ``*.crl`` (DER),
     ``unknown-root-ca.pem`` (a CA nobody trusts) and per citizen ``<slug>.p12`` and ``<slug>.pem``.
     ``extra_citizens``: more rows shaped like :data:`CITIZENS` (the sandbox's demo account).
@@ -209,14 +211,15 @@ def make_demo_pki(out_dir: str | Path, *, base_url: str = "http://127.0.0.1:8000
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     now = (now or datetime.now(UTC)).replace(microsecond=0)
-    base_url = base_url.rstrip("/")
+    base_url = base_url.rstrip("/") if base_url else None
 
     root_key = ec.generate_private_key(ec.SECP384R1())
     root = _ca(_name("Demo National Root CA", organization="Demo National Certification Authority"),
                root_key, None, root_key, now=now, path_length=1, crl_url=None)
     issuing_key = ec.generate_private_key(ec.SECP384R1())
     issuing = _ca(_name("Demo Citizen Signing CA", organization="Demo National Certification Authority"),
-                  issuing_key, root, root_key, now=now, path_length=0, crl_url=f"{base_url}/root-ca.crl")
+                  issuing_key, root, root_key, now=now, path_length=0,
+                  crl_url=f"{base_url}/root-ca.crl" if base_url else None)
     unknown_key = ec.generate_private_key(ec.SECP256R1())
     unknown = _ca(_name("Unaccredited CA", organization="Nobody Trusts Us Ltd"), unknown_key, None,
                   unknown_key, now=now, path_length=0, crl_url=None)
@@ -230,7 +233,8 @@ def make_demo_pki(out_dir: str | Path, *, base_url: str = "http://127.0.0.1:8000
         cert = _citizen_certificate(
             name, identifier, key, unknown if untrusted else issuing,
             unknown_key if untrusted else issuing_key, now=now, status=status, hardware=hardware,
-            crl_url=None if untrusted else f"{base_url}/issuing-ca.crl", ocsp_url=ocsp_url)
+            crl_url=None if untrusted or not base_url else f"{base_url}/issuing-ca.crl",
+            ocsp_url=ocsp_url)
         if status == "revoked":
             revoked.append((cert.serial_number, revoked_at))
         chain = [unknown] if untrusted else [issuing, root]

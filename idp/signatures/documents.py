@@ -4,7 +4,8 @@ Used by the agencies' verification API (:mod:`idp.api.signatures`); Flask-free s
 called from anywhere. The answer lists every failure found, not just the first: an agency needs
 to know both that a document was changed and that the signer's certificate was revoked.
 
-Time of validation: the certificate path is checked at the signing time the signer claims
+Time of validation (:func:`idp.signatures.validation.validate_signer`, shared with the
+certificate sign-in): the certificate path is checked at the signing time the signer claims
 (signed attribute signingTime, RFC 5652 §11.3), or now when there is none, so a document signed
 while the certificate was valid still verifies after the certificate expires. A claimed time is
 not a trusted timestamp, so a certificate revoked at any time is refused, and a signing time in
@@ -13,18 +14,14 @@ the future is refused.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, BinaryIO
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
 from idp.signatures.cms import CmsResult, verify_cms
-from idp.signatures.validation import Failure, SignaturePolicy, validate_certificate
-
-INVALID_SIGNING_TIME = "invalid_signing_time"
-#: Clock skew tolerated between the signer's computer and this server.
-CLOCK_SKEW = timedelta(minutes=5)
+from idp.signatures.validation import Failure, SignaturePolicy, validate_signer
 
 
 def _certificate_summary(certificate: x509.Certificate) -> dict[str, Any]:
@@ -59,13 +56,7 @@ def verify_document(signature: bytes, document: bytes | BinaryIO | None,
         "failures": [],
     }
     if cms.signer is not None:
-        at = None
-        if cms.signing_time is not None:
-            if cms.signing_time > now + CLOCK_SKEW:
-                failures.append(Failure(INVALID_SIGNING_TIME, "The claimed signing time is in the future."))
-            else:
-                at = min(cms.signing_time, now)
-        report = validate_certificate(cms.signer, cms.certificates, policy, at=at)
+        report = validate_signer(cms.signer, cms.certificates, policy, signing_time=cms.signing_time, now=now)
         failures.extend(report.failures)
         identifier = report.identifier
         verdict["signer"] = {

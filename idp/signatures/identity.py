@@ -84,6 +84,24 @@ def key_storage_amr(certificate: x509.Certificate, hardware_policies: frozenset[
     return AMR_HARDWARE if _OID_QC_SSCD in _qc_statement_ids(statements.value) else AMR_SOFTWARE
 
 
+def device_verifies_activation(certificate: x509.Certificate) -> bool:
+    """Whether the key can sign only after the device has checked the holder's PIN.
+
+    True only for the ETSI QcStatement QcSSCD (EN 319 412-5 §4.2.2): the CA states, under its
+    qualified status, that the key is in a qualified signature creation device, and a QSCD is
+    certified (EN 419 211, eIDAS Annex II) to use the key only after verifying the signatory's
+    activation data, for each signature. That is RFC 8176 ``pin`` ("a PIN ... that a user
+    enters to unlock a key on the device"), checked by the device rather than by this server.
+    A hardware certificate policy (``IDP_SIGNATURE_HARDWARE_POLICIES``) says only where the
+    key is (``hwk``), not that a PIN guards each use: it never adds ``pin``.
+    """
+    try:
+        statements = certificate.extensions.get_extension_for_oid(_OID_QC_STATEMENTS).value
+    except x509.ExtensionNotFound:
+        return False
+    return _OID_QC_SSCD in _qc_statement_ids(statements.value)
+
+
 def is_qualified(certificate: x509.Certificate) -> bool:
     """A qualified certificate: its qcStatements say QcCompliance (ETSI EN 319 412-5 §4.2.1).
 

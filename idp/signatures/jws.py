@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import logging
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -45,6 +46,8 @@ class JwsResult:
     certificates: list[x509.Certificate] = field(default_factory=list)
     payload: bytes | None = None
     algorithm: str | None = None
+    #: A compact JWS claims no signing time (RFC 7515 has none); kept so it reads like a CmsResult.
+    signing_time: datetime | None = None
 
     @property
     def ok(self) -> bool:
@@ -72,7 +75,7 @@ def verify_jws(token: str | bytes) -> JwsResult:
             return result.fail(MALFORMED, "The JWS is too large.")
         header = jws.extract_compact(raw, registry=_registry()).protected
         return _verify(raw, header, result)
-    except Exception as exc:  # noqa: BLE001 - any parse error in hostile input is "malformed"
+    except Exception as exc:  # any parse error in hostile input is "malformed"
         log.info("malformed JWS: %s", type(exc).__name__)
         return result.fail(MALFORMED, "The value is not a well-formed compact JWS (RFC 7515 §7.1).")
 

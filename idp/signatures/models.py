@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import String
+from sqlalchemy import String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from idp.db import db
@@ -26,3 +26,6 @@ class SignatureChallenge(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True, nullable=False)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: The signed origin statement the citizen's signer posted itself (the origin-bound flow),
+    #: kept until the browser holding the challenge continues; public data (a signature).
+    direct_response: Mapped[str | None] = mapped_column(Text())

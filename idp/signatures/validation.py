@@ -4,9 +4,23 @@ A signer's certificate is accepted only when it chains to a trust anchor in ``<I
 (PEM files; nothing is trusted by default), every certificate in the path is valid at the time
 that matters (now for a sign-in, the signing time for a document), its key usage allows signing
 (RFC 5280 §4.2.1.3: digitalSignature or nonRepudiation), and it is not revoked according to
-the CRLs and OCSP responses :mod:`idp.signatures.revocation` gathers. When revocation data
-a certificate declares cannot be had, ``IDP_SIGNATURE_REVOCATION`` decides: ``hard-fail``
-refuses (``revocation_unavailable``), ``soft-fail`` accepts with revocation status ``unknown``.
+the CRLs and OCSP responses :mod:`idp.signatures.revocation` gathers.
+
+Revocation of the signer's certificate (RFC 5280 §6.3, RFC 6960) is decided by
+:func:`leaf_revocation`, whatever the certificate declares: *every* CRL gathered (configured
+folders, files and URLs, and distribution points) whose issuer is the certificate's issuer and
+whose signature that issuer made is searched for the serial number, so a certificate naming no
+distribution point is still found revoked in the CRL an operator dropped in a folder. Its status
+is ``good`` only on a *fresh* answer: a current CRL (thisUpdate past, nextUpdate still ahead)
+that covers it and does not list it, or a current OCSP ``good`` signed by the issuer or its
+delegated responder. Without one, ``IDP_SIGNATURE_REVOCATION`` decides: ``hard-fail`` refuses
+(``revocation_unavailable``), ``soft-fail`` accepts with status ``unknown``. Under hard-fail
+pyhanko-certvalidator also requires a CRL or OCSP answer for each CA certificate in the path
+(ETSI TS 119 172 "eithercheck").
+
+:func:`validate_signer` is the one entry point for both uses, the certificate sign-in and the
+document verification service: it checks the signer's claimed signing time against the clock
+(and, for a sign-in, against the challenge's lifetime) and validates the path at that time.
 
 Every refusal is a :class:`Failure` with a stable code (see ``REASONS``) and a readable message.
 """
@@ -17,7 +31,7 @@ import asyncio
 import logging
 import threading
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +39,9 @@ from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509 import ocsp
-from cryptography.x509.oid import ExtensionOID
+from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID
 from pyhanko_certvalidator import CertificateValidator, ValidationContext
 from pyhanko_certvalidator.errors import (
     ExpiredError,
@@ -37,6 +52,11 @@ from pyhanko_certvalidator.errors import (
     PathValidationError,
     RevokedError,
     ValidationError,
+)
+from pyhanko_certvalidator.policy_decl import (
+    CertRevTrustPolicy,
+    RevocationCheckingPolicy,
+    RevocationCheckingRule,
 )
 
 from idp.signatures import revocation as revinfo
@@ -52,6 +72,10 @@ WRONG_KEY_USAGE = "wrong_key_usage"
 BAD_SIGNATURE = "bad_signature"
 REVOCATION_UNAVAILABLE = "revocation_unavailable"
 INVALID_CERTIFICATE = "invalid_certificate"
+INVALID_SIGNING_TIME = "invalid_signing_time"
+
+#: Clock skew tolerated between the signer's computer (or the CA's) and this server.
+CLOCK_SKEW = timedelta(minutes=5)
 
 #: Every reason a certificate can be refused for, with what it means.
 REASONS = {
@@ -62,9 +86,11 @@ REASONS = {
     WRONG_KEY_USAGE: "The certificate is not meant for signatures (key usage lacks "
                      "digitalSignature and nonRepudiation).",
     BAD_SIGNATURE: "A signature in the certificate path does not verify.",
-    REVOCATION_UNAVAILABLE: "The certificate's revocation status could not be obtained "
-                            "and the policy is hard-fail.",
+    REVOCATION_UNAVAILABLE: "No current CRL or OCSP answer covers the certificate and the "
+                            "policy is hard-fail.",
     INVALID_CERTIFICATE: "The certificate path breaks an RFC 5280 rule.",
+    INVALID_SIGNING_TIME: "The claimed signing time is in the future, or before the challenge "
+                          "was issued.",
 }
 
 REVOCATION_GOOD = "good"
@@ -178,10 +204,6 @@ def _issuer_of(certificate: x509.Certificate, candidates: list[x509.Certificate]
     return None
 
 
-def _declares_revocation(certificate: x509.Certificate) -> bool:
-    return bool(revinfo.distribution_point_urls(certificate) or revinfo.ocsp_urls(certificate))
-
-
 def _failure_from(exc: Exception) -> tuple[Failure, datetime | None]:
     """Map pyhanko-certvalidator's exception to our reason codes."""
     if isinstance(exc, RevokedError):
@@ -211,6 +233,46 @@ def _failure_from(exc: Exception) -> tuple[Failure, datetime | None]:
 
 def _run(coroutine):
     return asyncio.run(coroutine)
+
+
+def _revinfo_policy(mode: str, at: datetime | None) -> CertRevTrustPolicy:
+    """pyhanko-certvalidator's rules for the path. Hard-fail: a CRL or OCSP answer for every
+    certificate ("eithercheck"), searched among all the CRLs given, not only those a certificate
+    names (its legacy "hard-fail" checks only what a certificate declares). Soft-fail: what is
+    declared and can be had. The signer's own certificate is decided again by
+    :func:`leaf_revocation` either way."""
+    rule = (RevocationCheckingRule.CRL_OR_OCSP_REQUIRED if mode == "hard-fail"
+            else RevocationCheckingRule.CHECK_IF_DECLARED_SOFT)
+    # Today's CRL speaks for a past signing time too: revocation is never undone here.
+    return CertRevTrustPolicy(RevocationCheckingPolicy(rule, rule), retroactive_revinfo=at is not None)
+
+
+def validate_signer(certificate: x509.Certificate, other_certificates: list[x509.Certificate],
+                    policy: SignaturePolicy, *, signing_time: datetime | None, now: datetime | None = None,
+                    not_before: datetime | None = None) -> CertificateReport:
+    """The one validation of a signer, for a sign-in and for a signed document alike.
+
+    ``signing_time`` is the signer's claimed signingTime (RFC 5652 §11.3), or None. It is the
+    signer's own word, not a trusted timestamp, so it is bounded: never in the future (beyond
+    :data:`CLOCK_SKEW`), and never before ``not_before`` (a sign-in passes the earliest moment
+    its challenge can have been issued). Within those bounds the path is validated at that
+    time, so a document signed while the certificate was valid still verifies after it expires;
+    revocation is judged on current data whatever that time (:func:`leaf_revocation`).
+    """
+    now = now or datetime.now(UTC)
+    at, problem = None, None
+    if signing_time is not None:
+        if signing_time > now + CLOCK_SKEW:
+            problem = Failure(INVALID_SIGNING_TIME, "The claimed signing time is in the future.")
+        elif not_before is not None and signing_time < not_before - CLOCK_SKEW:
+            problem = Failure(INVALID_SIGNING_TIME, "The claimed signing time is before the "
+                                                    "challenge was issued.")
+        elif not_before is None:
+            at = min(signing_time, now)
+    report = validate_certificate(certificate, other_certificates, policy, at=at)
+    if problem is not None:
+        report.failures.insert(0, problem)
+    return report
 
 
 def validate_certificate(certificate: x509.Certificate, other_certificates: list[x509.Certificate],
@@ -246,9 +308,10 @@ def _validate(certificate: x509.Certificate, other_certificates: list[x509.Certi
     # Only certificates issued under a trust anchor may make this server fetch a URL: the
     # addresses in a stranger's certificate would let anyone aim requests at internal hosts.
     trusted = chain[-1] in anchors
+    crls: list[bytes] = []
+    ocsps: list[bytes] = []
     try:
         crls = revinfo.gather_crls(policy.crl_sources, chain) if trusted else []
-        ocsps = []
         if policy.ocsp and trusted:
             for child, parent in zip(chain, chain[1:], strict=False):
                 response = revinfo.ocsp_response(child, parent)
@@ -258,14 +321,20 @@ def _validate(certificate: x509.Certificate, other_certificates: list[x509.Certi
             trust_roots=[_asn1(a) for a in anchors],
             other_certs=[_asn1(c) for c in other_certificates],
             moment=at, crls=crls, ocsps=ocsps, allow_fetching=False,
-            revocation_mode=policy.revocation,
-            # Today's CRL speaks for a past signing time too: revocation is never undone here.
-            retroactive_revinfo=at is not None)
+            revinfo_policy=_revinfo_policy(policy.revocation, at))
         validator = CertificateValidator(_asn1(certificate), validation_context=context)
         _run(validator.async_validate_path())
-    except Exception as exc:  # noqa: BLE001 - the library's whole family of refusals maps to reasons
+    except Exception as exc:  # the library's whole family of refusals maps to reasons
         failure, revoked_at = _failure_from(exc)
         log.info("signature certificate refused: %s (%s)", failure.code, type(exc).__name__)
+        if failure.code == REVOCATION_UNAVAILABLE and len(chain) > 1 and chain[-1] in anchors:
+            # The library found no answer somewhere in the path; if it is the signer's own
+            # certificate that is listed as revoked in a CRL, say that (the stronger reason).
+            status = leaf_revocation(certificate, chain[1], crls, ocsps)
+            if status.revoked:
+                report.failures.append(status.failure(at))
+                report.revocation, report.revoked_at = REVOCATION_REVOKED, status.revoked_at
+                return report
         if all(f.code != failure.code for f in report.failures):
             report.failures.append(failure)
         if failure.code == REVOKED:
@@ -274,9 +343,19 @@ def _validate(certificate: x509.Certificate, other_certificates: list[x509.Certi
             report.revocation = REVOCATION_UNKNOWN
         return report
 
-    report.revocation = _leaf_status(chain, crls, ocsps)
-    if at is not None and len(chain) > 1:
-        _refuse_if_revoked_later(report, chain[1], crls)
+    if len(chain) < 2:  # a trust anchor signing by itself: nobody above it can revoke it
+        report.revocation = REVOCATION_NOT_CHECKED
+        return report
+    status = leaf_revocation(certificate, chain[1], crls, ocsps)
+    if status.revoked:
+        report.failures.append(status.failure(at))
+        report.revocation, report.revoked_at = REVOCATION_REVOKED, status.revoked_at
+    elif status.good:
+        report.revocation = REVOCATION_GOOD
+    else:
+        report.revocation = REVOCATION_UNKNOWN
+        if policy.revocation == "hard-fail":
+            report.failures.append(Failure(REVOCATION_UNAVAILABLE, REASONS[REVOCATION_UNAVAILABLE]))
     return report
 
 
@@ -304,48 +383,141 @@ def _chain(certificate: x509.Certificate, pool: list[x509.Certificate]) -> list[
     return chain
 
 
-def _leaf_status(chain: list[x509.Certificate], crls: list[bytes], ocsps: list[bytes]) -> str:
-    """``good`` when a CRL or OCSP response from the issuer covered the signer's certificate
-    (the validator accepted it, so it did not list it as revoked); ``unknown`` when the certificate
-    declared revocation data that could not be had (soft-fail); ``not_checked`` when it declares none."""
-    leaf = chain[0]
-    if len(chain) > 1:
-        issuer = chain[1]
-        for der in crls:
-            try:
-                crl = x509.load_der_x509_crl(der)
-                if crl.issuer == issuer.subject and crl.is_signature_valid(issuer.public_key()):
-                    return REVOCATION_GOOD
-            except (ValueError, TypeError):
-                continue
-        for der in ocsps:
-            try:
-                response = ocsp.load_der_ocsp_response(der)
-                if (response.response_status == ocsp.OCSPResponseStatus.SUCCESSFUL
-                        and response.serial_number == leaf.serial_number
-                        and response.certificate_status == ocsp.OCSPCertStatus.GOOD):
-                    return REVOCATION_GOOD
-            except (ValueError, TypeError):
-                continue
-    return REVOCATION_UNKNOWN if _declares_revocation(leaf) else REVOCATION_NOT_CHECKED
+@dataclass(frozen=True)
+class LeafRevocation:
+    """What the revocation data says about one certificate: revoked (with when and why), good
+    (a fresh answer that does not list it), or neither."""
+
+    revoked_at: datetime | None = None
+    reason: str | None = None
+    good: bool = False
+
+    @property
+    def revoked(self) -> bool:
+        return self.revoked_at is not None
+
+    def failure(self, at: datetime | None) -> Failure:
+        when = self.revoked_at
+        details: dict[str, Any] = {"revoked_at": when.isoformat()}
+        message = f"The issuing CA revoked the certificate on {when:%Y-%m-%d %H:%M:%S} UTC"
+        if self.reason is not None:
+            details["revocation_reason"] = self.reason
+            message += f", due to {self.reason.replace('_', ' ')}"
+        if at is not None and when > at:
+            # A claimed signing time is the signer's own word, not a trusted timestamp (RFC 5652
+            # §11.3): a certificate revoked at any time is refused, or a stolen key could backdate.
+            message += " (after the claimed signing time, which is not proof without a timestamp)"
+        return Failure(REVOKED, message + ".", details)
 
 
-def _refuse_if_revoked_later(report: CertificateReport, issuer: x509.Certificate, crls: list[bytes]) -> None:
-    """A claimed signing time is the signer's own word, not a trusted timestamp (RFC 5652 §11.3):
-    a certificate revoked at any time, even after it, is refused, or a stolen key could backdate."""
+def _current(this_update: datetime, next_update: datetime | None, now: datetime) -> bool:
+    """RFC 5280 §5.1.2.4-5, RFC 6960 §4.2.2.1: issued already, and its next update still ahead."""
+    return this_update <= now + CLOCK_SKEW and next_update is not None and now < next_update
+
+
+def _crl_covers(crl: x509.CertificateRevocationList, certificate: x509.Certificate) -> bool:
+    """Whether a CRL's silence about ``certificate`` means it is not revoked (RFC 5280 §6.3.3 (b)):
+    not a partial CRL (only CA / attribute certificates, some reasons, indirect, a delta), and,
+    if it names its distribution point, one the certificate names (no name: none needed)."""
+    try:
+        crl.extensions.get_extension_for_oid(ExtensionOID.DELTA_CRL_INDICATOR)
+        return False
+    except x509.ExtensionNotFound:
+        pass
+    try:
+        point = crl.extensions.get_extension_for_oid(ExtensionOID.ISSUING_DISTRIBUTION_POINT).value
+    except x509.ExtensionNotFound:
+        return True
+    if (point.only_contains_ca_certs or point.only_contains_attribute_certs or point.indirect_crl
+            or point.only_some_reasons):
+        return False
+    if point.full_name is None:
+        return True
+    names = set(point.full_name)
+    return any(names & set(p.full_name or ()) for p in _distribution_points(certificate))
+
+
+def _distribution_points(certificate: x509.Certificate) -> list[x509.DistributionPoint]:
+    try:
+        return list(certificate.extensions.get_extension_for_oid(ExtensionOID.CRL_DISTRIBUTION_POINTS).value)
+    except x509.ExtensionNotFound:
+        return []
+
+
+def _signed_by(key, signature: bytes, data: bytes, algorithm) -> bool:
+    try:
+        if isinstance(key, rsa.RSAPublicKey):
+            key.verify(signature, data, padding.PKCS1v15(), algorithm)
+        elif isinstance(key, ec.EllipticCurvePublicKey):
+            key.verify(signature, data, ec.ECDSA(algorithm))
+        else:
+            return False
+    except (InvalidSignature, ValueError, TypeError, UnsupportedAlgorithm):
+        return False
+    return True
+
+
+def _ocsp_signer_ok(response: ocsp.OCSPResponse, issuer: x509.Certificate) -> bool:
+    """RFC 6960 §4.2.2.2: signed by the issuing CA itself, or by a responder certificate the CA
+    issued with the id-kp-OCSPSigning extended key usage."""
+    algorithm = response.signature_hash_algorithm
+    if algorithm is None:
+        return False
+    signers = [issuer]
+    for candidate in response.certificates:
+        try:
+            usage = candidate.extensions.get_extension_for_oid(ExtensionOID.EXTENDED_KEY_USAGE).value
+            candidate.verify_directly_issued_by(issuer)
+        except (x509.ExtensionNotFound, ValueError, TypeError, InvalidSignature):
+            continue
+        if ExtendedKeyUsageOID.OCSP_SIGNING in usage:
+            signers.append(candidate)
+    return any(_signed_by(s.public_key(), response.signature, response.tbs_response_bytes, algorithm)
+               for s in signers)
+
+
+def leaf_revocation(certificate: x509.Certificate, issuer: x509.Certificate, crls: list[bytes],
+                    ocsps: list[bytes], *, now: datetime | None = None) -> LeafRevocation:
+    """Look ``certificate``'s serial up in every CRL its issuer signed and every OCSP answer.
+
+    Revoked as soon as one of them lists it (at any time: this server never un-revokes; a CRL
+    past its nextUpdate still proves a revocation). Good only on a fresh answer (see
+    :func:`_current`). A CRL or response its issuer did not sign says nothing.
+    """
+    now = now or datetime.now(UTC)
+    good = False
     for der in crls:
         try:
             crl = x509.load_der_x509_crl(der)
-            if crl.issuer != issuer.subject or not crl.is_signature_valid(issuer.public_key()):
+            if crl.issuer != certificate.issuer or not crl.is_signature_valid(issuer.public_key()):
                 continue
-            entry = crl.get_revoked_certificate_by_serial_number(report.certificate.serial_number)
-        except (ValueError, TypeError):
+            entry = crl.get_revoked_certificate_by_serial_number(certificate.serial_number)
+            if entry is not None:
+                return LeafRevocation(revoked_at=entry.revocation_date_utc, reason=_crl_reason(entry))
+            good = good or (_current(crl.last_update_utc, crl.next_update_utc, now)
+                            and _crl_covers(crl, certificate))
+        except (ValueError, TypeError, UnsupportedAlgorithm):
             continue
-        if entry is not None:
-            when = entry.revocation_date_utc
-            report.failures.append(Failure(
-                REVOKED, f"The issuing CA revoked the certificate on {when:%Y-%m-%d %H:%M:%S} UTC "
-                         "(after the claimed signing time, which is not proof without a timestamp).",
-                {"revoked_at": when.isoformat()}))
-            report.revocation, report.revoked_at = REVOCATION_REVOKED, when
-            return
+    for der in ocsps:
+        try:
+            response = ocsp.load_der_ocsp_response(der)
+            if (response.response_status != ocsp.OCSPResponseStatus.SUCCESSFUL
+                    or response.serial_number != certificate.serial_number
+                    or not _ocsp_signer_ok(response, issuer)):
+                continue
+            if response.certificate_status == ocsp.OCSPCertStatus.REVOKED:
+                reason = response.revocation_reason
+                return LeafRevocation(revoked_at=response.revocation_time_utc,
+                                      reason=reason.name if reason is not None else None)
+            if response.certificate_status == ocsp.OCSPCertStatus.GOOD:
+                good = good or _current(response.this_update_utc, response.next_update_utc, now)
+        except (ValueError, TypeError, UnsupportedAlgorithm):
+            continue
+    return LeafRevocation(good=good)
+
+
+def _crl_reason(entry: x509.RevokedCertificate) -> str | None:
+    try:
+        return entry.extensions.get_extension_for_class(x509.CRLReason).value.reason.name
+    except (x509.ExtensionNotFound, ValueError):
+        return None

@@ -30,6 +30,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
 from idp.db import db
+from idp.web.safe_next import safe_next
 
 csrf = CSRFProtect()
 babel = Babel()
@@ -126,10 +127,7 @@ def _unexpected_error(exc: Exception):
 
 def set_language(code: str):
     """The language switcher: remember the choice in a cookie and go back where we were."""
-    target = request.args.get("next", "/")
-    if not target.startswith("/") or target.startswith("//"):
-        target = "/"
-    response = redirect(target)
+    response = redirect(safe_next(request.args.get("next")) or "/")
     if code in languages():
         response.set_cookie(LANG_COOKIE, code, max_age=365 * 86400, samesite="Lax",
                             secure=current_app.config["IDP"].secure_cookies, httponly=True)

@@ -41,6 +41,12 @@ def allow_command(client_id: str, audience_id: str, scope: str) -> None:
         raise click.UsageError(str(exc)) from None
     db.session.commit()
     click.echo(f"{client_id} may exchange tokens for {audience_id} with scope: {policy.scope}")
+    if not client.check_grant_type(token_exchange.GRANT_TYPE):
+        # Both must hold: the permission and the client's registered grant type.
+        click.echo(f"warning: {client_id} is not registered for the grant type "
+                   f"{token_exchange.GRANT_TYPE}; its exchanges are refused (unauthorized_client) "
+                   f"until an administrator adds it: idp clients update {client_id} --grant-type ...",
+                   err=True)
 
 
 @token_exchange_cli.command("list")

@@ -4,7 +4,8 @@ Authlib's ``JWTBearerClientAssertion`` checks the signature against the client's
 keys, ``iss`` = ``sub`` = client_id and ``exp``; here we add what it leaves to us:
 - ``aud`` must name this server (its issuer, or the URL of the endpoint being called);
 - ``jti`` is single-use (RFC 7523 §3 item 7): replays are refused, also across nodes, through a
-  unique row in the database;
+  unique row in the database, kept until ``exp`` + :data:`LEEWAY` (as long as the assertion
+  itself is accepted);
 - assertions live at most :data:`MAX_LIFETIME` seconds, so the replay table stays small;
 - a client registered with ``jwks_uri`` instead of ``jwks`` (OIDC Registration §2) has its key
   set fetched over https with a short timeout (:data:`JWKS_FETCH_TIMEOUT`), at most
@@ -23,7 +24,6 @@ import time
 from collections import OrderedDict
 from datetime import UTC, datetime
 
-import httpx
 from authlib.oauth2.rfc6749.errors import InvalidClientError
 from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
 from flask import current_app, g, request
@@ -32,12 +32,17 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 from sqlalchemy.exc import IntegrityError
 
+from idp import outbound
+from idp.algorithms import SIGNING_ALGS
 from idp.db import db
 from idp.oidc.clients.registry import check_public_jwks, get_client
 from idp.oidc.models import UsedClientAssertion
 
 MAX_LIFETIME = 7200  # client libraries commonly sign for an hour (Authlib: 3600 s)
-ALGORITHMS = ["RS256", "PS256", "ES256", "EdDSA"]
+#: Clock skew allowed on ``exp``: an assertion is accepted up to this many seconds after it
+#: expired, so its ``jti`` is remembered (purge rule ``used_client_assertions``) that much longer.
+LEEWAY = 30
+ALGORITHMS = list(SIGNING_ALGS)
 
 JWKS_FETCH_TIMEOUT = 3.0
 JWKS_MAX_BYTES = 64 * 1024
@@ -77,19 +82,15 @@ class JwksUriCache:
 
 
 def fetch_jwks(uri: str) -> dict:
-    """GET the client's JWK Set; InvalidClientError on any failure (no redirects followed)."""
+    """GET the client's JWK Set through :mod:`idp.outbound` (no private targets, no redirects);
+    InvalidClientError on any failure."""
     try:
-        with httpx.stream("GET", uri, timeout=JWKS_FETCH_TIMEOUT, follow_redirects=False,
-                          headers={"Accept": "application/jwk-set+json, application/json"}) as response:
-            if response.status_code != 200:
-                raise ValueError(f"status {response.status_code}")
-            body = b""
-            for chunk in response.iter_bytes():
-                body += chunk
-                if len(body) > JWKS_MAX_BYTES:
-                    raise ValueError("too large")
-        return check_public_jwks(json.loads(body))
-    except (httpx.HTTPError, ValueError, UnicodeDecodeError) as exc:
+        response = outbound.request("GET", uri, timeout=JWKS_FETCH_TIMEOUT, max_bytes=JWKS_MAX_BYTES,
+                           headers={"Accept": "application/jwk-set+json, application/json"})
+        if response.status != 200:
+            raise ValueError(f"status {response.status}")
+        return check_public_jwks(json.loads(response.body))
+    except (outbound.OutboundError, outbound.OutboundRefused, ValueError, UnicodeDecodeError) as exc:
         raise InvalidClientError(description="The client's jwks_uri could not be read.") from exc
 
 
@@ -100,7 +101,7 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
     CLIENT_AUTH_METHOD = "private_key_jwt"
 
     def __init__(self):
-        super().__init__(validate_jti=True, leeway=30)
+        super().__init__(validate_jti=True, leeway=LEEWAY)
 
     def get_audiences(self) -> list[str]:
         issuer = current_app.config["IDP"].issuer

@@ -37,6 +37,9 @@ from idp.oidc.models import (
     UsedClientAssertion,
 )
 from idp.oidc.scopes import SCOPES, SERVICE_SCOPES
+from idp.oidc.sector import sector_for
+from idp.oidc.subject import locked_subject
+from idp.outbound import OutboundRefused, check_target
 
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
 GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials",
@@ -83,7 +86,8 @@ DEFAULTS: dict = {
     "name": None, "redirect_uris": [], "post_logout_redirect_uris": [],
     "token_endpoint_auth_method": "client_secret_basic",
     "grant_types": ["authorization_code", "refresh_token"], "scope": "openid profile",
-    "subject_type": "pairwise", "sector_identifier": None, "id_token_signed_response_alg": None,
+    "subject_type": "pairwise", "sector_identifier": None, "sector_identifier_uri": None,
+    "id_token_signed_response_alg": None,
     "jwks": None, "jwks_uri": None, "logo_uri": None, "agency": None, "contacts": [],
     "backchannel_logout_uri": None, "backchannel_logout_session_required": False,
     "frontchannel_logout_uri": None, "frontchannel_logout_session_required": False,
@@ -132,6 +136,16 @@ def _https_uri(field: str, uri: str | None, *, loopback: bool = True) -> str | N
     raise ClientError(f"{field} {uri!r} must be an https URI")
 
 
+def _server_fetched(field: str, uri: str | None) -> None:
+    """A URI this server itself requests must not point into private networks (SSRF; see
+    :mod:`idp.outbound`, which checks again, after resolving the name, at every request)."""
+    if uri:
+        try:
+            check_target(uri, field)
+        except OutboundRefused as exc:
+            raise ClientError(str(exc)) from None
+
+
 def _str_list(field: str, value) -> list[str]:
     if value is None:
         return []
@@ -162,7 +176,7 @@ def validate_metadata(meta: dict) -> dict:
     if unknown := set(grant_types) - set(GRANT_TYPES):
         raise ClientError(f"unsupported grant types: {', '.join(sorted(unknown))}")
     out["grant_types"] = grant_types
-    if method == "none" and "client_credentials" in grant_types:  # noqa: S105
+    if method == "none" and "client_credentials" in grant_types:
         raise ClientError("a public client cannot use client_credentials (RFC 6749 §4.4)")
     for field in ("redirect_uris", "post_logout_redirect_uris"):
         out[field] = [validate_redirect_uri(u) for u in _str_list(field, out[field])]
@@ -193,10 +207,14 @@ def validate_metadata(meta: dict) -> dict:
     # its own host: http on loopback only on a development server (an http issuer).
     server_side_loopback = current_app.config["IDP"].issuer.startswith("http://")
     out["jwks_uri"] = _https_uri("jwks_uri", out["jwks_uri"], loopback=server_side_loopback)
-    if method == "private_key_jwt" and not (out["jwks"] or out["jwks_uri"]):  # noqa: S105
+    if method == "private_key_jwt" and not (out["jwks"] or out["jwks_uri"]):
         raise ClientError("private_key_jwt needs the client's public keys (jwks or jwks_uri)")
     out["backchannel_logout_uri"] = _https_uri("backchannel_logout_uri", out["backchannel_logout_uri"],
                                                loopback=server_side_loopback)
+    out["sector_identifier_uri"] = _https_uri("sector_identifier_uri", out["sector_identifier_uri"],
+                                              loopback=server_side_loopback)
+    for field in ("jwks_uri", "backchannel_logout_uri", "sector_identifier_uri"):
+        _server_fetched(field, out[field])
     for field in ("logo_uri", "frontchannel_logout_uri"):
         out[field] = _https_uri(field, out[field])
     contacts = _str_list("contacts", out["contacts"])
@@ -214,6 +232,12 @@ def validate_metadata(meta: dict) -> dict:
     agency = out["agency"]
     if agency is not None and (not isinstance(agency, str) or len(agency) > 200):
         raise ClientError("agency must be at most 200 characters")
+    if out["subject_type"] == "pairwise":
+        # OIDC Core §8.1: last, as it may fetch the sector_identifier_uri.
+        try:
+            out["sector_identifier"] = sector_for(out)
+        except ValueError as exc:
+            raise ClientError(str(exc)) from None
     return out
 
 
@@ -358,19 +382,22 @@ class ClientRecord(OAuthClientMixin):
     ORM :class:`Client` would cost more than the rest of the request. It answers Authlib's
     client questions with the same :class:`OAuthClientMixin` rules as the ORM object.
 
-    ``token_revoked``: read in the same query when a presented access token's ``jti`` is given
-    (introspection), so the two lookups every introspection needs cost one round trip.
+    ``token_revoked`` and ``subject_locked``: read in the same query when a presented access
+    token is given (introspection), so the lookups every introspection needs cost one round
+    trip: the same two answers as :func:`idp.oidc.tokens.access.token_state`.
     """
 
     __slots__ = ("id", "client_id", "enabled", "token_endpoint_auth_method", "scope",
-                 "grant_types", "created_at", "secrets", "token_revoked")
-    COLUMNS = __slots__[:-2]
+                 "grant_types", "created_at", "secrets", "token_revoked", "subject_locked")
+    COLUMNS = __slots__[:-3]
 
-    def __init__(self, row, secrets: list, token_revoked: bool | None = None) -> None:
+    def __init__(self, row, secrets: list, token_revoked: bool | None = None,
+                 subject_locked: bool | None = None) -> None:
         for name in self.COLUMNS:
             setattr(self, name, getattr(row, name))
         self.secrets = secrets
         self.token_revoked = token_revoked
+        self.subject_locked = subject_locked
 
 
 _CLIENTS, _SECRETS = Client.__table__, ClientSecret.__table__
@@ -380,25 +407,29 @@ _CLIENT_RECORD = (
     .select_from(_CLIENTS.outerjoin(_SECRETS, _SECRETS.c.client_pk == _CLIENTS.c.id))
     .where(_CLIENTS.c.client_id == bindparam("client_id")))
 _REVOKED = RevokedAccessToken.__table__
-_CLIENT_RECORD_AND_REVOCATION = _CLIENT_RECORD.add_columns(
-    exists().where(_REVOKED.c.jti == bindparam("jti")).label("token_revoked"))
+_CLIENT_RECORD_AND_TOKEN_STATE = _CLIENT_RECORD.add_columns(
+    exists().where(_REVOKED.c.jti == bindparam("jti")).label("token_revoked"),
+    locked_subject(bindparam("sub"), bindparam("now")).label("subject_locked"))
 
 
-def client_record(connection, client_id: str | None, *, jti: str | None = None) -> ClientRecord | None:
+def client_record(connection, client_id: str | None, *, jti: str | None = None,
+                  sub: str | None = None) -> ClientRecord | None:
     """The enabled client with this id as a :class:`ClientRecord` (one query on
-    ``connection``), or None: the same answer as :func:`get_client`. With ``jti``, whether
-    that access token was revoked comes with it."""
+    ``connection``), or None: the same answer as :func:`get_client`. With a presented access
+    token's ``jti`` and ``sub``, whether it was revoked and whether its citizen's account is
+    locked come with it."""
     if not _possible_id(client_id):
         return None
     if jti is None:
         rows = connection.execute(_CLIENT_RECORD, {"client_id": client_id}).all()
     else:
-        rows = connection.execute(_CLIENT_RECORD_AND_REVOCATION,
-                                  {"client_id": client_id, "jti": jti}).all()
+        rows = connection.execute(_CLIENT_RECORD_AND_TOKEN_STATE, {
+            "client_id": client_id, "jti": jti, "sub": sub or "", "now": utcnow()}).all()
     if not _enabled(rows[0] if rows else None):
         return None
     return ClientRecord(rows[0], [row for row in rows if row.digest is not None],
-                        None if jti is None else bool(rows[0].token_revoked))
+                        None if jti is None else bool(rows[0].token_revoked),
+                        None if jti is None else bool(rows[0].subject_locked))
 
 
 def rotate_secret(client: Client, *, grace_seconds: int | None = None) -> str:

@@ -30,14 +30,20 @@ from idp.db.types import utcnow
 from idp.oidc.clients import registry as service
 from idp.oidc.discovery import metadata
 from idp.oidc.models import Client, RegistrationToken
+from idp.oidc.subject import sector_of
 
 #: Longest life of an initial access token; an onboarding campaign gets a new one.
 MAX_INITIAL_TOKEN_SECONDS = 90 * 86400
 MAX_BODY = 64 * 1024
 #: RFC 7591 §2 names and ours; anything else a client sends is ignored (§2: "MAY ignore").
 EXTRA_METADATA = ["post_logout_redirect_uris", "subject_type", "sector_identifier",
-                  "backchannel_logout_uri", "frontchannel_logout_uri", "default_acr_values",
-                  "id_token_signed_response_alg"]
+                  "sector_identifier_uri", "backchannel_logout_uri", "frontchannel_logout_uri",
+                  "default_acr_values", "id_token_signed_response_alg"]
+
+
+#: Scopes a registrant gets only where its initial access token allows them (or an
+#: administrator grants them later with ``idp clients update --scope``).
+REGISTRANT_DENIED_SCOPES = frozenset({"national_id"})
 
 
 def _digest(token: str) -> str:
@@ -48,20 +54,29 @@ def enabled() -> bool:
     return bool(current_app.config["IDP"].dynamic_registration)
 
 
-def create_initial_token(*, label: str, expires_in: int, actor: str) -> tuple[RegistrationToken, str]:
+def create_initial_token(*, label: str, expires_in: int, actor: str, allow_scopes: list[str] = (),
+                         allow_public_subject: bool = False) -> tuple[RegistrationToken, str]:
     """An initial access token for the onboarding system; the plain value is returned once.
-    The caller commits."""
+    ``allow_scopes`` (of :data:`REGISTRANT_DENIED_SCOPES`) and ``allow_public_subject`` let the
+    clients it registers get those. The caller commits."""
     if not 60 <= expires_in <= MAX_INITIAL_TOKEN_SECONDS:
         raise ValueError(f"the lifetime must be between 60 and {MAX_INITIAL_TOKEN_SECONDS} seconds")
     if not label or len(label) > 200:
         raise ValueError("give a label of at most 200 characters (who the token is for)")
+    allow_scopes = list(dict.fromkeys(allow_scopes))
+    if unknown := [s for s in allow_scopes if s not in REGISTRANT_DENIED_SCOPES]:
+        raise ValueError(f"only {', '.join(sorted(REGISTRANT_DENIED_SCOPES))} need allowing "
+                         f"(not {', '.join(unknown)})")
     value = secrets.token_urlsafe(32)
     row = RegistrationToken(digest=_digest(value), kind="initial", label=label, created_by=actor,
-                            expires_at=utcnow() + timedelta(seconds=expires_in))
+                            expires_at=utcnow() + timedelta(seconds=expires_in),
+                            allowed_scope=" ".join(allow_scopes) or None,
+                            allow_public_subject=allow_public_subject)
     db.session.add(row)
     db.session.flush()
     record("registration_token.created", actor=actor,
-           details={"token": row.id, "label": label, "expires_at": row.expires_at.isoformat()})
+           details={"token": row.id, "label": label, "expires_at": row.expires_at.isoformat(),
+                    "allowed_scope": row.allowed_scope, "allow_public_subject": allow_public_subject})
     return row, value
 
 
@@ -124,7 +139,14 @@ class Claims(ClientMetadataClaims):
 
 def _metadata(claims: dict) -> dict:
     """RFC 7591 names → our client metadata (``client_name`` → ``name``)."""
-    meta = {k: v for k, v in claims.items() if k in service.DEFAULTS and k != "name"}
+    if claims.get("sector_identifier") is not None:
+        # OIDC Core §8.1: a registrant proves its sector with a sector_identifier_uri; naming a
+        # host would let it take another agency's pairwise subjects.
+        raise InvalidClientMetadataError(
+            description="sector_identifier cannot be registered: give a sector_identifier_uri "
+                        "(OpenID Connect Core 1.0 section 8.1)")
+    meta = {k: v for k, v in claims.items()
+            if k in service.DEFAULTS and k not in ("name", "sector_identifier")}
     name = claims.get("client_name")
     if not isinstance(name, str) or not name.strip():
         raise InvalidClientMetadataError(description="client_name is required")
@@ -136,8 +158,33 @@ def _metadata(claims: dict) -> dict:
     return meta
 
 
+def _within_initial_grant(meta: dict, token: RegistrationToken) -> None:
+    """What a registrant may get (RFC 7591 §3: the server decides what it accepts): pairwise
+    subjects and none of :data:`REGISTRANT_DENIED_SCOPES`, unless its initial access token
+    allows them (``idp clients registration-token create --allow-scope/--allow-public-subject``)."""
+    allowed = set((token.allowed_scope or "").split())
+    if denied := sorted(set(str(meta.get("scope", service.DEFAULTS["scope"])).split())
+                        & REGISTRANT_DENIED_SCOPES - allowed):
+        raise InvalidClientMetadataError(
+            description=f"scope {' '.join(denied)} is granted by an administrator only")
+    if meta.get("subject_type", "pairwise") != "pairwise" and not token.allow_public_subject:
+        raise InvalidClientMetadataError(
+            description="subject_type public is granted by an administrator only")
+
+
+def _never_wider(client: Client, meta: dict) -> None:
+    """RFC 7592 §2.2 self-update: it may narrow the scope, never widen it or the subject type."""
+    if wider := [s for s in str(meta.get("scope") or "").split() if s not in client.scope.split()]:
+        raise InvalidClientMetadataError(
+            description=f"an update cannot add scopes ({' '.join(wider)}); ask the administrator")
+    if meta.get("subject_type") != client.subject_type and meta.get("subject_type") == "public":
+        raise InvalidClientMetadataError(
+            description="an update cannot make the subject type public; ask the administrator")
+
+
 def _refuse(exc: service.ClientError):
-    if "redirect URI" in str(exc):
+    # OIDC Registration §3.3; a sector refusal (OIDC Core §8.1) is about the metadata as a whole.
+    if "redirect URI" in str(exc) and "sector" not in str(exc):
         return InvalidRedirectURIError(description=str(exc))
     return InvalidClientMetadataError(description=str(exc))
 
@@ -152,7 +199,9 @@ def _body(client: Client, *, access_token: str, secret: str | None = None) -> di
         "registration_client_uri": f"{current_app.config['IDP'].issuer}/connect/register/{client.client_id}",
     }
     for field, value in service.metadata_of(client).items():
-        if field not in ("name", "agency") and value not in (None, []):
+        # sector_identifier is the administrator's (OIDC Core §8.1): not echoed, so a client
+        # that PUTs back what it read (RFC 7592 §2.2) does not send it.
+        if field not in ("name", "agency", "sector_identifier") and value not in (None, []):
             body[field] = value
     body["response_types"] = list(client.response_types)
     if secret is not None:
@@ -182,6 +231,7 @@ class RegistrationEndpoint(ClientRegistrationEndpoint):
         token = self.authenticate_token(req)
         req.credential = token
         meta = _metadata(self.extract_client_metadata(req))
+        _within_initial_grant(meta, token)
         try:
             client, secret = service.create_client(**meta)
         except service.ClientError as exc:
@@ -229,13 +279,22 @@ class ConfigurationEndpoint(ClientConfigurationEndpoint):
             ("Content-Type", "application/json"), ("Cache-Control", "no-store"), ("Pragma", "no-cache")]
 
     def update_client(self, client, client_metadata, req):
-        # RFC 7592 §2.2: the request replaces every field; an omitted one returns to its default.
-        meta = {k: v for k, v in service.DEFAULTS.items() if k not in ("agency",)}
+        # RFC 7592 §2.2: the request replaces every field; an omitted one returns to its default,
+        # except what only an administrator sets (scope, subject type, sector), which is kept.
+        meta = {k: v for k, v in service.DEFAULTS.items() if k not in ("agency", "sector_identifier")}
+        meta.update(scope=client.scope, subject_type=client.subject_type)
         meta.update(_metadata(client_metadata))
+        _never_wider(client, meta)
+        sector = sector_of(client)
         try:
-            changed, _secret = service.update_client(client, **meta)
+            changed, _secret = service.update_client(client, **meta, sector_identifier=None)
         except service.ClientError as exc:
             raise _refuse(exc) from None
+        if client.subject_type == "pairwise" and sector_of(client) != sector:
+            # The caller rolls the update back (_respond): nothing is stored.
+            raise InvalidClientMetadataError(
+                description="this update would move the client to another pairwise sector "
+                            f"({sector_of(client)} instead of {sector}); only an administrator can")
         record("client.updated", actor=_actor(req.credential), client_id=client.client_id,
                details={"changed": changed})
         return client

@@ -21,7 +21,7 @@ from idp.auth.models import SsoSession
 from idp.citizens.models import Citizen
 from idp.db import db
 from idp.db.types import utcnow
-from idp.oidc.grantee import CitizenRef, Grantee, citizen_ref
+from idp.oidc.grantee import CitizenRef, Grantee, active_citizen_ref
 from idp.oidc.models import AuthorizationCode, RefreshTokenFamily
 from idp.oidc.subject import subject_for
 from idp.oidc.tokens import access as access_token
@@ -115,7 +115,9 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         """Already claimed in :meth:`query_authorization_code`; the row stays so a reuse is seen."""
 
     def authenticate_user(self, authorization_code: AuthorizationCode):
-        citizen = citizen_ref(authorization_code.citizen_id)
+        """The grantee; None (``invalid_grant``) when the account is gone or was locked since
+        the code was issued."""
+        citizen = active_citizen_ref(authorization_code.citizen_id)
         if citizen is None:
             return None
         return grantee_for(citizen, self.request.client, session_id=authorization_code.session_id,

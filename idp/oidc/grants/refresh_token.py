@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from authlib.oauth2.rfc6749 import grants
 
-from idp.db.types import utcnow
-from idp.oidc.grantee import citizen_ref
+from idp.oidc.grantee import active_citizen_ref
 from idp.oidc.grants.authorization_code import AUTH_METHODS, grantee_for
 from idp.oidc.tokens import refresh as families
 
@@ -17,13 +16,20 @@ from idp.oidc.tokens import refresh as families
 class RefreshTokenGrant(grants.RefreshTokenGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = AUTH_METHODS
     INCLUDE_NEW_REFRESH_TOKEN = True
+    _citizen = None
 
     def authenticate_refresh_token(self, refresh_token):
+        """The stored token, claimed; None (``invalid_grant``) when it is unknown, another
+        client's, revoked, expired (itself or its family, ``IDP_REFRESH_TOKEN_MAX_AGE``), or
+        when the citizen's account is locked or gone."""
         row = families.find(refresh_token)
         client = self.request.client
         if row is None or not row.check_client(client):
             return None
-        if row.family.revoked_at is not None or row.expires_at <= utcnow():
+        if row.family.revoked_at is not None or families.is_expired(row):
+            return None
+        self._citizen = active_citizen_ref(row.family.citizen_id)
+        if self._citizen is None:
             return None
         if row.rotated_at is not None or not families.claim(row):
             families.report_reuse(row, client.client_id)
@@ -32,7 +38,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
 
     def authenticate_user(self, refresh_token):
         family = refresh_token.family
-        citizen = citizen_ref(family.citizen_id)
+        citizen = self._citizen
         if citizen is None:
             return None
         return grantee_for(citizen, self.request.client, session_id=family.session_id,

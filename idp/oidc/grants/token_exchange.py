@@ -18,13 +18,13 @@ token and carries no refresh token.
 
 Refusals (§2.2.2): ``invalid_request`` for a missing, malformed, unsupported or unacceptable
 subject token; ``invalid_target`` for a target that is unknown or not allowed for the caller;
-``unauthorized_client`` for a client allowed no exchange at all; ``invalid_scope`` beyond
-what is allowed.
+``unauthorized_client`` for a client not registered for the token-exchange grant type
+(``grant_types``) or allowed no exchange at all (``idp token-exchange allow``): both must
+hold; ``invalid_scope`` beyond what is allowed.
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
@@ -40,6 +40,7 @@ from authlib.oauth2.rfc6750.errors import InvalidTokenError
 from flask import current_app
 from sqlalchemy import select
 
+from idp import clock
 from idp.audit.log import record
 from idp.citizens.models import Citizen
 from idp.db import db
@@ -89,7 +90,7 @@ class ExchangedTokenGenerator(AccessTokenGenerator):
         return int(user.auth_time.timestamp()) if user.auth_time else None
 
     def get_extra_claims(self, client, grant_type, user: ExchangedSubject, scope):
-        return {"act": user.act, "exp": min(user.exp, int(time.time()) + self._ttl)}
+        return {"act": user.act, "exp": min(user.exp, int(clock.time()) + self._ttl)}
 
     def __init__(self, issuer: str, alg: str, access_ttl: int):
         super().__init__(issuer, alg, access_ttl)
@@ -200,6 +201,10 @@ class TokenExchangeGrant(grants.BaseGrant, grants.TokenEndpointMixin):
         if data.get("requested_token_type") not in (None, "", ACCESS_TOKEN_TYPE):
             raise InvalidRequestError(f"Only {ACCESS_TOKEN_TYPE} can be issued.")
 
+        if not client.check_grant_type(GRANT_TYPE):
+            # RFC 6749 §5.2: the client is not registered for this grant type, whatever the
+            # administrator's exchange permissions say (both must hold).
+            raise UnauthorizedClientError("This client is not registered for token exchange.")
         policies = policies_of(client)
         if not policies:
             raise UnauthorizedClientError("This client is not allowed to exchange tokens.")
@@ -262,7 +267,7 @@ class TokenExchangeGrant(grants.BaseGrant, grants.TokenEndpointMixin):
     def create_token_response(self):
         user: ExchangedSubject = self.request.user
         token = self.generate_token(user=user, scope=self.request.scope, include_refresh_token=False)
-        now = int(time.time())
+        now = int(clock.time())
         token["expires_in"] = max(0, min(user.exp, now + token.get("expires_in", 0)) - now)
         token["issued_token_type"] = ACCESS_TOKEN_TYPE  # §2.2.1: REQUIRED
         self.save_token(token)

@@ -24,20 +24,18 @@ import logging
 import os
 import secrets
 import threading
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-import httpx
 from flask import Flask, current_app
 from joserfc import jwt
 from joserfc.jwk import KeySet
 from sqlalchemy import func, or_, select, update
 
-from idp import process_threads
+from idp import clock, process_threads
 from idp.audit.log import record
 from idp.auth.models import SessionClient, SsoSession
-from idp.auth.sessions import session_ended
+from idp.auth.sessions import session_ended, session_ending
 from idp.citizens.models import Citizen
 from idp.db import db
 from idp.db.types import utcnow
@@ -46,6 +44,7 @@ from idp.maintenance import PurgeRule, register_rule
 from idp.oidc.grants.id_token import id_token_alg
 from idp.oidc.models import Client, LogoutDelivery
 from idp.oidc.subject import subject_for
+from idp.outbound import OutboundError, OutboundRefused, request
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +75,7 @@ def make_logout_token(client: Client, *, sub: str | None, sid: str | None, jti: 
     if not sub and not sid:
         raise ValueError("a logout token needs sub or sid (section 2.4)")
     settings = _settings()
-    now = int(time.time())
+    now = int(clock.time())
     claims = {"iss": settings.issuer, "aud": client.client_id, "iat": now,
               "exp": now + settings.logout_token_ttl, "jti": jti, "events": {EVENT: {}}}
     if sub:
@@ -188,18 +187,23 @@ def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(seconds, settings.backchannel_retry_max))
 
 
+#: The receiver's answer is not used; read at most this much of it.
+MAX_RESPONSE_BYTES = 16 * 1024
+
+
 def _post(uri: str, token: str) -> tuple[int | None, str | None]:
-    """§2.5: POST ``logout_token`` form-encoded. Redirects are not followed (the registered URI
-    is the only place the token may go). Returns (status, error)."""
+    """§2.5: POST ``logout_token`` form-encoded, through :mod:`idp.outbound` (never to a
+    private address, resolved and pinned at each attempt). Redirects are not followed (the
+    registered URI is the only place the token may go). Returns (status, error)."""
     timeout = _settings().backchannel_timeout
     try:
-        response = httpx.post(uri, data={"logout_token": token}, timeout=timeout,
-                              follow_redirects=False, headers={"Accept": "application/json"})
-    except httpx.TimeoutException:
-        return None, "timeout"
-    except httpx.HTTPError as exc:
-        return None, type(exc).__name__
-    return response.status_code, None
+        response = request("POST", uri, form={"logout_token": token}, timeout=timeout,
+                           max_bytes=MAX_RESPONSE_BYTES, headers={"Accept": "application/json"})
+    except OutboundRefused:
+        return None, "refused: non-public address"
+    except OutboundError as exc:
+        return None, exc.reason
+    return response.status, None
 
 
 def _deliver(delivery_id: int, summary: RunSummary) -> None:
@@ -276,6 +280,8 @@ def end_expired_sessions(limit: int = 100) -> int:
             .values(ended_at=now, end_reason="expired")).rowcount
         if moved == 1:
             ended.append(session_id)
+            session_ending.send(current_app._get_current_object(),
+                                sso_session=db.session.get(SsoSession, session_id), reason="expired")
     db.session.commit()
     app = current_app._get_current_object()
     for session_id in ended:

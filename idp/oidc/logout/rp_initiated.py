@@ -2,9 +2,11 @@
 ``/logout`` are :mod:`idp.oidc.views.logout`).
 
 - §2: an ``id_token_hint`` must be an ID token we issued (our signature, our ``iss``; an
-  expired one is accepted); with it, the session ends without asking (it proves the relying
-  party knew the session). Without it the citizen confirms first (§6: otherwise anyone could
-  sign citizens out).
+  expired one is accepted). The session ends without asking only when the hint is about this
+  browser's session: its ``sid`` is the session's, or (an ID token without ``sid``) its ``sub``
+  is the signed-in citizen's for that client. Without a hint, or with anyone else's ID token
+  (any citizen holds their own, and a page can send it cross-site), the citizen confirms first
+  (§6: otherwise anyone could sign citizens out, logout CSRF).
 - §3: ``post_logout_redirect_uri`` must exactly match one registered for the client; otherwise
   no redirect, the citizen sees the "signed out" page. ``state`` is passed back.
 - §4: an invalid request never redirects: a readable page, status 400.

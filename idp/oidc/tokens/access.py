@@ -25,13 +25,14 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 from joserfc.jws import extract_compact
-from sqlalchemy import bindparam, delete, select
+from sqlalchemy import bindparam, delete, exists, select
 
 from idp.db import db
 from idp.db.types import utcnow
 from idp.keys import service as keys
 from idp.oidc.clients.registry import get_client
 from idp.oidc.models import RevokedAccessToken
+from idp.oidc.subject import locked_subject
 
 MAX_TOKEN_LENGTH = 4096
 #: Pass as ``audience`` to accept a token whatever its ``aud``; the caller then decides who may
@@ -80,24 +81,47 @@ def unverified_claims(token: str) -> dict:
     return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
 
 
-#: One primary-key lookup, built once and run on the session's connection without the ORM:
-#: every presented access token (UserInfo, introspection, APIs) asks it.
-_REVOKED = (select(RevokedAccessToken.__table__.c.jti)
-            .where(RevokedAccessToken.__table__.c.jti == bindparam("jti")))
+_REVOKED_TABLE = RevokedAccessToken.__table__
+
+#: Built once, run on the session's connection without the ORM: every presented access token
+#: (UserInfo, introspection, APIs) asks it. One round trip for both things the signature
+#: cannot say: revoked (a primary-key lookup) and the account locked (indexed lookups).
+_TOKEN_STATE = select(
+    exists().where(_REVOKED_TABLE.c.jti == bindparam("jti")).label("revoked"),
+    locked_subject(bindparam("sub"), bindparam("now")).label("locked"))
 
 
-def is_revoked(jti: str) -> bool:
-    """Read in the request's transaction, so a revocation committed by any node is seen."""
-    return db.session.connection().execute(_REVOKED, {"jti": jti}).first() is not None
+def token_state(jti: str, sub: str) -> tuple[bool, bool]:
+    """Whether the token was revoked and whether its citizen's account is locked. Read in the
+    request's transaction, so a revocation or a lock committed by any node is seen."""
+    row = db.session.connection().execute(_TOKEN_STATE, {"jti": jti, "sub": sub, "now": utcnow()}).one()
+    return bool(row.revoked), bool(row.locked)
 
 
 def revoke(jti: str, exp: int | datetime, reason: str) -> None:
     """RFC 7009 §2: the access token stops working; remembered until it would have expired."""
-    expires_at = exp if isinstance(exp, datetime) else datetime.fromtimestamp(exp, UTC)
+    revoke_many([(jti, exp)], reason)
+
+
+def revoke_many(tokens, reason: str) -> int:
+    """:func:`revoke` for several ``(jti, exp)`` at once (a grant or an account ending); how many
+    were not revoked yet. Caller commits."""
+    now = utcnow()
+    wanted = {}
+    for jti, exp in tokens:
+        expires_at = exp if isinstance(exp, datetime) else datetime.fromtimestamp(exp, UTC)
+        if expires_at > now:
+            wanted[jti] = expires_at
+    if not wanted:  # a session ending with nothing issued in it writes nothing
+        return 0
     # Rows of tokens that have expired anyway are no longer needed.
-    db.session.execute(delete(RevokedAccessToken).where(RevokedAccessToken.expires_at < utcnow()))
-    if db.session.get(RevokedAccessToken, jti) is None:
-        db.session.add(RevokedAccessToken(jti=jti, expires_at=expires_at, reason=reason))
+    db.session.execute(delete(RevokedAccessToken).where(RevokedAccessToken.expires_at < now))
+    known = set(db.session.scalars(select(RevokedAccessToken.jti)
+                                   .where(RevokedAccessToken.jti.in_(list(wanted)))))
+    added = [RevokedAccessToken(jti=jti, expires_at=expires_at, reason=reason)
+             for jti, expires_at in wanted.items() if jti not in known]
+    db.session.add_all(added)
+    return len(added)
 
 
 class VerifiedSignatures:
@@ -198,18 +222,24 @@ class AccessTokenValidator(JWTBearerTokenValidator):
 
     def validate_token(self, token, scopes, request, **kwargs):
         self.validate_claims(token, scopes, request, **kwargs)
-        self.check_live(token, revoked=is_revoked(token["jti"]), client=get_client(token["client_id"]))
+        revoked, locked = token_state(token["jti"], token["sub"])
+        self.check_live(token, revoked=revoked, locked=locked, client=get_client(token["client_id"]))
 
     def validate_claims(self, token, scopes=None, request=None, **kwargs) -> None:
         """RFC 9068 §4 on the claims alone (``exp``, ``iss``, ``aud``..., and ``scopes``):
         Authlib's check, without what needs the database (:meth:`check_live`)."""
         super().validate_token(token, scopes, request, **kwargs)
 
-    def check_live(self, token, *, revoked: bool, client) -> None:
-        """What the signature cannot say: the token was not revoked, and its client (None when
-        unknown or disabled) is still registered, under the same registration."""
+    def check_live(self, token, *, revoked: bool, locked: bool, client) -> None:
+        """What the signature cannot say: the token was not revoked, the citizen's account is
+        not locked (RFC 9700 §4.14, ASVS 3.3: a locked account's tokens stop working at once,
+        whatever was revoked), and its client (None when unknown or disabled) is still
+        registered, under the same registration."""
         if revoked:
             raise InvalidTokenError(realm=self.realm, description="The token was revoked.")
+        if locked:
+            # Worded like a revocation: the relying party learns nothing about the account.
+            raise InvalidTokenError(realm=self.realm, description="The token is no longer valid.")
         if client is None:
             raise InvalidTokenError(realm=self.realm, description="The client is disabled.")
         iat = token["iat"]

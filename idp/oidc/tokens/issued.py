@@ -28,13 +28,13 @@ def save_token(token: dict, request) -> None:
     if code is not None:
         # The family first (its INSERT returns its id), then what the code row must know to
         # revoke on reuse, in one Core UPDATE (no ORM flush: nothing reads them back here).
-        family_id = families.start_family(code) if token.get("refresh_token") else None
+        family_id, started = families.start_family(code) if token.get("refresh_token") else (None, None)
         db.session.execute(_CODE_ISSUED, {"code_id": code.id, "family_id": family_id,
                                           "jti": claims["jti"], "exp": _exp(claims)})
         if family_id is not None:
-            families.add(family_id, token["refresh_token"], claims)
+            families.add(family_id, started, token["refresh_token"], claims)
     elif previous is not None and token.get("refresh_token"):
-        families.add(previous.family_id, token["refresh_token"], claims)
+        families.add(previous.family_id, previous.family.created_at, token["refresh_token"], claims)
     grantee = request.user
     # Group-committed after the token's transaction (idp.audit.log.record_after_commit).
     record_after_commit(**issued_event(

@@ -12,7 +12,7 @@ import hashlib
 from datetime import UTC, datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 
 from idp.audit.log import record
 from idp.db import db
@@ -31,26 +31,43 @@ def find(token: str) -> RefreshToken | None:
     return db.session.scalar(select(RefreshToken).where(RefreshToken.token_digest == digest(token)))
 
 
-def add(family_id: int, token: str, access_claims: dict) -> None:
+def add(family_id: int, family_created_at: datetime, token: str, access_claims: dict) -> None:
     """Store a new refresh token of the family (its digest), in the caller's transaction.
 
+    It expires ``IDP_REFRESH_TOKEN_TTL`` from now, but never after the family's end
+    (:func:`family_end`), so its ``exp`` at introspection is the true one.
     A Core INSERT: every token response with a refresh token writes one, and nothing in the
     request reads it back as an object."""
     ttl = current_app.config["IDP"].refresh_token_ttl
     now = utcnow()
     db.session.execute(_INSERT_TOKEN, {
         "token_digest": digest(token), "family_id": family_id, "issued_at": now,
-        "expires_at": now + timedelta(seconds=ttl), "access_jti": access_claims["jti"],
-        "access_expires_at": _at(access_claims["exp"])})
+        "expires_at": min(now + timedelta(seconds=ttl), family_end(family_created_at)),
+        "access_jti": access_claims["jti"], "access_expires_at": _at(access_claims["exp"])})
 
 
-def start_family(code: AuthorizationCode) -> int:
-    """Start the family of refresh tokens issued from ``code``; its id (one INSERT ...
-    RETURNING, where an ORM object would need a flush of its own to learn it)."""
+def family_end(created_at: datetime) -> datetime:
+    """When a family ends however recently its last token was rotated: ``IDP_REFRESH_TOKEN_MAX_AGE``
+    after the grant it descends from (RFC 9700 §4.14.2: refresh tokens "expire ... after a
+    certain time", rotation must not make a stolen chain immortal)."""
+    return created_at + timedelta(seconds=current_app.config["IDP"].refresh_token_max_age)
+
+
+def is_expired(row: RefreshToken, now: datetime | None = None) -> bool:
+    """The token's own expiry, or its family's end (read at use, so lowering
+    ``IDP_REFRESH_TOKEN_MAX_AGE`` applies to the tokens already issued)."""
+    now = now or utcnow()
+    return row.expires_at <= now or family_end(row.family.created_at) <= now
+
+
+def start_family(code: AuthorizationCode) -> tuple[int, datetime]:
+    """Start the family of refresh tokens issued from ``code``; its id and creation time (one
+    INSERT ... RETURNING, where an ORM object would need a flush of its own to learn it)."""
+    now = utcnow()
     return db.session.execute(_INSERT_FAMILY, {
         "client_pk": code.client_pk, "citizen_id": code.citizen_id, "session_id": code.session_id,
         "scope": code.scope, "auth_time": code.auth_time, "acr": code.acr,
-        "amr": list(code.amr), "created_at": utcnow()}).scalar_one()
+        "amr": list(code.amr), "created_at": now}).scalar_one(), now
 
 
 _INSERT_TOKEN = RefreshToken.__table__.insert()
@@ -67,20 +84,35 @@ def claim(row: RefreshToken) -> bool:
 
 def revoke_family(family: RefreshTokenFamily, reason: str) -> None:
     """End a family and every access token issued with its refresh tokens. Caller commits."""
+    revoke_families(RefreshTokenFamily.id == family.id, reason)
+
+
+def revoke_families(condition, reason: str, *, codes=None) -> int:
+    """End every family matching ``condition`` (a clause on :class:`RefreshTokenFamily`) and
+    the live access tokens issued with them, or from the codes that started them; with
+    ``codes`` (a clause on :class:`AuthorizationCode`), also the access tokens issued from
+    those codes (grants that came without a refresh token). Returns how many families were
+    live. Caller commits."""
     now = utcnow()
-    if family.revoked_at is None:
-        family.revoked_at = now
-        family.revoked_reason = reason
-    rows = db.session.execute(
+    families = select(RefreshTokenFamily.id).where(condition).scalar_subquery()
+    ended = db.session.execute(
+        update(RefreshTokenFamily)
+        .where(RefreshTokenFamily.id.in_(families), RefreshTokenFamily.revoked_at.is_(None))
+        .values(revoked_at=now, revoked_reason=reason)
+        .execution_options(synchronize_session="fetch")).rowcount
+    issued_with = db.session.execute(
         select(RefreshToken.access_jti, RefreshToken.access_expires_at)
-        .where(RefreshToken.family_id == family.id, RefreshToken.access_jti.is_not(None),
+        .where(RefreshToken.family_id.in_(families), RefreshToken.access_jti.is_not(None),
                RefreshToken.access_expires_at > now)).all()
-    codes = db.session.execute(
+    from_codes = AuthorizationCode.family_id.in_(families)
+    if codes is not None:
+        from_codes = or_(from_codes, codes)
+    issued_from = db.session.execute(
         select(AuthorizationCode.access_jti, AuthorizationCode.access_expires_at)
-        .where(AuthorizationCode.family_id == family.id, AuthorizationCode.access_jti.is_not(None),
+        .where(from_codes, AuthorizationCode.access_jti.is_not(None),
                AuthorizationCode.access_expires_at > now)).all()
-    for jti, expires_at in {*rows, *codes}:
-        access_token.revoke(jti, expires_at, reason)
+    access_token.revoke_many({*issued_with, *issued_from}, reason)
+    return ended
 
 
 def report_reuse(row: RefreshToken, client_id: str) -> None:

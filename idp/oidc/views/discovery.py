@@ -1,19 +1,17 @@
-"""The provider metadata documents of :mod:`idp.oidc.discovery`, served with their ETag."""
+"""The provider metadata of :mod:`idp.oidc.discovery`, served from the app's prebuilt copy
+(:mod:`idp.public_documents`): the same bytes and headers as the answer before Flask."""
 
 from __future__ import annotations
 
 from idp.oidc.blueprint import bp
-from idp.oidc.discovery import MAX_AGE, document
-from idp.web import cached_json
+from idp.public_documents import flask_response
 
 
 @bp.get("/.well-known/openid-configuration")
 def openid_configuration():
-    body, etag = document()
-    return cached_json(body, etag, "application/json", MAX_AGE)
+    return flask_response()
 
 
 @bp.get("/.well-known/oauth-authorization-server")
 def oauth_authorization_server():
-    body, etag = document()
-    return cached_json(body, etag, "application/json", MAX_AGE)
+    return flask_response()
