@@ -29,7 +29,7 @@ from idp.citizens.models import (
 from idp.db import db
 from idp.db.types import utcnow
 from idp.identifiers import InvalidIdentifier, get_scheme
-from idp.oidc.session_tokens import end_citizen_tokens
+from idp.oidc.tokens.ending import end_citizen_tokens
 
 
 class AccountProblem(Exception):

@@ -27,7 +27,7 @@ from idp.citizens import lookup
 from idp.citizens.models import Citizen
 from idp.db import db
 from idp.identifiers import get_scheme
-from idp.oidc.session_tokens import end_citizen_tokens
+from idp.oidc.tokens.ending import end_citizen_tokens
 
 bp = Blueprint("account", __name__, url_prefix="/account")
 

@@ -21,7 +21,7 @@ from idp.auth.mfa_reset import reset_second_factors
 from idp.citizens.models import Citizen
 from idp.cli_output import audit, emit, fail, json_option
 from idp.db import db
-from idp.oidc.session_tokens import end_citizen_tokens
+from idp.oidc.tokens.ending import end_citizen_tokens
 
 citizens_cli = AppGroup("citizens", help="Citizen accounts.")
 

@@ -37,7 +37,7 @@ _signals = Namespace()
 session_ended = _signals.signal("idp.session-ended")
 #: Sent with ``sso_session`` and ``reason`` while a session is being ended, before the commit:
 #: receivers write in the same transaction what must end with the session (the tokens issued
-#: in it, :mod:`idp.oidc.session_tokens`), so the session never ends without it.
+#: in it, :mod:`idp.oidc.tokens.ending`), so the session never ends without it.
 session_ending = _signals.signal("idp.session-ending")
 
 

@@ -13,10 +13,11 @@ from __future__ import annotations
 from flask import Flask
 
 from idp.maintenance import register_rule
-from idp.oidc import cli, session_tokens, views
+from idp.oidc import cli, views
 from idp.oidc.logout import backchannel, frontchannel
 from idp.oidc.retention import CORE_RULES
 from idp.oidc.server import init_server
+from idp.oidc.tokens import ending
 
 
 def init_app(app: Flask) -> None:
@@ -29,6 +30,6 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(views.bp)
     backchannel.init_app(app)
     frontchannel.init_app(app)
-    session_tokens.init_app(app)
+    ending.init_app(app)
     for command in cli.COMMANDS:
         app.cli.add_command(command)

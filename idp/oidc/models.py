@@ -35,7 +35,7 @@ class Client(OAuthClientMixin, db.Model):
     jwks: Mapped[dict | None] = mapped_column(JSON)
     jwks_uri: Mapped[str | None] = mapped_column(String(1000))
     subject_type: Mapped[str] = mapped_column(String(16), default="pairwise", nullable=False)
-    #: The pairwise sector host (OIDC Core §8.1), fixed at registration (idp.oidc.sector).
+    #: The pairwise sector host (OIDC Core §8.1), fixed at registration (idp.oidc.clients.sector).
     sector_identifier: Mapped[str | None] = mapped_column(String(255))
     #: OIDC Registration §2: where the client's redirect URIs are listed by its sector's owner.
     sector_identifier_uri: Mapped[str | None] = mapped_column(String(1000))

@@ -1,7 +1,7 @@
 """Subject identifiers (OIDC Core §8): pairwise by default, public only where registered so.
 
 Pairwise (§8.1): ``sub = BASE64URL(SHA-256(sector || citizen uid || salt))``. The sector is the
-client's stored sector identifier, fixed at registration by :mod:`idp.oidc.sector` (the host of
+client's stored sector identifier, fixed at registration by :mod:`idp.oidc.clients.sector` (the host of
 its ``sector_identifier_uri`` or of its redirect URIs; the host of the first redirect URI for a
 client that somehow has none stored), so two clients
 of one sector (one agency's several services) see the same ``sub`` and clients of different

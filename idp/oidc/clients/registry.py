@@ -22,6 +22,7 @@ from idp.db.types import utcnow
 from idp.keys.service import GENERATORS
 from idp.oidc.clients.mixin import OAuthClientMixin
 from idp.oidc.clients.secrets import is_live, new_secret, secret_digest
+from idp.oidc.clients.sector import sector_for
 from idp.oidc.models import (
     AuthorizationCode,
     Client,
@@ -37,7 +38,6 @@ from idp.oidc.models import (
     UsedClientAssertion,
 )
 from idp.oidc.scopes import SCOPES, SERVICE_SCOPES
-from idp.oidc.sector import sector_for
 from idp.oidc.subject import locked_subject
 from idp.outbound import OutboundRefused, check_target
 
