@@ -1,5 +1,5 @@
 """Digital signatures: certificate path validation, CMS/JWS verification, certificate sign-in
-challenges and signed documents. Flask-free apart from the challenge store; the HTTP API for
+challenges and signed documents, with no views of its own; the HTTP API for
 agencies that uses it is :mod:`idp.api.signatures`.
 
 - :mod:`.validation` — RFC 5280 path validation (pyhanko-certvalidator), reasons for refusal;

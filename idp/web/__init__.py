@@ -6,19 +6,17 @@
 - CSRF (Flask-WTF) on every form; protocol endpoints that clients POST to (token, introspection,
   revocation...) are exempted by their blueprints, since they authenticate the client instead.
 - Security headers: a CSP with no inline script, ``frame-ancestors 'none'``, no-store on pages
-  that carry authentication state; :func:`no_store` for answers that carry tokens or secrets,
-  :func:`cached_json` for public documents (JWKS, provider metadata).
+  that carry authentication state; :func:`no_store` for answers that carry tokens or secrets
+  (the public documents' cached answers are :mod:`idp.public_documents`).
 """
 
 from __future__ import annotations
 
 from flask import (
     Flask,
-    Response,
     current_app,
     g,
     has_request_context,
-    json,
     jsonify,
     make_response,
     redirect,
@@ -68,18 +66,6 @@ def no_store(response):
     """RFC 6749 §5.1 / pages with authentication state: never cached anywhere."""
     response.headers["Cache-Control"] = "no-store"
     response.headers["Pragma"] = "no-cache"
-    return response
-
-
-def cached_json(body: dict, etag: str, mimetype: str, max_age: int) -> Response:
-    """A public, cacheable JSON document with a strong ETag; 304 when the client has it."""
-    if request.if_none_match.contains(etag):
-        response = Response(status=304)
-    else:
-        response = Response(json.dumps(body), mimetype=mimetype)
-    response.set_etag(etag)
-    response.headers["Cache-Control"] = f"public, max-age={max_age}"
-    response.headers["Access-Control-Allow-Origin"] = "*"
     return response
 
 

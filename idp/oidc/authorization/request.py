@@ -86,7 +86,8 @@ def _redirect_error(request: AuthorizationRequest, error: OAuth2Error) -> OAuth2
 
 
 def check_size(request: AuthorizationRequest) -> None:
-    """Size limits on every input (STYLE.md habit 11)."""
+    """Size limits on every input: a request too large for any real client is refused before
+    anything is parsed or looked up."""
     if len(request.raw) > MAX_PARAMETERS or any(
             len(v) > MAX_VALUE_LENGTH for _, v in request.raw.items(multi=True)):
         raise InvalidAuthorizationRequest("The authorization request is too large.")
