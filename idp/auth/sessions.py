@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 
 from blinker import Namespace
 from flask import Flask, current_app, g, request
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import make_transient_to_detached
 
@@ -197,6 +197,37 @@ def end_all_sessions(citizen_id: int, reason: str, *, except_id: int | None = No
     return ended
 
 
+def end_expired_sessions(limit: int = 100) -> int:
+    """End sessions past their absolute or idle lifetime that nobody has touched since, and
+    tell ``session_ended`` receivers (reason ``expired``). The conditional update makes each
+    session end once, whichever node gets there first."""
+    settings = _settings()
+    now = utcnow()
+    idle_limit = now - timedelta(seconds=settings.session_idle_ttl)
+    # Sessions older than the retention window are left to the purge: their clients' own
+    # sessions are long gone, and a first start must not flood them with stale logouts.
+    oldest = now - timedelta(seconds=settings.purge_retention)
+    candidates = db.session.scalars(
+        select(SsoSession.id)
+        .where(SsoSession.ended_at.is_(None), SsoSession.created_at > oldest,
+               or_(SsoSession.expires_at <= now, SsoSession.last_seen_at <= idle_limit))
+        .order_by(SsoSession.id).limit(limit)).all()
+    ended = []
+    for session_id in candidates:
+        moved = db.session.execute(
+            update(SsoSession).where(SsoSession.id == session_id, SsoSession.ended_at.is_(None))
+            .values(ended_at=now, end_reason="expired")).rowcount
+        if moved == 1:
+            ended.append(session_id)
+            session_ending.send(current_app._get_current_object(),
+                                sso_session=db.session.get(SsoSession, session_id), reason="expired")
+    db.session.commit()
+    app = current_app._get_current_object()
+    for session_id in ended:
+        session_ended.send(app, sso_session=db.session.get(SsoSession, session_id), reason="expired")
+    return len(ended)
+
+
 def cookie_name() -> str:
     """The SSO cookie's name: ``__Host-idp_session`` when cookies are Secure, else ``idp_session``."""
     return HOST_COOKIE_NAME if _settings().secure_cookies else COOKIE_NAME
@@ -226,6 +257,7 @@ def init_app(app: Flask) -> None:
 
 
 __all__ = [
-    "COOKIE_NAME", "HOST_COOKIE_NAME", "cookie_name", "current_session", "end_all_sessions", "end_session",
-    "join", "raise_session", "session_ended", "session_ending", "sessions_of", "start_session",
+    "COOKIE_NAME", "HOST_COOKIE_NAME", "cookie_name", "current_session", "end_all_sessions",
+    "end_expired_sessions", "end_session", "join", "raise_session", "session_ended", "session_ending",
+    "sessions_of", "start_session",
 ]

@@ -15,7 +15,8 @@ account page, an administrator, expiry), every client that joined it and registe
   ``IDP_BACKCHANNEL_MAX_ATTEMPTS``. Every server process runs it in a daemon thread
   (:func:`start_worker`); operators can run ``idp logout-queue run [--once]``.
 - **Expiry.** A session that expires while nobody uses it ends without a request; the worker
-  ends such sessions (:func:`end_expired_sessions`) so their clients learn it too.
+  ends such sessions (:func:`idp.auth.sessions.end_expired_sessions`) so their clients learn it
+  too.
 """
 
 from __future__ import annotations
@@ -30,12 +31,12 @@ from datetime import UTC, datetime, timedelta
 from flask import Flask, current_app
 from joserfc import jwt
 from joserfc.jwk import KeySet
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, select, update
 
 from idp import clock, process_threads
 from idp.audit.log import record
 from idp.auth.models import SessionClient, SsoSession
-from idp.auth.sessions import session_ended, session_ending
+from idp.auth.sessions import end_expired_sessions, session_ended
 from idp.citizens.models import Citizen
 from idp.db import db
 from idp.db.types import utcnow
@@ -258,37 +259,6 @@ def _finish(delivery: LogoutDelivery, client: Client | None, status: str, error:
         summary.failed += 1
 
 
-def end_expired_sessions(limit: int = 100) -> int:
-    """End sessions past their absolute or idle lifetime that nobody has touched since, and
-    tell ``session_ended`` receivers (reason ``expired``). The conditional update makes each
-    session end once, whichever node gets there first."""
-    settings = _settings()
-    now = utcnow()
-    idle_limit = now - timedelta(seconds=settings.session_idle_ttl)
-    # Sessions older than the retention window are left to the purge: their clients' own
-    # sessions are long gone, and a first start must not flood them with stale logouts.
-    oldest = now - timedelta(seconds=settings.purge_retention)
-    candidates = db.session.scalars(
-        select(SsoSession.id)
-        .where(SsoSession.ended_at.is_(None), SsoSession.created_at > oldest,
-               or_(SsoSession.expires_at <= now, SsoSession.last_seen_at <= idle_limit))
-        .order_by(SsoSession.id).limit(limit)).all()
-    ended = []
-    for session_id in candidates:
-        moved = db.session.execute(
-            update(SsoSession).where(SsoSession.id == session_id, SsoSession.ended_at.is_(None))
-            .values(ended_at=now, end_reason="expired")).rowcount
-        if moved == 1:
-            ended.append(session_id)
-            session_ending.send(current_app._get_current_object(),
-                                sso_session=db.session.get(SsoSession, session_id), reason="expired")
-    db.session.commit()
-    app = current_app._get_current_object()
-    for session_id in ended:
-        session_ended.send(app, sso_session=db.session.get(SsoSession, session_id), reason="expired")
-    return len(ended)
-
-
 def run_once(limit: int = 50) -> RunSummary:
     """One pass of the worker: end expired sessions, then send every due delivery (up to
     ``limit``). Safe to run on several nodes at once."""
@@ -366,6 +336,6 @@ def init_app(app: Flask) -> None:
 
 
 __all__ = [
-    "EVENT", "TOKEN_TYPE", "RunSummary", "Worker", "backoff", "end_expired_sessions", "enqueue",
+    "EVENT", "TOKEN_TYPE", "RunSummary", "Worker", "backoff", "enqueue",
     "make_logout_token", "pending_count", "run_once", "start_worker",
 ]
