@@ -1,10 +1,20 @@
-"""Citizens, their national identifiers and the population registry they are checked against."""
+"""The citizen's own pages: the start page, registration against the population registry, the
+account pages, account recovery, security notices; ``idp registry`` and the sandbox's demo data."""
 
 from __future__ import annotations
 
 from flask import Flask
 
-from idp.accounts import cli, demo_certificate, registration, security, views
+from idp.accounts import (
+    cli,
+    demo_certificate,
+    home,
+    notices,
+    recovery_views,
+    registration,
+    security,
+    views,
+)
 from idp.auth import ratelimit
 from idp.citizens.messages import identifier_hint
 
@@ -14,12 +24,18 @@ ACCOUNT_ROUTES = (views, security)
 
 
 def init_app(app: Flask) -> None:
-    """Registration (``/register``), the account pages (``/account``), ``idp registry``, the
-    sandbox's demo certificate (``./scripts/run``)."""
+    """The start page (``/``), registration (``/register``), the account pages (``/account``),
+    recovery (``/recover``), security notices, ``idp registry``, the sandbox's demo certificate
+    (``./scripts/run``)."""
+    app.register_blueprint(home.bp)
     app.register_blueprint(registration.bp)
     app.register_blueprint(views.bp)
+    app.register_blueprint(recovery_views.bp)
     app.cli.add_command(cli.registry_cli)
-    ratelimit.limit_posts(app, ["registration.register", "account.password"])
+    notices.init_app(app)
+    ratelimit.limit_posts(app, ["registration.register", "account.password", "account.contacts",
+                              "account.verify_contact", "account.resend_code"])
+    ratelimit.limit_posts(app, ["recovery.start", "recovery.enter_code"], setting="recovery_rate_limit")
     app.extensions.setdefault("idp.demo_loaders", []).append(demo_certificate.load)
 
     @app.context_processor
