@@ -24,11 +24,11 @@ def id_token_alg(client) -> str:
 
 def _requested_claims(code, grantee) -> dict:
     """OIDC Core §5.5: claims the ``claims`` parameter asked for in the ID token, released as
-    UserInfo releases them (the consented scopes only: :mod:`idp.oidc.claims_parameter`)."""
-    from idp.accounts.models import Citizen
+    UserInfo releases them (the consented scopes only: :mod:`idp.oidc.authorization.claims_parameter`)."""
+    from idp.citizens.models import Citizen
     from idp.db import db
+    from idp.oidc.authorization.claims_parameter import id_token_claims
     from idp.oidc.claims import user_claims
-    from idp.oidc.claims_parameter import id_token_claims
 
     names = id_token_claims(code.claims)
     citizen = db.session.get(Citizen, grantee.citizen.id) if names else None
