@@ -25,6 +25,7 @@ COMPONENTS = (
     "idp.maintenance",
     "idp.auth",
     "idp.accounts",
+    "idp.orgs",
     "idp.keys",
     "idp.oidc",
     "idp.signatures",

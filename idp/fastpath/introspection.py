@@ -6,7 +6,8 @@ issued to the very client asking, authenticated with its secret. The checks are 
 path's own, called the same way: :class:`~idp.oidc.access_token.AccessTokenValidator` for the
 signature (:data:`~idp.oidc.access_token.verified_signatures` remembers a signature already
 checked), the RFC 9068 claims, then revocation, the citizen's account lock and the client's
-registration read from the database on every request (in one query); the body is
+registration read from the database on every request (in one query), and for a token that
+carries an acting context, whether it still holds (:func:`~idp.oidc.acting.still_holds`); the body is
 :func:`~idp.oidc.introspection.access_token_answer`.
 Everything else (a refresh token, an inactive or revoked token, a token addressed to the
 caller as an audience, any error) goes to Flask.
@@ -20,6 +21,7 @@ from flask import Flask
 from idp.db import db
 from idp.fastpath.client_auth import authenticate
 from idp.oidc.access_token import ANY_AUDIENCE, AccessTokenValidator
+from idp.oidc.acting import still_holds
 from idp.oidc.introspection import access_token_answer
 
 PARAMETERS = frozenset({"token", "token_type_hint", "client_id", "client_secret"})
@@ -53,7 +55,8 @@ class Introspection:
                 return None
             try:
                 validator.check_live(claims, revoked=client.token_revoked,
-                                     locked=client.subject_locked, client=client)
+                                     locked=client.subject_locked, client=client,
+                                     represented=still_holds(claims))
             except InvalidTokenError:
                 return None
         return access_token_answer(claims, self.issuer)

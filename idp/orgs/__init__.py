@@ -1,0 +1,19 @@
+"""Acting for others: organisations (the registry, their accounts, members and roles) and
+parents and guardians acting for children. See docs/organisations.md.
+
+The provider reads these tables (:mod:`idp.orgs.context`) to offer a choice at sign-in and to
+check, at every use of a token, that the context it carries still holds.
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    """``idp orgs``, ``idp relations`` and the pages under ``/account/acting-for``."""
+    from idp.orgs import cli, views
+
+    app.register_blueprint(views.bp)
+    app.cli.add_command(cli.orgs_cli)
+    app.cli.add_command(cli.relations_cli)
