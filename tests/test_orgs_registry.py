@@ -14,8 +14,8 @@ from idp.accounts.identifiers.ru_ogrn import Ogrn
 from idp.accounts.identifiers.vn_tax_code import VietnamTaxCode
 from idp.db import db
 from idp.orgs.models import Organisation, Relation
-from tests.factories import ROOT, load_registry, make_citizen
 from tests.factories import NGOC as NGOC_PERSON
+from tests.factories import ROOT, load_registry, make_citizen
 
 SAMPLE_ORGS = ROOT / "scripts" / "demo_organisations.csv"
 SAMPLE_RELATIONS = ROOT / "scripts" / "demo_relations.csv"

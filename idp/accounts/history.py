@@ -62,5 +62,6 @@ def on_behalf(citizen_id: int, limit: int = HISTORY_LENGTH) -> list[OnBehalf]:
     clients = {e.client_id for e in events} - {None}
     services = dict(db.session.execute(select(Client.client_id, Client.name)
                                        .where(Client.client_id.in_(clients))).all()) if clients else {}
-    return [OnBehalf(at=e.at, by=names.get(e.details.get("by_citizen"), ""), relation=e.details.get("relation"),
+    return [OnBehalf(at=e.at, by=names.get(e.details.get("by_citizen"), ""),
+                     relation=e.details.get("relation"),
                      service=services.get(e.client_id, e.client_id or "")) for e in events]

@@ -11,9 +11,10 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    """``idp orgs``, ``idp relations`` and the pages under ``/account/acting-for``."""
-    from idp.orgs import cli, views
+    """``idp orgs``, ``idp relations``, the pages under ``/account/acting-for``, demo data."""
+    from idp.orgs import cli, demo, views
 
     app.register_blueprint(views.bp)
     app.cli.add_command(cli.orgs_cli)
     app.cli.add_command(cli.relations_cli)
+    app.extensions.setdefault("idp.demo_loaders", []).append(demo.load)
