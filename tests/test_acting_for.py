@@ -265,3 +265,27 @@ def test_token_exchange_keeps_the_organisation(app, client, people):
     assert _introspect(client, social, exchanged.get_json()["access_token"]) == {"active": False}
     again = client.post("/token", data=body, headers=basic(*tax))
     assert again.status_code == 400
+
+
+@pytest.mark.parametrize("scope", ["openid organization", "openid representation"])
+def test_a_registrant_gets_acting_for_others_only_where_an_administrator_allows_it(environ, scope):
+    from idp import create_app
+    from tests.admin_support import idp_json
+
+    dcr = create_app({**environ, "IDP_DYNAMIC_REGISTRATION": "true"})
+    with dcr.app_context():
+        db.create_all()
+    metadata = {"client_name": "School enrolment", "redirect_uris": ["https://school.example.gov.vn/cb"],
+                "scope": scope}
+
+    def register_with(*allow):
+        token = idp_json(dcr, "clients", "registration-token", "create", "--label", "onboarding", *allow)
+        return dcr.test_client().post("/connect/register", json=metadata,
+                                      headers={"Authorization": f"Bearer {token['initial_access_token']}"})
+
+    refused = register_with()
+    assert refused.status_code == 400 and "administrator only" in refused.get_json()["error_description"]
+    assert register_with("--allow-scope", scope.split()[1]).status_code == 201
+    with dcr.app_context():
+        db.session.remove()
+        db.engine.dispose()
