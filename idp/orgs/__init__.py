@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from flask import Flask
 
+from idp.orgs import cli, demo, views
+
 
 def init_app(app: Flask) -> None:
     """``idp orgs``, ``idp relations``, the pages under ``/account/acting-for``, demo data."""
-    from idp.orgs import cli, demo, views
-
     app.register_blueprint(views.bp)
     app.cli.add_command(cli.orgs_cli)
     app.cli.add_command(cli.relations_cli)
