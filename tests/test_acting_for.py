@@ -287,3 +287,24 @@ def test_a_registrant_gets_acting_for_others_only_where_an_administrator_allows_
     with dcr.app_context():
         db.session.remove()
         db.engine.dispose()
+
+
+def test_token_exchange_keeps_a_parent_in_the_act_chain_named_as_the_target_knows_them(app, client, people):
+    grant = "urn:ietf:params:oauth:grant-type:token-exchange"
+    school = register(app, client_id="school", scope=SCOPE, grant_types=["authorization_code", grant])
+    health = register(app, client_id="health", redirect_uris=["https://health.example.gov.vn/cb"])
+    assert app.test_cli_runner().invoke(args=["token-exchange", "allow", "--client", "school", "--audience",
+                                              "health", "--scope", "openid profile"]).exit_code == 0
+    tokens = _tokens(app, client, school, people["nhung"], f"person:{people['bao']}")
+    body = {"grant_type": grant, "subject_token": tokens["access_token"], "audience": "health",
+            "subject_token_type": "urn:ietf:params:oauth:token-type:access_token"}
+    exchanged = client.post("/token", data=body, headers=basic(*school))
+    assert exchanged.status_code == 200, exchanged.get_json()
+    claims = jwt.decode(exchanged.get_json()["access_token"], jwks_of(client)).claims
+    with app.app_context():
+        target = db.session.query(Client).filter_by(client_id="health").one()
+        bao, nhung = (db.session.get(Citizen, people[k]) for k in ("bao", "nhung"))
+        assert claims["sub"] == subject_for(bao, target)
+        parent = {"sub": subject_for(nhung, target), "relation": "parent"}
+        assert claims["act"] == {"sub": "school", "act": parent}
+    assert _introspect(client, health, exchanged.get_json()["access_token"])["active"] is True
