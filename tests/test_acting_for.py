@@ -308,3 +308,21 @@ def test_token_exchange_keeps_a_parent_in_the_act_chain_named_as_the_target_know
         parent = {"sub": subject_for(nhung, target), "relation": "parent"}
         assert claims["act"] == {"sub": "school", "act": parent}
     assert _introspect(client, health, exchanged.get_json()["access_token"])["active"] is True
+
+
+def test_administration_is_handed_over_and_only_administrators_manage(app, client, people):
+    org = _activate_and_add_ngoc(app, client, people)
+    page = f"/account/acting-for/organisations/{org}"
+    sign_in(app, client, people["ngoc"])
+    assert client.get(page).status_code == 404  # an employee does not manage the organisation
+    sign_in(app, client, people["an"])
+    with app.app_context():
+        ngoc_member = next(m.id for m in db.session.get(Organisation, org).members
+                           if m.citizen_id == people["ngoc"])
+    handed = _post(client, f"{page}/hand-over", page, member_id=str(ngoc_member))
+    assert handed.status_code == 303
+    assert client.get(page).status_code == 404  # An is an employee now
+    sign_in(app, client, people["ngoc"])
+    assert client.get(page).status_code == 200
+    listed = app.test_cli_runner().invoke(args=["orgs", "members", SAO_MAI, "--json"]).output
+    assert '"admin"' in listed and '"employee"' in listed
