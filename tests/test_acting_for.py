@@ -9,7 +9,7 @@ citizen does not hold is refused."""
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import UTC, datetime
 
 import pytest
 from joserfc import jwt
@@ -232,12 +232,12 @@ def test_a_parent_acts_for_a_child_until_the_child_turns_18(app, client, people,
     history = client.get("/account/history").get_data(as_text=True)
     assert "Dương Thị Hồng Nhung" in history and "Cổng dịch vụ công" in history
 
-    class Later(date):
-        @classmethod
-        def today(cls):
-            return date(2028, 6, 19)  # his 18th birthday
+    class HisBirthday:  # only the age rule's clock moves: tokens and refresh stay in their lifetime
+        @staticmethod
+        def now():
+            return datetime(2028, 6, 19, 8, tzinfo=UTC)  # his 18th birthday
 
-    monkeypatch.setattr(age, "date", Later)
+    monkeypatch.setattr(age, "clock", HisBirthday)
     assert _introspect(client, rp, tokens["access_token"]) == {"active": False}
     assert _refresh(client, rp, tokens["refresh_token"]).get_json()["error"] == "invalid_grant"
 

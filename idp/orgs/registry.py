@@ -17,6 +17,7 @@ from datetime import date
 
 from sqlalchemy import select
 
+from idp import clock
 from idp.accounts.identifiers import ORGANISATION_SCHEMES, SCHEMES, InvalidIdentifier
 from idp.accounts.messages import identifier_message
 from idp.accounts.models import RegistryEntry
@@ -91,7 +92,7 @@ def _parse_row(row: dict[str, str]) -> dict:
         registered_on = date.fromisoformat((row.get("registered_on") or "").strip())
     except ValueError:
         raise ValueError("registered_on must be a date written YYYY-MM-DD") from None
-    if registered_on > date.today():
+    if registered_on > clock.now().date():
         raise ValueError("registered_on is in the future")
     status = (row.get("status") or "").strip().lower() or "active"
     if status not in STATUSES:
