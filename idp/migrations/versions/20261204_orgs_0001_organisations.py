@@ -1,7 +1,7 @@
 """orgs: organisations, members, events, parents and guardians; acting context of codes and refresh families
 
 Revision ID: orgs_0001
-Revises: sec_certs_0001
+Revises: notify_contacts
 Create Date: 2026-12-04 05:55:16.518102
 
 """
@@ -12,7 +12,7 @@ import idp.db.types
 
 # revision identifiers, used by Alembic.
 revision = 'orgs_0001'
-down_revision = 'sec_certs_0001'
+down_revision = 'notify_contacts'
 branch_labels = None
 depends_on = None
 
