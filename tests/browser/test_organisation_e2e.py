@@ -1,6 +1,9 @@
 """Acting for an organisation end to end, in a real browser, across real processes (idp and the
 two sample relying parties, as ``./scripts/run`` starts them).
 
+The pages of acting for others (the list, an organisation's page, "Continue as") are checked
+against WCAG 2.1 AA with axe-core on the way.
+
 The legal representative (An) activates his company and adds an employee (Ngọc); Ngọc signs in
 to the portal with "Act for your organisation" and chooses the company; the agency system, by
 single sign-on, shows it serves the company's business; An removes Ngọc; the portal's next
@@ -14,6 +17,7 @@ import pytest
 from idp import create_app
 from idp.accounts.models import LEVEL_VERIFIED, Citizen
 from idp.db import db
+from tests.browser.accessibility import assert_wcag_21_aa
 from tests.browser.test_sso_e2e import complete_step_up, enrol_authenticator_app, sandbox, signed_in
 from tests.factories import AN, NGOC, PASSWORD, ROOT, make_citizen
 from tests.helpers import run_idp
@@ -54,6 +58,7 @@ def test_representative_adds_an_employee_who_acts_for_the_company_until_removed(
     representative.goto(f"{idp}/account/acting-for")
     sign_in_as(representative, AN)
     representative.wait_for_url(f"{idp}/account/acting-for")
+    assert_wcag_21_aa(representative)
     representative.get_by_role("button", name=f"Activate {COMPANY}").click()
     representative.wait_for_url(f"{idp}/account/acting-for/organisations/**")
     representative.get_by_label("Personal identification number").fill(NGOC["identifier"])
@@ -61,6 +66,7 @@ def test_representative_adds_an_employee_who_acts_for_the_company_until_removed(
     representative.get_by_role("button", name="Add member").click()
     representative.wait_for_load_state()
     assert NGOC["full_name"] in representative.locator("#members").inner_text()
+    assert_wcag_21_aa(representative)
     representative.screenshot(path=f"{output_dir}-1-members.png", full_page=True)
 
     # 2. Ngọc signs in to the portal for the company: idp asks who she acts as.
@@ -69,6 +75,7 @@ def test_representative_adds_an_employee_who_acts_for_the_company_until_removed(
     employee.wait_for_url(f"{idp}/login**")
     sign_in_as(employee, NGOC)
     employee.get_by_label(f"{COMPANY} (your roles: accountant, employee)").check()
+    assert_wcag_21_aa(employee)
     employee.screenshot(path=f"{output_dir}-2-choose.png", full_page=True)
     employee.locator('button[name="decision"][value="allow"]').click()
     employee.wait_for_url(f"{portal}/")
