@@ -12,6 +12,8 @@ import re
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from joserfc import jwt
 
 from idp.accounts.models import LEVEL_VERIFIED, Citizen
@@ -326,3 +328,31 @@ def test_administration_is_handed_over_and_only_administrators_manage(app, clien
     assert client.get(page).status_code == 200
     listed = app.test_cli_runner().invoke(args=["orgs", "members", SAO_MAI, "--json"]).output
     assert '"admin"' in listed and '"employee"' in listed
+
+
+def test_random_input_to_an_administrators_forms_and_the_choice_is_never_a_server_error(app, client, people,
+                                                                                         rp):
+    org = _activate_and_add_ngoc(app, client, people)
+    page = f"/account/acting-for/organisations/{org}"
+    token = _csrf(client, page)
+    text = st.text(max_size=60)
+    numbers = st.one_of(text, st.sampled_from(["²", "１", "99999999999999999999"]))
+
+    @settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(identifier=text, roles=text, member_id=numbers, path=st.sampled_from(
+        ["/members", "/members/1/roles", "/members/2/roles", "/hand-over", "/members/999/remove"]))
+    def administer(identifier, roles, member_id, path):
+        response = client.post(page + path, data={"csrf_token": token, "identifier": identifier,
+                                                  "roles": roles, "member_id": member_id})
+        assert response.status_code < 500
+
+    administer()
+    sign_in(app, client, people["ngoc"])
+    consent = authorize(client, rp[0], scope=SCOPE)
+
+    @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(context=st.one_of(text, st.sampled_from(["org:", "org:²", "person:1", "org:99999999999"])))
+    def choose(context):
+        assert _choose(client, consent, context).status_code in (302, 403)
+
+    choose()

@@ -73,7 +73,7 @@ def resolve(ref: str | None, citizen_id: int) -> Acting | None:
     if not ref:
         return None
     kind, _, key = ref.partition(":")
-    if not key.isdigit():
+    if not (key.isascii() and key.isdigit() and len(key) < 10):
         return None
     if kind == "org":
         return next((a for a in _organisations(citizen_id) if a.organisation.id == int(key)), None)

@@ -162,7 +162,9 @@ def remove_member(organisation_id: int, member_id: int):
 def hand_over(organisation_id: int):
     organisation = _administered(organisation_id)
     raw = request.form.get("member_id", "")
-    target = _member(organisation, int(raw)) if raw.isdigit() else abort(404)
+    if not (raw.isascii() and raw.isdigit() and len(raw) < 10):
+        abort(404)
+    target = _member(organisation, int(raw))
     try:
         members.hand_over(organisation, members.membership(organisation, g.citizen.id), target)
     except members.MembershipProblem as problem:
