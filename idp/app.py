@@ -30,7 +30,7 @@ COMPONENTS = (
     "idp.orgs",
     "idp.keys",
     "idp.oidc",
-    "idp.signatures",
+    "idp.api",
     "idp.health",
     "idp.admin",
     "idp.fastpath",

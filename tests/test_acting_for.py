@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from joserfc import jwt
 
-from idp.accounts.models import LEVEL_VERIFIED, Citizen
+from idp.citizens.models import LEVEL_VERIFIED, Citizen
 from idp.db import db
 from idp.oidc.models import Client
 from idp.oidc.subject import subject_for

@@ -9,10 +9,10 @@ import json
 
 import pytest
 
-from idp.accounts.identifiers import ORGANISATION_SCHEMES, SCHEMES
-from idp.accounts.identifiers.ru_ogrn import Ogrn
-from idp.accounts.identifiers.vn_tax_code import VietnamTaxCode
 from idp.db import db
+from idp.identifiers import ORGANISATION_SCHEMES, SCHEMES
+from idp.identifiers.ru_ogrn import Ogrn
+from idp.identifiers.vn_tax_code import VietnamTaxCode
 from idp.orgs.models import Organisation, Relation
 from tests.factories import NGOC as NGOC_PERSON
 from tests.factories import ROOT, load_registry, make_citizen

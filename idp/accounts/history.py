@@ -9,8 +9,8 @@ from datetime import datetime
 from sqlalchemy import select
 
 from idp.accounts.devices import describe
-from idp.accounts.models import Citizen
 from idp.audit.models import AuditEvent
+from idp.citizens.models import Citizen
 from idp.db import db
 from idp.oidc.models import Client
 
@@ -50,7 +50,7 @@ class OnBehalf:
 
 
 def on_behalf(citizen_id: int, limit: int = HISTORY_LENGTH) -> list[OnBehalf]:
-    """Sign-ins made on the citizen's behalf (``signin.on_behalf``, :mod:`idp.oidc.acting`),
+    """Sign-ins made on the citizen's behalf (``signin.on_behalf``, :mod:`idp.oidc.tokens.acting`),
     newest first, with who made them and at which service."""
     events = list(db.session.scalars(
         select(AuditEvent)

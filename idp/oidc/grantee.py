@@ -9,7 +9,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, select
 
-from idp.accounts.models import Citizen
+from idp.citizens.models import Citizen
 from idp.db import db
 from idp.db.types import utcnow
 
@@ -55,7 +55,7 @@ class Grantee:
     session_id: int | None = None
     sid: str | None = None
     #: Who the citizen acts for (:class:`idp.orgs.context.Acting`), None for themselves, and
-    #: the claims that say so in tokens (:mod:`idp.oidc.acting`).
+    #: the claims that say so in tokens (:mod:`idp.oidc.tokens.acting`).
     acting: Any = None
     context: dict = field(default_factory=dict)
 

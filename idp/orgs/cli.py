@@ -10,10 +10,10 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
-from idp.accounts.identifiers import SCHEMES
-from idp.admin.output import emit, fail, json_option
 from idp.audit.log import admin_actor, record
+from idp.cli_output import emit, fail, json_option
 from idp.db import db
+from idp.identifiers import SCHEMES
 from idp.orgs import members, registry, relations
 from idp.orgs.models import Organisation
 

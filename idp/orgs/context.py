@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from idp.accounts.models import Citizen
+from idp.citizens.models import Citizen
 from idp.db import db
 from idp.orgs import relations
 from idp.orgs.models import Membership, Organisation

@@ -19,12 +19,12 @@ import re
 
 from sqlalchemy import select
 
-from idp.accounts.identifiers import InvalidIdentifier, get_scheme
-from idp.accounts.messages import identifier_message
-from idp.accounts.models import LEVEL_VERIFIED, Citizen, NationalIdentifier
 from idp.audit.log import record
+from idp.citizens.messages import identifier_message
+from idp.citizens.models import LEVEL_VERIFIED, Citizen, NationalIdentifier
 from idp.db import db
 from idp.db.types import utcnow
+from idp.identifiers import InvalidIdentifier, get_scheme
 from idp.orgs.models import ADMIN, Membership, Organisation, OrganisationEvent
 
 ROLE = re.compile(r"[a-z][a-z0-9_.\-]{0,31}")

@@ -18,11 +18,11 @@ from datetime import date
 from sqlalchemy import select
 
 from idp import clock
-from idp.accounts.identifiers import ORGANISATION_SCHEMES, SCHEMES, InvalidIdentifier
-from idp.accounts.messages import identifier_message
-from idp.accounts.models import RegistryEntry
+from idp.citizens.messages import identifier_message
+from idp.citizens.models import RegistryEntry
 from idp.db import db
 from idp.db.types import nfc, utcnow
+from idp.identifiers import ORGANISATION_SCHEMES, SCHEMES, InvalidIdentifier
 from idp.orgs.age import is_minor
 from idp.orgs.models import Organisation
 

@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import select
 
-from idp.accounts.identifiers import SCHEMES, InvalidIdentifier
-from idp.accounts.messages import identifier_message
-from idp.accounts.models import Citizen, NationalIdentifier, RegistryEntry
+from idp.citizens.messages import identifier_message
+from idp.citizens.models import Citizen, NationalIdentifier, RegistryEntry
 from idp.db import db
 from idp.db.types import utcnow
+from idp.identifiers import SCHEMES, InvalidIdentifier
 from idp.orgs.age import majority_cutoff
 from idp.orgs.models import Relation
 from idp.orgs.registry import read_csv

@@ -14,8 +14,8 @@ from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
-from idp.accounts.models import Citizen
 from idp.auth.sessions import current_session
+from idp.citizens.models import Citizen
 from idp.db import db
 from idp.orgs import members, relations
 from idp.orgs.models import Membership, Organisation

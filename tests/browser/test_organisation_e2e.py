@@ -15,7 +15,7 @@ from __future__ import annotations
 import pytest
 
 from idp import create_app
-from idp.accounts.models import LEVEL_VERIFIED, Citizen
+from idp.citizens.models import LEVEL_VERIFIED, Citizen
 from idp.db import db
 from tests.browser.accessibility import assert_wcag_21_aa
 from tests.browser.test_sso_e2e import complete_step_up, enrol_authenticator_app, sandbox, signed_in
