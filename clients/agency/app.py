@@ -1,7 +1,8 @@
 """An agency system (sample relying party: the land registry): pairwise ``sub``, asks for the
-profile and for assurance ``urn:idp:acr:substantial`` (``acr_values``). A FAPI 2.0 client
-(registered with ``--profile fapi2``): pushed authorization requests, ``private_key_jwt`` with
-a key generated at first start (``RP_KEY_FILE``, published at ``/jwks.json``) and DPoP-bound
+profile, for the organisation the citizen acts for (``organization``: the page shows whose
+business it serves), and for assurance ``urn:idp:acr:substantial`` (``acr_values``). A FAPI 2.0
+client (registered with ``--profile fapi2``): pushed authorization requests, ``private_key_jwt``
+with a key generated at first start (``RP_KEY_FILE``, published at ``/jwks.json``) and DPoP-bound
 tokens (:mod:`fapi2_client`). Run with RP_CLIENT_ID=demo-agency and its own RP_BASE_URL
 (``./scripts/run`` does it)."""
 
@@ -22,7 +23,7 @@ def create_app(environ=None):
     env = os.environ if environ is None else environ
     return create_rp_app(title="Land Registry (demo agency)",
                          tagline="Register and look up land-use rights.",
-                         scope="openid profile", colour="#064", acr_values=ACR, environ=env,
+                         scope="openid profile organization", colour="#064", acr_values=ACR, environ=env,
                          fapi2=True)
 
 

@@ -56,8 +56,9 @@ def access_token_answer(claims, issuer: str) -> dict:
     """RFC 7662 §2.2 for an active access token: what its claims say, nothing personal."""
     # RFC 9449 §6.2: a DPoP-bound token says so, with its key's thumbprint in ``cnf``.
     body = {"active": True, "token_type": "DPoP" if "cnf" in claims else "Bearer", "iss": issuer}
-    # ``act``: who acts for the citizen, nested for delegation chains (RFC 8693 §4.1, §2.2.1).
-    for name in ("client_id", "scope", "sub", "aud", "exp", "iat", "jti", "auth_time", "acr", "act",
+    # ``act``: who acts for the citizen, nested for delegation chains (RFC 8693 §4.1, §2.2.1);
+    # ``org``: the organisation the citizen acts for (idp.oidc.tokens.acting).
+    for name in ("client_id", "scope", "sub", "aud", "exp", "iat", "jti", "auth_time", "acr", "act", "org",
                  "cnf"):
         if name in claims:
             body[name] = claims[name]
