@@ -69,6 +69,13 @@ def _positive_int(raw: str) -> int:
     return value
 
 
+def _app_signin_ttl(raw: str) -> int:
+    value = _positive_int(raw)
+    if value > 120:
+        raise ValueError("must be at most 120 seconds")
+    return value
+
+
 def _non_negative_int(raw: str) -> int:
     value = int(raw)
     if value < 0:
@@ -256,6 +263,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("IDP_REAUTH_MAX_AGE", "300", _positive_int,
             "Adding, removing or regenerating a second factor (authenticator app, recovery codes, "
             "passkeys) needs a sign-in within this many seconds; older sessions sign in again first."),
+    Setting("IDP_APP_SIGNIN_TTL", "120", _app_signin_ttl,
+            "Seconds a \"Sign in with the app\" QR code stays valid (at most 120)."),
+    Setting("IDP_CIBA_REQUEST_TTL", "300", _positive_int,
+            "Seconds a CIBA backchannel authentication request waits for the citizen (`expires_in`)."),
+    Setting("IDP_CIBA_POLL_INTERVAL", "5", _positive_int,
+            "Minimum seconds between a CIBA client's token polls (`interval`; faster is `slow_down`)."),
     Setting("IDP_CLIENT_SECRET_GRACE", "86400", _non_negative_int,
             "Seconds an old client secret keeps working after `idp clients rotate-secret`."),
     Setting("IDP_DYNAMIC_REGISTRATION", "false", _bool,

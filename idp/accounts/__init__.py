@@ -7,7 +7,7 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     """Registration (``/register``), the account pages (``/account``), ``idp registry``."""
-    from idp.accounts import cli, registration, security, views  # noqa: F401 - security adds routes
+    from idp.accounts import app_security, cli, registration, security, views  # noqa: F401 - they add routes
     from idp.auth import ratelimit
 
     app.register_blueprint(registration.bp)

@@ -35,7 +35,9 @@ migrate = Migrate()
 MODEL_MODULES = (
     "idp.accounts.models",
     "idp.auth.models",
+    "idp.auth.app_models",
     "idp.oidc.models",
+    "idp.oidc.ciba_models",
     "idp.keys.models",
     "idp.audit.models",
     "idp.signatures.models",

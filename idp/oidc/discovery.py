@@ -13,6 +13,7 @@ from flask import current_app
 from idp.auth import assurance
 from idp.keys import service as keys
 from idp.keys.views import cached_json
+from idp.oidc import ciba
 from idp.oidc.blueprint import bp
 from idp.oidc.client_auth import ALGORITHMS as ASSERTION_ALGS
 from idp.oidc.clients import AUTH_METHODS
@@ -41,7 +42,7 @@ def metadata() -> dict:
         "response_types_supported": ["code"],
         "response_modes_supported": list(RESPONSE_MODES),
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials",
-                                  TOKEN_EXCHANGE],
+                                  TOKEN_EXCHANGE, ciba.GRANT_TYPE],
         "subject_types_supported": ["pairwise", "public"],
         "id_token_signing_alg_values_supported": list(keys.supported_algs()),
         "token_endpoint_auth_methods_supported": list(AUTH_METHODS),
@@ -68,6 +69,10 @@ def metadata() -> dict:
         "backchannel_logout_session_supported": True,
         "frontchannel_logout_supported": True,
         "frontchannel_logout_session_supported": True,
+        # OpenID Connect CIBA Core 1.0 §4.
+        "backchannel_authentication_endpoint": f"{issuer}/bc-authorize",
+        "backchannel_token_delivery_modes_supported": list(ciba.DELIVERY_MODES),
+        "backchannel_user_code_parameter_supported": False,
     }
     if settings.dynamic_registration:
         # RFC 8414 §2 / OIDC Discovery §3: only when /connect/register works (RFC 7591, for the

@@ -1,6 +1,7 @@
 """The Authlib authorization server and all its wiring, in one place.
 
-Grants (code + PKCE + ID token, refresh, client credentials, token exchange), client authentication methods
+Grants (code + PKCE + ID token, refresh, client credentials, token exchange, CIBA), client
+authentication methods
 (``client_secret_basic``, ``client_secret_post``, ``private_key_jwt``, ``none``), and the
 introspection, revocation and end-session endpoints are registered here; views call
 ``authorization_server`` and stay thin.
@@ -51,6 +52,7 @@ def authorization_server() -> IdpAuthorizationServer:
 
 
 def init_server(app: Flask) -> None:
+    from idp.oidc import ciba
     from idp.oidc.dynamic_registration import ConfigurationEndpoint, RegistrationEndpoint
     from idp.oidc.introspection import IntrospectionEndpoint
     from idp.oidc.revocation import RevocationEndpoint
@@ -70,6 +72,7 @@ def init_server(app: Flask) -> None:
     server.register_grant(TokenExchangeGrant)
     server.register_token_generator(TOKEN_EXCHANGE, ExchangedTokenGenerator(
         settings.issuer, settings.access_token_alg, settings.access_token_ttl))
+    ciba.init_server(server)
     server.register_client_auth_method("private_key_jwt", PrivateKeyJWT())
     server.register_endpoint(IntrospectionEndpoint)
     server.register_endpoint(RevocationEndpoint)
