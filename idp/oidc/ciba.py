@@ -64,6 +64,7 @@ from idp.oidc.grantee import active_citizen_ref
 from idp.oidc.grants.authorization_code import grantee_for
 from idp.oidc.grants.id_token import IdToken
 from idp.oidc.models import Client
+from idp.oidc.subject import remember_subject
 
 log = logging.getLogger(__name__)
 
@@ -217,8 +218,9 @@ class BackchannelAuthenticationEndpoint(Endpoint):
         record("ciba.requested", actor=f"client:{client_id}", client_id=client_id, citizen_id=citizen_id,
                details={"request": row.request_id, "mode": validated["mode"]})
         db.session.commit()
-        return 200, {"auth_req_id": auth_req_id, "expires_in": validated["ttl"], "interval": interval}, [
-            ("Cache-Control", "no-store"), ("Pragma", "no-cache")]
+        body = {"auth_req_id": auth_req_id, "expires_in": validated["ttl"], "interval": interval}
+        return 200, body, [("Content-Type", "application/json"), ("Cache-Control", "no-store"),
+                           ("Pragma", "no-cache")]
 
     def create_endpoint_response(self, request):
         return self.create_response(self.validate_request(request))
@@ -251,7 +253,8 @@ def decide(device: AppDevice, request_id: str, approve: bool) -> CibaRequest | N
     reached = assurance.acr_reached(amr, citizen.level, phishing_resistant=False)
     values = {"status": "approved" if approve else "denied", "device_pk": device.id}
     if approve:
-        values.update(amr=amr, acr=assurance.acr_claim(reached, row.acr_values), auth_time=now)
+        values.update(amr=assurance.amr_claim(amr), acr=assurance.acr_claim(reached, row.acr_values),
+                      auth_time=now)
     claimed = db.session.execute(
         update(CibaRequest).where(CibaRequest.id == row.id, CibaRequest.status == "pending")
         .values(**values)).rowcount == 1
@@ -324,6 +327,7 @@ class CibaGrant(grants.BaseGrant, grants.TokenEndpointMixin):
         citizen = active_citizen_ref(row.citizen_id) if claimed and row.citizen_id else None
         if citizen is None:
             raise InvalidGrantError("The request cannot be used.")
+        remember_subject(citizen, client)  # a pairwise sub must resolve at UserInfo (OIDC Core §8.1)
         self.request.user = grantee_for(citizen, client, session_id=None, auth_time=row.auth_time,
                                         acr=row.acr, amr=row.amr)
         self.request.scope = row.scope
