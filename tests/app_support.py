@@ -108,3 +108,23 @@ def run_wallet(home, *args: str, pin: str = PIN, env: dict | None = None) -> sub
                               env={**os.environ, **(env or {})}, check=False)
     finally:
         os.close(read)
+
+
+def _csrf(html: str) -> str:
+    return re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html).group(1)
+
+
+def enrol_wallet_live(idp: str, home, username: str, password: str, name: str = "Điện thoại của An"):
+    """On a live server: sign in with the password, press "Add the app", read the QR code as a
+    camera would, and run ``wallet enrol`` with its link. Returns the wallet's run."""
+    import httpx
+
+    with httpx.Client(base_url=idp, headers={"Accept-Language": "en"}, follow_redirects=True) as http:
+        token = _csrf(http.get("/login").text)
+        signed = http.post("/login", data={"csrf_token": token, "username": username, "password": password})
+        assert signed.status_code == 200 and "/account" in str(signed.url), signed.text[:300]
+        token = _csrf(http.get("/account/security").text)
+        page = http.post("/account/security/app", data={"csrf_token": token})
+        assert page.status_code == 200, page.text[:300]
+        link = qr_link(page.text)
+    return run_wallet(home, "enrol", link, "--name", name)

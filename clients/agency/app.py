@@ -1,6 +1,7 @@
 """An agency system (sample relying party: the land registry): pairwise ``sub``, asks for the
 profile and for assurance ``urn:idp:acr:substantial`` (``acr_values``). Run like the portal,
-with RP_CLIENT_ID=demo-agency and its own RP_BASE_URL (``./scripts/run`` does it)."""
+with RP_CLIENT_ID=demo-agency and its own RP_BASE_URL (``./scripts/run`` does it). Its
+``/caller`` page confirms a caller's identity on their phone (CIBA, :mod:`caller_check`)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from agency.caller_check import caller_check  # noqa: E402
 from relying_party import create_rp_app, serve  # noqa: E402
 
 ACR = "urn:idp:acr:substantial"
@@ -17,9 +19,13 @@ ACR = "urn:idp:acr:substantial"
 
 def create_app(environ=None):
     env = os.environ if environ is None else environ
-    return create_rp_app(title="Land Registry (demo agency)",
-                         tagline="Register and look up land-use rights.",
-                         scope="openid profile", colour="#064", acr_values=ACR, environ=env)
+    app = create_rp_app(title="Land Registry (demo agency)",
+                        tagline="Register and look up land-use rights.",
+                        scope="openid profile", colour="#064", acr_values=ACR, environ=env,
+                        links=[("Call centre: confirm the identity of a caller", "/caller")])
+    app.register_blueprint(caller_check(issuer=env["RP_ISSUER"].rstrip("/"), client_id=env["RP_CLIENT_ID"],
+                                        client_secret=env["RP_CLIENT_SECRET"]))
+    return app
 
 
 if __name__ == "__main__":
