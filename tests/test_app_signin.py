@@ -270,3 +270,22 @@ def test_the_login_page_offers_the_app(client):
     assert 'href="/login/app"' in page and "Sign in with the app" in page
 
 
+
+
+def test_expired_requests_and_enrolment_links_are_purged(app, client, citizen):
+    from idp.auth.app_models import AppEnrolment
+
+    enrolment_link(client)
+    sign_in_page(client)
+    sign_in_page(client)
+    with app.app_context():
+        db.session.execute(update(AppEnrolment).values(expires_at=utcnow() - timedelta(seconds=1)))
+        first = db.session.scalar(select(AppSignInRequest.id).order_by(AppSignInRequest.id))
+        db.session.execute(update(AppSignInRequest).where(AppSignInRequest.id == first)
+                           .values(expires_at=utcnow() - timedelta(seconds=1)))
+        db.session.commit()
+    result = app.test_cli_runner().invoke(args=["maintenance", "purge", "--json"])
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        assert db.session.scalar(select(AppEnrolment.id)) is None
+        assert [r.id for r in db.session.scalars(select(AppSignInRequest))] == [first + 1]

@@ -236,3 +236,16 @@ def test_ping_mode_refuses_a_private_notification_endpoint(app, environ):
     assert result.exit_code == 1 and "idp:" in result.output
     with strict.app_context():
         db.engine.dispose()
+
+
+def test_requests_are_purged_an_hour_after_expiry(app, client, phone, agency):
+    bc_authorize(client, agency)
+    bc_authorize(client, agency)
+    with app.app_context():
+        first = db.session.scalar(select(CibaRequest.id).order_by(CibaRequest.id))
+        db.session.execute(update(CibaRequest).where(CibaRequest.id == first)
+                           .values(expires_at=utcnow() - timedelta(hours=2)))
+        db.session.commit()
+    assert app.test_cli_runner().invoke(args=["maintenance", "purge"]).exit_code == 0
+    with app.app_context():
+        assert [r.id for r in db.session.scalars(select(CibaRequest))] == [first + 1]

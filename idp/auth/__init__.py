@@ -20,3 +20,4 @@ def init_app(app: Flask) -> None:
                                 "certificate_signin.login", "certificate_signin.direct",
                                 "certificate_signin.continue_direct", *app_signin.LIMITED_POSTS])
     app_signin.limit_requests(app)
+    app_signin.register_purge(app)

@@ -269,6 +269,20 @@ def enrol(token: str):
                                   201))
 
 
+def register_purge(app) -> None:
+    """``idp maintenance purge``: enrolment links and sign-in requests say nothing once expired
+    (an unknown one is refused like an expired one)."""
+    from idp.auth.app_models import AppEnrolment
+    from idp.maintenance import PurgeRule, register_rule
+
+    register_rule(app, PurgeRule("app_enrolments", AppEnrolment.__table__,
+                                 lambda ctx: AppEnrolment.expires_at < ctx.now,
+                                 description="identity-app enrolment links past expiry"))
+    register_rule(app, PurgeRule("app_signin_requests", AppSignInRequest.__table__,
+                                 lambda ctx: AppSignInRequest.expires_at < ctx.now,
+                                 description="QR sign-in requests past expiry"))
+
+
 #: The endpoints :mod:`idp.auth` limits per IP (``IDP_LOGIN_RATE_LIMIT``); ``login`` on GET too,
 #: since each GET stores a request.
 LIMITED_POSTS = ["app_signin.continue_signin", "app_signin.answer", "app_signin.enrol"]

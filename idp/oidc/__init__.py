@@ -29,7 +29,7 @@ def init_app(app: Flask) -> None:
     init_server(app)
     app.register_blueprint(bp)
 
-    from idp.oidc import backchannel_logout, frontchannel_logout, service_name, session_tokens
+    from idp.oidc import backchannel_logout, ciba, frontchannel_logout, service_name, session_tokens
     from idp.oidc.ciba_cli import ciba_cli
     from idp.oidc.logout_queue_cli import logout_queue_cli
     from idp.oidc.token_exchange_cli import token_exchange_cli
@@ -38,6 +38,7 @@ def init_app(app: Flask) -> None:
     frontchannel_logout.init_app(app)
     session_tokens.init_app(app)
     service_name.init_app(app)
+    ciba.register_purge(app)
     app.cli.add_command(ciba_cli)
     app.cli.add_command(logout_queue_cli)
     app.cli.add_command(token_exchange_cli)

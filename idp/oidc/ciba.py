@@ -354,6 +354,18 @@ class CibaGrant(grants.BaseGrant, grants.TokenEndpointMixin):
         return 200, token, self.TOKEN_RESPONSE_HEADER
 
 
+#: An expired request is kept this long, so a client still polling gets ``expired_token``.
+KEEP_EXPIRED = timedelta(hours=1)
+
+
+def register_purge(app) -> None:
+    from idp.maintenance import PurgeRule, register_rule
+
+    register_rule(app, PurgeRule("ciba_requests", CibaRequest.__table__,
+                                 lambda ctx: CibaRequest.expires_at < ctx.now - KEEP_EXPIRED,
+                                 description="CIBA requests an hour past expiry"))
+
+
 def init_server(server) -> None:
     """Wire CIBA into the authorization server (:func:`idp.oidc.server.init_server`)."""
     server.register_grant(CibaGrant)
