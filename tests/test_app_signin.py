@@ -77,6 +77,20 @@ def test_enrolment_stores_the_public_key_only_and_lists_the_device(app, client, 
     assert "Identity app added" in history and "Điện thoại của An" in history
 
 
+def test_a_claimed_hardware_key_is_recorded_but_amr_stays_swk(app, client, citizen):
+    """Without attestation the server cannot tell a secure element from a file (RFC 8176 hwk)."""
+    phone = App()
+    assert phone.enrol(client, enrolment_link(client), hardware_backed=True).status_code == 201
+    client.post("/signout", data={"csrf_token": page_csrf(client, "/account")})
+    link, number, html = sign_in_page(client)
+    assert phone.answer(client, link, number).status_code == 200
+    assert _continue(client, html).status_code == 303
+    with app.app_context():
+        assert db.session.scalar(select(AppDevice.claims_hardware)) is True
+        session = _sessions(app, citizen)[0]
+    assert sorted(session.amr) == ["pin", "swk"] and session.acr == "urn:idp:acr:substantial"
+
+
 def test_an_enrolment_link_works_once(client, citizen):
     link = enrolment_link(client)
     assert App().enrol(client, link).status_code == 201
