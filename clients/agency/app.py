@@ -11,8 +11,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from agency.caller_check import caller_check  # noqa: E402
-from relying_party import create_rp_app, serve  # noqa: E402
+from agency.caller_check import caller_check
+from relying_party import create_rp_app, serve
 
 ACR = "urn:idp:acr:substantial"
 
