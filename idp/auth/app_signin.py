@@ -55,7 +55,8 @@ from idp.accounts.models import Citizen
 from idp.audit.log import record
 from idp.auth import app_devices
 from idp.auth.app_devices import AppProtocolError
-from idp.auth.app_models import AppSignInRequest
+from idp.auth.app_models import AppEnrolment, AppSignInRequest
+from idp.auth.ratelimit import _message
 from idp.auth.signin import complete_sign_in, safe_next
 from idp.auth.totp import qr_svg
 from idp.db import db
@@ -272,7 +273,6 @@ def enrol(token: str):
 def register_purge(app) -> None:
     """``idp maintenance purge``: enrolment links and sign-in requests say nothing once expired
     (an unknown one is refused like an expired one)."""
-    from idp.auth.app_models import AppEnrolment
     from idp.maintenance import PurgeRule, register_rule
 
     register_rule(app, PurgeRule("app_enrolments", AppEnrolment.__table__,
@@ -290,8 +290,6 @@ LIMITED_POSTS = ["app_signin.continue_signin", "app_signin.answer", "app_signin.
 
 def limit_requests(app) -> None:
     """Every way to create a request is limited per IP like a sign-in form post."""
-    from idp.auth.ratelimit import _message
-
     limiter = app.extensions["idp.limiter"]
     app.view_functions["app_signin.login"] = limiter.limit(
         lambda: current_app.config["IDP"].login_rate_limit, error_message=_message,

@@ -60,11 +60,13 @@ from idp.db import db
 from idp.db.types import utcnow
 from idp.keys.service import seal, unseal
 from idp.oidc.ciba_models import CibaClientSetting, CibaRequest
+from idp.oidc.clients import ClientError, _https_uri, _server_fetched
 from idp.oidc.grantee import active_citizen_ref
 from idp.oidc.grants.authorization_code import grantee_for
 from idp.oidc.grants.id_token import IdToken
 from idp.oidc.models import Client
 from idp.oidc.subject import remember_subject
+from idp.outbound import OutboundError, OutboundRefused, request
 
 log = logging.getLogger(__name__)
 
@@ -103,8 +105,6 @@ def configure(client: Client, mode: str, notification_endpoint: str | None) -> C
     """Set the client's ``backchannel_token_delivery_mode`` (§4); ping needs a
     ``backchannel_client_notification_endpoint``, an https URL this server may reach
     (:func:`idp.outbound.check_target`). Raises ValueError. Caller commits."""
-    from idp.oidc.clients import ClientError, _https_uri, _server_fetched
-
     if mode not in DELIVERY_MODES:
         raise ValueError(f"the delivery mode must be one of {', '.join(DELIVERY_MODES)}")
     if mode == "ping":
@@ -274,8 +274,6 @@ def decide(device: AppDevice, request_id: str, approve: bool) -> CibaRequest | N
 def notify(row: CibaRequest) -> bool:
     """Ping mode (§10.2): tell the client its request is decided. A failure is logged: the
     client can still poll (§10.2: the client MAY poll)."""
-    from idp.outbound import OutboundError, OutboundRefused, request
-
     if row.delivery_mode != "ping" or row.notification_sealed is None:
         return False
     setting = db.session.get(CibaClientSetting, row.client_pk)
