@@ -16,7 +16,16 @@ from idp.auth.app_models import AppDevice, AppSignInRequest
 from idp.auth.models import SsoSession
 from idp.db import db
 from idp.db.types import utcnow
-from tests.app_support import App, enrolment_link, path_of, sign_in_page, verify_level, wallet
+from tests.app_support import (
+    PIN,
+    App,
+    enrolment_link,
+    path_of,
+    run_wallet,
+    sign_in_page,
+    verify_level,
+    wallet,
+)
 from tests.factories import load_registry, make_citizen, page_csrf, sign_in
 from tests.oidc_support import authorize, consent_and_code, exchange, jwks_of, register, verify
 
@@ -303,3 +312,24 @@ def test_expired_requests_and_enrolment_links_are_purged(app, client, citizen):
     with app.app_context():
         assert db.session.scalar(select(AppEnrolment.id)) is None
         assert [r.id for r in db.session.scalars(select(AppSignInRequest))] == [first + 1]
+
+
+def _offline_wallet(home) -> None:
+    """A wallet enrolled with the test issuer, made without a server (key + state files)."""
+    phone = wallet.Wallet(home, None)
+    phone.create_key(PIN.encode())
+    phone.state_file.write_text('{"issuer": "http://127.0.0.1:8000", "device_id": "d", "device_name": "x"}')
+
+
+def test_the_wallet_refuses_a_qr_code_of_another_server(tmp_path):
+    _offline_wallet(tmp_path)
+    evil = "https://id.example.com.evil/app/signin/abc"
+    result = run_wallet(tmp_path, "scan", evil, "--pick", "10", "--yes")
+    assert result.returncode == 1 and "not from http://127.0.0.1:8000" in result.stderr
+
+
+def test_the_wallet_key_opens_only_with_its_pin(tmp_path):
+    _offline_wallet(tmp_path)
+    assert b"ENCRYPTED PRIVATE KEY" in (tmp_path / "key.pem").read_bytes()
+    result = run_wallet(tmp_path, "pending", pin="000000")
+    assert result.returncode == 1 and "Wrong PIN" in result.stderr
