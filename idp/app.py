@@ -24,6 +24,7 @@ COMPONENTS = (
     "idp.auth.sessions",
     "idp.audit",
     "idp.maintenance",
+    "idp.notify",
     "idp.auth",
     "idp.accounts",
     "idp.keys",
