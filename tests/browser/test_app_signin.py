@@ -2,7 +2,8 @@
 sample portal, and the reference wallet ``clients/wallet`` run as the phone): the login page
 offers the app, the test reads the QR code from the page as a phone camera would (zxing-cpp),
 picks the number the browser shows in the wallet and approves; the browser, polling, continues
-by itself and lands signed in at the portal with ``acr`` substantial."""
+by itself and lands signed in at the portal with ``acr`` substantial. The new pages pass the
+WCAG 2.1 AA axe-core check."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from idp import create_app
 from idp.accounts.models import Citizen
 from idp.db import db
 from tests.app_support import enrol_wallet_live, run_wallet, verify_level
+from tests.browser.accessibility import assert_wcag_21_aa
 from tests.browser.test_sso_e2e import consent_if_asked, sandbox, signed_in  # noqa: F401 - fixture
 from tests.factories import AN, PASSWORD
 from tests.mfa_support import decode_qr_svg
@@ -45,8 +47,10 @@ def test_scan_the_qr_code_with_the_app_and_land_signed_in_at_the_portal(verified
     page.goto(live.portal)
     page.locator("#sign-in").click()
     page.wait_for_url(f"{live.idp}/login**")
+    assert_wcag_21_aa(page)
     page.get_by_role("link", name="Sign in with the app").click()
     page.wait_for_url(f"{live.idp}/login/app**")
+    assert_wcag_21_aa(page)
     svg = page.locator("figure.qr").inner_html()
     link = decode_qr_svg(svg)
     assert re.fullmatch(rf"{re.escape(live.idp)}/app/signin/[\w-]+", link), link
@@ -67,3 +71,12 @@ def test_scan_the_qr_code_with_the_app_and_land_signed_in_at_the_portal(verified
     assert "urn:idp:acr:substantial" in claims
     assert "swk" in claims and "pin" in claims
     page.screenshot(path=f"{output_dir}-portal.png")
+
+    # The account page lists the app; "Add the app" shows the enrolment QR code. Both WCAG 2.1 AA.
+    page.goto(f"{live.idp}/account/security")
+    assert "Điện thoại của An" in page.locator("main").inner_text()
+    assert_wcag_21_aa(page)
+    page.get_by_role("button", name="Add the app").click()
+    page.wait_for_selector("figure.qr")
+    assert "/app/enrol/" in decode_qr_svg(page.locator("figure.qr").inner_html())
+    assert_wcag_21_aa(page)
