@@ -14,7 +14,7 @@ import time
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import update
 
-from idp.accounts.models import Citizen
+from idp.citizens.models import Citizen
 from idp.db import db
 from tests.factories import ROOT, page_csrf
 from tests.mfa_support import decode_qr_svg

@@ -10,10 +10,10 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import event, func, literal_column, select
 
-from idp.accounts.models import Citizen
 from idp.audit.log import verify_chain
 from idp.audit.models import AuditEvent
 from idp.auth.models import RecoveryCode, SessionClient, SsoSession
+from idp.citizens.models import Citizen
 from idp.db import db
 from idp.db.types import utcnow
 from idp.maintenance import PurgeRule, register_rule
@@ -146,10 +146,10 @@ def world(app):
         return World()
 
 
-EXPECTED = {"authorization_codes": 2, "refresh_tokens": 2, "refresh_token_families": 2,
+EXPECTED = {"outbox_messages": 1, "app_enrolments": 0, "app_signin_requests": 0,
+            "authorization_codes": 2, "refresh_tokens": 2, "refresh_token_families": 2,
             "revoked_access_tokens": 1, "sso_sessions": 3, "client_secrets": 1, "used_client_assertions": 1,
-            "outbox_messages": 1, "app_enrolments": 0, "app_signin_requests": 0, "logout_deliveries": 1,
-            "ciba_requests": 0}
+            "logout_deliveries": 1, "ciba_requests": 0}
 
 
 def test_only_rows_past_their_life_are_purged(app, world):

@@ -1,4 +1,4 @@
-"""OpenID Connect CIBA Core 1.0 (idp.oidc.ciba) over HTTP: /bc-authorize (§7), the citizen's
+"""OpenID Connect CIBA Core 1.0 (idp.oidc.grants.ciba) over HTTP: /bc-authorize (§7), the citizen's
 decision in the identity app, the token endpoint's poll answers (§10.1, §11) and ping mode
 (§10.2) through idp.outbound, with the app's messages made by the reference wallet's code."""
 
@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 from idp.audit.models import AuditEvent
 from idp.db import db
 from idp.db.types import utcnow
-from idp.oidc.ciba_models import CibaRequest
+from idp.oidc.models import CibaRequest
 from tests.app_support import App, enrolment_link, verify_level
 from tests.factories import AN, NGOC, load_registry, make_citizen, page_csrf, sign_in
 from tests.logout_support import Receiver

@@ -33,9 +33,9 @@ from joserfc.errors import JoseError
 from joserfc.jwk import ECKey
 from sqlalchemy import select, update
 
-from idp.accounts.models import Citizen
 from idp.audit.log import record
 from idp.auth.app_models import AppDevice, AppEnrolment
+from idp.citizens.models import Citizen
 from idp.db import db
 from idp.db.types import utcnow
 

@@ -50,8 +50,6 @@ from sqlalchemy import select, update
 from wtforms import HiddenField
 from wtforms.validators import DataRequired, Length
 
-from idp.accounts.devices import describe as describe_user_agent
-from idp.accounts.models import Citizen
 from idp.audit.log import record
 from idp.auth import app_devices
 from idp.auth.app_devices import AppProtocolError
@@ -59,8 +57,10 @@ from idp.auth.app_models import AppEnrolment, AppSignInRequest
 from idp.auth.ratelimit import _message
 from idp.auth.signin import complete_sign_in, safe_next
 from idp.auth.totp import qr_svg
+from idp.citizens.models import Citizen
 from idp.db import db
 from idp.db.types import utcnow
+from idp.maintenance import PurgeRule, register_rule
 from idp.web import csrf, no_store
 from idp.web.forms import BaseForm
 
@@ -102,6 +102,13 @@ def _service(next_url: str | None) -> str | None:
     """The relying party's name, when ``next`` resumes an authorization (:mod:`idp.oidc` tells)."""
     namer = current_app.extensions.get("idp.service_for_next")
     return namer(next_url) if namer and next_url else None
+
+
+def _describe_user_agent(user_agent: str | None) -> str | None:
+    """"Chrome · Windows", by :mod:`idp.accounts` (registered in ``app.extensions``, as the
+    account pages are above this layer); the raw User-Agent without it."""
+    describe = current_app.extensions.get("idp.describe_user_agent")
+    return describe(user_agent) if describe else user_agent
 
 
 def new_request(next_url: str | None) -> tuple[AppSignInRequest, str]:
@@ -210,7 +217,7 @@ def fetch(request_id: str):
         return _error(AppProtocolError("expired_token", "This sign-in request is unknown, expired or used."))
     return no_store(make_response(jsonify(
         request_id=row.request_id, issuer=app_devices.issuer(), service=row.service,
-        browser=describe_user_agent(row.user_agent), network=approximate_network(row.ip_address),
+        browser=_describe_user_agent(row.user_agent), network=approximate_network(row.ip_address),
         choices=list(row.choices), expires_at=int(row.expires_at.timestamp()))))
 
 
@@ -273,8 +280,6 @@ def enrol(token: str):
 def register_purge(app) -> None:
     """``idp maintenance purge``: enrolment links and sign-in requests say nothing once expired
     (an unknown one is refused like an expired one)."""
-    from idp.maintenance import PurgeRule, register_rule
-
     register_rule(app, PurgeRule("app_enrolments", AppEnrolment.__table__,
                                  lambda ctx: AppEnrolment.expires_at < ctx.now,
                                  description="identity-app enrolment links past expiry"))

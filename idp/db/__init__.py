@@ -1,6 +1,6 @@
 """Database access: the SQLAlchemy handle, column types shared by every model, Alembic wiring.
 
-Models live in the package of their concern (``idp.accounts.models``, ``idp.oidc.models``...);
+Models live in the package of their concern (``idp.citizens.models``, ``idp.oidc.models``...);
 :func:`import_models` imports them all so metadata is complete for Alembic and tests.
 """
 
@@ -33,11 +33,10 @@ db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 
 MODEL_MODULES = (
-    "idp.accounts.models",
+    "idp.citizens.models",
     "idp.auth.models",
     "idp.auth.app_models",
     "idp.oidc.models",
-    "idp.oidc.ciba_models",
     "idp.keys.models",
     "idp.audit.models",
     "idp.signatures.models",

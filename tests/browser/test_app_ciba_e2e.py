@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from idp import create_app
-from idp.accounts.models import Citizen
+from idp.citizens.models import Citizen
 from idp.db import db
 from tests.app_support import enrol_wallet_live, run_wallet, verify_level
 from tests.browser.test_sso_e2e import sandbox  # noqa: F401 - fixture

@@ -12,7 +12,7 @@ import re
 import pytest
 
 from idp import create_app
-from idp.accounts.models import Citizen
+from idp.citizens.models import Citizen
 from idp.db import db
 from tests.app_support import enrol_wallet_live, run_wallet, verify_level
 from tests.browser.accessibility import assert_wcag_21_aa
