@@ -13,7 +13,7 @@ from idp.db import db
 
 HISTORY_LENGTH = 50
 #: The identity app's events (:mod:`idp.auth.app_devices`, :mod:`idp.auth.app_signin`,
-#: :mod:`idp.oidc.ciba`) are part of the history: the "device" is then the app's name.
+#: :mod:`idp.oidc.grants.ciba`) are part of the history: the "device" is then the app's name.
 APP_EVENTS = ("app.enrolled", "app.removed", "app.signin_approved", "app.signin_denied",
               "ciba.approved", "ciba.denied")
 

@@ -29,7 +29,7 @@ SAMPLES = {
                     "scope": "openid profile national_id", "subject_type": "public"},
     "demo-agency": {"name": "Hệ thống đăng ký đất đai (demo)", "agency": "Bộ Tài nguyên và Môi trường",
                     "scope": "openid profile", "subject_type": "pairwise",
-                    # Its "confirm the identity of a caller" page uses CIBA (idp.oidc.ciba).
+                    # Its "confirm the identity of a caller" page uses CIBA (idp.oidc.grants.ciba).
                     "grant_types": ["authorization_code", "refresh_token",
                                     "urn:openid:params:grant-type:ciba"]},
 }
