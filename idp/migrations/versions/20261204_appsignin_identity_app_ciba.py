@@ -1,7 +1,7 @@
 """appsignin: identity app devices, QR sign-in requests, CIBA
 
 Revision ID: appsignin_0001
-Revises: notify_contacts
+Revises: orgs_0001
 Create Date: 2026-12-04 05:55:11.470016
 
 """
@@ -12,7 +12,7 @@ import idp.db.types
 
 # revision identifiers, used by Alembic.
 revision = 'appsignin_0001'
-down_revision = 'notify_contacts'
+down_revision = 'orgs_0001'
 branch_labels = None
 depends_on = None
 
