@@ -21,8 +21,8 @@ from __future__ import annotations
 from authlib.oauth2.rfc6750.errors import InvalidTokenError
 from flask import Flask
 
-from idp.db import db
 from idp.fastpath.client_auth import authenticate
+from idp.fastpath.reads import single_read_connection
 from idp.oidc import token_endpoint
 from idp.oidc.access_token import ANY_AUDIENCE, AccessTokenValidator
 from idp.oidc.introspection import IntrospectionEndpoint, access_token_answer, may_introspect
@@ -51,7 +51,7 @@ class Introspection:
                 validator.validate_claims(claims)
             except InvalidTokenError:
                 return None
-            with db.engine.connect() as connection:
+            with single_read_connection() as connection:
                 client = authenticate(environ, form, connection, IntrospectionEndpoint.ENDPOINT_NAME,
                                       jti=claims["jti"], sub=claims["sub"])
             # Only the client the token was issued to is answered here: the one query read that
