@@ -59,6 +59,22 @@ class ContactsForm(BaseForm):
                      render_kw={"autocomplete": "tel"})
 
 
+class PasswordSetForm(BaseForm):
+    """A new password, typed twice (recovery by certificate; the base of the other forms that
+    set one)."""
+
+    password = PasswordField(
+        _l("New password"), validators=[DataRequired(_l("Choose a password.")), Length(max=MAX_LENGTH)],
+        render_kw=_NEW_PASSWORD,
+    )
+    password_confirm = PasswordField(
+        _l("New password again"),
+        validators=[DataRequired(_l("Type the password again.")),
+                    EqualTo("password", _l("The two passwords are not the same."))],
+        render_kw=_NEW_PASSWORD,
+    )
+
+
 class RecoveryRequestForm(BaseForm):
     identifier = StringField(
         _l("Personal identification number"),
@@ -74,60 +90,26 @@ class RecoveryRequestForm(BaseForm):
     )
 
 
-class RecoveryCodeForm(BaseForm):
-    code = StringField(
-        _l("Code"), validators=[DataRequired(_l("Enter the code from the message.")), Length(max=12)],
-        render_kw={"autocomplete": "one-time-code", "inputmode": "numeric", "spellcheck": "false"},
-    )
-    password = PasswordField(
-        _l("New password"), validators=[DataRequired(_l("Choose a password.")), Length(max=MAX_LENGTH)],
-        render_kw=_NEW_PASSWORD,
-    )
-    password_confirm = PasswordField(
-        _l("New password again"),
-        validators=[DataRequired(_l("Type the password again.")),
-                    EqualTo("password", _l("The two passwords are not the same."))],
-        render_kw=_NEW_PASSWORD,
-    )
-
-
 class VerifyContactForm(BaseForm):
+    """A 6-digit code received by email or SMS."""
+
     code = StringField(
         _l("Code"), validators=[DataRequired(_l("Enter the code from the message.")), Length(max=12)],
         render_kw={"autocomplete": "one-time-code", "inputmode": "numeric", "spellcheck": "false"},
     )
+
+
+class RecoveryCodeForm(VerifyContactForm, PasswordSetForm):
+    """The recovery code received and the new password."""
 
 
 class NoticesForm(BaseForm):
     new_device = BooleanField(_l("Tell me when my account is signed in from a new device"))
 
 
-class PasswordSetForm(BaseForm):
-    password = PasswordField(
-        _l("New password"), validators=[DataRequired(_l("Choose a password.")), Length(max=MAX_LENGTH)],
-        render_kw=_NEW_PASSWORD,
-    )
-    password_confirm = PasswordField(
-        _l("New password again"),
-        validators=[DataRequired(_l("Type the password again.")),
-                    EqualTo("password", _l("The two passwords are not the same."))],
-        render_kw=_NEW_PASSWORD,
-    )
-
-
-class PasswordChangeForm(BaseForm):
+class PasswordChangeForm(PasswordSetForm):
     current_password = PasswordField(
         _l("Current password"), validators=[DataRequired(_l("Enter your current password.")),
                                             Length(max=MAX_LENGTH)],
         render_kw={"autocomplete": "current-password"},
-    )
-    password = PasswordField(
-        _l("New password"), validators=[DataRequired(_l("Choose a password.")), Length(max=MAX_LENGTH)],
-        render_kw=_NEW_PASSWORD,
-    )
-    password_confirm = PasswordField(
-        _l("New password again"),
-        validators=[DataRequired(_l("Type the password again.")),
-                    EqualTo("password", _l("The two passwords are not the same."))],
-        render_kw=_NEW_PASSWORD,
     )

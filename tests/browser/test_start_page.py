@@ -7,12 +7,11 @@ import pytest
 
 from idp import create_app
 from idp.db import db
+from tests.browser.accessibility import assert_wcag_21_aa
 from tests.factories import AN, PASSWORD, make_citizen
 
 pytestmark = pytest.mark.browser
 
-#: axe-core rules of WCAG 2.0 and 2.1, levels A and AA.
-WCAG_21_AA = {"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]}}
 HELP_PHONE = "1900 1234"
 HELP_URL = "https://help.example.gov.vn/"
 
@@ -20,14 +19,6 @@ HELP_URL = "https://help.example.gov.vn/"
 @pytest.fixture
 def environ(environ):
     return {**environ, "IDP_HELP_DESK_PHONE": HELP_PHONE, "IDP_HELP_DESK_URL": HELP_URL}
-
-
-def assert_wcag_21_aa(page) -> None:
-    from axe_playwright_python.sync_playwright import Axe
-
-    results = Axe().run(page, options=WCAG_21_AA)
-    assert results.violations_count == 0, results.generate_report()
-    assert results.response["passes"], "axe-core checked nothing"
 
 
 @pytest.mark.parametrize(("locale", "lang", "words"), [
