@@ -16,6 +16,8 @@ from flask_babel import gettext
 from flask_limiter import Limiter, RateLimitExceeded
 from flask_limiter.util import get_remote_address
 
+from idp.web import _http_error
+
 
 def _message() -> str:
     return gettext("Too many attempts from your network. Wait a few minutes and try again.")
@@ -55,8 +57,6 @@ def _skip_app_wide_check(app: Flask, limiter: Limiter) -> None:
 
 def _too_many_requests(exc: RateLimitExceeded):
     """The readable 429 page (or JSON) of :mod:`idp.web`, with ``Retry-After``."""
-    from idp.web import _http_error
-
     response = make_response(_http_error(exc))
     current = current_app.extensions["idp.limiter"].current_limit
     retry_after = int(current.reset_at - time.time()) if current else 60
