@@ -15,6 +15,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from idp import process_threads
 from idp.config import ConfigError, install, load_settings, secret_key
 from idp.db import db, import_models, migrate
+from idp.db.pool import ping_idle_connections
 from idp.web import transport_security
 
 #: Packages that register blueprints, CLI groups and hooks, in this order.
@@ -64,6 +65,9 @@ def create_app(environ: Mapping[str, str] | None = None, *, check_database: bool
 
     import_models()
     db.init_app(app)
+    if not settings.database_url.startswith("sqlite"):
+        with app.app_context():
+            ping_idle_connections(db.engine)
     migrate.init_app(app, db, directory=str(Path(__file__).parent / "migrations"))
     for name in COMPONENTS:
         importlib.import_module(name).init_app(app)
@@ -96,7 +100,8 @@ def _engine_options(url: str) -> dict:
     # line and error message, whatever the log level.
     if url.startswith("sqlite"):
         return {"connect_args": {"timeout": 30}, "hide_parameters": True}
-    return {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 10, "hide_parameters": True,
+    # No pool_pre_ping: idp.db.pool pings only the connections that sat idle in the pool.
+    return {"pool_size": 10, "max_overflow": 10, "hide_parameters": True,
             "connect_args": {"connect_timeout": 5}}
 
 

@@ -113,18 +113,3 @@ def test_a_token_not_signed_by_idp_is_refused(app, idp_url, rp):
     response = _post(rp_app, forged)
     assert response.status_code == 400 and store.get(mine) is not None
 
-
-def test_agency_sample_generates_its_key_once_and_publishes_only_the_public_half(app, idp_url, tmp_path):
-    """clients/agency is a FAPI 2.0 client: its private_key_jwt key is made at first start
-    (0600), kept across restarts, and /jwks.json carries no private member."""
-    sys.path.insert(0, str(ROOT / "clients" / "agency"))
-    from app import create_app as create_agency
-
-    key_file = tmp_path / "agency-key.json"
-    env = {"RP_ISSUER": idp_url, "RP_CLIENT_ID": "demo-agency", "RP_BASE_URL": "http://127.0.0.1:1",
-           "RP_KEY_FILE": str(key_file)}
-    first = create_agency(env).test_client().get("/jwks.json").get_json()
-    assert key_file.stat().st_mode & 0o777 == 0o600
-    assert all(member not in first["keys"][0] for member in ("d", "p", "q", "k"))
-    again = create_agency(env).test_client().get("/jwks.json").get_json()
-    assert again == first
