@@ -19,6 +19,7 @@ from idp.web import transport_security
 #: Packages that register blueprints, CLI groups and hooks, in this order.
 COMPONENTS = (
     "idp.metrics",
+    "idp.resilience.redis_guard",
     "idp.web",
     "idp.auth.sessions",
     "idp.audit",

@@ -228,6 +228,12 @@ SETTINGS: tuple[Setting, ...] = (
             "Redis for rate limits and replay caches shared by several nodes. Empty: in process."),
     Setting("IDP_REDIS_PREFIX", "idp:", _redis_prefix,
             "Prefix of every Redis key this server writes (several deployments can share a Redis)."),
+    Setting("IDP_REDIS_TIMEOUT_MS", "100", _positive_int,
+            "Milliseconds to connect to, and to wait for, Redis on each call; past it the call "
+            "counts as an outage and the node runs on its fallbacks (docs/operations.md)."),
+    Setting("IDP_REDIS_RETRY_SECONDS", "5", _positive_int,
+            "After a failed Redis call, seconds before a process asks Redis again (then the "
+            "first success ends the outage, without a restart)."),
     Setting("IDP_INSTANCE_DIR", "instance", _text,
             "Folder for the SQLite file and the generated secret key."),
     Setting("IDP_KEYS_DIR", "keys", _text,
@@ -275,6 +281,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("IDP_LOGIN_RATE_LIMIT", "20/minute;200/hour", _rate_limit,
             "Sign-in, registration and password-change attempts allowed per client IP "
             "(Flask-Limiter notation)."),
+    Setting("IDP_LOGIN_RATE_LIMIT_FALLBACK", "5/minute;50/hour", _rate_limit,
+            "While Redis is unreachable: attempts allowed per client IP and per server process, "
+            "across all the forms `IDP_LOGIN_RATE_LIMIT` covers (stricter, since each process "
+            "counts alone; account lockout stays shared, in the database)."),
     Setting("IDP_LOGIN_MAX_FAILURES", "10", _positive_int,
             "Failed sign-ins in a row that lock an account; from the 3rd on, each failure imposes "
             "a growing wait (1, 2, 4... seconds)."),
