@@ -21,6 +21,7 @@ COMPONENTS = (
     "idp.metrics",
     "idp.resilience.redis_guard",
     "idp.web",
+    "idp.resilience.database_outage",
     "idp.auth.sessions",
     "idp.audit",
     "idp.maintenance",
@@ -92,8 +93,11 @@ def _engine_options(url: str) -> dict:
     # line and error message, whatever the log level.
     if url.startswith("sqlite"):
         return {"connect_args": {"timeout": 30}, "hide_parameters": True}
-    return {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 10, "hide_parameters": True,
-            "connect_args": {"connect_timeout": 5}}
+    # pool_pre_ping replaces connections a database restart broke; pool_timeout bounds the wait
+    # for a free connection, so a request answers 503 (idp.resilience.database_outage) instead
+    # of queueing behind a stuck database.
+    return {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 10, "pool_timeout": 5,
+            "hide_parameters": True, "connect_args": {"connect_timeout": 5}}
 
 
 def _check_database(app: Flask) -> None:

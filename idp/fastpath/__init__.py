@@ -31,10 +31,15 @@ from idp.fastpath.documents import JWKS_REFRESH, PublicDocuments
 from idp.fastpath.form import read_form
 from idp.fastpath.introspection import Introspection
 from idp.process_threads import start_all
+from idp.resilience.database_outage import is_database_outage, unavailable_wsgi
 
 log = logging.getLogger(__name__)
 
 __all__ = ["JWKS_REFRESH", "FastPath", "init_app"]
+
+
+class DatabaseOutage(Exception):
+    """The database is unreachable: 503 at once (idp.resilience.database_outage)."""
 
 
 class FastPath:
@@ -58,7 +63,10 @@ class FastPath:
             post = self.posts.get(environ.get("PATH_INFO", ""))
             if post is not None:
                 started = time.perf_counter()
-                body = self._answer(post[0], environ)
+                try:
+                    body = self._answer(post[0], environ)
+                except DatabaseOutage as outage:  # Flask would only wait on the database again
+                    return unavailable_wsgi(outage.__cause__, start_response)
                 if body is not None:
                     return post[1](start_response, body, started)
         return self.wsgi_app(environ, start_response)
@@ -68,7 +76,9 @@ class FastPath:
         try:
             form = read_form(environ)
             return None if form is None else handler.answer(environ, form)
-        except Exception:  # the database is down, say: Flask answers (and logs) as it would
+        except Exception as exc:  # Flask answers (and logs) anything else as it would
+            if is_database_outage(exc):
+                raise DatabaseOutage from exc
             log.warning("%s answered by Flask after an error before it", handler.path, exc_info=True)
             return None
 
