@@ -12,6 +12,7 @@ import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 from collections import Counter
@@ -66,12 +67,13 @@ class PostgresServer:
     """A throw-away PostgreSQL cluster (``initdb`` in a temporary folder, a free loopback port,
     run as the ``postgres`` user when the test runs as root). Never the shared cluster."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self) -> None:
         self.bin = _pg_bin()
         self.port = free_port()
-        self.directory = directory
-        self.data = directory / "data"
-        self.log = directory / "postgres.log"
+        # Not under pytest's tmp_path: the postgres user must be able to reach the folder.
+        self.directory = Path(tempfile.mkdtemp(prefix="idp-faults-pg-"))
+        self.data = self.directory / "data"
+        self.log = self.directory / "postgres.log"
         self._as_root = os.geteuid() == 0
 
     @property
@@ -85,7 +87,6 @@ class PostgresServer:
         return subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
 
     def init(self) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
         if self._as_root:
             shutil.chown(self.directory, "postgres", "postgres")
         result = self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust",
@@ -99,6 +100,11 @@ class PostgresServer:
 
     def stop(self, mode: str = "fast") -> None:
         self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop")
+
+    def remove(self) -> None:
+        """Stop for good and delete the cluster's folder."""
+        self.stop("immediate")
+        shutil.rmtree(self.directory, ignore_errors=True)
 
 
 def wait_for_port(port: int, process: subprocess.Popen | None = None, timeout: float = 20) -> None:
