@@ -295,6 +295,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("IDP_SECURE_COOKIES", "auto", _text,
             "`auto`: Secure cookies when the issuer is https; `true` or `false` to force."),
     Setting("IDP_LOG_LEVEL", "INFO", _log_level, "Log level."),
+    Setting("IDP_SHUTDOWN_DRAIN_SECONDS", "5", _non_negative_int,
+            "On SIGTERM under gunicorn, seconds the node keeps serving while `/readyz` answers 503 "
+            "`draining`, before it stops accepting connections and finishes the requests in flight; "
+            "above the balancer's health-check interval times its unhealthy threshold. `0`: stop at "
+            "once."),
     Setting("IDP_PROXY_FIX_X_FOR", "0", _proxy_hops,
             "Proxies in front of idp that set `X-Forwarded-For` (0: not behind a proxy, the header "
             "is ignored). The client address in the audit log, rate limits and `/metrics` comes "

@@ -17,6 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from idp.db import db
+from idp.resilience.drain import draining
 
 bp = Blueprint("health", __name__)
 
@@ -59,7 +60,10 @@ def readyz():
     """Ready to serve: every registered check passes. 503 otherwise, so the node is taken out."""
     checks = {name: check() or "ok" for name, check in current_app.extensions[_CHECKS].items()}
     ready = all(v in ("ok", DEGRADED) for v in checks.values())
-    response = jsonify(status="ready" if ready else "not ready", checks=checks)
+    status = "ready" if ready else "not ready"
+    if draining():  # stopping (SIGTERM): the balancer must move on (idp.resilience.drain)
+        ready, status = False, "draining"
+    response = jsonify(status=status, checks=checks)
     response.status_code = 200 if ready else 503
     response.headers["Cache-Control"] = "no-store"
     return response

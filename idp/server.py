@@ -58,6 +58,13 @@ def post_worker_init(worker) -> None:
         start_worker(app)
 
 
+def when_ready(server) -> None:
+    """SIGTERM drains the node before it stops (:mod:`idp.resilience.drain`)."""
+    from idp.resilience.drain import install
+
+    install(server)
+
+
 class _Server(BaseApplication):
     def __init__(self, app: Flask, options: dict):
         self.application = app
@@ -88,4 +95,5 @@ def run(app: Flask, *, host: str, port: int, workers: int = 2, threads: int = 4)
         "on_starting": on_starting,
         "child_exit": child_exit,
         "post_worker_init": post_worker_init,
+        "when_ready": when_ready,
     }).run()

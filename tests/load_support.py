@@ -28,10 +28,11 @@ class Unavailable(Exception):
 
 class LoadThread(threading.Thread):
     def __init__(self, cluster: Cluster, username: str, tally: Tally, phase: Callable[[], str],
-                 pick: Callable[[], str], client: httpx.Client | None = None) -> None:
+                 pick: Callable[[], str], transport: httpx.BaseTransport | None = None) -> None:
         super().__init__(daemon=True)
         self.cluster, self.username, self.tally, self.phase, self.pick = cluster, username, tally, phase, pick
-        self.http = client or httpx.Client(timeout=30)
+        self.http = httpx.Client(timeout=30, transport=transport)  # the citizen's browser
+        self.api = httpx.Client(timeout=30, transport=transport)  # the relying party's back-end
         self.stop = threading.Event()
         self.rounds_ok: list[float] = []  # when each complete round ended (monotonic)
         self.failures: list[str] = []
@@ -67,13 +68,13 @@ class LoadThread(threading.Thread):
             back = self._check(self.http.post(urljoin(self.pick(), action.replace("&amp;", "&")),
                                               data=decision), {302})
         code = _query(back.headers["Location"])["code"]
-        tokens = self._check(httpx.post(f"{self.pick()}/token", auth=(c.client_id, c.secret), timeout=30,
+        tokens = self._check(self.api.post(f"{self.pick()}/token", auth=(c.client_id, c.secret),
                                         data={"grant_type": "authorization_code", "code": code,
                                               "redirect_uri": REDIRECT, "code_verifier": verifier}), {200})
-        self._check(httpx.post(f"{self.pick()}/token", auth=(c.client_id, c.secret), timeout=30, data={
+        self._check(self.api.post(f"{self.pick()}/token", auth=(c.client_id, c.secret), data={
             "grant_type": "refresh_token", "refresh_token": tokens.json()["refresh_token"]}), {200})
-        self._check(httpx.post(f"{self.pick()}/token", auth=(c.resource_id, c.resource_secret), timeout=30,
-                               data={"grant_type": "client_credentials"}), {200})
+        self._check(self.api.post(f"{self.pick()}/token", auth=(c.resource_id, c.resource_secret),
+                                  data={"grant_type": "client_credentials"}), {200})
 
     def run(self) -> None:
         while not self.stop.is_set():
@@ -87,3 +88,4 @@ class LoadThread(threading.Thread):
                 self.failures.append(f"transport: {type(exc).__name__}")
                 time.sleep(0.2)
         self.http.close()
+        self.api.close()
