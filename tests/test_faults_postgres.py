@@ -12,6 +12,7 @@ import time
 
 import httpx
 import pytest
+import sqlalchemy as sa
 
 from tests.factories import AN, NGOC, PHUC
 from tests.faults_support import PostgresServer, Tally
@@ -20,6 +21,24 @@ from tests.load_support import EXPECTED, LoadThread
 from tests.multinode import start_cluster
 
 pytestmark = pytest.mark.multiprocess
+
+
+def _half_written_state(url: str) -> dict[str, int]:
+    """Rows a transaction cut in the middle would have left (nothing is purged in this test)."""
+    queries = {
+        "codes without a session": "SELECT count(*) FROM authorization_codes WHERE session_id IS NULL",
+        "redeemed codes without a refresh family":
+            "SELECT count(*) FROM authorization_codes WHERE used_at IS NOT NULL AND family_id IS NULL",
+        "live families without exactly one current token":
+            "SELECT count(*) FROM refresh_token_families f WHERE f.revoked_at IS NULL AND (SELECT count(*) "
+            "FROM refresh_tokens t WHERE t.family_id = f.id AND t.rotated_at IS NULL) <> 1",
+    }
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as connection:
+            return {name: connection.execute(sa.text(sql)).scalar() for name, sql in queries.items()}
+    finally:
+        engine.dispose()
 
 
 def test_a_postgresql_restart_under_load_answers_only_2xx_3xx_or_503_and_recovers(
@@ -68,6 +87,7 @@ def test_a_postgresql_restart_under_load_answers_only_2xx_3xx_or_503_and_recover
         for node in cluster.nodes:
             assert httpx.get(f"{node.url}/readyz", timeout=10).status_code == 200
         verified = run_idp(["audit", "verify"], cluster.env)
+        half_written = _half_written_state(server.url)
     finally:
         if cluster is not None:
             for node in cluster.nodes:
@@ -79,6 +99,8 @@ def test_a_postgresql_restart_under_load_answers_only_2xx_3xx_or_503_and_recover
     assert set(during) <= EXPECTED | {503}, during
     assert 503 in during, "the restart was not seen by the load"
     assert verified.returncode == 0, verified.stderr
+    assert half_written == {"codes without a session": 0, "redeemed codes without a refresh family": 0,
+                            "live families without exactly one current token": 0}, half_written
     for name in "AB":
         log = (tmp_path / f"node-{name}.log").read_text()
         assert " 500 " not in log and "unhandled error" not in log, log[-3000:]
