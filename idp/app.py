@@ -12,7 +12,8 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from idp.config import ConfigError, load_settings, secret_key
+from idp import process_threads
+from idp.config import ConfigError, install, load_settings, secret_key
 from idp.db import db, import_models, migrate
 from idp.web import transport_security
 
@@ -47,8 +48,8 @@ def create_app(environ: Mapping[str, str] | None = None, *, check_database: bool
 
     app = Flask(__name__, instance_path=settings.instance_dir,
                 template_folder="web/templates", static_folder="web/static")
+    install(app, settings)
     app.config.update(
-        IDP=settings,
         SECRET_KEY=secret_key(settings),
         SQLALCHEMY_DATABASE_URI=settings.database_url,
         SQLALCHEMY_ENGINE_OPTIONS=_engine_options(settings.database_url),
@@ -58,7 +59,6 @@ def create_app(environ: Mapping[str, str] | None = None, *, check_database: bool
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         MAX_CONTENT_LENGTH=1024 * 1024,
-        JSON_SORT_KEYS=False,
     )
     logging.getLogger("idp").setLevel(settings.log_level)
 
@@ -70,6 +70,9 @@ def create_app(environ: Mapping[str, str] | None = None, *, check_database: bool
     # Outermost, so the answers given before Flask (idp.fastpath) see resolved addresses too.
     _trust_proxies(app, settings)
     transport_security.init_app(app, settings)
+    # Outside everything else: every request starts the process's background threads, whichever
+    # server runs the app and whether or not the fast path is on.
+    process_threads.init_app(app)
 
     if check_database:
         _check_database(app)

@@ -12,10 +12,14 @@ import ipaddress
 import os
 import secrets
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+
+from flask import Flask, current_app
+
+from idp.algorithms import SIGNING_ALGS
 
 
 class ConfigError(Exception):
@@ -118,12 +122,15 @@ def _acr_aliases(raw: str) -> tuple[tuple[str, str], ...]:
 
 
 def _alg(raw: str) -> str:
-    if raw not in ("RS256", "PS256", "ES256", "EdDSA"):
-        raise ValueError("must be one of RS256 PS256 ES256 EdDSA")
+    if raw not in SIGNING_ALGS:
+        raise ValueError("must be one of " + " ".join(SIGNING_ALGS))
     return raw
 
 
-def _networks(raw: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+Networks = tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+
+
+def _networks(raw: str) -> Networks:
     values = raw.replace(",", " ").split()
     if not values:
         raise ValueError("must list at least one network (0.0.0.0/0 ::/0 allows any address)")
@@ -212,183 +219,201 @@ class Setting:
     default: str | None
     parse: Callable[[str], Any]
     doc: str
-
-    @property
-    def attr(self) -> str:
-        return self.name.removeprefix("IDP_").lower()
+    attr: str = ""  #: the :class:`Settings` field (filled in from the declaration)
 
 
-SETTINGS: tuple[Setting, ...] = (
-    Setting("IDP_ISSUER", "http://127.0.0.1:8000", _issuer,
-            "Issuer identifier and public base URL (https except on loopback)."),
-    Setting("IDP_DATABASE_URL", None, _database_url,
+def _variable(name: str, default: str | None, parse: Callable[[str], Any], doc: str) -> Any:
+    """A :class:`Settings` field read from the variable ``name`` (no default in the class: every
+    field is given by :func:`load_settings`)."""
+    return field(metadata={"setting": Setting(name, default, parse, doc)})
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """The parsed configuration, read once at start (:func:`load_settings`) and never changed:
+    one typed field per ``IDP_*`` variable, each declared with its variable, default (as it
+    would be typed), parser (the validation; a ValueError names the problem) and meaning.
+
+    The app keeps it in ``app.extensions["idp.settings"]`` (:func:`current_settings`) and, for
+    the code that reads it there, in ``app.config["IDP"]``.
+
+    To add a setting: add one field here, ``name: type = _variable("IDP_NAME", "default",
+    parser, "Meaning.")`` (a parser is a function of the raw string that returns the typed
+    value or raises ValueError), and its row in the README configuration table.
+    """
+
+    issuer: str = _variable("IDP_ISSUER", "http://127.0.0.1:8000", _issuer,
+            "Issuer identifier and public base URL (https except on loopback).")
+    database_url: str = _variable("IDP_DATABASE_URL", None, _database_url,
             "SQLAlchemy URL. Default: SQLite file `instance/idp.sqlite3`. "
-            "PostgreSQL: `postgresql+psycopg://user@host:5432/db`."),
-    Setting("IDP_REDIS_URL", "", _redis_url,
-            "Redis for rate limits and replay caches shared by several nodes. Empty: in process."),
-    Setting("IDP_REDIS_PREFIX", "idp:", _redis_prefix,
-            "Prefix of every Redis key this server writes (several deployments can share a Redis)."),
-    Setting("IDP_REDIS_TIMEOUT_MS", "100", _positive_int,
+            "PostgreSQL: `postgresql+psycopg://user@host:5432/db`.")
+    redis_url: str | None = _variable("IDP_REDIS_URL", "", _redis_url,
+            "Redis for rate limits and replay caches shared by several nodes. Empty: in process.")
+    redis_prefix: str = _variable("IDP_REDIS_PREFIX", "idp:", _redis_prefix,
+            "Prefix of every Redis key this server writes (several deployments can share a Redis).")
+    redis_timeout_ms: int = _variable("IDP_REDIS_TIMEOUT_MS", "100", _positive_int,
             "Milliseconds to connect to, and to wait for, Redis on each call; past it the call "
-            "counts as an outage and the node runs on its fallbacks (docs/operations.md)."),
-    Setting("IDP_REDIS_RETRY_SECONDS", "5", _positive_int,
+            "counts as an outage and the node runs on its fallbacks (docs/operations.md).")
+    redis_retry_seconds: int = _variable("IDP_REDIS_RETRY_SECONDS", "5", _positive_int,
             "After a failed Redis call, seconds before a process asks Redis again (then the "
-            "first success ends the outage, without a restart)."),
-    Setting("IDP_INSTANCE_DIR", "instance", _text,
-            "Folder for the SQLite file and the generated secret key."),
-    Setting("IDP_KEYS_DIR", "keys", _text,
-            "Folder for trust anchors (`trust/*.pem`) and locally generated key material."),
-    Setting("IDP_SECRET_KEY", None, _text,
+            "first success ends the outage, without a restart).")
+    instance_dir: str = _variable("IDP_INSTANCE_DIR", "instance", _text,
+            "Folder for the SQLite file and the generated secret key.")
+    keys_dir: str = _variable("IDP_KEYS_DIR", "keys", _text,
+            "Folder for trust anchors (`trust/*.pem`) and locally generated key material.")
+    secret_key: str | None = _variable("IDP_SECRET_KEY", None, _text,
             "Key for cookies, CSRF and encryption at rest. Default: generated into "
-            "`instance/secret_key` on first start. Set it (same value) on every node."),
-    Setting("IDP_SIGNING_ALG", "RS256", _alg,
-            "Default ID token signing algorithm (a client may choose another)."),
-    Setting("IDP_ACCESS_TOKEN_ALG", "ES256", _alg,
-            "Signing algorithm of JWT access tokens (RFC 9068)."),
-    Setting("IDP_AUTHORIZATION_CODE_TTL", "60", _positive_int,
-            "Seconds an authorization code stays valid (single use)."),
-    Setting("IDP_ACCESS_TOKEN_TTL", "600", _positive_int, "Access token lifetime in seconds."),
-    Setting("IDP_ID_TOKEN_TTL", "600", _positive_int, "ID token lifetime in seconds."),
-    Setting("IDP_REFRESH_TOKEN_TTL", "2592000", _positive_int,
-            "Refresh token lifetime in seconds (rotated on every use)."),
-    Setting("IDP_REFRESH_TOKEN_MAX_AGE", "7776000", _positive_int,
+            "`instance/secret_key` on first start. Set it (same value) on every node.")
+    signing_alg: str = _variable("IDP_SIGNING_ALG", "RS256", _alg,
+            "Default ID token signing algorithm (a client may choose another).")
+    access_token_alg: str = _variable("IDP_ACCESS_TOKEN_ALG", "ES256", _alg,
+            "Signing algorithm of JWT access tokens (RFC 9068).")
+    authorization_code_ttl: int = _variable("IDP_AUTHORIZATION_CODE_TTL", "60", _positive_int,
+            "Seconds an authorization code stays valid (single use).")
+    access_token_ttl: int = _variable("IDP_ACCESS_TOKEN_TTL", "600", _positive_int,
+            "Access token lifetime in seconds.")
+    id_token_ttl: int = _variable("IDP_ID_TOKEN_TTL", "600", _positive_int, "ID token lifetime in seconds.")
+    refresh_token_ttl: int = _variable("IDP_REFRESH_TOKEN_TTL", "2592000", _positive_int,
+            "Refresh token lifetime in seconds (rotated on every use).")
+    refresh_token_max_age: int = _variable("IDP_REFRESH_TOKEN_MAX_AGE", "7776000", _positive_int,
             "Absolute lifetime in seconds of a chain of refresh tokens (every token rotated from one "
             "sign-in): however recently rotated, none is accepted after this; the relying party "
-            "sends the citizen to sign in again (RFC 9700 §4.14.2). At least IDP_REFRESH_TOKEN_TTL."),
-    Setting("IDP_SESSION_IDLE_TTL", "1800", _positive_int,
-            "SSO session ends after this many seconds without activity."),
-    Setting("IDP_SESSION_ABSOLUTE_TTL", "43200", _positive_int,
-            "SSO session ends this many seconds after sign-in, whatever the activity."),
-    Setting("IDP_REAUTH_MAX_AGE", "300", _positive_int,
+            "sends the citizen to sign in again (RFC 9700 §4.14.2). At least IDP_REFRESH_TOKEN_TTL.")
+    session_idle_ttl: int = _variable("IDP_SESSION_IDLE_TTL", "1800", _positive_int,
+            "SSO session ends after this many seconds without activity.")
+    session_absolute_ttl: int = _variable("IDP_SESSION_ABSOLUTE_TTL", "43200", _positive_int,
+            "SSO session ends this many seconds after sign-in, whatever the activity.")
+    reauth_max_age: int = _variable("IDP_REAUTH_MAX_AGE", "300", _positive_int,
             "Adding, removing or regenerating a second factor (authenticator app, recovery codes, "
-            "passkeys) needs a sign-in within this many seconds; older sessions sign in again first."),
-    Setting("IDP_CLIENT_SECRET_GRACE", "86400", _non_negative_int,
-            "Seconds an old client secret keeps working after `idp clients rotate-secret`."),
-    Setting("IDP_DYNAMIC_REGISTRATION", "false", _bool,
+            "passkeys) needs a sign-in within this many seconds; older sessions sign in again first.")
+    client_secret_grace: int = _variable("IDP_CLIENT_SECRET_GRACE", "86400", _non_negative_int,
+            "Seconds an old client secret keeps working after `idp clients rotate-secret`.")
+    dynamic_registration: bool = _variable("IDP_DYNAMIC_REGISTRATION", "false", _bool,
             "Open `/connect/register` (RFC 7591/7592 dynamic client registration) to a trusted onboarding "
             "system holding an initial access token from `idp clients registration-token create`. "
-            "Off by default; advertised in discovery only when on."),
-    Setting("IDP_IDENTIFIER_SCHEME", "vn-pin", _identifier_scheme,
+            "Off by default; advertised in discovery only when on.")
+    identifier_scheme: str = _variable("IDP_IDENTIFIER_SCHEME", "vn-pin", _identifier_scheme,
             "National identifier citizens register and sign in with: `vn-pin` (Vietnam's 12-digit "
-            "personal identification number) or `ru-snils` (Russia's SNILS)."),
-    Setting("IDP_PASSWORD_MIN_LENGTH", "10", _positive_int,
-            "Shortest password accepted at registration and password change (NIST SP 800-63B 3.1.1.2)."),
-    Setting("IDP_ARGON2_TIME_COST", "3", _positive_int,
-            "argon2id iterations (RFC 9106 section 4). Changing it re-hashes each password at next sign-in."),
-    Setting("IDP_ARGON2_MEMORY_COST", "65536", _positive_int,
-            "argon2id memory in KiB (RFC 9106 section 4: 64 MiB). At least 8 x parallelism."),
-    Setting("IDP_ARGON2_PARALLELISM", "4", _positive_int, "argon2id lanes (RFC 9106 section 4)."),
-    Setting("IDP_LOGIN_RATE_LIMIT", "20/minute;200/hour", _rate_limit,
+            "personal identification number) or `ru-snils` (Russia's SNILS).")
+    password_min_length: int = _variable("IDP_PASSWORD_MIN_LENGTH", "10", _positive_int,
+            "Shortest password accepted at registration and password change (NIST SP 800-63B 3.1.1.2).")
+    argon2_time_cost: int = _variable("IDP_ARGON2_TIME_COST", "3", _positive_int,
+            "argon2id iterations (RFC 9106 section 4). Changing it re-hashes each password at next sign-in.")
+    argon2_memory_cost: int = _variable("IDP_ARGON2_MEMORY_COST", "65536", _positive_int,
+            "argon2id memory in KiB (RFC 9106 section 4: 64 MiB). At least 8 x parallelism.")
+    argon2_parallelism: int = _variable("IDP_ARGON2_PARALLELISM", "4", _positive_int,
+            "argon2id lanes (RFC 9106 section 4).")
+    login_rate_limit: str = _variable("IDP_LOGIN_RATE_LIMIT", "20/minute;200/hour", _rate_limit,
             "Sign-in, registration and password-change attempts allowed per client IP "
-            "(Flask-Limiter notation)."),
-    Setting("IDP_LOGIN_RATE_LIMIT_FALLBACK", "5/minute;50/hour", _rate_limit,
+            "(Flask-Limiter notation).")
+    login_rate_limit_fallback: str = _variable(
+            "IDP_LOGIN_RATE_LIMIT_FALLBACK", "5/minute;50/hour", _rate_limit,
             "While Redis is unreachable: attempts allowed per client IP and per server process, "
             "across all the forms `IDP_LOGIN_RATE_LIMIT` covers (stricter, since each process "
-            "counts alone; account lockout stays shared, in the database)."),
-    Setting("IDP_LOGIN_MAX_FAILURES", "10", _positive_int,
+            "counts alone; account lockout stays shared, in the database).")
+    login_max_failures: int = _variable("IDP_LOGIN_MAX_FAILURES", "10", _positive_int,
             "Failed sign-ins in a row that lock an account; from the 3rd on, each failure imposes "
-            "a growing wait (1, 2, 4... seconds)."),
-    Setting("IDP_LOGIN_LOCK_TTL", "900", _positive_int,
-            "Seconds an account stays locked after `IDP_LOGIN_MAX_FAILURES` failed sign-ins."),
-    Setting("IDP_LANGUAGES", "vi en", _locales,
-            "UI languages, the first is the default."),
-    Setting("IDP_SECURE_COOKIES", "auto", _text,
-            "`auto`: Secure cookies when the issuer is https; `true` or `false` to force."),
-    Setting("IDP_LOG_LEVEL", "INFO", _log_level, "Log level."),
-    Setting("IDP_SHUTDOWN_DRAIN_SECONDS", "5", _non_negative_int,
+            "a growing wait (1, 2, 4... seconds).")
+    login_lock_ttl: int = _variable("IDP_LOGIN_LOCK_TTL", "900", _positive_int,
+            "Seconds an account stays locked after `IDP_LOGIN_MAX_FAILURES` failed sign-ins.")
+    languages: tuple[str, ...] = _variable("IDP_LANGUAGES", "vi en", _locales,
+            "UI languages, the first is the default.")
+    secure_cookies_mode: str = _variable("IDP_SECURE_COOKIES", "auto", _text,
+            "`auto`: Secure cookies when the issuer is https; `true` or `false` to force.")
+    log_level: str = _variable("IDP_LOG_LEVEL", "INFO", _log_level, "Log level.")
+    shutdown_drain_seconds: int = _variable("IDP_SHUTDOWN_DRAIN_SECONDS", "5", _non_negative_int,
             "On SIGTERM under gunicorn, seconds the node keeps serving while `/readyz` answers 503 "
             "`draining`, before it stops accepting connections and finishes the requests in flight; "
             "above the balancer's health-check interval times its unhealthy threshold. `0`: stop at "
-            "once."),
-    Setting("IDP_PROXY_FIX_X_FOR", "0", _proxy_hops,
+            "once.")
+    fast_path: bool = _variable("IDP_FAST_PATH", "on", _bool,
+            "`on`: discovery, JWKS, client_credentials tokens and the introspection of active access "
+            "tokens are answered before Flask, by the same functions (same status, headers and bytes), "
+            "at a fraction of the cost. `off`: everything goes through Flask.")
+    proxy_fix_x_for: int = _variable("IDP_PROXY_FIX_X_FOR", "0", _proxy_hops,
             "Proxies in front of idp that set `X-Forwarded-For` (0: not behind a proxy, the header "
             "is ignored). The client address in the audit log, rate limits and `/metrics` comes "
-            "from it."),
-    Setting("IDP_PROXY_FIX_X_PROTO", "0", _proxy_hops,
-            "Proxies that set `X-Forwarded-Proto` (the proxy terminates TLS)."),
-    Setting("IDP_PROXY_FIX_X_HOST", "0", _proxy_hops, "Proxies that set `X-Forwarded-Host`."),
-    Setting("IDP_PROXY_FIX_X_PORT", "0", _proxy_hops, "Proxies that set `X-Forwarded-Port`."),
-    Setting("IDP_PROXY_FIX_X_PREFIX", "0", _proxy_hops,
-            "Proxies that set `X-Forwarded-Prefix` (idp served under a path)."),
-    Setting("IDP_METRICS_ALLOW", "127.0.0.1/32 ::1/128", _networks,
+            "from it.")
+    proxy_fix_x_proto: int = _variable("IDP_PROXY_FIX_X_PROTO", "0", _proxy_hops,
+            "Proxies that set `X-Forwarded-Proto` (the proxy terminates TLS).")
+    proxy_fix_x_host: int = _variable("IDP_PROXY_FIX_X_HOST", "0", _proxy_hops,
+            "Proxies that set `X-Forwarded-Host`.")
+    proxy_fix_x_port: int = _variable("IDP_PROXY_FIX_X_PORT", "0", _proxy_hops,
+            "Proxies that set `X-Forwarded-Port`.")
+    proxy_fix_x_prefix: int = _variable("IDP_PROXY_FIX_X_PREFIX", "0", _proxy_hops,
+            "Proxies that set `X-Forwarded-Prefix` (idp served under a path).")
+    metrics_allow: Networks = _variable("IDP_METRICS_ALLOW", "127.0.0.1/32 ::1/128", _networks,
             "Networks (CIDR, space-separated) allowed to read `/metrics`; others get 403. "
-            "`0.0.0.0/0 ::/0` allows any address (then set `IDP_METRICS_TOKEN`)."),
-    Setting("IDP_METRICS_TOKEN", "", _bearer_token,
+            "`0.0.0.0/0 ::/0` allows any address (then set `IDP_METRICS_TOKEN`).")
+    metrics_token: str | None = _variable("IDP_METRICS_TOKEN", "", _bearer_token,
             "When set, `/metrics` also requires `Authorization: Bearer <token>` (401 otherwise); "
-            "at least 16 characters."),
-    Setting("IDP_PURGE_RETENTION", "604800", _positive_int,
+            "at least 16 characters.")
+    purge_retention: int = _variable("IDP_PURGE_RETENTION", "604800", _positive_int,
             "Seconds that ended sessions, revoked refresh-token families and redeemed codes are "
-            "kept before `idp maintenance purge` deletes them (default 7 days)."),
-    Setting("IDP_PURGE_INTERVAL", "3600", _non_negative_int,
+            "kept before `idp maintenance purge` deletes them (default 7 days).")
+    purge_interval: int = _variable("IDP_PURGE_INTERVAL", "3600", _non_negative_int,
             "Seconds between purges run inside each server process (± 20 % jitter); `0` turns the "
-            "in-process purge off (then run `idp maintenance purge` from cron)."),
-    Setting("IDP_PURGE_BATCH", "1000", _positive_int,
-            "Rows the in-process purge deletes per transaction (each batch commits on its own)."),
-    Setting("IDP_ACR_ALIASES", "LoA1=urn:idp:acr:basic,LoA2=urn:idp:acr:high", _acr_aliases,
+            "in-process purge off (then run `idp maintenance purge` from cron).")
+    purge_batch: int = _variable("IDP_PURGE_BATCH", "1000", _positive_int,
+            "Rows the in-process purge deletes per transaction (each batch commits on its own).")
+    acr_aliases: tuple[tuple[str, str], ...] = _variable("IDP_ACR_ALIASES",
+            "LoA1=urn:idp:acr:basic,LoA2=urn:idp:acr:high", _acr_aliases,
             "Other names relying parties may use in `acr_values` for the three assurance levels "
             "(`ALIAS=urn:idp:acr:LEVEL`, comma-separated), e.g. the Vietnamese portal's LoA1/LoA2. "
-            "Empty: none."),
-    Setting("IDP_LOGOUT_TOKEN_TTL", "120", _positive_int,
+            "Empty: none.")
+    logout_token_ttl: int = _variable("IDP_LOGOUT_TOKEN_TTL", "120", _positive_int,
             "Seconds a back-channel logout token is valid (OIDC Back-Channel Logout 1.0 section "
-            "2.4); a token re-sent later is signed again with the same `jti`."),
-    Setting("IDP_BACKCHANNEL_TIMEOUT", "5", _positive_int,
-            "Seconds to connect to, and to wait for, a client's `backchannel_logout_uri`."),
-    Setting("IDP_OUTBOUND_ALLOW_NETWORKS", "", _optional_networks,
+            "2.4); a token re-sent later is signed again with the same `jti`.")
+    backchannel_timeout: int = _variable("IDP_BACKCHANNEL_TIMEOUT", "5", _positive_int,
+            "Seconds to connect to, and to wait for, a client's `backchannel_logout_uri`.")
+    outbound_allow_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = _variable(
+            "IDP_OUTBOUND_ALLOW_NETWORKS", "", _optional_networks,
             "Networks (CIDR, space- or comma-separated) that URLs registered by clients and fetched "
             "by this server (`jwks_uri`, `sector_identifier_uri`, `backchannel_logout_uri`) may "
             "point to although they are not public (loopback, private, link-local...); empty: "
-            "none (idp.outbound)."),
-    Setting("IDP_BACKCHANNEL_MAX_ATTEMPTS", "8", _positive_int,
+            "none (idp.outbound).")
+    backchannel_max_attempts: int = _variable("IDP_BACKCHANNEL_MAX_ATTEMPTS", "8", _positive_int,
             "Back-channel logout deliveries tried at most this many times, then given up "
-            "(recorded in the audit log)."),
-    Setting("IDP_BACKCHANNEL_RETRY_BASE", "10", _positive_int,
+            "(recorded in the audit log).")
+    backchannel_retry_base: int = _variable("IDP_BACKCHANNEL_RETRY_BASE", "10", _positive_int,
             "Seconds before the first retry of a failed back-channel logout; doubled after each "
-            "failure, at most `IDP_BACKCHANNEL_RETRY_MAX`."),
-    Setting("IDP_BACKCHANNEL_RETRY_MAX", "3600", _positive_int,
-            "Longest wait in seconds between two attempts of one back-channel logout delivery."),
-    Setting("IDP_BACKCHANNEL_POLL_INTERVAL", "2", _positive_int,
-            "Seconds between two looks at the logout queue by the worker each server process runs."),
-    Setting("IDP_BACKCHANNEL_WORKER", "true", _bool,
+            "failure, at most `IDP_BACKCHANNEL_RETRY_MAX`.")
+    backchannel_retry_max: int = _variable("IDP_BACKCHANNEL_RETRY_MAX", "3600", _positive_int,
+            "Longest wait in seconds between two attempts of one back-channel logout delivery.")
+    backchannel_poll_interval: int = _variable("IDP_BACKCHANNEL_POLL_INTERVAL", "2", _positive_int,
+            "Seconds between two looks at the logout queue by the worker each server process runs.")
+    backchannel_worker: bool = _variable("IDP_BACKCHANNEL_WORKER", "true", _bool,
             "Run the back-channel logout worker in every server process (`false`: only "
-            "`idp logout-queue run` delivers)."),
-    Setting("IDP_SIGNATURE_REVOCATION", "hard-fail", _revocation_policy,
+            "`idp logout-queue run` delivers).")
+    signature_revocation: str = _variable("IDP_SIGNATURE_REVOCATION", "hard-fail", _revocation_policy,
             "Signature certificates: `hard-fail` refuses a certificate (or a CA certificate above "
             "it) that no current CRL or OCSP answer covers; `soft-fail` accepts it with revocation "
-            "status `unknown`. Every configured CRL is searched for the serial either way."),
-    Setting("IDP_SIGNATURE_CRL_SOURCES", "distribution-points", _crl_sources,
+            "status `unknown`. Every configured CRL is searched for the serial either way.")
+    signature_crl_sources: tuple[str, ...] = _variable("IDP_SIGNATURE_CRL_SOURCES", "distribution-points",
+            _crl_sources,
             "Where CRLs come from, separated by spaces: folders (every `*.crl`, `*.pem`, `*.der`), "
             "files, http(s) URLs, and `distribution-points` (the URLs each certificate names). "
-            "Fetched CRLs are cached until their nextUpdate."),
-    Setting("IDP_SIGNATURE_OCSP", "true", _bool,
-            "Ask the OCSP responder a signature certificate names (RFC 6960) about its status."),
-    Setting("IDP_SIGNATURE_MAX_DOCUMENT", "52428800", _positive_int,
-            "Largest document (bytes) the signature verification API accepts; 413 beyond it."),
-    Setting("IDP_SIGNATURE_HARDWARE_POLICIES", "0.4.0.194112.1.2 0.4.0.194112.1.3", _oids,
+            "Fetched CRLs are cached until their nextUpdate.")
+    signature_ocsp: bool = _variable("IDP_SIGNATURE_OCSP", "true", _bool,
+            "Ask the OCSP responder a signature certificate names (RFC 6960) about its status.")
+    signature_max_document: int = _variable("IDP_SIGNATURE_MAX_DOCUMENT", "52428800", _positive_int,
+            "Largest document (bytes) the signature verification API accepts; 413 beyond it.")
+    signature_hardware_policies: frozenset[str] = _variable("IDP_SIGNATURE_HARDWARE_POLICIES",
+            "0.4.0.194112.1.2 0.4.0.194112.1.3", _oids,
             "Certificate policy OIDs that mean the key lives on a hardware token or QSCD: sign-in "
-            "with such a certificate is recorded with `amr` `hwk`, otherwise `swk`."),
-)
-
-_BY_NAME = {s.name: s for s in SETTINGS}
-
-
-@dataclass(frozen=True)
-class Settings:
-    """Parsed configuration. Build it with :func:`load_settings`."""
-
-    values: Mapping[str, Any] = field(default_factory=dict)
-
-    def __getattr__(self, attr: str) -> Any:
-        try:
-            return self.values[attr]
-        except KeyError:
-            raise AttributeError(attr) from None
+            "with such a certificate is recorded with `amr` `hwk`, otherwise `swk`.")
 
     @property
     def secure_cookies(self) -> bool:
-        mode = self.values["secure_cookies"]
-        if mode == "auto":
-            return self.values["issuer"].startswith("https://")
-        return _bool(mode)
+        if self.secure_cookies_mode == "auto":
+            return self.issuer.startswith("https://")
+        return _bool(self.secure_cookies_mode)
+
+
+#: Every variable, in declaration order (the README table, ``tests/test_config.py``).
+SETTINGS: tuple[Setting, ...] = tuple(replace(f.metadata["setting"], attr=f.name) for f in fields(Settings))
+
+_BY_NAME = {s.name: s for s in SETTINGS}
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -408,9 +433,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             message = str(exc) if str(exc) and "invalid literal" not in str(exc) else (
                 "must be a whole number")
             raise ConfigError(setting.name, f"{message} (got {raw!r})") from None
-    if values["secure_cookies"] != "auto":
+    if values["secure_cookies_mode"] != "auto":
         try:
-            _bool(values["secure_cookies"])
+            _bool(values["secure_cookies_mode"])
         except ValueError as exc:
             raise ConfigError("IDP_SECURE_COOKIES", f"{exc} or auto") from None
 
@@ -425,7 +450,21 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         raise ConfigError("IDP_SESSION_ABSOLUTE_TTL", "must not be shorter than IDP_SESSION_IDLE_TTL")
     if values["argon2_memory_cost"] < 8 * values["argon2_parallelism"]:
         raise ConfigError("IDP_ARGON2_MEMORY_COST", "must be at least 8 x IDP_ARGON2_PARALLELISM KiB")
-    return Settings(values)
+    return Settings(**values)
+
+
+_EXTENSION = "idp.settings"
+
+
+def install(app: Flask, settings: Settings) -> None:
+    """Keep ``settings`` on ``app``: :func:`current_settings`, and ``app.config["IDP"]``."""
+    app.extensions[_EXTENSION] = settings
+    app.config["IDP"] = settings
+
+
+def current_settings(app: Flask | None = None) -> Settings:
+    """The settings of ``app`` (default: the current app)."""
+    return (app or current_app).extensions[_EXTENSION]
 
 
 def secret_key(settings: Settings) -> str:

@@ -3,14 +3,15 @@
 
 Threads do not survive a fork, so each worker process starts its own. gunicorn starts them at
 worker boot (:func:`idp.server.post_worker_init`); granian, which the Dockerfile runs, has no
-such hook, so the first request a process serves starts them, whichever path answers it (Flask
-or :mod:`idp.fastpath`, the outermost middleware, which calls :func:`start_all` on every
-request). Each starter is a dictionary lookup once its thread runs.
+such hook, so the first request a process serves starts them: :class:`StartThreads` is the
+outermost WSGI layer (:func:`idp.app.create_app` installs it last), crossed by every request
+whichever path answers it (Flask, or :mod:`idp.fastpath` when ``IDP_FAST_PATH`` is on). This is
+the one place they start. Each starter is a dictionary lookup once its thread runs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from flask import Flask
 
@@ -25,3 +26,20 @@ def register(app: Flask, start: Callable[[], object]) -> None:
 def start_all(app: Flask) -> None:
     for start in app.extensions.get(_STARTERS, ()):
         start()
+
+
+class StartThreads:
+    """WSGI middleware: start this process's background threads, then answer."""
+
+    def __init__(self, app: Flask, wsgi_app) -> None:
+        self.app = app
+        self.wsgi_app = wsgi_app
+
+    def __call__(self, environ: dict, start_response) -> Iterable[bytes]:
+        start_all(self.app)
+        return self.wsgi_app(environ, start_response)
+
+
+def init_app(app: Flask) -> None:
+    """Install :class:`StartThreads` around everything installed so far (call it last)."""
+    app.wsgi_app = StartThreads(app, app.wsgi_app)

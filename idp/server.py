@@ -21,7 +21,7 @@ from idp.db import db
 _METRICS_FILE = re.compile(r"(counter|histogram|summary|gauge_[a-z]+)_\d+\.db")
 
 
-def on_starting(server) -> None:  # noqa: ARG001 - gunicorn's hook signature
+def on_starting(server) -> None:  # gunicorn's hook signature
     """Empty PROMETHEUS_MULTIPROC_DIR: files left by a previous run would be added to this
     run's counters (prometheus-client's multiprocess mode requires a clean folder)."""
     folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
@@ -34,7 +34,7 @@ def on_starting(server) -> None:  # noqa: ARG001 - gunicorn's hook signature
             stale.unlink()
 
 
-def child_exit(server, worker) -> None:  # noqa: ARG001 - gunicorn's hook signature
+def child_exit(server, worker) -> None:  # gunicorn's hook signature
     """Tell prometheus-client a worker is gone, so its live gauges stop being reported
     (its counters stay: they are totals the dead worker did serve)."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):

@@ -15,7 +15,7 @@ from idp.db import db
 ADMIN = f"admin:{getpass.getuser()}"
 
 
-def idp(app, *args: str, input: str | None = None):  # noqa: A002 - Click's name
+def idp(app, *args: str, input: str | None = None):  # Click's name
     """``idp ARGS...`` through the console script's group; returns Click's Result
     (``stdout`` and ``stderr`` kept apart, as a shell pipeline sees them)."""
     return app.test_cli_runner().invoke(cli, list(args), input=input)

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 
 from idp import create_app
 from idp.db import db
+from tests.helpers import Clock
 
 PG_URL = os.environ.get("IDP_TEST_DATABASE_URL", "")
 REDIS_URL = os.environ.get("IDP_TEST_REDIS_URL", "")
@@ -109,6 +110,18 @@ def app(environ: dict[str, str]):
     with application.app_context():
         db.session.remove()
         db.engine.dispose()
+
+
+@pytest.fixture
+def clock() -> Iterator[Clock]:
+    """The server's clock (idp.clock), moved forward by a test instead of sleeping; back to the
+    system clock afterwards."""
+    from idp import clock as server_clock
+
+    try:
+        yield Clock()
+    finally:
+        server_clock.reset()
 
 
 @pytest.fixture

@@ -68,3 +68,26 @@ def serving(environ: dict[str, str], port: int, log: Path) -> Iterator[subproces
         finally:
             process.terminate()
             process.wait(timeout=15)
+
+
+class Clock:
+    """The server's clock (:mod:`idp.clock`) as a test moves it: ``clock.advance(61)``, or, once
+    frozen, ``clock.now += 60``."""
+
+    def __init__(self, frozen_at: float | None = None) -> None:
+        from idp import clock
+
+        self._clock = clock
+        if frozen_at is not None:
+            clock.freeze(frozen_at)
+
+    @property
+    def now(self) -> float:
+        return self._clock.time()
+
+    @now.setter
+    def now(self, value: float) -> None:
+        self._clock.freeze(value)
+
+    def advance(self, seconds: float) -> None:
+        self._clock.advance(seconds)

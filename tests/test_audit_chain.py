@@ -83,7 +83,7 @@ def test_concurrent_writers_never_fork_the_chain(app):
                     record("test.concurrent", details={"thread": n, "i": i})
                     db.session.commit()
                 db.session.remove()
-        except Exception as exc:  # noqa: BLE001 - reported by the assertion below
+        except Exception as exc:  # reported by the assertion below
             errors.append(exc)
 
     workers = [threading.Thread(target=writer, args=(n,)) for n in range(threads)]
@@ -146,7 +146,7 @@ def test_token_events_are_group_committed_each_before_its_answer_and_the_chain_h
             refused = client.post("/token", data={"grant_type": "client_credentials"},
                                   headers=basic(client_id, "wrong"))
             assert refused.status_code == 401
-        except Exception as exc:  # noqa: BLE001 - reported by the assertion below
+        except Exception as exc:  # reported by the assertion below
             errors.append(exc)
 
     workers = [threading.Thread(target=caller) for _ in range(threads)]

@@ -5,12 +5,13 @@ from __future__ import annotations
 import re
 import stat
 import subprocess
+import types
 from pathlib import Path
 
 import httpx
 import pytest
 
-from idp import create_app
+from idp import config, create_app
 from idp.config import SETTINGS, ConfigError, load_settings, secret_key
 from tests.helpers import IDP, free_port, idp_env, run_idp, wait_for
 
@@ -117,3 +118,41 @@ def test_idp_serve_answers_healthz_after_db_upgrade(environ):
     finally:
         server.terminate()
         server.wait(timeout=15)
+
+
+def test_settings_are_one_frozen_typed_object_on_the_app(environ):
+    """Read once at start into one frozen dataclass: every field declared with its variable,
+    typed, and the values of that type; ``app.config["IDP"]`` is the same object."""
+    import dataclasses
+    import typing
+
+    from idp.config import Settings, current_settings
+
+    app = create_app(environ)
+    settings = current_settings(app)
+    assert settings is app.config["IDP"]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        settings.issuer = "https://elsewhere.example"  # type: ignore[misc]
+    hints = typing.get_type_hints(Settings)
+    assert [s.attr for s in SETTINGS] == [f.name for f in dataclasses.fields(Settings)]
+    for setting in SETTINGS:
+        value, hint = getattr(settings, setting.attr), hints[setting.attr]
+        allowed = tuple(typing.get_origin(t) or t for t in (typing.get_args(hint)
+                        if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)))
+        assert isinstance(value, allowed), (setting.name, value, hint)
+    assert isinstance(settings.secure_cookies, bool)
+    with app.app_context():
+        assert current_settings() is settings
+
+
+def test_one_list_of_signing_algorithms():
+    from idp.algorithms import SIGNING_ALGS
+    from idp.keys.service import GENERATORS, ID_TOKEN_ALGS
+    from idp.oidc.client_auth import ALGORITHMS
+
+    assert tuple(GENERATORS) == tuple(ALGORITHMS) == SIGNING_ALGS
+    assert set(ID_TOKEN_ALGS) <= set(SIGNING_ALGS)
+    for alg in SIGNING_ALGS:
+        assert config.setting("IDP_ACCESS_TOKEN_ALG").parse(alg) == alg
+    with pytest.raises(ValueError, match=" ".join(SIGNING_ALGS)):
+        config.setting("IDP_SIGNING_ALG").parse("HS256")

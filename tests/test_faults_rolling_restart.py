@@ -41,6 +41,7 @@ class Balancer(httpx.BaseTransport):
         self.lock = threading.Lock()
         self.turn = itertools.count()
         self.retried_refusals = 0
+        self.broken: list[str] = []
         self.stop = threading.Event()
         self.transport = httpx.HTTPTransport(limits=httpx.Limits(max_keepalive_connections=0))
         self.checker = threading.Thread(target=self._check, daemon=True)
@@ -80,6 +81,9 @@ class Balancer(httpx.BaseTransport):
                     self.retried_refusals += 1
                     self.ready.discard(str(target).rstrip("/"))
                 time.sleep(0.05)
+            except httpx.TransportError as exc:
+                self.broken.append(f"{request.method} {request.url.path} on :{target.port}: {exc!r}")
+                raise
         raise httpx.ConnectError("no node accepted the connection")
 
     def close(self) -> None:
@@ -149,7 +153,8 @@ def test_a_rolling_sigterm_restart_of_two_nodes_under_load_fails_no_request(envi
           f"{balancer.retried_refusals}; " + "; ".join(
               f"node {name}: exited {down:.1f} s after SIGTERM, ready {up:.1f} s after restart"
               for name, (down, up) in timings.items()))
-    assert [t.failures for t in threads] == [[], [], []]
+    logs = "".join((tmp_path / f"node-{name}.log").read_text()[-2000:] for name in "AB")
+    assert [t.failures for t in threads] == [[], [], []], (balancer.broken, logs)
     statuses = {status for counts in tally.by_phase.values() for status in counts}
     assert statuses <= {200, 302, 303}, tally.report()
     assert all(tally.by_phase.get(f"restarting {name}") for name in "AB"), tally.report()

@@ -142,7 +142,7 @@ def test_killing_a_node_under_sign_in_load_fails_only_its_requests_in_flight(env
                 completed[username] = completed.get(username, 0) + 1
             except httpx.TransportError:
                 continue  # recorded by the browser or below; retried on the node left
-            except BaseException as exc:  # noqa: BLE001 - reported after the threads stop
+            except BaseException as exc:  # reported after the threads stop
                 unexpected.append(exc)
                 return
 

@@ -14,19 +14,11 @@ from idp.db import db
 from tests.factories import AN, PASSWORD, load_registry, make_citizen, sign_in
 
 
-class Clock:
-    def __init__(self, start: float = 1_900_000_000.0):
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
-def clock(monkeypatch):
-    fake = Clock()
-    monkeypatch.setattr(lockout, "_now", fake)
-    return fake
+def clock(clock):
+    """The server's clock, frozen: each test moves it by exact seconds."""
+    clock.now = 1_900_000_000.0
+    return clock
 
 
 def _app(environ, **settings):

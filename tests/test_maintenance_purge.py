@@ -319,6 +319,29 @@ def test_a_serving_process_purges_on_its_own_in_the_background(environ, world):
             db.engine.dispose()
 
 
+@pytest.mark.parametrize("fast_path", ["on", "off"])
+def test_the_first_request_starts_the_background_threads_with_or_without_the_fast_path(
+        environ, fast_path):
+    """idp.process_threads: the outermost layer starts them, so a node with IDP_FAST_PATH=off
+    (everything through Flask, under granian: no worker hook) runs its purge too, and a node
+    with it on does so even when its first request is answered before Flask."""
+    from idp import create_app
+    from idp.maintenance import periodic
+
+    node = create_app({**environ, "IDP_PURGE_INTERVAL": "3600", "IDP_FAST_PATH": fast_path})
+    try:
+        with node.app_context():
+            db.create_all()
+        assert periodic._STATE not in node.extensions
+        assert node.test_client().get("/.well-known/jwks.json").status_code == 200
+        thread = node.extensions[periodic._STATE][1]
+        assert thread.is_alive() and periodic.ensure_started(node) is thread
+    finally:
+        periodic.stop(node)
+        with node.app_context():
+            db.engine.dispose()
+
+
 def test_the_test_clients_app_and_interval_0_never_start_a_purge_thread(app, environ):
     from idp import create_app
     from idp.maintenance import periodic

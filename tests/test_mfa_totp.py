@@ -12,7 +12,6 @@ import pytest
 from sqlalchemy import select
 
 from idp.audit.models import AuditEvent
-from idp.auth import totp as totp_module
 from idp.auth.models import RecoveryCode, SsoSession, TotpCredential
 from idp.db import db
 from tests.factories import PASSWORD, load_registry, make_citizen, page_csrf, sign_in
@@ -101,11 +100,11 @@ def test_replayed_code_is_refused(client, app):
     assert "already used" in response.get_data(as_text=True)
 
 
-def test_one_step_of_drift_is_accepted_and_two_are_refused(client, app, monkeypatch):
+def test_one_step_of_drift_is_accepted_and_two_are_refused(client, app, clock):
     _signed_in(client, app)
     secret, _ = enrol_totp(client)
     later = time.time() + 600  # the server's clock, well after the enrolment step
-    monkeypatch.setattr(totp_module, "_clock", lambda: later)
+    clock.now = later
     _password_step(client)
     assert submit_otp(client, code_at(secret, -2, later)).status_code == 422
     assert submit_otp(client, code_at(secret, 2, later)).status_code == 422

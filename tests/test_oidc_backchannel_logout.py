@@ -7,6 +7,7 @@ tokens are checked against the published JWKS with joserfc, as a relying party w
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from datetime import timedelta
 
@@ -18,6 +19,7 @@ from sqlalchemy import select
 
 from idp.audit.models import AuditEvent
 from idp.auth.models import SsoSession
+from idp.config import install
 from idp.db import db
 from idp.db.types import utcnow
 from idp.oidc import backchannel_logout
@@ -122,7 +124,7 @@ def test_delivery_posts_the_token_form_encoded_and_is_audited(app, browser, citi
 
 
 def test_delivery_is_retried_with_backoff_while_the_receiver_is_down_and_sent_when_it_returns(
-        app, browser, citizen_id, receiver):
+        app, browser, citizen_id, receiver, clock):
     portal = register(app, client_id="portal", backchannel_logout_uri=receiver.url)
     (tokens,) = _signed_in_at(app, browser, citizen_id, portal)
     _logout(browser, tokens["id_token"])
@@ -138,7 +140,7 @@ def test_delivery_is_retried_with_backoff_while_the_receiver_is_down_and_sent_wh
     assert len(retry) == 1 and retry[0].outcome == "failure"
 
     receiver.start()
-    time.sleep(1.1)
+    clock.advance(1.1)  # the retry is due
     assert _run(app).delivered == 1
     (delivery,) = _deliveries(app)
     assert delivery.status == "delivered" and delivery.attempts == 2
@@ -148,7 +150,7 @@ def test_delivery_is_retried_with_backoff_while_the_receiver_is_down_and_sent_wh
 def test_backoff_doubles_up_to_the_maximum(app):
     with app.app_context():
         assert [backchannel_logout.backoff(n).total_seconds() for n in (1, 2, 3, 4)] == [1, 2, 4, 8]
-        app.config["IDP"].values["backchannel_retry_max"] = 5
+        install(app, dataclasses.replace(app.config["IDP"], backchannel_retry_max=5))
         assert backchannel_logout.backoff(10).total_seconds() == 5
 
 
@@ -226,7 +228,8 @@ def test_a_session_that_expires_unseen_is_ended_by_the_worker_and_its_clients_to
     assert _run(app).sessions_expired == 0  # ended once
 
 
-def test_a_token_about_to_expire_is_signed_again_with_the_same_jti(app, browser, citizen_id, receiver):
+def test_a_token_about_to_expire_is_signed_again_with_the_same_jti(app, browser, citizen_id, receiver,
+                                                                  clock):
     receiver.start()
     portal = register(app, client_id="portal", backchannel_logout_uri=receiver.url)
     (tokens,) = _signed_in_at(app, browser, citizen_id, portal)
@@ -235,7 +238,7 @@ def test_a_token_about_to_expire_is_signed_again_with_the_same_jti(app, browser,
     with app.app_context():
         db.session.execute(LogoutDelivery.__table__.update().values(token_expires_at=utcnow()))
         db.session.commit()
-    time.sleep(1.1)  # a new iat: RS256 signatures are deterministic
+    clock.advance(1.1)  # a new iat: RS256 signatures are deterministic
     _run(app)
     sent = receiver.received[0]["logout_token"]
     assert sent != queued.logout_token

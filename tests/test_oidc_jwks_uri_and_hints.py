@@ -36,7 +36,7 @@ class _KeyServer:
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802 - http.server's name
+            def do_GET(self):  # http.server's name
                 owner.hits += 1
                 self.send_response(owner.status)
                 self.send_header("Content-Type", "application/json")

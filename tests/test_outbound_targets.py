@@ -184,7 +184,7 @@ def test_https_is_pinned_to_the_vetted_address_and_verified_for_the_url_host(env
     seen = {}
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802 - http.server's name
+        def do_GET(self):
             seen["host"] = self.headers["Host"]
             self.send_response(200)
             self.send_header("Content-Length", "2")

@@ -22,7 +22,7 @@ from tests.helpers import free_port
 from tests.oidc_support import register
 
 sys.path.insert(0, str(ROOT / "clients"))
-from relying_party import LocalSession, create_rp_app  # noqa: E402
+from relying_party import LocalSession, create_rp_app
 
 EVENT = "http://schemas.openid.net/event/backchannel-logout"
 

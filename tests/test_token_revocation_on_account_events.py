@@ -25,7 +25,7 @@ from tests.admin_support import idp
 from tests.factories import AN, PASSWORD, load_registry, make_citizen, page_csrf, sign_in
 from tests.oidc_support import ALL_SCOPES, basic, code_for, exchange, register, tokens_for
 
-NEW_PASSWORD = "lotus pond at dawn 7"  # noqa: S105 - a test password
+NEW_PASSWORD = "lotus pond at dawn 7"
 
 
 @pytest.fixture

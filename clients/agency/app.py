@@ -10,7 +10,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from relying_party import create_rp_app, serve  # noqa: E402
+from relying_party import create_rp_app, serve
 
 ACR = "urn:idp:acr:substantial"
 

@@ -170,10 +170,10 @@ def make_server(key, certificate, chain, *, port: int = DEFAULT_PORT) -> Threadi
             self.end_headers()
             self.wfile.write(body)
 
-        def do_GET(self):  # noqa: N802 - http.server's naming
+        def do_GET(self):
             self._page(404, "idp signer", "The signer is running. Use the sign-in page to sign.")
 
-        def do_POST(self):  # noqa: N802
+        def do_POST(self):
             length = int(self.headers.get("Content-Length") or 0)
             if self.path != "/sign" or not 0 < length <= MAX_FORM_BYTES:
                 self._page(400, "Not signed", "This is not a sign-in request.")

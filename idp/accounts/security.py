@@ -81,7 +81,7 @@ def _pending_secret() -> str | None:
         return None
     try:
         return unseal(base64.b64decode(blob), purpose=_PURPOSE, context=str(g.citizen.id)).decode()
-    except Exception:  # noqa: BLE001 - a tampered or stale value just restarts enrolment
+    except Exception:  # a tampered or stale value just restarts enrolment
         return None
 
 

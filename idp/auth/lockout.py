@@ -18,11 +18,11 @@ import hashlib
 import hmac
 import math
 import threading
-import time
 from dataclasses import dataclass
 
 from flask import current_app
 
+from idp import clock
 from idp.accounts.contacts import normalise_email, normalise_phone
 from idp.accounts.identifiers import InvalidIdentifier
 from idp.accounts.services import scheme
@@ -33,7 +33,7 @@ FREE_FAILURES = 2
 
 
 def _now() -> float:
-    return time.time()
+    return clock.time()
 
 
 @dataclass(frozen=True)
@@ -84,7 +84,7 @@ class RedisStore:
         self._redis = client  # bounded timeouts: idp.resilience.redis_guard
         self._prefix = prefix + "lockout:"
 
-    def get(self, key: str, now: float) -> Status:  # noqa: ARG002 - Redis expires keys itself
+    def get(self, key: str, now: float) -> Status:  # Redis expires keys itself
         values = self._redis.hmget(self._prefix + key, "failures", "blocked_until")
         return Status(int(values[0] or 0), float(values[1] or 0.0))
 

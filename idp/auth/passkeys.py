@@ -23,7 +23,6 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-import time
 from urllib.parse import urlsplit
 
 import webauthn
@@ -38,6 +37,7 @@ from webauthn.helpers.structs import (
     UserVerificationRequirement,
 )
 
+from idp import clock
 from idp.accounts.models import Citizen
 from idp.auth.models import WebAuthnCredential
 from idp.db import db
@@ -68,14 +68,14 @@ def of(citizen_id: int) -> list[WebAuthnCredential]:
 
 def _remember(purpose: str, challenge: bytes, citizen_id: int) -> None:
     session[CHALLENGE_KEY] = {"purpose": purpose, "challenge": bytes_to_base64url(challenge),
-                              "citizen_id": citizen_id, "at": int(time.time())}
+                              "citizen_id": citizen_id, "at": int(clock.time())}
 
 
 def _take(purpose: str, citizen_id: int) -> bytes:
     data = session.pop(CHALLENGE_KEY, None)
     if (not isinstance(data, dict) or data.get("purpose") != purpose
             or data.get("citizen_id") != citizen_id
-            or int(time.time()) - int(data.get("at", 0)) > CHALLENGE_TTL):
+            or int(clock.time()) - int(data.get("at", 0)) > CHALLENGE_TTL):
         raise PasskeyError("no challenge")
     return webauthn.base64url_to_bytes(data["challenge"])
 

@@ -233,7 +233,7 @@ def _set_cookie(response):
     return response
 
 
-def _commit_pending_notifications(exc=None):  # noqa: ARG001 - teardown signature
+def _commit_pending_notifications(exc=None):  # teardown signature
     if g.get("idp_sessions_ended") and exc is None:
         _notify_ended()
 

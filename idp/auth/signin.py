@@ -20,13 +20,13 @@ The steps, in order:
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
 
 from flask import redirect, session
 from sqlalchemy import bindparam, exists, select, update
 from werkzeug.wrappers import Response
 
+from idp import clock
 from idp.accounts.models import Citizen
 from idp.accounts.services import find_citizen
 from idp.audit.log import record
@@ -139,7 +139,7 @@ def begin_sign_in(citizen: Citizen, amr: list[str], next_url: str | None) -> Res
     completes at once.
     """
     session[PENDING_KEY] = {"citizen_id": citizen.id, "amr": list(amr),
-                            "next": safe_next(next_url), "at": int(time.time())}
+                            "next": safe_next(next_url), "at": int(clock.time())}
     if has_second_factor(citizen.id):
         return redirect("/login/second-factor", 303)
     return complete_sign_in(citizen, amr)
@@ -148,7 +148,7 @@ def begin_sign_in(citizen: Citizen, amr: list[str], next_url: str | None) -> Res
 def pending_sign_in() -> Pending | None:
     """The sign-in waiting for its next step in this browser, if recent enough."""
     data = session.get(PENDING_KEY)
-    if not isinstance(data, dict) or int(time.time()) - int(data.get("at", 0)) > PENDING_TTL:
+    if not isinstance(data, dict) or int(clock.time()) - int(data.get("at", 0)) > PENDING_TTL:
         return None
     return Pending(int(data["citizen_id"]), list(data.get("amr", [])), safe_next(data.get("next")))
 

@@ -16,7 +16,6 @@ import hashlib
 import hmac
 import io
 import secrets
-import time
 
 import pyotp
 import qrcode
@@ -24,6 +23,7 @@ import qrcode.image.svg
 from flask import current_app
 from sqlalchemy import delete, select, update
 
+from idp import clock
 from idp.accounts.models import Citizen
 from idp.auth.models import RecoveryCode, TotpCredential
 from idp.db import db
@@ -40,8 +40,8 @@ _ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i: codes are copied
 
 
 def _clock() -> float:
-    """Now, in seconds (one place, so tests can move the server's clock)."""
-    return time.time()
+    """Now, in seconds (:mod:`idp.clock`)."""
+    return clock.time()
 
 
 def new_secret() -> str:

@@ -9,9 +9,12 @@ from typing import Any
 from sqlalchemy import DateTime, String
 from sqlalchemy.types import TypeDecorator
 
+from idp import clock
+
 
 def utcnow() -> datetime:
-    return datetime.now(UTC)
+    """Now, from :mod:`idp.clock`."""
+    return clock.now()
 
 
 class UTCDateTime(TypeDecorator[datetime]):

@@ -2,15 +2,20 @@
 the thousand: the public documents (discovery, JWKS), client_credentials tokens and the
 introspection of active access tokens.
 
-One WSGI middleware, installed last (inside ProxyFix, so addresses are already resolved),
-which every request crosses; it also starts the process's background threads
-(:mod:`idp.process_threads`):
-- GET and HEAD of the documents: :mod:`idp.fastpath.documents`, prebuilt bytes.
+One WSGI middleware, installed last (inside ProxyFix, so addresses are already resolved) unless
+``IDP_FAST_PATH=off``, which then serves everything through Flask. Each answer it gives is made
+by the functions that make the Flask answer, so the two paths give the same status, headers and
+bytes (``tests/test_fast_path_parity.py`` compares them):
+- GET and HEAD of the documents: :mod:`idp.fastpath.documents`, prebuilt bytes and headers
+  that the Flask views serve too.
 - POST ``/token`` and ``/introspect``: :mod:`idp.fastpath.client_credentials` and
   :mod:`idp.fastpath.introspection`. They answer only a request they fully understand and that
   succeeds, with the Flask path's own rules, generator and audit event; for anything else they
   return None and the request (its body put back) goes to Flask, which answers exactly as
   before. So every error, and every less common case, has one implementation: Flask's.
+
+Paths are the URL map's for the Flask endpoints answered here. The process's background threads
+are started by :mod:`idp.process_threads`, whether this middleware is installed or not.
 
 Why: under granian on one core a bare Flask route with this app's hooks costs ~0.6 ms, more
 than the whole budget of the issue's targets (1,300 tokens/s, 4,000 introspections/s per
@@ -25,12 +30,9 @@ from collections.abc import Iterable
 
 from flask import Flask
 
-from idp.fastpath.answer import JsonAnswer
-from idp.fastpath.client_credentials import ClientCredentialsToken
-from idp.fastpath.documents import JWKS_REFRESH, PublicDocuments
+from idp.fastpath import documents
+from idp.fastpath.documents import JWKS_REFRESH
 from idp.fastpath.form import read_form
-from idp.fastpath.introspection import Introspection
-from idp.process_threads import start_all
 from idp.resilience.database_outage import is_database_outage, unavailable_wsgi
 
 log = logging.getLogger(__name__)
@@ -44,16 +46,20 @@ class DatabaseOutage(Exception):
 
 class FastPath:
     def __init__(self, app: Flask, wsgi_app) -> None:
+        from idp.fastpath.answer import JsonAnswer
+        from idp.fastpath.client_credentials import ClientCredentialsToken
+        from idp.fastpath.introspection import Introspection
+
         self.app = app
         self.wsgi_app = wsgi_app
-        self.documents = PublicDocuments(app)
-        self.posts = {handler.path: (handler, JsonAnswer(handler.endpoint))
-                      for handler in (ClientCredentialsToken(app), Introspection(app))}
+        self.documents = app.extensions[documents.EXTENSION]
+        handlers = {documents.endpoint_of(app, handler.view): handler
+                    for handler in (ClientCredentialsToken(app), Introspection(app))}
+        self.posts = {rule.rule: (handlers[rule.endpoint], JsonAnswer(app, rule.endpoint))
+                      for rule in app.url_map.iter_rules()
+                      if rule.endpoint in handlers and "POST" in (rule.methods or ())}
 
     def __call__(self, environ: dict, start_response) -> Iterable[bytes]:
-        # The outermost layer every request crosses, answered here or not: where a granian
-        # worker starts its background threads (idp.process_threads).
-        start_all(self.app)
         method = environ.get("REQUEST_METHOD")
         if method in ("GET", "HEAD"):
             answer = self.documents.answer(environ, start_response)
@@ -79,9 +85,12 @@ class FastPath:
         except Exception as exc:  # Flask answers (and logs) anything else as it would
             if is_database_outage(exc):
                 raise DatabaseOutage from exc
-            log.warning("%s answered by Flask after an error before it", handler.path, exc_info=True)
+            log.warning("%s answered by Flask after an error before it", environ.get("PATH_INFO"),
+                        exc_info=True)
             return None
 
 
 def init_app(app: Flask) -> None:
-    app.wsgi_app = FastPath(app, app.wsgi_app)
+    documents.init_app(app)  # the Flask views serve the prebuilt documents too
+    if app.config["IDP"].fast_path:
+        app.wsgi_app = FastPath(app, app.wsgi_app)

@@ -17,10 +17,11 @@ from authlib.oauth2.rfc6749.util import extract_basic_authorization
 from idp.oidc.clients import ClientRecord, client_record
 
 
-def authenticate(environ: dict, form: dict[str, str], connection, *,
+def authenticate(environ: dict, form: dict[str, str], connection, endpoint: str, *,
                  jti: str | None = None, sub: str | None = None) -> ClientRecord | None:
-    """The authenticated client, or None; with an access token's ``jti`` and ``sub``, its
-    record says whether that token was revoked and its citizen's account locked
+    """The client authenticated for ``endpoint`` (Authlib's name: ``token``,
+    ``introspection``), or None; with an access token's ``jti`` and ``sub``, its record says
+    whether that token was revoked and its citizen's account locked
     (:func:`~idp.oidc.clients.client_record`)."""
     header = environ.get("HTTP_AUTHORIZATION")
     if header:
@@ -34,6 +35,6 @@ def authenticate(environ: dict, form: dict[str, str], connection, *,
     if not client_id or not secret:
         return None
     client = client_record(connection, client_id, jti=jti, sub=sub)
-    if client is None or client.token_endpoint_auth_method != method:
+    if client is None or not client.check_endpoint_auth_method(method, endpoint):
         return None
     return client if client.check_client_secret(secret) else None

@@ -20,6 +20,7 @@ from idp.audit.log import record_grouped
 from idp.db import db
 from idp.fastpath.client_auth import authenticate
 from idp.metrics import count_token
+from idp.oidc import token_endpoint
 from idp.oidc.access_token import unverified_claims
 from idp.oidc.grants.client_credentials import refused_scope
 from idp.oidc.server import authorization_server
@@ -30,8 +31,7 @@ PARAMETERS = frozenset({"grant_type", "scope", "client_id", "client_secret"})
 
 
 class ClientCredentialsToken:
-    path = "/token"
-    endpoint = "oidc.token"
+    view = staticmethod(token_endpoint.token)  #: the Flask view this answers for
 
     def __init__(self, app: Flask) -> None:
         self.app = app
@@ -42,7 +42,7 @@ class ClientCredentialsToken:
             return None
         with self.app.app_context():
             with db.engine.connect() as connection:
-                client = authenticate(environ, form, connection)
+                client = authenticate(environ, form, connection, "token")
             if client is None or not client.check_grant_type(GRANT):
                 return None
             scope = form.get("scope")

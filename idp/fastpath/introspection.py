@@ -3,7 +3,11 @@ servers ask it on every API call they serve.
 
 A request is answered here only when the answer is ``active: true`` for a JWT access token
 issued to the very client asking, authenticated with its secret. The checks are the Flask
-path's own, called the same way: :class:`~idp.oidc.access_token.AccessTokenValidator` for the
+path's own, called the same way: the token's shape and hint
+(:func:`~idp.oidc.presented_token.access_token_shaped`), client authentication
+(:mod:`idp.fastpath.client_auth`), the permission
+(:func:`~idp.oidc.introspection.may_introspect`),
+:class:`~idp.oidc.access_token.AccessTokenValidator` for the
 signature (:data:`~idp.oidc.access_token.verified_signatures` remembers a signature already
 checked), the RFC 9068 claims, then revocation, the citizen's account lock and the client's
 registration read from the database on every request (in one query); the body is
@@ -19,15 +23,16 @@ from flask import Flask
 
 from idp.db import db
 from idp.fastpath.client_auth import authenticate
+from idp.oidc import token_endpoint
 from idp.oidc.access_token import ANY_AUDIENCE, AccessTokenValidator
-from idp.oidc.introspection import access_token_answer
+from idp.oidc.introspection import IntrospectionEndpoint, access_token_answer, may_introspect
+from idp.oidc.presented_token import PresentedToken, acceptable, access_token_shaped
 
 PARAMETERS = frozenset({"token", "token_type_hint", "client_id", "client_secret"})
 
 
 class Introspection:
-    path = "/introspect"
-    endpoint = "oidc.introspect"
+    view = staticmethod(token_endpoint.introspect)  #: the Flask view this answers for
 
     def __init__(self, app: Flask) -> None:
         self.app = app
@@ -36,8 +41,8 @@ class Introspection:
     def answer(self, environ: dict, form: dict[str, str]) -> dict | None:
         """The introspection response, or None to let Flask answer."""
         token = form.get("token")
-        if (not token or token.count(".") != 2 or not form.keys() <= PARAMETERS
-                or form.get("token_type_hint", "access_token") != "access_token"):
+        if (not form.keys() <= PARAMETERS or not acceptable(token)
+                or not access_token_shaped(token, form.get("token_type_hint"))):
             return None
         with self.app.app_context():
             validator = AccessTokenValidator(ANY_AUDIENCE)
@@ -47,9 +52,12 @@ class Introspection:
             except InvalidTokenError:
                 return None
             with db.engine.connect() as connection:
-                client = authenticate(environ, form, connection, jti=claims["jti"],
-                                      sub=claims["sub"])
-            if client is None or claims["client_id"] != client.client_id:
+                client = authenticate(environ, form, connection, IntrospectionEndpoint.ENDPOINT_NAME,
+                                      jti=claims["jti"], sub=claims["sub"])
+            # Only the client the token was issued to is answered here: the one query read that
+            # client's registration, which check_live needs (an audience asking goes to Flask).
+            if (client is None or claims["client_id"] != client.client_id
+                    or not may_introspect(PresentedToken.access_token(claims), client)):
                 return None
             try:
                 validator.check_live(claims, revoked=client.token_revoked,
@@ -57,3 +65,4 @@ class Introspection:
             except InvalidTokenError:
                 return None
         return access_token_answer(claims, self.issuer)
+

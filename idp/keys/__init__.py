@@ -20,7 +20,7 @@ def _signing_key_loaded() -> str | None:
     except SQLAlchemyError:
         db.session.rollback()
         return "not loaded (database)"
-    except Exception:  # noqa: BLE001 - a wrong secret (InvalidTag), a corrupt row: not ready
+    except Exception:  # a wrong secret (InvalidTag), a corrupt row: not ready
         return "not loaded"
     return None
 

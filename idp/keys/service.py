@@ -31,6 +31,7 @@ from flask import current_app
 from joserfc.jwk import ECKey, Key, KeySet, OKPKey, RSAKey
 from sqlalchemy import or_, select
 
+from idp.algorithms import SIGNING_ALGS
 from idp.db import db
 from idp.db.types import utcnow
 from idp.keys.models import SigningKey
@@ -44,6 +45,8 @@ GENERATORS = {
 }
 #: Algorithms the server signs ID tokens with on a client's request (besides the configured ones).
 ID_TOKEN_ALGS = ("RS256", "ES256", "EdDSA")
+if tuple(GENERATORS) != SIGNING_ALGS or not set(ID_TOKEN_ALGS) <= set(SIGNING_ALGS):
+    raise RuntimeError("idp.algorithms.SIGNING_ALGS and the key generators disagree")
 CACHE_SECONDS = 2
 
 # joserfc flags EdDSA as superseded by RFC 9864's "Ed25519"; relying parties still ask for

@@ -6,27 +6,15 @@ enough that a rotated-in key is seen well within its first token's lifetime.
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, json, request
+from flask import Blueprint
 
-from idp.keys import service
+from idp.fastpath.documents import PublicDocuments
 
 bp = Blueprint("keys", __name__)
 MAX_AGE = 60
 
 
-def cached_json(body: dict, etag: str, mimetype: str, max_age: int) -> Response:
-    """A public, cacheable JSON document with a strong ETag; 304 when the client has it."""
-    if request.if_none_match.contains(etag):
-        response = Response(status=304)
-    else:
-        response = Response(json.dumps(body), mimetype=mimetype)
-    response.set_etag(etag)
-    response.headers["Cache-Control"] = f"public, max-age={max_age}"
-    response.headers["Access-Control-Allow-Origin"] = "*"
-    return response
-
-
 @bp.get("/.well-known/jwks.json")
 def jwks():
-    body, etag = service.jwks()
-    return cached_json(body, etag, "application/jwk-set+json", MAX_AGE)
+    """The JWK Set from the app's prebuilt copy (:mod:`idp.fastpath.documents`)."""
+    return PublicDocuments.flask_response()

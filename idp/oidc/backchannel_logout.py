@@ -24,7 +24,6 @@ import logging
 import os
 import secrets
 import threading
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -33,6 +32,7 @@ from joserfc import jwt
 from joserfc.jwk import KeySet
 from sqlalchemy import func, or_, select, update
 
+from idp import clock
 from idp.accounts.models import Citizen
 from idp.audit.log import record
 from idp.auth.models import SessionClient, SsoSession
@@ -73,7 +73,7 @@ def make_logout_token(client: Client, *, sub: str | None, sid: str | None, jti: 
     if not sub and not sid:
         raise ValueError("a logout token needs sub or sid (section 2.4)")
     settings = _settings()
-    now = int(time.time())
+    now = int(clock.time())
     claims = {"iss": settings.issuer, "aud": client.client_id, "iat": now,
               "exp": now + settings.logout_token_ttl, "jti": jti, "events": {EVENT: {}}}
     if sub:

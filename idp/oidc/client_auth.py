@@ -32,6 +32,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 from sqlalchemy.exc import IntegrityError
 
+from idp.algorithms import SIGNING_ALGS
 from idp.db import db
 from idp.oidc.clients import get_client
 from idp.oidc.models import UsedClientAssertion
@@ -40,7 +41,7 @@ MAX_LIFETIME = 7200  # client libraries commonly sign for an hour (Authlib: 3600
 #: Clock skew allowed on ``exp``: an assertion is accepted up to this many seconds after it
 #: expired, so its ``jti`` is remembered (purge rule ``used_client_assertions``) that much longer.
 LEEWAY = 30
-ALGORITHMS = ["RS256", "PS256", "ES256", "EdDSA"]
+ALGORITHMS = list(SIGNING_ALGS)
 
 JWKS_FETCH_TIMEOUT = 3.0
 JWKS_MAX_BYTES = 64 * 1024

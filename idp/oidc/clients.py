@@ -189,7 +189,7 @@ def validate_metadata(meta: dict) -> dict:
     if unknown := set(grant_types) - set(GRANT_TYPES):
         raise ClientError(f"unsupported grant types: {', '.join(sorted(unknown))}")
     out["grant_types"] = grant_types
-    if method == "none" and "client_credentials" in grant_types:  # noqa: S105
+    if method == "none" and "client_credentials" in grant_types:
         raise ClientError("a public client cannot use client_credentials (RFC 6749 §4.4)")
     for field in ("redirect_uris", "post_logout_redirect_uris"):
         out[field] = [validate_redirect_uri(u) for u in _str_list(field, out[field])]
@@ -220,7 +220,7 @@ def validate_metadata(meta: dict) -> dict:
     # its own host: http on loopback only on a development server (an http issuer).
     server_side_loopback = current_app.config["IDP"].issuer.startswith("http://")
     out["jwks_uri"] = _https_uri("jwks_uri", out["jwks_uri"], loopback=server_side_loopback)
-    if method == "private_key_jwt" and not (out["jwks"] or out["jwks_uri"]):  # noqa: S105
+    if method == "private_key_jwt" and not (out["jwks"] or out["jwks_uri"]):
         raise ClientError("private_key_jwt needs the client's public keys (jwks or jwks_uri)")
     out["backchannel_logout_uri"] = _https_uri("backchannel_logout_uri", out["backchannel_logout_uri"],
                                                loopback=server_side_loopback)

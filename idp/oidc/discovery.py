@@ -1,18 +1,16 @@
 """Provider metadata: OpenID Connect Discovery 1.0 §3 at ``/.well-known/openid-configuration``
 and OAuth 2.0 Authorization Server Metadata (RFC 8414 §2) at
 ``/.well-known/oauth-authorization-server``: one document, built once per app and served from
-memory with an ETag. Everything advertised works; nothing else does."""
+memory with an ETag (:mod:`idp.fastpath.documents`, which both paths answer from). Everything
+advertised works; nothing else does."""
 
 from __future__ import annotations
-
-import hashlib
-import json
 
 from flask import current_app
 
 from idp.auth import assurance
+from idp.fastpath.documents import PublicDocuments
 from idp.keys import service as keys
-from idp.keys.views import cached_json
 from idp.oidc.blueprint import bp
 from idp.oidc.client_auth import ALGORITHMS as ASSERTION_ALGS
 from idp.oidc.clients import AUTH_METHODS
@@ -76,22 +74,11 @@ def metadata() -> dict:
     return document
 
 
-def _document() -> tuple[dict, str]:
-    cached = current_app.extensions.get("idp.discovery")
-    if cached is None:
-        body = metadata()
-        etag = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:32]
-        cached = current_app.extensions["idp.discovery"] = (body, etag)
-    return cached
-
-
 @bp.get("/.well-known/openid-configuration")
 def openid_configuration():
-    body, etag = _document()
-    return cached_json(body, etag, "application/json", MAX_AGE)
+    return PublicDocuments.flask_response()
 
 
 @bp.get("/.well-known/oauth-authorization-server")
 def oauth_authorization_server():
-    body, etag = _document()
-    return cached_json(body, etag, "application/json", MAX_AGE)
+    return PublicDocuments.flask_response()

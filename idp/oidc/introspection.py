@@ -29,7 +29,7 @@ class IntrospectionEndpoint(_IntrospectionEndpoint):
         return find_token(token_string, token_type_hint)
 
     def check_permission(self, token: PresentedToken, client, request) -> bool:
-        return token.client_id == client.client_id or client.client_id in token.audiences
+        return may_introspect(token, client)
 
     def introspect_token(self, token: PresentedToken) -> dict:
         issuer = current_app.config["IDP"].issuer
@@ -45,6 +45,11 @@ class IntrospectionEndpoint(_IntrospectionEndpoint):
             "exp": int(token.refresh.expires_at.timestamp()),
             "iat": int(token.refresh.issued_at.timestamp()),
         }
+
+
+def may_introspect(token: PresentedToken, client) -> bool:
+    """RFC 7662 §2.2: a client learns about the tokens issued to it or naming it as audience."""
+    return token.client_id == client.client_id or client.client_id in token.audiences
 
 
 def access_token_answer(claims, issuer: str) -> dict:

@@ -23,6 +23,13 @@ class PresentedToken:
     claims: dict[str, Any] | None = None
     refresh: RefreshToken | None = None
 
+    @classmethod
+    def access_token(cls, claims) -> PresentedToken:
+        """One of our access tokens, from its verified claims."""
+        aud = claims["aud"]
+        return cls("access_token", claims["client_id"], tuple([aud] if isinstance(aud, str) else aud),
+                   claims=dict(claims))
+
     def check_client(self, client: Client) -> bool:
         return self.client_id == client.client_id
 
@@ -40,6 +47,8 @@ class PresentedToken:
 #: Hints we understand; any other is ignored, as RFC 7009 §2.1 and RFC 7662 §2.1 allow ("MAY
 #: ignore this parameter"): the token's type is recognised from the token itself.
 HINTS = ("access_token", "refresh_token")
+#: Longer strings are none of ours (an access token is well under 2 KiB).
+MAX_TOKEN_LENGTH = 4096
 
 
 def check_token_param(request) -> None:
@@ -55,23 +64,30 @@ def check_token_param(request) -> None:
         raise InvalidRequestError(description="The token parameter is required.")
 
 
+def acceptable(token) -> bool:
+    """A token string worth looking up: present and no longer than :data:`MAX_TOKEN_LENGTH`."""
+    return bool(token) and isinstance(token, str) and len(token) <= MAX_TOKEN_LENGTH
+
+
+def access_token_shaped(token: str, hint: str | None) -> bool:
+    """Whether ``token`` is looked up as one of our JWT access tokens (three dot-separated
+    parts) rather than as a refresh token: only ``refresh_token`` as the hint says otherwise."""
+    return token.count(".") == 2 and hint != "refresh_token"
+
+
 def find_token(token: str, hint: str | None) -> PresentedToken | None:
     """Our access token (valid: signature, iss, exp, not revoked, client enabled) or our
     refresh token (its client enabled). A hint we do not know is ignored."""
-    if not token or not isinstance(token, str) or len(token) > 4096:
+    if not acceptable(token):
         return None
-    if hint not in HINTS:
-        hint = None
-    if token.count(".") == 2 and hint != "refresh_token":
+    if access_token_shaped(token, hint):
         try:
             # Tokens addressed to another client's API (token exchange, RFC 8693) too: the
             # endpoints decide from ``client_id`` and ``aud`` who may see or revoke them.
             claims = check_access_token(token, audience=ANY_AUDIENCE)
         except InvalidTokenError:
             return None
-        aud = claims["aud"]
-        return PresentedToken("access_token", claims["client_id"],
-                              tuple([aud] if isinstance(aud, str) else aud), claims=dict(claims))
+        return PresentedToken.access_token(claims)
     row = families.find(token)
     if row is None:
         return None

@@ -25,7 +25,6 @@ hold; ``invalid_scope`` beyond what is allowed.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
@@ -41,6 +40,7 @@ from authlib.oauth2.rfc6750.errors import InvalidTokenError
 from flask import current_app
 from sqlalchemy import select
 
+from idp import clock
 from idp.accounts.models import Citizen
 from idp.audit.log import record
 from idp.db import db
@@ -89,7 +89,7 @@ class ExchangedTokenGenerator(AccessTokenGenerator):
         return int(user.auth_time.timestamp()) if user.auth_time else None
 
     def get_extra_claims(self, client, grant_type, user: ExchangedSubject, scope):
-        return {"act": user.act, "exp": min(user.exp, int(time.time()) + self._ttl)}
+        return {"act": user.act, "exp": min(user.exp, int(clock.time()) + self._ttl)}
 
     def __init__(self, issuer: str, alg: str, access_ttl: int):
         super().__init__(issuer, alg, access_ttl)
@@ -268,7 +268,7 @@ class TokenExchangeGrant(grants.BaseGrant, grants.TokenEndpointMixin):
     def create_token_response(self):
         user: ExchangedSubject = self.request.user
         token = self.generate_token(user=user, scope=self.request.scope, include_refresh_token=False)
-        now = int(time.time())
+        now = int(clock.time())
         token["expires_in"] = max(0, min(user.exp, now + token.get("expires_in", 0)) - now)
         token["issued_token_type"] = ACCESS_TOKEN_TYPE  # §2.2.1: REQUIRED
         self.save_token(token)

@@ -139,7 +139,7 @@ def verify_cms(signature: bytes, content: bytes | BinaryIO | None = None) -> Cms
         return _verify(der, content, result)
     except OSError:
         raise
-    except Exception as exc:  # noqa: BLE001 - any parse error in hostile input is "malformed"
+    except Exception as exc:  # any parse error in hostile input is "malformed"
         log.info("malformed CMS signature: %s", type(exc).__name__)
         result.failures = [f for f in result.failures if f.code != MALFORMED]
         return result.fail(MALFORMED)

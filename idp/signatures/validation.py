@@ -324,7 +324,7 @@ def _validate(certificate: x509.Certificate, other_certificates: list[x509.Certi
             revinfo_policy=_revinfo_policy(policy.revocation, at))
         validator = CertificateValidator(_asn1(certificate), validation_context=context)
         _run(validator.async_validate_path())
-    except Exception as exc:  # noqa: BLE001 - the library's whole family of refusals maps to reasons
+    except Exception as exc:  # the library's whole family of refusals maps to reasons
         failure, revoked_at = _failure_from(exc)
         log.info("signature certificate refused: %s (%s)", failure.code, type(exc).__name__)
         if failure.code == REVOCATION_UNAVAILABLE and len(chain) > 1 and chain[-1] in anchors:

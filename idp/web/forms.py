@@ -30,5 +30,5 @@ class _BabelTranslations:
 
 class BaseForm(FlaskForm):
     class Meta:
-        def get_translations(self, form):  # noqa: ARG002 - WTForms' signature
+        def get_translations(self, form):  # WTForms' signature
             return _BabelTranslations()

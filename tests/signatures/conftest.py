@@ -36,7 +36,7 @@ class PkiServer:
             def log_message(self, *args):  # quiet
                 pass
 
-            def do_GET(self):  # noqa: N802 - http.server's naming
+            def do_GET(self):  # http.server's naming
                 outer.hits[self.path] += 1
                 path = outer.directory / self.path.lstrip("/")
                 if outer.down or not path.is_file():
@@ -49,7 +49,7 @@ class PkiServer:
                 self.end_headers()
                 self.wfile.write(body)
 
-            def do_POST(self):  # noqa: N802
+            def do_POST(self):
                 outer.hits[self.path] += 1
                 request = ocsp.load_der_ocsp_request(self.rfile.read(int(self.headers["Content-Length"])))
                 body = outer.ocsp_answer(request)

@@ -87,7 +87,7 @@ class IdentifierScheme(ABC):
     def validate(self, value: str) -> None:
         """Raise InvalidIdentifier if a normalised number cannot have been issued."""
 
-    def facts(self, value: str) -> IdentifierFacts:  # noqa: ARG002 - most schemes encode nothing
+    def facts(self, value: str) -> IdentifierFacts:  # most schemes encode nothing
         """What the number says about its holder."""
         return IdentifierFacts()
 

@@ -8,14 +8,13 @@ Signed with the client's ``id_token_signed_response_alg`` or ``IDP_SIGNING_ALG``
 
 from __future__ import annotations
 
-import time
-
 from authlib.oidc.core.grants import OpenIDCode
 from authlib.oidc.core.util import create_half_hash
 from flask import current_app
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
+from idp import clock
 from idp.keys import service as keys
 
 
@@ -39,7 +38,7 @@ class IdToken(OpenIDCode):
         client = request.client
         grantee = request.user
         alg = id_token_alg(client)
-        now = int(time.time())
+        now = int(clock.time())
         claims = {
             "iss": settings.issuer,
             "sub": grantee.sub,
