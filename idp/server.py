@@ -56,6 +56,10 @@ def post_worker_init(worker) -> None:
         from idp.oidc.backchannel_logout import start_worker
 
         start_worker(app)
+    # A SIGTERM to the whole process group must not end the worker before the drain does.
+    from idp.resilience.drain import protect_worker
+
+    protect_worker(worker)
 
 
 def when_ready(server) -> None:

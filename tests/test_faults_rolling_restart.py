@@ -87,6 +87,10 @@ class Balancer(httpx.BaseTransport):
         raise httpx.ConnectError("no node accepted the connection")
 
     def close(self) -> None:
+        """Every load thread's clients share this transport: closing one of them must not
+        close it under the others (see :meth:`shutdown`)."""
+
+    def shutdown(self) -> None:
         self.stop.set()
         self.checker.join(timeout=5)
         self.transport.close()
@@ -145,7 +149,7 @@ def test_a_rolling_sigterm_restart_of_two_nodes_under_load_fails_no_request(envi
             thread.stop.set()
         for thread in threads:
             thread.join(timeout=60)
-        balancer.close()
+        balancer.shutdown()
         for node in cluster.nodes:
             node.stop()
 

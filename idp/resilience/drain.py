@@ -14,7 +14,13 @@ gunicorn (``idp serve`` and ``gunicorn.conf.py``):
 
 A second SIGTERM (or SIGINT, SIGQUIT) during the drain stops at once, as before.
 
-The draining flag is one byte of memory shared by the master and the workers it forks.
+A SIGTERM sent to the whole process group (systemd's default ``KillMode=control-group``,
+``kill -TERM -PGID``) also reaches the workers; a worker then ignores it until the master has
+ended the drain (and sends it SIGTERM itself), or its queued connections would wait for a new
+worker. A worker whose master is gone still stops (gunicorn checks its parent).
+
+The draining and stopping flags are bytes of memory shared by the master and the workers it
+forks.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from __future__ import annotations
 import ctypes
 import logging
 import multiprocessing
+import signal
 import time
 
 log = logging.getLogger(__name__)
@@ -29,6 +36,14 @@ log = logging.getLogger(__name__)
 # Created at import, in the process that builds the app (gunicorn's master with preload_app),
 # so every worker forked from it shares the same byte.
 _DRAINING = multiprocessing.RawValue(ctypes.c_bool, False)
+#: Set by the master when the drain is over: from then on SIGTERM stops a worker.
+_STOPPING = multiprocessing.RawValue(ctypes.c_bool, False)
+
+
+def _drain_seconds(app) -> int:
+    from flask import Flask
+
+    return app.config["IDP"].shutdown_drain_seconds if isinstance(app, Flask) else 0
 
 
 def draining() -> bool:
@@ -38,10 +53,7 @@ def draining() -> bool:
 
 def install(server) -> None:
     """gunicorn's ``when_ready`` hook: SIGTERM drains first (see the module's docstring)."""
-    from flask import Flask
-
-    app = server.app.wsgi()
-    seconds = app.config["IDP"].shutdown_drain_seconds if isinstance(app, Flask) else 0
+    seconds = _drain_seconds(server.app.wsgi())
     if not seconds:
         return
     stop_now = server.handle_term
@@ -50,6 +62,7 @@ def install(server) -> None:
 
     def handle_term() -> None:
         if deadline:  # told twice: stop now
+            _STOPPING.value = True
             stop_now()
         _DRAINING.value = True
         deadline.append(time.monotonic() + seconds)
@@ -59,7 +72,22 @@ def install(server) -> None:
         # Called by the master's loop at least once a second: where the drain ends.
         murder_workers()
         if deadline and time.monotonic() >= deadline[0]:
+            _STOPPING.value = True
             raise StopIteration
 
     server.handle_term = handle_term
     server.murder_workers = murder_workers_then_stop_when_drained
+
+
+def protect_worker(worker) -> None:
+    """gunicorn's ``post_worker_init``: a SIGTERM that reaches a worker before the master has
+    drained (sent to the whole process group) is ignored; the master's own comes later."""
+    if not _drain_seconds(worker.wsgi):
+        return
+    stop = worker.handle_exit
+
+    def handle_exit(sig, frame) -> None:
+        if _STOPPING.value:
+            stop(sig, frame)
+
+    signal.signal(signal.SIGTERM, handle_exit)
