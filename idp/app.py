@@ -26,6 +26,7 @@ COMPONENTS = (
     "idp.auth.sessions",
     "idp.audit",
     "idp.maintenance",
+    "idp.notify",
     "idp.auth",
     "idp.accounts",
     "idp.keys",

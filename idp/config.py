@@ -101,6 +101,13 @@ def _text(raw: str) -> str:
     return raw
 
 
+def _help_desk_url(raw: str) -> str:
+    """Empty, or an absolute http(s) URL: it becomes a link citizens follow."""
+    if raw and (urlsplit(raw).scheme not in ("https", "http") or not urlsplit(raw).hostname):
+        raise ValueError("must be empty or an absolute http(s) URL such as https://help.example.gov")
+    return raw
+
+
 _ACR_LEVELS = ("urn:idp:acr:basic", "urn:idp:acr:substantial", "urn:idp:acr:high")
 
 
@@ -202,6 +209,40 @@ def _oids(raw: str) -> frozenset[str]:
         if len(parts) < 2 or not all(p.isdigit() for p in parts):
             raise ValueError(f"{value!r} is not a dotted object identifier such as 0.4.0.194112.1.2")
     return values
+
+
+def _smtp_url(raw: str) -> str | None:
+    """``smtp://[user:password@]host[:port]`` (STARTTLS) or ``smtps://...`` (implicit TLS)."""
+    if not raw:
+        return None
+    parts = urlsplit(raw)
+    if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+        raise ValueError("must be smtp://[user:password@]host[:port] (STARTTLS) or smtps://... "
+                         "(implicit TLS)")
+    return raw
+
+
+def _mail_from(raw: str) -> str:
+    from email.headerregistry import Address
+
+    if not raw:
+        return raw  # derived from the issuer's host by load_settings
+    try:
+        Address(addr_spec=raw.rsplit("<", 1)[-1].rstrip(">").strip())
+    except (ValueError, IndexError):
+        raise ValueError("must be an email address, optionally as 'Name <address>'") from None
+    return raw
+
+
+def _http_url(raw: str) -> str | None:
+    if not raw:
+        return None
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an http(s) URL")
+    if parts.scheme == "http" and parts.hostname not in ("127.0.0.1", "localhost", "::1"):
+        raise ValueError("must use https unless the host is loopback")
+    return raw
 
 
 def _log_level(raw: str) -> str:
@@ -318,6 +359,10 @@ class Settings:
             "Seconds an account stays locked after `IDP_LOGIN_MAX_FAILURES` failed sign-ins.")
     languages: tuple[str, ...] = _variable("IDP_LANGUAGES", "vi en", _locales,
             "UI languages, the first is the default.")
+    help_desk_phone: str = _variable("IDP_HELP_DESK_PHONE", "", _text,
+            "The citizens' help desk telephone number, shown on the start page `/` (empty: not shown).")
+    help_desk_url: str = _variable("IDP_HELP_DESK_URL", "", _help_desk_url,
+            "The citizens' help desk web page (https), linked from the start page `/` (empty: not linked).")
     secure_cookies_mode: str = _variable("IDP_SECURE_COOKIES", "auto", _text,
             "`auto`: Secure cookies when the issuer is https; `true` or `false` to force.")
     log_level: str = _variable("IDP_LOG_LEVEL", "INFO", _log_level, "Log level.")
@@ -385,6 +430,36 @@ class Settings:
     backchannel_worker: bool = _variable("IDP_BACKCHANNEL_WORKER", "true", _bool,
             "Run the back-channel logout worker in every server process (`false`: only "
             "`idp logout-queue run` delivers).")
+    smtp_url: str | None = _variable("IDP_SMTP_URL", "", _smtp_url,
+            "Email for verification codes, account recovery and security notices: "
+            "`smtp://user:password@host:587` (STARTTLS, required except on loopback) or "
+            "`smtps://user:password@host:465` (implicit TLS). Empty: no email.")
+    mail_from: str = _variable("IDP_MAIL_FROM", "", _mail_from,
+            "Sender of idp's emails, e.g. `Cổng định danh <no-reply@id.example.gov>`. Empty: "
+            "`no-reply@` the issuer's host.")
+    sms_gateway_url: str | None = _variable("IDP_SMS_GATEWAY_URL", "", _http_url,
+            "SMS gateway that takes idp's JSON contract (docs/notifications.md): "
+            "`POST {\"id\", \"to\", \"text\"}`. Empty: no SMS.")
+    sms_gateway_token: str = _variable("IDP_SMS_GATEWAY_TOKEN", "", _text,
+            "Sent to the SMS gateway as `Authorization: Bearer <token>`.")
+    notify_timeout: int = _variable("IDP_NOTIFY_TIMEOUT", "10", _positive_int,
+            "Seconds to connect to, and to wait for, the SMTP server or the SMS gateway.")
+    outbox_max_attempts: int = _variable("IDP_OUTBOX_MAX_ATTEMPTS", "10", _positive_int,
+            "Emails and SMS tried at most this many times, then given up (audited).")
+    outbox_retry_base: int = _variable("IDP_OUTBOX_RETRY_BASE", "15", _positive_int,
+            "Seconds before the first retry of a message the channel did not accept; doubled "
+            "after each failure, at most `IDP_OUTBOX_RETRY_MAX`.")
+    outbox_retry_max: int = _variable("IDP_OUTBOX_RETRY_MAX", "1800", _positive_int,
+            "Longest wait in seconds between two attempts of one message.")
+    outbox_poll_interval: int = _variable("IDP_OUTBOX_POLL_INTERVAL", "2", _positive_int,
+            "Seconds between two looks at the outbox by the worker each server process runs.")
+    outbox_worker: bool = _variable("IDP_OUTBOX_WORKER", "true", _bool,
+            "Run the outbox worker in every server process (`false`: only `idp outbox run` sends).")
+    recovery_rate_limit: str = _variable("IDP_RECOVERY_RATE_LIMIT", "5/minute;30/hour", _rate_limit,
+            "Account recovery requests and code entries allowed per client IP (Flask-Limiter notation).")
+    recovery_max_per_hour: int = _variable("IDP_RECOVERY_MAX_PER_HOUR", "5", _positive_int,
+            "Recovery codes one national number may ask for in an hour, whether or not it has an "
+            "account (the answer is the same).")
     signature_revocation: str = _variable("IDP_SIGNATURE_REVOCATION", "hard-fail", _revocation_policy,
             "Signature certificates: `hard-fail` refuses a certificate (or a CA certificate above "
             "it) that no current CRL or OCSP answer covers; `soft-fail` accepts it with revocation "
@@ -444,6 +519,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     values["keys_dir"] = str(Path(values["keys_dir"]).resolve())
     if values["database_url"] is None:
         values["database_url"] = f"sqlite:///{instance / 'idp.sqlite3'}"
+    if not values["mail_from"]:
+        values["mail_from"] = f"no-reply@{urlsplit(values['issuer']).hostname}"
     if values["refresh_token_max_age"] < values["refresh_token_ttl"]:
         raise ConfigError("IDP_REFRESH_TOKEN_MAX_AGE", "must not be shorter than IDP_REFRESH_TOKEN_TTL")
     if values["session_absolute_ttl"] < values["session_idle_ttl"]:

@@ -88,6 +88,7 @@ def environ(database_url: str, tmp_path: Path) -> dict[str, str]:
         # Apps a test builds itself never send logout tokens behind its back (a thread polling
         # a database the test is about to drop); real server processes do (tests.helpers.idp_env).
         "IDP_BACKCHANNEL_WORKER": "false",
+        "IDP_OUTBOX_WORKER": "false",
         # The relying parties tests run (back-channel logout receivers, jwks_uri and
         # sector_identifier_uri servers, the sample apps) listen on loopback, which idp.outbound
         # refuses by default; tests of that refusal remove this.
@@ -129,4 +130,4 @@ def client(app):
     return app.test_client()
 
 # OpenID Connect fixtures (citizen, relying parties, sign-in) live in their own module.
-pytest_plugins = ["tests.oidc_support"]
+pytest_plugins = ["tests.oidc_support", "tests.notify_support"]

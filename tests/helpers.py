@@ -24,7 +24,7 @@ def free_port() -> int:
 
 #: Settings only for apps built inside the test process (see the ``environ`` fixture): a real
 #: server process runs its background workers as it would in production.
-IN_PROCESS_ONLY = frozenset({"IDP_BACKCHANNEL_WORKER"})
+IN_PROCESS_ONLY = frozenset({"IDP_BACKCHANNEL_WORKER", "IDP_OUTBOX_WORKER"})
 
 
 def idp_env(environ: dict[str, str]) -> dict[str, str]:

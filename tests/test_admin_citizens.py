@@ -16,6 +16,7 @@ from idp.db import db
 from tests.admin_support import ADMIN, admin_events, idp, idp_json
 from tests.factories import AN, NGOC, PASSWORD, load_registry, sign_in
 from tests.helpers import run_idp
+from tests.oidc_support import code_for, register
 
 PERSON = ["--national-id", AN["identifier"], "--full-name", AN["full_name"],
           "--birthdate", "1985-03-14", "--gender", "male"]
@@ -49,7 +50,7 @@ def test_created_citizen_signs_in_over_http_with_the_password_from_stdin(registr
 @pytest.mark.parametrize("change,message", [
     (["--full-name", "Nguyễn Văn Bình"], "full_name: the full name differs"),
     (["--birthdate", "1985-03-15"], "birthdate: the birth date differs"),
-    (["--gender", "female"], "gender: the gender differs"),
+    (["--gender", "female"], "gender: Digit 4 of the number"),
     (["--national-id", "001085888275"], "identifier:"),
 ])
 def test_create_refuses_what_the_registry_contradicts_with_one_line(registry_app, change, message):
@@ -59,6 +60,26 @@ def test_create_refuses_what_the_registry_contradicts_with_one_line(registry_app
     result = idp(registry_app, "citizens", "create", *args, "--password-stdin", input=PASSWORD + "\n")
     assert result.exit_code == 1 and result.stdout == ""
     assert result.stderr.startswith("idp: " + message) and result.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize("national_id,change,message", [
+    # Not in the registry, and its own digits contradict what the admin typed: say which digit.
+    ("001085000001", ["--gender", "female"],
+     "gender: Digit 4 of the number (century of birth and sex) does not match the registered sex."),
+    ("001086000001", [], "birthdate: Digits 5-6 of the number (year of birth) do not match the birth date."),
+    ("001205000001", [], "birthdate: Digit 4 of the number (century of birth and sex) does not match "
+                         "the birth date."),
+])
+def test_create_names_the_digit_that_contradicts_the_given_gender_or_birthdate_before_the_registry(
+        registry_app, national_id, change, message):
+    args = list(PERSON)
+    args[args.index("--national-id") + 1] = national_id
+    for name, value in zip(change[::2], change[1::2], strict=True):
+        args[args.index(name) + 1] = value
+    result = idp(registry_app, "citizens", "create", *args, "--password-stdin", input=PASSWORD + "\n")
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr.startswith("idp: " + message), result.stderr
+    assert "registry" not in result.stderr
 
 
 def test_create_refuses_a_weak_password_and_a_missing_one(registry_app):
@@ -92,6 +113,27 @@ def test_lock_ends_every_session_and_refuses_sign_in_until_unlock(registry_app):
     assert sign_in(registry_app.test_client()).status_code == 303
     actions = [(e.action, e.actor) for e in admin_events(registry_app, "citizen.")]
     assert ("citizen.locked", ADMIN) in actions and ("citizen.unlocked", ADMIN) in actions
+
+
+def test_sessions_name_the_services_that_joined_each_session(registry_app):
+    """As the account page does: each session lists the relying parties (name and client id)
+    that signed in through it, in the text and in --json."""
+    _create(registry_app)
+    register(registry_app, client_id="portal", name="Cổng dịch vụ công")
+    register(registry_app, client_id="tax", name="Thuế điện tử")
+    joined, alone = registry_app.test_client(), registry_app.test_client()
+    assert sign_in(joined).status_code == 303 and sign_in(alone).status_code == 303
+    for client_id in ("portal", "tax"):
+        assert "code" in code_for(joined, client_id, scope="openid")
+
+    sessions = idp_json(registry_app, "citizens", "sessions", AN["identifier"])
+    services = sorted(s["services"] for s in sessions)
+    assert services == [[], [{"client_id": "portal", "name": "Cổng dịch vụ công"},
+                             {"client_id": "tax", "name": "Thuế điện tử"}]]
+    text = idp(registry_app, "citizens", "sessions", AN["identifier"])
+    assert text.exit_code == 0
+    assert "Cổng dịch vụ công (portal), Thuế điện tử (tax)" in text.stdout
+    assert "no service" in text.stdout
 
 
 def test_logout_ends_every_session_with_the_signal(registry_app):

@@ -4,8 +4,8 @@
   canonical form, as a known account's is the same under every spelling. Before, it was keyed
   on the raw text, so the third failure under another spelling answered "wait" (then 429) for a
   known number and a fresh 422 for an unknown one.
-- The contacts form (idp.accounts.services.update_contacts): an address already used by another
-  account gets the same answer as a free one and is not attached.
+- The contacts form (idp.accounts.contact_verification): an address already used by another
+  account gets the same answer as a free one; it is only claimed, and its code goes to its owner.
 """
 
 from __future__ import annotations
@@ -102,23 +102,34 @@ def _an(app) -> Citizen:
 
 
 def test_an_address_of_another_account_gets_the_answer_of_a_free_one_and_is_not_attached(
-        signed_in, login_app):
-    taken_email = _save(signed_in, email="Ngoc@Example.vn")
-    assert _an(login_app).email == "an@example.vn"
-    taken_phone = _save(signed_in, phone="+84 987 654 321")
-    assert _an(login_app).phone == "+84912345678"
-    free_email = _save(signed_in, email="an.new@example.vn")
-    assert _an(login_app).email == "an.new@example.vn"
-    free_phone = _save(signed_in, email="an.new@example.vn", phone="0911111111")
-    assert _an(login_app).phone == "+84911111111"
+        environ, mailbox):
+    """With verified contacts, a typed address is only claimed and sent a code: the answer is the
+    same for a free and a taken address, and only the address's owner receives the code."""
+    app = create_app({**environ, **mailbox.environ(), "IDP_LOGIN_RATE_LIMIT": "1000/minute"})
+    app.config["TESTING"] = True
+    with app.app_context():
+        db.create_all()
+    load_registry(app)
+    app.config["CITIZEN_ID"] = make_citizen(app, AN, email="an@example.vn", phone="0912345678")
+    make_citizen(app, NGOC, email="ngoc@example.vn", phone="0987654321")
+    client = app.test_client()
+    assert sign_in(client).status_code == 303
 
+    taken_email = _save(client, email="Ngoc@Example.vn")
+    free_email = _save(client, email="an.new@example.vn")
+    taken_phone = _save(client, phone="+84 987 654 321")
+    free_phone = _save(client, phone="0911111111")
     assert taken_email == free_email == taken_phone == free_phone
     assert taken_email[0] == 303 and taken_email[1] == "/account"
     assert "already used" not in str(taken_email)
-    with login_app.app_context():
+    an = _an(app)
+    assert (an.email, an.phone) == ("an@example.vn", "+84912345678")  # nothing attached unproven
+    with app.app_context():
         ngoc = db.session.scalar(select(Citizen).where(Citizen.email == "ngoc@example.vn"))
         assert ngoc is not None and ngoc.phone == "+84987654321"
         details = [e.details for e in db.session.scalars(
-            select(AuditEvent).where(AuditEvent.action == "account.contacts").order_by(AuditEvent.id))]
-    assert details == [{"changed": [], "not_added": ["email"]}, {"changed": [], "not_added": ["phone"]},
-                       {"changed": ["email"]}, {"changed": ["phone"]}]
+            select(AuditEvent).where(AuditEvent.action == "contact.code_sent").order_by(AuditEvent.id))]
+    assert details == [{"kind": "email"}, {"kind": "email"}, {"kind": "phone"}, {"kind": "phone"}]
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()

@@ -17,6 +17,7 @@ from idp.auth.models import RecoveryCode, SessionClient, SsoSession
 from idp.db import db
 from idp.db.types import utcnow
 from idp.maintenance import PurgeRule, register_rule
+from idp.notify.models import OutboxMessage
 from idp.oidc.models import (
     AuthorizationCode,
     Client,
@@ -123,6 +124,15 @@ class World:
         delivery("finished-old", finished=now - 8 * DAY)
         delivery("finished-recent", finished=now - DAY)
         delivery("pending", status="pending")
+
+        def message(name, *, finished=None, status="sent"):
+            db.session.add(OutboxMessage(
+                channel="email", recipient="an@example.vn", kind="contact_code", language="vi",
+                body="", message_id=name, status=status, next_attempt_at=now, finished_at=finished))
+
+        message("sent-old", finished=now - 8 * DAY)
+        message("failed-recent", finished=now - DAY, status="failed")
+        message("pending", status="pending")
         db.session.commit()
         # Keep only the ids: the objects are detached once the app context ends.
         for name, value in list(vars(self).items()):
@@ -138,7 +148,7 @@ def world(app):
 
 EXPECTED = {"authorization_codes": 2, "refresh_tokens": 2, "refresh_token_families": 2,
             "revoked_access_tokens": 1, "sso_sessions": 3, "client_secrets": 1, "used_client_assertions": 1,
-            "logout_deliveries": 1}
+            "outbox_messages": 1, "logout_deliveries": 1}
 
 
 def test_only_rows_past_their_life_are_purged(app, world):

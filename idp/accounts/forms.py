@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from wtforms import DateField, EmailField, PasswordField, StringField, TelField
+from wtforms import BooleanField, DateField, EmailField, PasswordField, StringField, TelField
 from wtforms.validators import DataRequired, EqualTo, Length, Optional
 
 from idp.accounts.contacts import MAX_EMAIL_LENGTH
@@ -59,12 +59,10 @@ class ContactsForm(BaseForm):
                      render_kw={"autocomplete": "tel"})
 
 
-class PasswordChangeForm(BaseForm):
-    current_password = PasswordField(
-        _l("Current password"), validators=[DataRequired(_l("Enter your current password.")),
-                                            Length(max=MAX_LENGTH)],
-        render_kw={"autocomplete": "current-password"},
-    )
+class PasswordSetForm(BaseForm):
+    """A new password, typed twice (recovery by certificate; the base of the other forms that
+    set one)."""
+
     password = PasswordField(
         _l("New password"), validators=[DataRequired(_l("Choose a password.")), Length(max=MAX_LENGTH)],
         render_kw=_NEW_PASSWORD,
@@ -74,4 +72,44 @@ class PasswordChangeForm(BaseForm):
         validators=[DataRequired(_l("Type the password again.")),
                     EqualTo("password", _l("The two passwords are not the same."))],
         render_kw=_NEW_PASSWORD,
+    )
+
+
+class RecoveryRequestForm(BaseForm):
+    identifier = StringField(
+        _l("Personal identification number"),
+        validators=[DataRequired(_l("Enter your personal identification number.")),
+                    Length(max=40, message=_l("The number has the wrong number of digits."))],
+        render_kw={"autocomplete": "username", "inputmode": "numeric", "spellcheck": "false"},
+    )
+    contact = StringField(
+        _l("Your verified email or mobile phone"),
+        validators=[DataRequired(_l("Enter the email address or phone number verified on your account.")),
+                    Length(max=MAX_EMAIL_LENGTH)],
+        render_kw={"autocomplete": "email", "spellcheck": "false"},
+    )
+
+
+class VerifyContactForm(BaseForm):
+    """A 6-digit code received by email or SMS."""
+
+    code = StringField(
+        _l("Code"), validators=[DataRequired(_l("Enter the code from the message.")), Length(max=12)],
+        render_kw={"autocomplete": "one-time-code", "inputmode": "numeric", "spellcheck": "false"},
+    )
+
+
+class RecoveryCodeForm(VerifyContactForm, PasswordSetForm):
+    """The recovery code received and the new password."""
+
+
+class NoticesForm(BaseForm):
+    new_device = BooleanField(_l("Tell me when my account is signed in from a new device"))
+
+
+class PasswordChangeForm(PasswordSetForm):
+    current_password = PasswordField(
+        _l("Current password"), validators=[DataRequired(_l("Enter your current password.")),
+                                            Length(max=MAX_LENGTH)],
+        render_kw={"autocomplete": "current-password"},
     )

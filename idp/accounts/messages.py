@@ -36,6 +36,19 @@ EMAIL_INVALID = _l("Enter an email address such as name@example.vn.")
 PHONE_INVALID = _l("Enter a phone number such as 0912 345 678 or +84 912 345 678.")
 CURRENT_PASSWORD_WRONG = _l("The current password is wrong.")
 CONTACT_REQUIRED = _l("Give an email address or a phone number (or both).")
+CONTACT_CHANNEL_OFF_EMAIL = _l("This service cannot send email at the moment, so an email address cannot "
+                               "be verified. Try again later or ask at a service counter.")
+CONTACT_CHANNEL_OFF_PHONE = _l("This service cannot send text messages at the moment, so a phone number "
+                               "cannot be verified. Try again later or ask at a service counter.")
+RESET_CODE_WRONG = _l("The code is wrong or has expired. Check the latest message, or ask for a new code.")
+RECOVERY_TOO_MANY = _l("Too many codes were asked for this number. Wait an hour and try again, or go to a "
+                       "service counter.")
+CODE_NONE_PENDING = _l("There is no code waiting for this contact. Ask for a new code.")
+CODE_EXPIRED = _l("This code has expired. Ask for a new code.")
+CODE_EXHAUSTED = _l("Too many wrong codes. Ask for a new code.")
+CODE_WRONG = _l("The code is wrong. Check the latest message we sent and try again.")
+CONTACT_PROVEN_ELSEWHERE = _l("This contact is already verified on another account. Remove it there first, "
+                              "or ask at a service counter.")
 
 
 def identifier_message(part: str) -> str:

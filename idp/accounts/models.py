@@ -41,6 +41,8 @@ class Citizen(db.Model):
     phone: Mapped[str | None] = mapped_column(String(32), unique=True)
     phone_verified: Mapped[bool] = mapped_column(default=False, nullable=False)
     locale: Mapped[str | None] = mapped_column(String(16))
+    #: The citizen may turn off the "sign-in from a new device" notice (and only that one).
+    notify_new_device: Mapped[bool] = mapped_column(default=True, nullable=False)
     level: Mapped[int] = mapped_column(Integer, default=LEVEL_SELF_REGISTERED, nullable=False)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     lock_reason: Mapped[str | None] = mapped_column(NFCString(500))
@@ -90,4 +92,71 @@ class RegistryEntry(db.Model):
     place_of_birth: Mapped[str | None] = mapped_column(NFCString(200))
     address: Mapped[str | None] = mapped_column(NFCString(500))
     document_number: Mapped[str | None] = mapped_column(String(32))
+    #: Contacts the population database holds for the person; they count as verified.
+    email: Mapped[str | None] = mapped_column(NFCString(254))
+    phone: Mapped[str | None] = mapped_column(String(32))
     imported_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
+
+
+class ContactClaim(db.Model):
+    """An email address or phone number a citizen has typed but not yet proven.
+
+    ``Citizen.email`` and ``Citizen.phone`` hold only proven contacts (a code received there, the
+    registry, or an administrator at a counter): only those sign in, recover an account or get
+    notices. A claim becomes the citizen's contact when the code sent to it is entered. Nobody
+    can squat an address: a claim blocks no one, and proving an address another account has
+    proven is refused.
+    """
+
+    __tablename__ = "contact_claims"
+    __table_args__ = (UniqueConstraint("citizen_id", "kind", name="uq_contact_claims_citizen_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    citizen_id: Mapped[int] = mapped_column(
+        ForeignKey("citizens.id", ondelete="CASCADE"), nullable=False
+    )
+    #: ``email`` or ``phone``.
+    kind: Mapped[str] = mapped_column(String(8), nullable=False)
+    value: Mapped[str] = mapped_column(NFCString(320), nullable=False)
+    #: HMAC of the code sent (None: no code sent yet, e.g. a contact from before verification).
+    code_digest: Mapped[str | None] = mapped_column(String(64))
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    attempts: Mapped[int] = mapped_column(default=0, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
+
+
+class PasswordReset(db.Model):
+    """One "forgot password" request, whether or not it matched an account.
+
+    Unknown accounts get a row too (``citizen_id`` None, a code nobody receives), so both
+    answers do the same work and count against the same limit: ``key_digest`` is an HMAC of the
+    national number as typed after normalisation.
+    """
+
+    __tablename__ = "password_resets"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key_digest: Mapped[str] = mapped_column(String(64), index=True, nullable=False)
+    citizen_id: Mapped[int | None] = mapped_column(ForeignKey("citizens.id", ondelete="CASCADE"), index=True)
+    code_digest: Mapped[str] = mapped_column(String(64), nullable=False)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True, nullable=False)
+    attempts: Mapped[int] = mapped_column(default=0, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class KnownDevice(db.Model):
+    """A browser a citizen has signed in from, known by a random cookie (only its digest is
+    kept): a sign-in from a browser not in this list gets a "new device" notice."""
+
+    __tablename__ = "known_devices"
+    __table_args__ = (UniqueConstraint("citizen_id", "digest", name="uq_known_devices_citizen_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    citizen_id: Mapped[int] = mapped_column(
+        ForeignKey("citizens.id", ondelete="CASCADE"), nullable=False
+    )
+    digest: Mapped[str] = mapped_column(String(64), nullable=False)
+    browser: Mapped[str | None] = mapped_column(String(100))
+    first_seen: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
+    last_seen: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True, nullable=False)

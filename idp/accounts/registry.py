@@ -17,6 +17,7 @@ from datetime import date
 
 from sqlalchemy import select
 
+from idp.accounts.contacts import normalise_email, normalise_phone
 from idp.accounts.identifiers import SCHEMES, InvalidIdentifier, get_scheme
 from idp.accounts.messages import identifier_message
 from idp.accounts.models import RegistryEntry
@@ -25,7 +26,7 @@ from idp.db.types import nfc, utcnow
 
 #: Columns of the import file; ``scheme`` may be left out (then the configured scheme).
 REQUIRED_COLUMNS = ("identifier", "full_name", "birthdate", "gender")
-OPTIONAL_COLUMNS = ("scheme", "place_of_birth", "address", "document_number")
+OPTIONAL_COLUMNS = ("scheme", "place_of_birth", "address", "document_number", "email", "phone")
 _GENDERS = {"male": "male", "female": "female", "m": "male", "f": "female",
             "nam": "male", "nữ": "female", "nu": "female"}
 _LIMITS = {"full_name": 200, "place_of_birth": 200, "address": 500, "document_number": 32}
@@ -97,6 +98,14 @@ def _parse_row(row: dict[str, str], default_scheme: str) -> dict:
         values[name] = text or None
     if not values["full_name"]:
         raise ValueError("full_name is empty")
+    # The population database's contacts count as verified: they must be well formed.
+    email_raw, phone_raw = (row.get("email") or "").strip(), (row.get("phone") or "").strip()
+    values["email"] = normalise_email(email_raw) if email_raw else None
+    if email_raw and values["email"] is None:
+        raise ValueError("email is not an email address")
+    values["phone"] = normalise_phone(phone_raw, scheme) if phone_raw else None
+    if phone_raw and values["phone"] is None:
+        raise ValueError("phone is not a phone number (E.164 such as +84912345678, or 0912345678)")
     return values
 
 

@@ -16,6 +16,7 @@ import functools
 from flask import current_app, flash, g, jsonify, redirect, render_template, session, url_for
 from flask_babel import gettext
 
+from idp.accounts import notices
 from idp.accounts.views import bp
 from idp.audit.log import record
 from idp.auth import passkeys, totp
@@ -117,6 +118,7 @@ def totp_confirm():
         return _enrol_page(form, 422)
     session.pop(ENROL_KEY, None)
     record("mfa.totp_enrolled", actor="citizen", citizen_id=g.citizen.id)
+    notices.notify(g.citizen, "second_factor_added", method="totp")
     codes = _first_codes_if_none()
     db.session.commit()
     flash(gettext("Your authenticator app is set up. You will be asked for a code when you sign in."),
@@ -133,6 +135,7 @@ def totp_remove():
         return _security_page(400)
     totp.remove(g.citizen.id)
     record("mfa.totp_removed", actor="citizen", citizen_id=g.citizen.id)
+    notices.notify(g.citizen, "second_factor_removed", method="totp")
     db.session.commit()
     flash(gettext("The authenticator app was removed."), "success")
     return redirect(url_for("account.security"), 303)
@@ -146,6 +149,7 @@ def recovery_codes():
         return _security_page(400)
     codes = totp.new_recovery_codes(g.citizen.id)
     record("mfa.recovery_codes_generated", actor="citizen", citizen_id=g.citizen.id)
+    notices.notify(g.citizen, "second_factor_added", method="recovery_codes")
     db.session.commit()
     return _codes_page(codes)
 
@@ -171,6 +175,7 @@ def passkey_register():
         db.session.rollback()
         return _security_page(422, failure=gettext("The passkey could not be registered. Try again."))
     record("mfa.passkey_registered", actor="citizen", citizen_id=g.citizen.id)
+    notices.notify(g.citizen, "second_factor_added", method="passkey")
     codes = _first_codes_if_none()
     db.session.commit()
     flash(gettext("Your passkey was registered."), "success")
@@ -187,6 +192,7 @@ def passkey_remove(credential_pk: int):
     if not passkeys.remove(g.citizen.id, credential_pk):
         return jsonify(error="not_found"), 404
     record("mfa.passkey_removed", actor="citizen", citizen_id=g.citizen.id)
+    notices.notify(g.citizen, "second_factor_removed", method="passkey")
     db.session.commit()
     flash(gettext("The passkey was removed."), "success")
     return redirect(url_for("account.security"), 303)

@@ -12,13 +12,14 @@ from datetime import date
 from flask import current_app
 from sqlalchemy import bindparam, select
 
-from idp.accounts import messages, registry
+from idp.accounts import contact_verification, messages, notices, registry
 from idp.accounts.contacts import normalise_email, normalise_phone
 from idp.accounts.identifiers import IdentifierScheme, InvalidIdentifier, get_scheme
 from idp.accounts.models import (
     LEVEL_SELF_REGISTERED,
     LEVEL_VERIFIED,
     Citizen,
+    ContactClaim,
     NationalIdentifier,
     RegistryEntry,
 )
@@ -132,22 +133,26 @@ def create_citizen_from_registry(entry: RegistryEntry, password: str | None, *,
     """A new account for a registry person, with a password (the admin CLI calls this too).
 
     Personal data are copied from the registry, never from what was typed. ``email`` and
-    ``phone`` are checked (format and uniqueness) and ``password`` against the policy. Without
-    a password (``idp citizens import``) the account has no password credential: it cannot
-    sign in with a password until one is set. Raises AccountProblem.
+    ``phone`` are given by an administrator (who checked them at the counter) or by the
+    registry: they are stored as verified, after a check of format and uniqueness; the
+    registry's own contacts are used when none is given. A citizen's self-typed contacts go
+    through :mod:`idp.accounts.contact_verification` instead. ``password`` is checked against
+    the policy. Without a password (``idp citizens import``) the account has no password
+    credential: it cannot sign in with a password until one is set. Raises AccountProblem.
     """
     exists = db.session.scalar(select(NationalIdentifier.id).where(
         NationalIdentifier.scheme == entry.scheme, NationalIdentifier.value == entry.identifier))
     if exists is not None:
         raise AccountProblem("identifier", str(messages.ACCOUNT_EXISTS))
-    contacts = check_contacts(email, phone, required=False)
+    contacts = check_contacts(email or entry.email, phone or entry.phone, required=False)
     if password is not None:
         check_password_policy(password, personal=(entry.identifier, contacts.email, contacts.phone))
     names = get_scheme(entry.scheme).split_name(entry.full_name)
     citizen = Citizen(
         full_name=entry.full_name, family_name=names["family"], middle_name=names["middle"],
         given_name=names["given"], birthdate=entry.birthdate, gender=entry.gender,
-        email=contacts.email, phone=contacts.phone, level=level,
+        email=contacts.email, email_verified=contacts.email is not None,
+        phone=contacts.phone, phone_verified=contacts.phone is not None, level=level,
     )
     citizen.identifiers.append(NationalIdentifier(scheme=entry.scheme, value=entry.identifier))
     db.session.add(citizen)
@@ -184,37 +189,17 @@ def register(*, identifier: str, full_name: str, birthdate: date, email: str | N
     problems = current.contradictions(value, gender=entry.gender)
     if problems:
         raise AccountProblem("identifier", messages.identifier_message(problems[0]))
-    return create_citizen_from_registry(entry, password, email=contacts.email, phone=contacts.phone)
-
-
-def update_contacts(citizen: Citizen, email: str | None, phone: str | None) -> list[str]:
-    """Change the citizen's email and phone (the only profile fields they edit).
-
-    A changed value is no longer verified. An address already held by another account is not
-    added, and the caller answers exactly as when it is: saying "already used" would tell
-    anyone signed in which addresses have accounts (account enumeration). Until contacts are
-    verified by a code sent to them, the other account keeps its address and this one keeps
-    its old value; the audit log records which field was not added (not the address).
-    Returns the names of the fields the citizen asked to change. Raises AccountProblem for a
-    malformed value or a missing one.
-    """
-    contacts = check_contacts(email, phone, citizen_id=citizen.id, unique=False)
-    asked, changed, not_added = [], [], []
-    for name, value in (("email", contacts.email), ("phone", contacts.phone)):
-        if value == getattr(citizen, name):
+    citizen = create_citizen_from_registry(entry, password)
+    # Typed contacts are the citizen's word only: they are claimed, and a code is sent to each
+    # where the deployment can send one (else the account page offers to send it later).
+    for kind, value in (("email", contacts.email), ("phone", contacts.phone)):
+        if value is None:
             continue
-        asked.append(name)
-        held_by_another = select(Citizen.id).where(getattr(Citizen, name) == value, Citizen.id != citizen.id)
-        if value is not None and db.session.scalar(held_by_another):
-            not_added.append(name)
-            continue
-        setattr(citizen, name, value)
-        setattr(citizen, f"{name}_verified", False)
-        changed.append(name)
-    if asked:
-        details = {"changed": changed, **({"not_added": not_added} if not_added else {})}
-        record("account.contacts", actor="citizen", citizen_id=citizen.id, details=details)
-    return asked
+        try:
+            contact_verification.claim(citizen, kind, value)
+        except contact_verification.ContactProblem:
+            db.session.add(ContactClaim(citizen_id=citizen.id, kind=kind, value=value, attempts=0))
+    return citizen
 
 
 def change_password(citizen: Citizen, current: str, new: str) -> None:
@@ -233,7 +218,16 @@ def change_password(citizen: Citizen, current: str, new: str) -> None:
         raise AccountProblem("current_password", str(messages.CURRENT_PASSWORD_WRONG))
     _store_password(citizen, new, credential)
     record("password.change", actor="citizen", citizen_id=citizen.id)
+    notices.notify(citizen, "password_changed")
     _end_tokens(citizen, "password_changed")
+
+
+def store_password(citizen: Citizen, password: str) -> None:
+    """Give the account ``password`` under the policy (account recovery) and end every token of
+    the account. Raises AccountProblem. The caller commits and ends the account's sessions."""
+    _store_password(citizen, password, db.session.scalar(select(PasswordCredential).where(
+        PasswordCredential.citizen_id == citizen.id)))
+    _end_tokens(citizen, "password_reset")
 
 
 def _store_password(citizen: Citizen, password: str, credential: PasswordCredential | None) -> None:
@@ -272,11 +266,17 @@ def set_password(citizen: Citizen, password: str, *, actor: str) -> bool:
     _store_password(citizen, password, credential)
     replaced = credential is not None
     record("password.set", actor=actor, citizen_id=citizen.id, details={"replaced": replaced})
+    if replaced:
+        notices.notify(citizen, "password_changed")
     _end_tokens(citizen, "password_set")
     return replaced
 
 #: An admin lock has no natural end: it lasts until ``unlock``.
 ADMIN_LOCK_YEARS = 100
+
+
+#: The fact given to :func:`enroll` that a part of the number contradicts.
+_CONTRADICTED_FACT = {"century": "birthdate", "birth_year": "birthdate", "gender": "gender"}
 
 
 def enroll(*, identifier: str, full_name: str, birthdate: date, gender: str, email: str | None,
@@ -291,6 +291,12 @@ def enroll(*, identifier: str, full_name: str, birthdate: date, gender: str, ema
         value = current.parse(identifier)
     except InvalidIdentifier as exc:
         raise AccountProblem("identifier", messages.identifier_message(exc.part)) from None
+    # The number's own digits first (century, sex, year of birth): a typo in it or in the
+    # facts is named by its digit, not reported as a number missing from the registry.
+    problems = current.contradictions(value, birthdate=birthdate, gender=gender)
+    if problems:
+        raise AccountProblem(_CONTRADICTED_FACT[problems[0]],
+                             " ".join(messages.identifier_message(part) for part in problems))
     entry = registry.lookup(current.name, value)
     if entry is None:
         raise AccountProblem("identifier", "no population registry entry has this number "

@@ -14,7 +14,7 @@ from datetime import date
 import click
 from flask.cli import AppGroup
 
-from idp.accounts import services
+from idp.accounts import notices, services
 from idp.accounts.models import Citizen
 from idp.admin.output import audit, emit, fail, json_option
 from idp.audit.log import admin_actor
@@ -213,6 +213,7 @@ def reset_mfa_command(reference: str, as_json: bool) -> None:
     """
     citizen = _citizen(reference)
     removed = reset_second_factors(citizen.id, actor=admin_actor())
+    notices.notify(citizen, "second_factor_removed", method="all")
     db.session.commit()
     emit({"id": citizen.id, "removed": removed}, as_json,
          lambda d: [f"citizen {d['id']}: removed " + ", ".join(f"{v} {k}" for k, v in removed.items())])
@@ -222,19 +223,25 @@ def reset_mfa_command(reference: str, as_json: bool) -> None:
 @click.argument("reference")
 @json_option
 def sessions_command(reference: str, as_json: bool) -> None:
-    """List the account's live sign-in sessions.
+    """List the account's live sign-in sessions, each with the services (relying parties)
+    that joined it, as the account page shows them.
 
     Example: idp citizens sessions 001085012345 --json
     """
     citizen = _citizen(reference)
+    live = sso.sessions_of(citizen.id)
+    joined = sso.joined_clients(live)
     rows = [{"sid": s.sid, "created_at": s.created_at.isoformat(timespec="seconds"),
              "last_seen_at": s.last_seen_at.isoformat(timespec="seconds"),
              "expires_at": s.expires_at.isoformat(timespec="seconds"),
-             "acr": s.acr, "amr": list(s.amr), "ip_address": s.ip_address}
-            for s in sso.sessions_of(citizen.id)]
+             "acr": s.acr, "amr": list(s.amr), "ip_address": s.ip_address,
+             "services": [{"client_id": client_id, "name": name} for client_id, name in joined[s.id]]}
+            for s in live]
     emit(rows, as_json, lambda rows: [
         f"{r['sid']}  since {r['created_at']}  seen {r['last_seen_at']}  {r['acr']}  "
-        f"{r['ip_address'] or ''}" for r in rows] or ["no live session"])
+        f"{r['ip_address'] or ''}\n    services: "
+        + (", ".join(f"{j['name']} ({j['client_id']})" for j in r["services"]) or "no service yet")
+        for r in rows] or ["no live session"])
 
 
 @citizens_cli.command("set-password")

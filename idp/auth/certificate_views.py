@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import secrets
 import shlex
+import time
 from urllib.parse import urlencode
 
 from flask import Blueprint, current_app, jsonify, make_response, render_template, request, session
@@ -49,6 +50,11 @@ from idp.signatures import validation
 from idp.signatures.cms import CONTENT_CONFLICT, CONTENT_MISSING, MALFORMED, NO_CERTIFICATE, UNSUPPORTED
 from idp.web import csrf, no_store
 from idp.web.forms import BaseForm
+
+#: The browser's session remembers when its citizen last proved who they are with a signature
+#: certificate in the origin-bound flow: the account page then lets a level-2 citizen set a new
+#: password without the old one (account recovery by certificate).
+CERTIFICATE_PROOF_KEY = "certificate_proof"
 
 bp = Blueprint("certificate_signin", __name__)
 
@@ -201,8 +207,13 @@ def _decide(outcome: challenges.ChallengeOutcome, form: CertificateForm, next_ur
         method = "certificate-hwk" if "hwk" in amr else "certificate-swk"
         if attempt.origin_bound:
             method += "-direct"
-        return complete_sign_in(attempt.citizen, amr=amr, next_url=next_url, method=method,
-                                phishing_resistant=attempt.origin_bound)
+        citizen_id = attempt.citizen.id
+        response = complete_sign_in(attempt.citizen, amr=amr, next_url=next_url, method=method,
+                                    phishing_resistant=attempt.origin_bound)
+        if attempt.origin_bound:
+            # What account recovery by certificate needs: a proof that cannot have been relayed.
+            session[CERTIFICATE_PROOF_KEY] = {"citizen_id": citizen_id, "at": int(time.time())}
+        return response
     if attempt.outcome == "refused":
         status = 400 if attempt.failure.code in _BAD_REQUEST else 403
         return _page(form, next_url, failure=reason_message(attempt.failure), status=status)

@@ -74,8 +74,9 @@ def _too_many_requests(exc: RateLimitExceeded):
     return response
 
 
-def limit_posts(app: Flask, endpoints: Iterable[str]) -> None:
-    """Apply ``IDP_LOGIN_RATE_LIMIT`` per client IP to POSTs of these endpoints.
+def limit_posts(app: Flask, endpoints: Iterable[str], setting: str = "login_rate_limit") -> None:
+    """Apply ``IDP_LOGIN_RATE_LIMIT`` (or the limit named by ``setting``) per client IP to POSTs
+    of these endpoints.
 
     Other methods go straight to the view: Flask-Limiter's decorator would otherwise resolve
     and filter its limits on every GET of the form only to find none applies (a third of a
@@ -84,7 +85,7 @@ def limit_posts(app: Flask, endpoints: Iterable[str]) -> None:
     for endpoint in endpoints:
         view = app.view_functions[endpoint]
         limited = limiter.limit(
-            lambda: current_app.config["IDP"].login_rate_limit, methods=["POST"],
+            lambda: getattr(current_app.config["IDP"], setting), methods=["POST"],
             error_message=_message, scope=endpoint)(view)
         app.view_functions[endpoint] = _posts_through(limited, view)
 

@@ -188,19 +188,26 @@ def sessions_of(citizen_id: int) -> list[SsoSession]:
 def joined_services(sessions: list[SsoSession]) -> dict[int, list[str]]:
     """For each session, the names of the relying parties that joined it, in joining order
     (the account page shows them; back-channel logout notifies them)."""
+    return {session_id: [name for _, name in joined]
+            for session_id, joined in joined_clients(sessions).items()}
+
+
+def joined_clients(sessions: list[SsoSession]) -> dict[int, list[tuple[str, str]]]:
+    """For each session, (client id, name) of the relying parties that joined it, in joining
+    order (``idp citizens sessions`` shows both)."""
     from idp.oidc.models import Client
 
     ids = [s.id for s in sessions]
-    names: dict[int, list[str]] = {i: [] for i in ids}
+    joined: dict[int, list[tuple[str, str]]] = {i: [] for i in ids}
     if ids:
         rows = db.session.execute(
-            select(SessionClient.session_id, Client.name)
+            select(SessionClient.session_id, Client.client_id, Client.name)
             .join(Client, Client.id == SessionClient.client_id)
             .where(SessionClient.session_id.in_(ids))
             .order_by(SessionClient.joined_at, SessionClient.id))
-        for session_id, name in rows:
-            names[session_id].append(name)
-    return names
+        for session_id, client_id, name in rows:
+            joined[session_id].append((client_id, name))
+    return joined
 
 
 def end_all_sessions(citizen_id: int, reason: str, *, except_id: int | None = None) -> int:
@@ -245,6 +252,6 @@ def init_app(app: Flask) -> None:
 
 __all__ = [
     "COOKIE_NAME", "HOST_COOKIE_NAME", "cookie_name", "current_session", "end_all_sessions", "end_session",
-    "join", "joined_services", "raise_session", "session_ended", "session_ending", "sessions_of",
-    "start_session",
+    "join", "joined_clients", "joined_services", "raise_session", "session_ended", "session_ending",
+    "sessions_of", "start_session",
 ]

@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from flask import redirect, session
+from flask import current_app, redirect, session
 from sqlalchemy import bindparam, exists, select, update
 from werkzeug.wrappers import Response
 
@@ -35,6 +35,7 @@ from idp.auth.assurance import ACR_BASIC, PHISHING_RESISTANT, acr_reached, highe
 from idp.auth.models import PasswordCredential, TotpCredential, WebAuthnCredential
 from idp.auth.password import hash_password, needs_rehash, verify_password
 from idp.auth.sessions import current_session, raise_session, start_session
+from idp.auth.signals import account_locked, signed_in
 from idp.db import db
 from idp.db.types import utcnow
 from idp.metrics import count_signin
@@ -71,6 +72,8 @@ def _fail(citizen: Citizen | None, reason: str, key: str | None) -> lockout.Stat
     count_signin("pwd", reason)
     db.session.commit()
     log.info("password sign-in failed: %s (citizen %s)", reason, citizen.id if citizen else "-")
+    if citizen is not None and status is not None and status.failures == lockout.policy().max_failures:
+        account_locked.send(current_app._get_current_object(), citizen_id=citizen.id)
     return status
 
 
@@ -198,4 +201,8 @@ def complete_sign_in(citizen: Citizen, amr: list[str], acr: str | None = None, *
     db.session.commit()
     session.pop("csrf_token", None)
     log.info("sign-in succeeded (citizen %s, %s)", citizen_id, "+".join(amr))
-    return redirect(safe_next(next_url) or "/account", 303)
+    response = redirect(safe_next(next_url) or "/account", 303)
+    if signed_in.receivers:
+        signed_in.send(current_app._get_current_object(), citizen_id=citizen_id, response=response,
+                       new_session="step_up" not in details)
+    return response

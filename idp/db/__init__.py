@@ -39,6 +39,7 @@ MODEL_MODULES = (
     "idp.keys.models",
     "idp.audit.models",
     "idp.signatures.models",
+    "idp.notify.models",
 )
 
 

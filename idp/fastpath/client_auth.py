@@ -2,7 +2,8 @@
 ``client_secret_post``) for the answers given before Flask.
 
 The same rules as Authlib's methods in the Flask path, by the same code where it can be: the
-``Authorization: Basic`` header is parsed by Authlib's own function, and the secret is checked
+``Authorization: Basic`` header is parsed by :func:`idp.oidc.authorization_header.basic_credentials`
+(the parser the Flask path uses), and the secret is checked
 by :meth:`idp.oidc.client_mixin.OAuthClientMixin.check_client_secret` against the client's
 live secrets. The client is read as a :class:`~idp.oidc.clients.ClientRecord`, one query
 without the ORM. Only success is decided here: any doubt (no credentials, two methods at once,
@@ -12,8 +13,7 @@ None and Flask answers, with its ``invalid_client`` error and whatever it record
 
 from __future__ import annotations
 
-from authlib.oauth2.rfc6749.util import extract_basic_authorization
-
+from idp.oidc.authorization_header import basic_credentials
 from idp.oidc.clients import ClientRecord, client_record
 
 
@@ -27,7 +27,7 @@ def authenticate(environ: dict, form: dict[str, str], connection, endpoint: str,
     if header:
         if "client_id" in form or "client_secret" in form:
             return None  # RFC 6749 §2.3: one method per request; Flask says which is wrong
-        client_id, secret = extract_basic_authorization({"Authorization": header})
+        client_id, secret = basic_credentials(header) or (None, None)
         method = "client_secret_basic"
     else:
         client_id, secret = form.get("client_id"), form.get("client_secret")

@@ -31,6 +31,7 @@ from idp.oidc.errors import (
     UnauthorizedClientError,
     UnmetAuthenticationRequirementsError,
     UnsupportedResponseTypeError,
+    quoted,
 )
 from idp.oidc.models import Client
 from idp.oidc.response_modes import RESPONSE_MODES
@@ -130,7 +131,8 @@ def check_no_repeated_parameters(request: AuthorizationRequest) -> None:
     """RFC 6749 §3.1: request parameters MUST NOT be included more than once."""
     for name in request.raw:
         if len(request.raw.getlist(name)) > 1:
-            raise _redirect_error(request, InvalidRequestError(f"The parameter '{name}' is repeated."))
+            raise _redirect_error(request, InvalidRequestError(
+                f"The parameter '{quoted(name)}' is repeated."))
 
 
 def check_request_object(request: AuthorizationRequest) -> None:
@@ -163,10 +165,10 @@ def check_scope(request: AuthorizationRequest) -> None:
     allowed = set(request.client.scopes)
     for scope in scopes:
         if scope not in SCOPES:
-            raise _redirect_error(request, InvalidScopeError(f"Unknown scope '{scope}'."))
+            raise _redirect_error(request, InvalidScopeError(f"Unknown scope '{quoted(scope)}'."))
         if scope not in allowed:
             raise _redirect_error(request, InvalidScopeError(
-                f"The scope '{scope}' is not available to this client."))
+                f"The scope '{quoted(scope)}' is not available to this client."))
     request.scopes = scopes
 
 

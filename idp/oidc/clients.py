@@ -389,7 +389,9 @@ def registered_client(client_id: str | None) -> Client | None:
 
 
 def _possible_id(client_id) -> bool:
-    return bool(client_id) and isinstance(client_id, str) and len(client_id) <= 64
+    """Only the shape :func:`create_client` allows is looked up: a form field or header
+    with odd characters (a NUL byte, which PostgreSQL refuses in a query) is simply unknown."""
+    return isinstance(client_id, str) and _CLIENT_ID.fullmatch(client_id) is not None
 
 
 def _enabled(client):

@@ -28,7 +28,9 @@ from idp.audit.log import record
 from idp.db import db
 from idp.db.types import utcnow
 from idp.oidc import clients as service
+from idp.oidc.authorization_header import bearer_token
 from idp.oidc.blueprint import bp
+from idp.oidc.errors import quoted
 from idp.oidc.models import Client, RegistrationToken
 from idp.oidc.subject import sector_of
 from idp.web import csrf
@@ -120,12 +122,11 @@ def _client_token(client: Client, actor: str) -> str:
 def _bearer(kind: str) -> RegistrationToken:
     """The live token of ``kind`` in the Authorization header; 401 invalid_token otherwise
     (RFC 7591 §3 / RFC 7592 §3 follow RFC 6750 §3.1)."""
-    header = request.headers.get("Authorization", "")
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() != "bearer" or not value or len(value) > 256:
+    value = bearer_token(request.headers.get("Authorization"))
+    if value is None or len(value) > 256:
         raise InvalidTokenError(description="A registration token is required.")
     row = db.session.scalar(select(RegistrationToken).where(
-        RegistrationToken.digest == _digest(value.strip())))
+        RegistrationToken.digest == _digest(value)))
     now = utcnow()
     if row is None or row.kind != kind or row.revoked_at is not None or (
             row.expires_at is not None and row.expires_at <= now):
@@ -186,8 +187,8 @@ def _never_wider(client: Client, meta: dict) -> None:
 def _refuse(exc: service.ClientError):
     # OIDC Registration §3.3; a sector refusal (OIDC Core §8.1) is about the metadata as a whole.
     if "redirect URI" in str(exc) and "sector" not in str(exc):
-        return InvalidRedirectURIError(description=str(exc))
-    return InvalidClientMetadataError(description=str(exc))
+        return InvalidRedirectURIError(description=quoted(str(exc), 512))
+    return InvalidClientMetadataError(description=quoted(str(exc), 512))
 
 
 def _body(client: Client, *, access_token: str, secret: str | None = None) -> dict:
@@ -277,7 +278,7 @@ class ConfigurationEndpoint(ClientConfigurationEndpoint):
         return metadata()
 
     def _presented(self) -> str:
-        return request.headers["Authorization"].partition(" ")[2].strip()
+        return bearer_token(request.headers.get("Authorization"))
 
     def create_read_client_response(self, client, req):
         return 200, _body(client, access_token=self._presented()), [

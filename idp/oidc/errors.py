@@ -29,6 +29,13 @@ from authlib.oidc.core.errors import (
 )
 
 
+def quoted(value: str, limit: int = 64) -> str:
+    """A value from the request, fit to quote in an ``error_description``: RFC 6749 §5.2 allows
+    only %x20-21 / %x23-5B / %x5D-7E there (Authlib raises ValueError, a 500, on anything
+    else), so every other character becomes ``?``, and the value is cut to ``limit``."""
+    return "".join(c if 0x20 <= ord(c) <= 0x7E and c not in '"\\' else "?" for c in value[:limit])
+
+
 class UnmetAuthenticationRequirementsError(OAuth2Error):
     """OpenID Connect Core Unmet Authentication Requirements 1.0 §2: the authorization server
     cannot authenticate the citizen as the request requires (``acr_values``, the client's

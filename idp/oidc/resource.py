@@ -26,6 +26,7 @@ from flask import g, jsonify, request
 from werkzeug.local import LocalProxy
 
 from idp.oidc.access_token import AccessTokenValidator
+from idp.oidc.authorization_header import bearer_token
 
 
 class BearerProtector(ResourceProtector):
@@ -38,9 +39,16 @@ class BearerProtector(ResourceProtector):
         """RFC 6750 §2.1 header; §2.2 form body only where the endpoint allows it (UserInfo)."""
         in_body = (request.method == "POST" and request.mimetype == "application/x-www-form-urlencoded"
                    and "access_token" in request.form)
-        if self.allow_body and not req.headers.get("Authorization") and in_body:
+        header = req.headers.get("Authorization")
+        if self.allow_body and not header and in_body:
             return self.get_token_validator("bearer"), request.form["access_token"]
-        return super().parse_request_authorization(req)
+        if not header:
+            raise MissingAuthorizationError(self._default_auth_type, self._default_realm)
+        token = bearer_token(header)
+        if token is None:
+            # Another scheme, or a Bearer value that is no b64token (odd bytes): 401 either way.
+            raise UnsupportedTokenTypeError(self._default_auth_type, self._default_realm)
+        return self.get_token_validator("bearer"), token
 
 
 def error_response(error: OAuth2Error, scopes: list[str] | None = None):

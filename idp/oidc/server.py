@@ -15,6 +15,7 @@ from flask import Flask, current_app
 from flask import request as flask_request
 
 from idp.oidc.access_token import AccessTokenGenerator
+from idp.oidc.authorization_header import authenticate_client_secret_basic
 from idp.oidc.client_auth import PrivateKeyJWT
 from idp.oidc.clients import get_client
 from idp.oidc.grants import (
@@ -70,6 +71,8 @@ def init_server(app: Flask) -> None:
     server.register_grant(TokenExchangeGrant)
     server.register_token_generator(TOKEN_EXCHANGE, ExchangedTokenGenerator(
         settings.issuer, settings.access_token_alg, settings.access_token_ttl))
+    # One parser for the Basic header everywhere (malformed is 401 invalid_client, not a 500).
+    server.register_client_auth_method("client_secret_basic", authenticate_client_secret_basic)
     server.register_client_auth_method("private_key_jwt", PrivateKeyJWT())
     server.register_endpoint(IntrospectionEndpoint)
     server.register_endpoint(RevocationEndpoint)

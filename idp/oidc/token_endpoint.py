@@ -12,6 +12,7 @@ from idp.audit.log import discard_after_commit, flush_after_commit
 from idp.db import db
 from idp.metrics import count_token
 from idp.oidc.blueprint import bp
+from idp.oidc.errors import quoted
 from idp.oidc.server import authorization_server
 from idp.web import csrf
 
@@ -34,7 +35,7 @@ def _repeated_parameter():
     The ``invalid_request`` answer, or None."""
     for name, values in request.form.lists():
         if len(values) > 1:
-            error = InvalidRequestError(f"The parameter '{name}' was sent more than once.")
+            error = InvalidRequestError(f"The parameter '{quoted(name)}' was sent more than once.")
             return _finish(authorization_server().handle_error_response(None, error))
     return None
 

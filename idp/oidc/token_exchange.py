@@ -45,6 +45,7 @@ from idp.accounts.models import Citizen
 from idp.audit.log import record
 from idp.db import db
 from idp.oidc.access_token import ANY_AUDIENCE, AccessTokenGenerator, check_access_token
+from idp.oidc.errors import quoted
 from idp.oidc.models import Client, TokenExchangePolicy
 from idp.oidc.subject import citizen_for_subject, remember_subject
 
@@ -153,7 +154,7 @@ def resolve_target(audiences: list[str], resources: list[str]) -> tuple[Client, 
     for value in audiences:
         client = db.session.scalar(select(Client).where(Client.client_id == value[:64]))
         if client is None or not client.enabled:
-            raise InvalidTargetError(f"Unknown audience '{value[:64]}'.")
+            raise InvalidTargetError(f"Unknown audience '{quoted(value)}'.")
         targets[client.id] = client
     for value in resources:
         parts = urlsplit(value)
@@ -163,7 +164,7 @@ def resolve_target(audiences: list[str], resources: list[str]) -> tuple[Client, 
         matches = [c for c in db.session.scalars(select(Client).where(Client.enabled.is_(True)))
                    if any(u.startswith(origin + "/") or u == origin for u in c.redirect_uris)]
         if len(matches) != 1:
-            raise InvalidTargetError(f"No single registered service at '{origin}'.")
+            raise InvalidTargetError(f"No single registered service at '{quoted(origin)}'.")
         targets[matches[0].id] = matches[0]
         aud.append(value)
     if not targets:
@@ -259,7 +260,8 @@ class TokenExchangeGrant(grants.BaseGrant, grants.TokenEndpointMixin):
         requested = (self.request.payload.scope or "").split()
         if requested:
             if beyond := [s for s in requested if s not in available]:
-                raise InvalidScopeError(f"Scope not available in this exchange: {' '.join(beyond)}.")
+                raise InvalidScopeError(
+                    f"Scope not available in this exchange: {quoted(' '.join(beyond), 256)}.")
             return " ".join(dict.fromkeys(requested))
         if not available:
             raise InvalidScopeError("The subject_token carries none of the scopes allowed for this target.")

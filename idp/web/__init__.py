@@ -130,6 +130,9 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(CSRFError, _csrf_error)
     app.register_error_handler(Exception, _unexpected_error)
     app.add_url_rule("/lang/<code>", "set_language", set_language)
+    from idp.web import home
+
+    app.register_blueprint(home.bp)
 
     @app.context_processor
     def _layout():

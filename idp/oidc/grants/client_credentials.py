@@ -6,6 +6,7 @@ from __future__ import annotations
 from authlib.oauth2.rfc6749 import grants
 from authlib.oauth2.rfc6749.errors import InvalidScopeError
 
+from idp.oidc.errors import quoted
 from idp.oidc.scopes import SCOPES, SERVICE_SCOPES
 
 
@@ -27,7 +28,7 @@ def refused_scope(requested: str | None, allowed: str) -> str | None:
     permitted = set(allowed.split())
     for scope in (requested or "").split():
         if (scope not in SCOPES and scope not in SERVICE_SCOPES) or scope not in permitted:
-            return f"The scope '{scope}' is not available to this client."
+            return f"The scope '{quoted(scope)}' is not available to this client."
         if scope == "openid":
             return "The 'openid' scope needs a citizen: use the code flow."
     return None

@@ -1,0 +1,227 @@
+"""The outbox: queue a message in the transaction that causes it, send it afterwards.
+
+- **Queued with its cause.** :func:`queue` renders the message in the citizen's language and adds
+  an :class:`~idp.notify.models.OutboxMessage` to the current transaction; the caller's commit
+  writes both, so a code is never stored without its message, nor a message sent for a change
+  that rolled back.
+- **Sent by a worker.** :func:`run_once` claims due rows (a conditional update of the attempt
+  counter, ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so two nodes never send one row at once),
+  sends outside any transaction and records the outcome: accepted (never sent again), retried
+  later with exponential backoff, or given up after ``IDP_OUTBOX_MAX_ATTEMPTS``.
+- **Never lost, never sent twice once accepted.** A claim sets ``next_attempt_at`` to a lease:
+  if the process dies while sending, the row is due again when the lease ends. The one window
+  left, a crash after the server accepted and before the row says so, is closed on the
+  receiving side: every attempt carries the same ``Message-ID`` / gateway ``id``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import threading
+from dataclasses import dataclass
+from datetime import timedelta
+
+from flask import Flask, current_app, render_template
+from flask_babel import force_locale
+from sqlalchemy import func, select, update
+
+from idp.audit.log import record
+from idp.db import db
+from idp.db.types import utcnow
+from idp.notify.channels import Channel, Message, configured_channels
+from idp.notify.models import OutboxMessage
+
+log = logging.getLogger(__name__)
+
+CHANNELS = ("email", "sms")
+
+
+class ChannelNotConfigured(Exception):
+    """The deployment has no channel of this kind (IDP_SMTP_URL / IDP_SMS_GATEWAY_URL unset)."""
+
+
+def _settings():
+    return current_app.config["IDP"]
+
+
+def channels() -> dict[str, Channel]:
+    """This app's configured channels, built once per app."""
+    app = current_app._get_current_object()
+    built = app.extensions.get("idp.notify_channels")
+    if built is None:
+        built = app.extensions["idp.notify_channels"] = configured_channels(_settings())
+    return built
+
+
+def available(channel: str) -> bool:
+    return channel in channels()
+
+
+def render(kind: str, channel: str, language: str, context: dict) -> tuple[str | None, str]:
+    """Subject (email only) and text of ``kind`` in ``language``, from
+    ``web/templates/notify/<kind>.<channel>.txt`` (an email template's first line is its
+    subject)."""
+    with force_locale(language):
+        text = render_template(f"notify/{kind}.{channel}.txt", **context).strip()
+    if channel == "email":
+        subject, _, body = text.partition("\n")
+        return subject.strip(), body.strip() + "\n"
+    return None, text
+
+
+def queue(channel: str, recipient: str, kind: str, *, language: str, citizen_id: int | None = None,
+          **context) -> OutboxMessage:
+    """Add a message to the current transaction (the caller commits). Raises
+    :class:`ChannelNotConfigured` when the deployment cannot send on ``channel``."""
+    if channel not in CHANNELS:
+        raise ValueError(f"unknown channel {channel!r}")
+    if not available(channel):
+        raise ChannelNotConfigured(channel)
+    subject, body = render(kind, channel, language, context)
+    domain = _settings().issuer.split("://", 1)[1].split("/", 1)[0].split(":", 1)[0]
+    message = OutboxMessage(
+        channel=channel, recipient=recipient, kind=kind, language=language, subject=subject,
+        body=body, citizen_id=citizen_id, message_id=f"<{secrets.token_urlsafe(24)}@{domain}>",
+        next_attempt_at=utcnow())
+    db.session.add(message)
+    return message
+
+
+# -- sending -------------------------------------------------------------------------------------
+
+
+@dataclass
+class RunSummary:
+    sent: int = 0
+    retrying: int = 0
+    failed: int = 0
+
+    @property
+    def attempted(self) -> int:
+        return self.sent + self.retrying + self.failed
+
+
+def backoff(attempts: int) -> timedelta:
+    """base x 2^(attempts-1) seconds, at most IDP_OUTBOX_RETRY_MAX."""
+    settings = _settings()
+    seconds = settings.outbox_retry_base * 2 ** max(attempts - 1, 0)
+    return timedelta(seconds=min(seconds, settings.outbox_retry_max))
+
+
+def _claim(limit: int) -> list[int]:
+    """Take up to ``limit`` due messages. The attempt counter is the claim (a row is ours only
+    if our conditional update moved it); the new ``next_attempt_at`` is the lease."""
+    now = utcnow()
+    query = (select(OutboxMessage.id, OutboxMessage.attempts)
+             .where(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now)
+             .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id).limit(limit))
+    if db.engine.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    lease = now + timedelta(seconds=2 * _settings().notify_timeout + 30)
+    claimed = []
+    for row_id, attempts in db.session.execute(query).all():
+        moved = db.session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == row_id, OutboxMessage.status == "pending",
+                   OutboxMessage.attempts == attempts)
+            .values(attempts=attempts + 1, next_attempt_at=lease)).rowcount
+        if moved == 1:
+            claimed.append(row_id)
+    db.session.commit()
+    return claimed
+
+
+def _deliver(message_id: int, summary: RunSummary) -> None:
+    row = db.session.get(OutboxMessage, message_id)
+    channel = channels().get(row.channel)
+    outgoing = Message(row.message_id, row.recipient, row.subject, row.body)
+    db.session.commit()  # no transaction is held while waiting on the network
+    if channel is None:
+        result_outcome, error = "retry", "channel not configured"
+    else:
+        result = channel.send(outgoing)
+        result_outcome, error = result.outcome, result.error
+    row = db.session.get(OutboxMessage, message_id)
+    if result_outcome == "accepted":
+        _finish(row, "sent", None)
+        summary.sent += 1
+    elif result_outcome == "refused" or row.attempts >= _settings().outbox_max_attempts:
+        _finish(row, "failed", error)
+        summary.failed += 1
+    else:
+        row.last_error = error
+        row.next_attempt_at = utcnow() + backoff(row.attempts)
+        db.session.commit()
+        summary.retrying += 1
+
+
+def _finish(row: OutboxMessage, status: str, error: str | None) -> None:
+    row.status = status
+    row.last_error = error
+    row.finished_at = utcnow()
+    # The text may hold a one-time code: once the channel has it (or never will), idp does not
+    # keep it. Kind, channel and outcome stay for the operator until the purge.
+    row.body = ""
+    record("notify.sent" if status == "sent" else "notify.failed",
+           outcome="success" if status == "sent" else "failure", citizen_id=row.citizen_id,
+           details={"channel": row.channel, "kind": row.kind, "attempts": row.attempts,
+                    "error": error})
+    db.session.commit()
+
+
+def run_once(limit: int = 50) -> RunSummary:
+    """Send every due message (up to ``limit``). Safe to run on several nodes at once."""
+    summary = RunSummary()
+    for message_id in _claim(limit):
+        try:
+            _deliver(message_id, summary)
+        except Exception:
+            db.session.rollback()
+            log.exception("outbox message %s failed unexpectedly", message_id)
+    return summary
+
+
+def pending_count() -> int:
+    return db.session.scalar(
+        select(func.count()).select_from(OutboxMessage).where(OutboxMessage.status == "pending"))
+
+
+# -- the worker thread ---------------------------------------------------------------------------
+
+
+class Worker(threading.Thread):
+    """Polls the outbox every IDP_OUTBOX_POLL_INTERVAL seconds in a server process."""
+
+    def __init__(self, app: Flask):
+        super().__init__(name="idp-outbox", daemon=True)
+        self.app = app
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        interval = self.app.config["IDP"].outbox_poll_interval
+        while not self.stopped.wait(interval):
+            with self.app.app_context():
+                try:
+                    while run_once().attempted and not self.stopped.is_set():
+                        pass
+                except Exception:
+                    log.exception("outbox pass failed")
+                finally:
+                    db.session.remove()
+
+
+def start_worker(app: Flask) -> Worker | None:
+    """Start this process's worker once (each forked worker process starts its own)."""
+    if app.testing or not app.config["IDP"].outbox_worker:
+        return None
+    lock = app.extensions.setdefault("idp.outbox_worker_lock", threading.Lock())
+    with lock:
+        current = app.extensions.get("idp.outbox_worker")
+        if current is not None and current[0] == os.getpid() and current[1].is_alive():
+            return current[1]
+        worker = Worker(app)
+        worker.start()
+        app.extensions["idp.outbox_worker"] = (os.getpid(), worker)
+        return worker
