@@ -1,8 +1,10 @@
-"""Endpoints of relying parties that accept the connection and never answer (the hanging
-dependency), each with its time budget: a ``jwks_uri`` makes the client's token request a clean
+"""Servers that accept the connection and never answer (the hanging dependency), each with its
+time budget: a relying party's ``jwks_uri`` makes the client's token request a clean
 ``invalid_client`` within JWKS_FETCH_TIMEOUT; a ``backchannel_logout_uri`` never delays the
 citizen's logout (the delivery is queued) and costs the sender at most IDP_BACKCHANNEL_TIMEOUT
-per attempt, the delivery then waiting for its retry."""
+per attempt; an SMTP server that never sends its greeting costs the outbox sender at most
+IDP_NOTIFY_TIMEOUT, the message then waiting for its retry. Requests never wait on the last two:
+they are sent by background workers."""
 
 from __future__ import annotations
 
@@ -14,7 +16,10 @@ from joserfc import jwt
 from joserfc.jwk import ECKey
 from sqlalchemy import select
 
+from idp import create_app
 from idp.db import db
+from idp.notify import outbox
+from idp.notify.models import OutboxMessage
 from idp.oidc import backchannel_logout, client_auth
 from idp.oidc.models import LogoutDelivery
 from tests.admin_support import idp_json
@@ -22,11 +27,13 @@ from tests.faults_support import SilentServer
 from tests.oidc_support import ISSUER, register, sign_in, tokens_for
 
 BACKCHANNEL_TIMEOUT = 2
+NOTIFY_TIMEOUT = 2
 
 
 @pytest.fixture
 def environ(environ):
-    return {**environ, "IDP_BACKCHANNEL_TIMEOUT": str(BACKCHANNEL_TIMEOUT)}
+    return {**environ, "IDP_BACKCHANNEL_TIMEOUT": str(BACKCHANNEL_TIMEOUT),
+            "IDP_NOTIFY_TIMEOUT": str(NOTIFY_TIMEOUT)}
 
 
 @pytest.fixture
@@ -74,3 +81,31 @@ def test_a_hanging_back_channel_receiver_delays_neither_the_logout_nor_the_queue
     with app.app_context():
         (delivery,) = db.session.scalars(select(LogoutDelivery)).all()
         assert delivery.status == "pending" and delivery.attempts == 1 and delivery.last_error == "timeout"
+
+
+def test_a_hanging_smtp_server_costs_the_outbox_sender_its_timeout_and_the_message_is_retried(
+        environ, silent):
+    application = create_app({**environ, "IDP_SMTP_URL": f"smtp://127.0.0.1:{silent.port}",
+                              "IDP_MAIL_FROM": "no-reply@id.example.gov"})
+    application.config["TESTING"] = True
+    try:
+        with application.app_context():
+            db.create_all()
+        with application.app_context(), application.test_request_context():
+            message = outbox.queue("email", "an@example.vn", "contact_code", language="vi",
+                                   code="482913", minutes=10)
+            db.session.commit()
+            row_id = message.id
+        started = time.monotonic()
+        with application.app_context():
+            summary = outbox.run_once()
+        elapsed = time.monotonic() - started
+        assert summary.retrying == 1 and silent.connections
+        assert elapsed < NOTIFY_TIMEOUT + 1.5, elapsed
+        with application.app_context():
+            row = db.session.get(OutboxMessage, row_id)
+            assert row.status == "pending" and row.attempts == 1
+    finally:
+        with application.app_context():
+            db.session.remove()
+            db.engine.dispose()
