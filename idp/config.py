@@ -289,7 +289,8 @@ class Settings:
             "SQLAlchemy URL. Default: SQLite file `instance/idp.sqlite3`. "
             "PostgreSQL: `postgresql+psycopg://user@host:5432/db`.")
     redis_url: str | None = _variable("IDP_REDIS_URL", "", _redis_url,
-            "Redis for rate limits and replay caches shared by several nodes. Empty: in process.")
+            "Redis for the rate limits and lockout counters shared by several nodes (a node goes on "
+            "without it: docs/operations.md). Empty: in process.")
     redis_prefix: str = _variable("IDP_REDIS_PREFIX", "idp:", _redis_prefix,
             "Prefix of every Redis key this server writes (several deployments can share a Redis).")
     redis_timeout_ms: int = _variable("IDP_REDIS_TIMEOUT_MS", "100", _positive_int,
