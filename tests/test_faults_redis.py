@@ -68,7 +68,7 @@ def readiness(node: Node) -> tuple[int, dict]:
 
 def degraded_gauge(node: Node) -> float:
     text = httpx.get(f"{node.url}/metrics", timeout=10).text
-    return float(re.search(r"^idp_redis_degraded(?:\{[^}]*\})? (\S+)$", text, re.MULTILINE).group(1))
+    return float(re.search(r'^idp_degraded\{dependency="redis"\} (\S+)$', text, re.MULTILINE).group(1))
 
 
 def test_sign_in_tokens_and_cross_node_lockout_survive_a_redis_outage(environ, tmp_path):

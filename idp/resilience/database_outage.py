@@ -13,7 +13,7 @@ broke, and a connection that fails mid-request is invalidated with its pool, so 
 request after the database is back opens fresh ones. No restart of idp.
 
 One WARNING log line per outage and process (not one per request), and the counter
-``idp_database_unavailable_total`` (requests answered 503 for it).
+``idp_unavailable_answers_total{dependency="database"}`` (requests answered 503 for it).
 """
 
 from __future__ import annotations
@@ -37,8 +37,9 @@ RETRY_AFTER = 5
 #: A new log line only if the database has answered since, or after this long.
 _LOG_EVERY = 60.0
 
-UNAVAILABLE = Counter("idp_database_unavailable_total",
-                      "Requests answered 503 because the database could not be reached.")
+UNAVAILABLE = Counter("idp_unavailable_answers_total",
+                      "Requests answered 503 because a dependency they need (the database) was away.",
+                      ["dependency"])
 
 _ERROR = "temporarily_unavailable"
 _DESCRIPTION = "The service is briefly unavailable; try again in a few seconds."
@@ -81,7 +82,7 @@ def is_database_outage(exc: BaseException) -> bool:
 
 
 def _recorded(exc: BaseException) -> None:
-    UNAVAILABLE.inc()
+    UNAVAILABLE.labels(dependency="database").inc()
     _outage_log.seen(exc)
     from idp.db import db
 
@@ -116,7 +117,7 @@ def unavailable_response(exc: BaseException):
 
 def unavailable_wsgi(exc: BaseException, start_response) -> list[bytes]:
     """The same JSON answer for the paths answered before Flask (:mod:`idp.fastpath`)."""
-    UNAVAILABLE.inc()
+    UNAVAILABLE.labels(dependency="database").inc()
     _outage_log.seen(exc)
     from idp.web import SECURITY_HEADERS
 

@@ -14,9 +14,9 @@ of truth is PostgreSQL. So when Redis is unreachable or slow, a node keeps servi
 - replay caches (the ``jti`` of client assertions) are in the database in every mode, so an
   outage never opens them;
 - one WARNING log line when a process loses Redis and one when it has it back (not
-  one per request), the gauge ``idp_redis_degraded`` (1 while degraded) and the counter
-  ``idp_redis_outages_total``; ``/readyz`` says ``"redis": "degraded"`` and stays 200, so a
-  balancer keeps the node in.
+  one per request), the gauge ``idp_degraded{dependency="redis"}`` (1 while degraded) and the
+  counter ``idp_outages_total{dependency="redis"}``; ``/readyz`` says ``"redis": "degraded"``
+  and stays 200, so a balancer keeps the node in.
 """
 
 from __future__ import annotations
@@ -37,11 +37,13 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-DEGRADED = Gauge("idp_redis_degraded", "1 while this process cannot use Redis and runs on its "
-                 "fallbacks (database lockout counters, stricter per-process rate limits).",
-                 multiprocess_mode="livemax")
-OUTAGES = Counter("idp_redis_outages_total", "Redis outages seen by this process (one per outage, "
-                  "however many requests it lasted).")
+# Labelled, so that no value (and, in multiprocess mode, no file) exists in a process that only
+# imported this module, such as a server's parent process.
+DEGRADED = Gauge("idp_degraded", "1 while this process cannot use the dependency and runs on its "
+                 "fallbacks (redis: database lockout counters, stricter per-process rate limits).",
+                 ["dependency"], multiprocess_mode="livemax")
+OUTAGES = Counter("idp_outages_total", "Outages of a dependency seen by this process (one per outage, "
+                  "however many requests it lasted).", ["dependency"])
 
 #: Errors that mean Redis is away or too slow (a refused or reset connection, a timeout).
 REDIS_ERRORS = (redis.RedisError, OSError)
@@ -88,8 +90,8 @@ class RedisGuard:
             if self._down_since is not None:
                 return
             self._down_since = time.monotonic()
-        OUTAGES.inc()
-        DEGRADED.set(1)
+        OUTAGES.labels(dependency="redis").inc()
+        DEGRADED.labels(dependency="redis").set(1)
         # The exception's class only: its text can carry the URL (and a password in it).
         log.warning("redis unavailable (%s): lockout counters in the database, rate limits per "
                     "process (IDP_LOGIN_RATE_LIMIT_FALLBACK) until it answers again",
@@ -103,7 +105,7 @@ class RedisGuard:
                 return
             lasted = time.monotonic() - self._down_since
             self._down_since = None
-        DEGRADED.set(0)
+        DEGRADED.labels(dependency="redis").set(0)
         # WARNING as the outage's line is: the pair brackets the outage in the log.
         log.warning("redis available again after %.1f s: counters back in redis", lasted)
 
