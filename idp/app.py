@@ -22,7 +22,6 @@ COMPONENTS = (
     "idp.metrics",
     "idp.resilience.redis_guard",
     "idp.web",
-    "idp.resilience.database_outage",
     "idp.auth.sessions",
     "idp.audit",
     "idp.maintenance",

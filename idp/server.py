@@ -15,6 +15,7 @@ from flask import Flask
 from gunicorn.app.base import BaseApplication
 
 from idp.db import db
+from idp.resilience import drain
 
 #: The files prometheus-client's multiprocess mode writes (``counter_<pid>.db`` ...): only
 #: these are removed, whatever else an operator keeps in the folder.
@@ -57,16 +58,12 @@ def post_worker_init(worker) -> None:
 
         start_worker(app)
     # A SIGTERM to the whole process group must not end the worker before the drain does.
-    from idp.resilience.drain import protect_worker
-
-    protect_worker(worker)
+    drain.protect_worker(worker)
 
 
 def when_ready(server) -> None:
     """SIGTERM drains the node before it stops (:mod:`idp.resilience.drain`)."""
-    from idp.resilience.drain import install
-
-    install(server)
+    drain.install(server)
 
 
 class _Server(BaseApplication):

@@ -26,6 +26,7 @@ from idp import clock
 from idp.accounts.contacts import normalise_email, normalise_phone
 from idp.accounts.identifiers import InvalidIdentifier
 from idp.accounts.services import scheme
+from idp.auth.lockout_fallback import RedisWithDatabaseFallback
 from idp.db.types import nfc
 
 #: Failures in a row that cost nothing (typing mistakes).
@@ -129,11 +130,9 @@ def _store():
     if "idp.lockout" not in extensions:
         settings = current_app.config["IDP"]
         if settings.redis_url:
-            from idp.auth.lockout_fallback import RedisWithDatabaseFallback
-
             guard = extensions["idp.redis_guard"]
             extensions["idp.lockout"] = RedisWithDatabaseFallback(
-                RedisStore(guard.client, settings.redis_prefix), guard)
+                RedisStore(guard.client, settings.redis_prefix), guard, Status)
         else:
             extensions["idp.lockout"] = MemoryStore()
     return extensions["idp.lockout"]

@@ -30,7 +30,11 @@ _TABLE = LoginFailureCounter.__table__
 
 
 class DatabaseStore:
-    """The counters in ``login_failure_counters``; the same interface as the other stores."""
+    """The counters in ``login_failure_counters``; the same interface as the other stores, whose
+    ``Status`` class (:class:`idp.auth.lockout.Status`) it is given."""
+
+    def __init__(self, status) -> None:
+        self.status = status
 
     def _row(self, connection, key: str, now: float):
         row = connection.execute(select(_TABLE.c.failures, _TABLE.c.blocked_until, _TABLE.c.expires_at)
@@ -38,17 +42,13 @@ class DatabaseStore:
         return None if row is None or row.expires_at <= now else row
 
     def get(self, key: str, now: float):
-        from idp.auth.lockout import Status
-
         with db.engine.connect() as connection:
             row = self._row(connection, key, now)
-        return None if row is None else Status(row.failures, row.blocked_until)
+        return None if row is None else self.status(row.failures, row.blocked_until)
 
     def fail(self, key: str, now: float, policy):
         """One more failure, counted atomically by the database (INSERT ... ON CONFLICT), so two
         nodes failing the same account at once both count."""
-        from idp.auth.lockout import Status
-
         expires = now + policy.memory_seconds
         dialect = postgresql if db.engine.dialect.name == "postgresql" else sqlite
         insert = dialect.insert(_TABLE).values(key=key, failures=1, blocked_until=0.0, expires_at=expires)
@@ -61,7 +61,7 @@ class DatabaseStore:
             blocked_until = now + policy.wait_after(counted)
             connection.execute(_TABLE.update().where(_TABLE.c.key == key)
                                .values(blocked_until=blocked_until))
-        return Status(counted, blocked_until)
+        return self.status(counted, blocked_until)
 
     def reset(self, key: str) -> None:
         with db.engine.begin() as connection:
@@ -71,14 +71,13 @@ class DatabaseStore:
 class RedisWithDatabaseFallback:
     """Redis while it answers; the database for a key counted there during an outage."""
 
-    def __init__(self, redis_store, guard: RedisGuard) -> None:
+    def __init__(self, redis_store, guard: RedisGuard, status) -> None:
         self.redis = redis_store
         self.guard = guard
-        self.database = DatabaseStore()
+        self.status = status
+        self.database = DatabaseStore(status)
 
     def get(self, key: str, now: float):
-        from idp.auth.lockout import Status
-
         held = self.database.get(key, now)
         if held is not None:
             return held
@@ -87,7 +86,7 @@ class RedisWithDatabaseFallback:
                 return self.guard.call(lambda _client: self.redis.get(key, now))
             except REDIS_ERRORS:
                 pass
-        return Status()
+        return self.status()
 
     def fail(self, key: str, now: float, policy):
         if self.database.get(key, now) is None and self.guard.available():

@@ -34,6 +34,7 @@ from idp.fastpath import documents
 from idp.fastpath.documents import JWKS_REFRESH
 from idp.fastpath.form import read_form
 from idp.resilience.database_outage import is_database_outage, unavailable_wsgi
+from idp.web import SECURITY_HEADERS
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +73,7 @@ class FastPath:
                 try:
                     body = self._answer(post[0], environ)
                 except DatabaseOutage as outage:  # Flask would only wait on the database again
-                    return unavailable_wsgi(outage.__cause__, start_response)
+                    return unavailable_wsgi(outage.__cause__, start_response, SECURITY_HEADERS)
                 if body is not None:
                     return post[1](start_response, body, started)
         return self.wsgi_app(environ, start_response)

@@ -29,6 +29,8 @@ from flask_babel import gettext
 from prometheus_client import Counter
 from sqlalchemy import exc as sa_exc
 
+from idp.db import db
+
 log = logging.getLogger(__name__)
 
 #: Seconds a client is asked to wait: a PostgreSQL restart or a fail-over to a standby
@@ -84,8 +86,6 @@ def is_database_outage(exc: BaseException) -> bool:
 def _recorded(exc: BaseException) -> None:
     UNAVAILABLE.labels(dependency="database").inc()
     _outage_log.seen(exc)
-    from idp.db import db
-
     # The connection may be gone; the session is discarded at teardown anyway.
     with contextlib.suppress(sa_exc.SQLAlchemyError):
         db.session.rollback()
@@ -115,28 +115,13 @@ def unavailable_response(exc: BaseException):
     return response
 
 
-def unavailable_wsgi(exc: BaseException, start_response) -> list[bytes]:
-    """The same JSON answer for the paths answered before Flask (:mod:`idp.fastpath`)."""
+def unavailable_wsgi(exc: BaseException, start_response, headers=()) -> list[bytes]:
+    """The same JSON answer for the paths answered before Flask (:mod:`idp.fastpath`), with the
+    caller's ``headers`` (the security headers every answer carries)."""
     UNAVAILABLE.labels(dependency="database").inc()
     _outage_log.seen(exc)
-    from idp.web import SECURITY_HEADERS
-
     body = json.dumps({"error": _ERROR, "error_description": _DESCRIPTION}).encode()
     start_response("503 Service Unavailable", [
         ("Content-Type", "application/json"), ("Content-Length", str(len(body))),
-        ("Retry-After", str(RETRY_AFTER)), ("Cache-Control", "no-store"), *SECURITY_HEADERS])
+        ("Retry-After", str(RETRY_AFTER)), ("Cache-Control", "no-store"), *headers])
     return [body]
-
-
-def _handle(exc: Exception):
-    if is_database_outage(exc):
-        return unavailable_response(exc)
-    from idp.web import _unexpected_error
-
-    return _unexpected_error(exc)
-
-
-def init_app(app: Flask) -> None:
-    # More specific than idp.web's handler for Exception, so Flask picks these first.
-    app.register_error_handler(sa_exc.DBAPIError, _handle)
-    app.register_error_handler(sa_exc.TimeoutError, _handle)

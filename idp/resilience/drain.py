@@ -31,6 +31,8 @@ import multiprocessing
 import signal
 import time
 
+from flask import Flask
+
 log = logging.getLogger(__name__)
 
 # Created at import, in the process that builds the app (gunicorn's master with preload_app),
@@ -41,8 +43,6 @@ _STOPPING = multiprocessing.RawValue(ctypes.c_bool, False)
 
 
 def _drain_seconds(app) -> int:
-    from flask import Flask
-
     return app.config["IDP"].shutdown_drain_seconds if isinstance(app, Flask) else 0
 
 
