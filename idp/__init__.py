@@ -1,6 +1,8 @@
 """idp: a national electronic identification and authentication server (OpenID Connect).
 
-``gunicorn 'idp:create_app()'`` serves it; ``idp --help`` administers it.
+The container image serves it with granian (``granian --factory idp:create_app``, see the
+Dockerfile); ``gunicorn -c gunicorn.conf.py 'idp:create_app()'`` and ``idp serve`` are the
+alternatives. ``idp --help`` administers it; docs/architecture.md maps the packages.
 """
 
 from idp.app import create_app

@@ -30,7 +30,7 @@ COMPONENTS = (
     "idp.accounts",
     "idp.keys",
     "idp.oidc",
-    "idp.signatures",
+    "idp.api",
     "idp.health",
     "idp.admin",
     "idp.fastpath",

@@ -12,16 +12,12 @@ import click
 from flask import current_app
 from flask.cli import FlaskGroup
 
+from idp.app import create_app
 from idp.config import ConfigError
+from idp.server import run
 
 
-def _create_app():
-    from idp.app import create_app
-
-    return create_app()
-
-
-@click.group(cls=FlaskGroup, create_app=_create_app, add_default_commands=False,
+@click.group(cls=FlaskGroup, create_app=create_app, add_default_commands=False,
              add_version_option=False, load_dotenv=False, set_debug_flag=False)
 def cli() -> None:
     """idp: national electronic identification server.
@@ -40,12 +36,10 @@ def cli() -> None:
 @click.option("--threads", default=4, show_default=True, type=click.IntRange(1, 256),
               help="Threads per worker (gthread).")
 def serve(host: str, port: int, workers: int, threads: int) -> None:
-    """Serve the app with gunicorn (the production server), in the foreground.
+    """Serve the app with gunicorn, in the foreground (the container image runs granian instead).
 
     Example: idp serve --host 0.0.0.0 --port 8000 --workers 4
     """
-    from idp.server import run
-
     run(current_app._get_current_object(), host=host, port=port, workers=workers, threads=threads)
 
 

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 from flask import Flask, current_app
 
 from idp.algorithms import SIGNING_ALGS
+from idp.identifiers import SCHEMES
 
 
 class ConfigError(Exception):
@@ -165,8 +166,6 @@ def _proxy_hops(raw: str) -> int:
         raise ValueError("must be the number of proxies in front of idp, 0 to 5")
     return value
 def _identifier_scheme(raw: str) -> str:
-    from idp.accounts.identifiers import SCHEMES
-
     if raw not in SCHEMES:
         raise ValueError("must be one of " + " ".join(sorted(SCHEMES)))
     return raw

@@ -9,11 +9,12 @@ Other packages import the counters and increment them where the event happens::
 Every request is counted by endpoint, method and status, and timed by endpoint. Labels are
 endpoint *names*, never paths, so an attacker probing random URLs cannot grow the series.
 
-Under gunicorn each worker is a process with its own counters. With the environment variable
-``PROMETHEUS_MULTIPROC_DIR`` set (to an empty folder used for nothing else, before the server
-starts: prometheus-client reads it at import), every worker writes its values to files there
-and ``/metrics`` sums them, whichever worker answers; ``gunicorn.conf.py`` empties the folder
-at start and tidies after a worker exits. Without it, values are per process (right for
+Under granian (the container image) or gunicorn each worker is a process with its own
+counters. With the environment variable ``PROMETHEUS_MULTIPROC_DIR`` set (to an empty folder
+used for nothing else, before the server starts: prometheus-client reads it at import), every
+worker writes its values to files there and ``/metrics`` sums them, whichever worker answers;
+the image's start command empties the folder first (``gunicorn.conf.py`` does the same, and
+tidies after a worker exits). Without it, values are per process (right for
 ``idp serve --workers 1``).
 
 Access (IDP_METRICS_ALLOW, IDP_METRICS_TOKEN): the client address must be in an allowed network

@@ -1,5 +1,5 @@
 """The background threads every server process runs: the back-channel logout sender
-(:mod:`idp.oidc.backchannel_logout`) and the periodic purge (:mod:`idp.maintenance.periodic`).
+(:mod:`idp.oidc.logout.backchannel`) and the periodic purge (:mod:`idp.maintenance.periodic`).
 
 Threads do not survive a fork, so each worker process starts its own. gunicorn starts them at
 worker boot (:func:`idp.server.post_worker_init`); granian, which the Dockerfile runs, has no

@@ -1,5 +1,6 @@
 """Run the app under gunicorn from inside the process (``idp serve``, ``scripts/run``, bench),
-and the server hooks that ``gunicorn.conf.py`` (the production entry) uses as well.
+and the server hooks that ``gunicorn.conf.py`` uses as well: gunicorn is the documented
+alternative to granian, which the container image runs (Dockerfile).
 
 The app is built once in the master, so a configuration error stops the start before any
 worker forks; each worker then drops the database connections inherited from the master.
@@ -14,6 +15,7 @@ from pathlib import Path
 from flask import Flask
 from gunicorn.app.base import BaseApplication
 
+from idp import process_threads
 from idp.db import db
 from idp.resilience import drain
 
@@ -46,17 +48,16 @@ def child_exit(server, worker) -> None:  # gunicorn's hook signature
 
 def post_worker_init(worker) -> None:
     """Drop database connections inherited from the master (preload_app): two processes must
-    never share one socket to PostgreSQL. Then start the worker's logout-queue thread."""
+    never share one socket to PostgreSQL. Then start the worker's background threads
+    (:mod:`idp.process_threads`)."""
     app = worker.wsgi
     if isinstance(app, Flask):
         with app.app_context():
             db.engine.dispose(close=False)
-        # Threads do not survive fork: each worker runs its own back-channel logout sender,
-        # from the start, so deliveries left pending by a previous run go out without waiting
-        # for a request.
-        from idp.oidc.backchannel_logout import start_worker
-
-        start_worker(app)
+        # Threads do not survive fork: each worker starts its own (the back-channel logout
+        # sender, the periodic purge: whatever the packages registered), from the start, so
+        # deliveries left pending by a previous run go out without waiting for a request.
+        process_threads.start_all(app)
     # A SIGTERM to the whole process group must not end the worker before the drain does.
     drain.protect_worker(worker)
 

@@ -173,9 +173,10 @@ class Server:
 SEED = r"""
 import json, sys
 from idp import create_app
-from idp.accounts import registry, services
+from idp.accounts import services
+from idp.citizens import registry
 from idp.db import db
-from idp.oidc.clients import create_client
+from idp.oidc.clients.registry import create_client
 
 app = create_app()
 with app.app_context():
@@ -417,7 +418,7 @@ def own_server_scenarios(args, workdir: Path) -> dict:
                 "BENCH_AUTH": auth})
         if "introspection-cold" in wanted:
             # More distinct tokens than the server remembers verified signatures for
-            # (idp.oidc.access_token.VerifiedSignatures.SIZE), walked in order: every request
+            # (idp.oidc.tokens.access.VerifiedSignatures.SIZE), walked in order: every request
             # verifies a signature, as for tokens each presented once.
             bodies = workdir / "introspection-bodies.txt"
             with httpx.Client(timeout=30) as http, bodies.open("w") as out:

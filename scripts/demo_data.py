@@ -12,7 +12,7 @@ from pathlib import Path
 
 from idp import create_app
 from idp.accounts import demo as accounts_demo
-from idp.oidc import demo as oidc_demo
+from idp.oidc.clients import demo as oidc_demo
 
 HERE = Path(__file__).resolve().parent
 

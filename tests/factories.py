@@ -10,7 +10,8 @@ import re
 from datetime import date
 from pathlib import Path
 
-from idp.accounts import registry, services
+from idp.accounts import services
+from idp.citizens import registry
 from idp.db import db
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -17,11 +17,11 @@ from flask import g
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
-from idp.accounts.models import LEVEL_VERIFIED, Citizen, NationalIdentifier, RegistryEntry
 from idp.auth.sessions import COOKIE_NAME, start_session
+from idp.citizens.models import LEVEL_VERIFIED, Citizen, NationalIdentifier, RegistryEntry
 from idp.db import db
 from idp.db.types import utcnow
-from idp.oidc.clients import create_client
+from idp.oidc.clients.registry import create_client
 
 ISSUER = "http://127.0.0.1:8000"
 REDIRECT = "https://rp.example.gov.vn/callback"

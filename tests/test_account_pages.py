@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from idp.accounts.models import Citizen
 from idp.audit.models import AuditEvent
 from idp.auth.models import SsoSession
 from idp.auth.sessions import COOKIE_NAME
+from idp.citizens.models import Citizen
 from idp.db import db
 from idp.db.types import utcnow
 from idp.oidc.models import Client, Consent, RefreshTokenFamily

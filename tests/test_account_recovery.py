@@ -15,8 +15,8 @@ import pytest
 from sqlalchemy import select, update
 
 from idp import create_app
-from idp.accounts.models import PasswordReset
 from idp.audit.models import AuditEvent
+from idp.citizens.models import PasswordReset
 from idp.db import db
 from idp.db.types import utcnow
 from tests.factories import AN, NGOC, csrf_token, load_registry, make_citizen, sign_in

@@ -144,7 +144,7 @@ def test_rotate_secret_keeps_the_old_secret_for_the_grace_period_only(app, brows
     assert browser.post("/token", data=token, headers=basic(client_id, new)).status_code == 200
     # Ten minutes and one second later, only the new secret works.
     later = utcnow() + timedelta(seconds=601)
-    monkeypatch.setattr("idp.oidc.clients.utcnow", lambda: later)
+    monkeypatch.setattr("idp.oidc.clients.secrets.utcnow", lambda: later)
     response = browser.post("/token", data=token, headers=basic(client_id, old))
     assert response.status_code == 401 and response.get_json()["error"] == "invalid_client"
     assert browser.post("/token", data=token, headers=basic(client_id, new)).status_code == 200
@@ -178,7 +178,7 @@ def test_disable_kills_existing_tokens_at_once_on_every_node(app, environ, brows
     response = browser.post("/introspect", data={"token": tokens["access_token"]},
                             headers=basic(client_id, secret))
     assert response.status_code == 401 and response.get_json()["error"] == "invalid_client"
-    from idp.oidc.presented_token import find_token
+    from idp.oidc.tokens.presented import find_token
     with app.test_request_context():
         assert find_token(tokens["access_token"], None) is None
         assert find_token(tokens["refresh_token"], None) is None
@@ -293,7 +293,7 @@ def test_a_production_server_fetches_no_loopback_uri(environ):
 
 def test_generated_client_ids_never_start_with_a_dash(monkeypatch):
     """A generated id is typed after `idp clients show`, where `-9...` would read as an option."""
-    from idp.oidc import clients
+    from idp.oidc.clients import registry as clients
 
     draws = iter(["-9dashfirst", "_ok-after-a-retry"])
     monkeypatch.setattr(clients.secrets, "token_urlsafe", lambda n: next(draws))

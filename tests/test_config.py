@@ -148,7 +148,7 @@ def test_settings_are_one_frozen_typed_object_on_the_app(environ):
 def test_one_list_of_signing_algorithms():
     from idp.algorithms import SIGNING_ALGS
     from idp.keys.service import GENERATORS, ID_TOKEN_ALGS
-    from idp.oidc.client_auth import ALGORITHMS
+    from idp.oidc.clients.authentication import ALGORITHMS
 
     assert tuple(GENERATORS) == tuple(ALGORITHMS) == SIGNING_ALGS
     assert set(ID_TOKEN_ALGS) <= set(SIGNING_ALGS)

@@ -75,7 +75,7 @@ def test_oidcc_idtoken_signature(browser, rp, signed_in):
 
 # OIDC Core §3.1.3.7 item 7 and §10.1: alg none only for clients registered so; never here.
 def test_oidcc_idtoken_unsigned(app, browser, rp, signed_in):
-    from idp.oidc.clients import ClientError, create_client
+    from idp.oidc.clients.registry import ClientError, create_client
 
     with app.app_context(), pytest.raises(ClientError):
         create_client(name="x", redirect_uris=[REDIRECT], id_token_signed_response_alg="none")

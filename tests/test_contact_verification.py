@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import select, update
 
 from idp import create_app
-from idp.accounts.models import Citizen, ContactClaim
 from idp.audit.models import AuditEvent
+from idp.citizens.models import Citizen, ContactClaim
 from idp.db import db
 from idp.db.types import utcnow
 from tests.factories import AN, NGOC, PASSWORD, load_registry, make_citizen, page_csrf, sign_in

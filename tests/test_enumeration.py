@@ -16,9 +16,9 @@ import pytest
 from sqlalchemy import select
 
 from idp import create_app
-from idp.accounts.models import Citizen
 from idp.audit.models import AuditEvent
 from idp.auth import lockout
+from idp.citizens.models import Citizen
 from idp.db import db
 from tests.factories import AN, NGOC, load_registry, make_citizen, page_csrf, sign_in
 

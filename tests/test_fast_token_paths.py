@@ -168,7 +168,7 @@ def test_a_disabled_client_is_refused_at_once_by_the_fast_path(app, service):
     token = client.post("/token", data=CC, headers=basic(client_id, secret)).get_json()["access_token"]
     assert client.post("/introspect", data={"token": token},
                        headers=basic(client_id, secret)).status_code == 200
-    from idp.oidc.clients import find_client, set_enabled
+    from idp.oidc.clients.registry import find_client, set_enabled
 
     with app.app_context():
         set_enabled(find_client(client_id), False)
@@ -201,7 +201,7 @@ def test_introspection_the_fast_path_does_not_answer_is_flasks(app, service, rp,
 
 
 def test_a_withdrawn_key_stops_validating_tokens_whose_signature_was_remembered(app, service):
-    """The remembered signatures (idp.oidc.access_token.VerifiedSignatures) are tied to the key
+    """The remembered signatures (idp.oidc.tokens.access.VerifiedSignatures) are tied to the key
     set that verified them: a key withdrawn at once (compromised) invalidates them at once."""
     client_id, secret = service
     client = app.test_client()

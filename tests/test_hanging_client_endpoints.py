@@ -20,7 +20,8 @@ from idp import create_app
 from idp.db import db
 from idp.notify import outbox
 from idp.notify.models import OutboxMessage
-from idp.oidc import backchannel_logout, client_auth
+from idp.oidc.clients import authentication as client_auth
+from idp.oidc.logout import backchannel as backchannel_logout
 from idp.oidc.models import LogoutDelivery
 from tests.admin_support import idp_json
 from tests.faults_support import SilentServer

@@ -12,9 +12,9 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from idp.accounts.identifiers import SCHEMES, InvalidIdentifier, get_scheme
-from idp.accounts.identifiers.ru_snils import check_number
-from idp.accounts.identifiers.vn_pin import PROVINCES, century_digit
+from idp.identifiers import SCHEMES, InvalidIdentifier, get_scheme
+from idp.identifiers.ru_snils import check_number
+from idp.identifiers.vn_pin import PROVINCES, century_digit
 
 VN = get_scheme("vn-pin")
 SNILS = get_scheme("ru-snils")

@@ -225,7 +225,7 @@ def test_a_hash_made_with_old_parameters_is_rehashed_at_sign_in(citizen_app, env
 def test_an_account_locked_by_an_admin_cannot_sign_in(citizen_app):
     from datetime import timedelta
 
-    from idp.accounts.models import Citizen
+    from idp.citizens.models import Citizen
     from idp.db.types import utcnow
 
     with citizen_app.app_context():

@@ -14,7 +14,7 @@ import re
 
 import pytest
 
-from idp.oidc.rp_initiated_logout import _hint_is_about
+from idp.oidc.views.logout import _hint_is_about
 from tests.factories import NGOC, load_registry
 from tests.factories import make_citizen as make_registered_citizen
 from tests.oidc_support import POST_LOGOUT, authorize, redirect_params, sign_in, tokens_for
@@ -118,7 +118,7 @@ def test_a_hint_without_sid_is_matched_by_its_subject_for_its_client(app, rp, ci
 
     with app.test_request_context():
         client = db.session.query(Client).filter_by(client_id=rp[0]).one()
-        from idp.accounts.models import Citizen
+        from idp.citizens.models import Citizen
 
         citizen = db.session.get(Citizen, citizen_id)
         other = db.session.get(Citizen, _another_citizen(app))

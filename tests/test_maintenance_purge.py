@@ -10,10 +10,10 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import event, func, literal_column, select
 
-from idp.accounts.models import Citizen
 from idp.audit.log import verify_chain
 from idp.audit.models import AuditEvent
 from idp.auth.models import RecoveryCode, SessionClient, SsoSession
+from idp.citizens.models import Citizen
 from idp.db import db
 from idp.db.types import utcnow
 from idp.maintenance import PurgeRule, register_rule

@@ -11,8 +11,8 @@ import re
 import pytest
 from sqlalchemy import select, update
 
-from idp.accounts.models import Citizen
 from idp.auth.models import SsoSession, WebAuthnCredential
+from idp.citizens.models import Citizen
 from idp.db import db
 from tests.factories import load_registry, make_citizen, page_csrf, sign_in
 from tests.oidc_support import authorize, consent_and_code, exchange, jwks_of, register, verify

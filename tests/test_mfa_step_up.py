@@ -11,8 +11,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from sqlalchemy import select, update
 
-from idp.accounts.models import Citizen
 from idp.auth.models import SsoSession
+from idp.citizens.models import Citizen
 from idp.db import db
 from idp.db.types import utcnow
 from tests.factories import load_registry, make_citizen, sign_in

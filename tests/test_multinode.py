@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from idp.db import db
-from idp.oidc.clients import set_enabled
+from idp.oidc.clients.registry import set_enabled
 from idp.oidc.models import Client
 from tests.factories import AN
 from tests.multinode import Browser, Cluster, needs_shared_stores, redeem, start_cluster, token_request

@@ -22,7 +22,7 @@ from idp.auth.models import SsoSession
 from idp.config import install
 from idp.db import db
 from idp.db.types import utcnow
-from idp.oidc import backchannel_logout
+from idp.oidc.logout import backchannel as backchannel_logout
 from idp.oidc.models import LogoutDelivery
 from tests.logout_support import Receiver
 from tests.oidc_support import ISSUER, register, sign_in, tokens_for

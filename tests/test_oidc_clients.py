@@ -10,10 +10,10 @@ import pytest
 from joserfc import jwt
 from sqlalchemy import select, update
 
-from idp.accounts.models import Citizen
+from idp.citizens.models import Citizen
 from idp.db import db
 from idp.db.types import utcnow
-from idp.oidc.clients import ClientError, create_client, rotate_secret
+from idp.oidc.clients.registry import ClientError, create_client, rotate_secret
 from idp.oidc.models import Client, ClientSecret
 from tests.oidc_support import REDIRECT, basic, exchange, jwks_of, register, sign_in, tokens_for
 

@@ -111,7 +111,7 @@ def test_registration_needs_a_live_initial_access_token(dcr_app, monkeypatch):
     token = _iat(dcr_app, expires_in=60)
     from idp.db.types import utcnow
     later = utcnow() + timedelta(seconds=61)
-    monkeypatch.setattr("idp.oidc.dynamic_registration.utcnow", lambda: later)
+    monkeypatch.setattr("idp.oidc.endpoints.registration.utcnow", lambda: later)
     response = browser.post("/connect/register", json=METADATA, headers=_bearer(token))
     assert response.status_code == 401 and response.get_json()["error"] == "invalid_token"
     assert idp_json(dcr_app, "clients", "list") == []

@@ -19,7 +19,7 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import ECKey
 
-from idp.oidc import client_auth
+from idp.oidc.clients import authentication as client_auth
 from tests.admin_support import idp_json
 from tests.oidc_support import ISSUER, basic, sign_in, tokens_for
 

@@ -193,7 +193,7 @@ def test_introspection_needs_client_authentication(browser, rp, signed_in):
 
 
 def test_disabled_client_cannot_authorize_or_use_its_tokens(app, browser, rp, signed_in):
-    from idp.oidc.clients import set_enabled
+    from idp.oidc.clients.registry import set_enabled
     from idp.oidc.models import Client
 
     tokens = tokens_for(browser, *rp)

@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from idp.db import db
-from idp.oidc.clients import find_client
+from idp.oidc.clients.registry import find_client
 from idp.oidc.subject import subject_for
 from tests.admin_support import idp, idp_json
 from tests.oidc_support import make_citizen
@@ -82,7 +82,7 @@ def _refused(response, words: str):
 
 
 def _sub(app, citizen_id: int, client_id: str) -> str:
-    from idp.accounts.models import Citizen
+    from idp.citizens.models import Citizen
 
     with app.app_context():
         return subject_for(db.session.get(Citizen, citizen_id), find_client(client_id))

@@ -66,7 +66,7 @@ def test_allowed_exchange_issues_a_narrower_token_for_the_audience_with_act(app,
     original = jwt.decode(subject, jwks_of(browser)).claims
     assert claims["exp"] <= original["exp"] and claims["auth_time"] == original["auth_time"]
     with app.app_context():
-        from idp.accounts.models import Citizen
+        from idp.citizens.models import Citizen
 
         citizen = db.session.get(Citizen, citizen_id)
         social = db.session.query(Client).filter_by(client_id="social").one()

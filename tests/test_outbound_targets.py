@@ -93,7 +93,7 @@ def test_a_name_resolving_to_loopback_is_refused_at_fetch_time(environ):
         assert _token(allowed.test_client(), client_id, key).status_code == 200  # pinned, by name
         assert server.hits == 1
 
-        from idp.oidc import client_auth
+        from idp.oidc.clients import authentication as client_auth
 
         client_auth.jwks_uri_cache.clear()
         refused = _app(environ)
@@ -125,7 +125,7 @@ def test_a_backchannel_logout_to_a_name_resolving_to_loopback_is_not_sent_when_n
     registered by name while loopback was allowed, gets nothing once it no longer is."""
     from sqlalchemy import select
 
-    from idp.oidc import backchannel_logout
+    from idp.oidc.logout import backchannel as backchannel_logout
     from idp.oidc.models import LogoutDelivery
     from tests.logout_support import Receiver
     from tests.oidc_support import make_citizen, register, sign_in, tokens_for

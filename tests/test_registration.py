@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from idp.accounts.models import LEVEL_SELF_REGISTERED, Citizen, ContactClaim, NationalIdentifier
 from idp.audit.models import AuditEvent
 from idp.auth.models import PasswordCredential
+from idp.citizens.models import LEVEL_SELF_REGISTERED, Citizen, ContactClaim, NationalIdentifier
 from idp.db import db
 from tests.factories import AN, NGOC, PASSWORD, csrf_token, load_registry, make_citizen
 

@@ -7,9 +7,9 @@ import unicodedata
 
 from sqlalchemy import func, select
 
-from idp.accounts import registry
-from idp.accounts.models import RegistryEntry
 from idp.audit.models import AuditEvent
+from idp.citizens import registry
+from idp.citizens.models import RegistryEntry
 from idp.db import db
 from tests.factories import AN, SAMPLE_REGISTRY
 

@@ -15,7 +15,7 @@ from werkzeug.serving import make_server
 
 from idp.db import db
 from idp.keys import service as keys
-from idp.oidc.backchannel_logout import make_logout_token
+from idp.oidc.logout.backchannel import make_logout_token
 from idp.oidc.models import Client
 from tests.factories import ROOT
 from tests.helpers import free_port

@@ -15,8 +15,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
-from idp.accounts.models import Citizen
 from idp.auth.models import SsoSession
+from idp.citizens.models import Citizen
 from idp.config import ConfigError, load_settings
 from idp.db import db
 from idp.db.types import utcnow

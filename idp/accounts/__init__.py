@@ -1,15 +1,33 @@
-"""Citizens, their national identifiers and the population registry they are checked against."""
+"""The citizen's own pages: the start page, registration against the population registry, the
+account pages, account recovery, security notices; ``idp registry`` and the sandbox's demo data."""
 
 from __future__ import annotations
 
 from flask import Flask
 
+from idp.accounts import (
+    cli,
+    demo_certificate,
+    home,
+    notices,
+    recovery_views,
+    registration,
+    security,
+    views,
+)
+from idp.auth import ratelimit
+from idp.citizens.messages import identifier_hint
+
+#: The modules whose routes are on the ``account`` blueprint (``views.bp``; Flask's decorators
+#: add them when the module is imported).
+ACCOUNT_ROUTES = (views, security)
+
 
 def init_app(app: Flask) -> None:
-    """Registration (``/register``), the account pages (``/account``), ``idp registry``."""
-    from idp.accounts import cli, notices, recovery_views, registration, security, views  # noqa: F401 - security adds routes
-    from idp.auth import ratelimit
-
+    """The start page (``/``), registration (``/register``), the account pages (``/account``),
+    recovery (``/recover``), security notices, ``idp registry``, the sandbox's demo certificate
+    (``./scripts/run``)."""
+    app.register_blueprint(home.bp)
     app.register_blueprint(registration.bp)
     app.register_blueprint(views.bp)
     app.register_blueprint(recovery_views.bp)
@@ -18,9 +36,8 @@ def init_app(app: Flask) -> None:
     ratelimit.limit_posts(app, ["registration.register", "account.password", "account.contacts",
                               "account.verify_contact", "account.resend_code"])
     ratelimit.limit_posts(app, ["recovery.start", "recovery.enter_code"], setting="recovery_rate_limit")
+    app.extensions.setdefault("idp.demo_loaders", []).append(demo_certificate.load)
 
     @app.context_processor
     def _identifier_hint():
-        from idp.accounts.messages import identifier_hint
-
         return {"identifier_hint": lambda: identifier_hint(app.config["IDP"].identifier_scheme)}

@@ -8,12 +8,12 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
-from idp.accounts import registry
-from idp.accounts.identifiers import SCHEMES, InvalidIdentifier, get_scheme
-from idp.accounts.messages import identifier_message
-from idp.admin.output import emit, json_option
 from idp.audit.log import admin_actor, record
+from idp.citizens import registry
+from idp.citizens.messages import identifier_message
+from idp.cli_output import emit, json_option
 from idp.db import db
+from idp.identifiers import SCHEMES, InvalidIdentifier, get_scheme
 
 registry_cli = AppGroup("registry", help="The population registry citizens are checked against.")
 

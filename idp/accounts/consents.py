@@ -16,7 +16,7 @@ from idp.audit.log import record
 from idp.db import db
 from idp.db.types import utcnow
 from idp.oidc.models import Client, Consent
-from idp.oidc.session_tokens import end_citizen_tokens
+from idp.oidc.tokens.ending import end_citizen_tokens
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Proving an email address or phone number with a code sent to it.
 
 A contact typed on the account page (or at registration) becomes a
-:class:`~idp.accounts.models.ContactClaim`; a 6-digit code goes to it through the outbox
+:class:`~idp.citizens.models.ContactClaim`; a 6-digit code goes to it through the outbox
 (:mod:`idp.notify`), valid 10 minutes, 5 tries. Entering the code moves the value onto the
 account (``Citizen.email`` / ``Citizen.phone``, verified), the only place sign-in, recovery and
 notices look. What the citizen sees is the same whether or not another account uses the
@@ -17,13 +17,14 @@ from flask import current_app
 from flask_babel import get_locale
 from sqlalchemy import select
 
-from idp.accounts import messages, one_time_codes
-from idp.accounts.contacts import normalise_email, normalise_phone
-from idp.accounts.identifiers import get_scheme
-from idp.accounts.models import Citizen, ContactClaim
+from idp.accounts import one_time_codes
 from idp.audit.log import record
+from idp.citizens import messages
+from idp.citizens.contacts import normalise_email, normalise_phone
+from idp.citizens.models import Citizen, ContactClaim
 from idp.db import db
 from idp.db.types import utcnow
+from idp.identifiers import get_scheme
 from idp.notify import outbox
 
 KINDS = ("email", "phone")

@@ -11,8 +11,9 @@ from pathlib import Path
 
 from flask import current_app
 
-from idp.accounts import registry, services
-from idp.accounts.models import LEVEL_VERIFIED
+from idp.accounts import services
+from idp.citizens import lookup, registry
+from idp.citizens.models import LEVEL_VERIFIED
 from idp.db import db
 
 DEMO_IDENTIFIER = "001085888274"
@@ -32,7 +33,7 @@ def load(registry_csv: Path) -> str:
         db.session.rollback()
         raise ValueError(f"{registry_csv}: " + "; ".join(result.errors))
     entry = registry.lookup("vn-pin", DEMO_IDENTIFIER)
-    if services.find_citizen(DEMO_EMAIL) is None:
+    if lookup.find_citizen(DEMO_EMAIL) is None:
         services.create_citizen_from_registry(entry, DEMO_PASSWORD, email=DEMO_EMAIL,
                                                phone=DEMO_PHONE, level=LEVEL_VERIFIED, actor="system")
     db.session.commit()

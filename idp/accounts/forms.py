@@ -6,8 +6,8 @@ from flask_babel import lazy_gettext as _l
 from wtforms import BooleanField, DateField, EmailField, PasswordField, StringField, TelField
 from wtforms.validators import DataRequired, EqualTo, Length, Optional
 
-from idp.accounts.contacts import MAX_EMAIL_LENGTH
 from idp.auth.password import MAX_LENGTH
+from idp.citizens.contacts import MAX_EMAIL_LENGTH
 from idp.web.forms import BaseForm
 
 _NEW_PASSWORD = {"autocomplete": "new-password"}

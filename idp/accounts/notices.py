@@ -8,7 +8,7 @@ from a browser not seen before on this account. The citizen may turn off the las
 Notices go through the outbox to every verified contact on every configured channel, in the
 citizen's language; without a channel, nothing is sent and nothing fails. The "new device"
 check needs a cookie holding a random device id; only its digest is stored
-(:class:`~idp.accounts.models.KnownDevice`), with the browser family, and the notice names the
+(:class:`~idp.citizens.models.KnownDevice`), with the browser family, and the notice names the
 browser and the network the sign-in came from (the address with its last part hidden), never
 a precise place.
 """
@@ -25,9 +25,9 @@ from sqlalchemy import select, update
 
 from idp.accounts.contact_verification import language_of
 from idp.accounts.devices import describe
-from idp.accounts.models import Citizen, KnownDevice
 from idp.audit.log import record
 from idp.auth.signals import account_locked, signed_in
+from idp.citizens.models import Citizen, KnownDevice
 from idp.db import db
 from idp.db.types import utcnow
 from idp.notify import outbox

@@ -23,14 +23,15 @@ from datetime import timedelta
 from flask import current_app
 from sqlalchemy import func, select
 
-from idp.accounts import messages, notices, one_time_codes
+from idp.accounts import notices, one_time_codes
 from idp.accounts.contact_verification import language_of, normalise
-from idp.accounts.identifiers import InvalidIdentifier, get_scheme
-from idp.accounts.models import Citizen, NationalIdentifier, PasswordReset
 from idp.accounts.services import AccountProblem, store_password
 from idp.audit.log import record
+from idp.citizens import messages
+from idp.citizens.models import Citizen, NationalIdentifier, PasswordReset
 from idp.db import db
 from idp.db.types import utcnow
+from idp.identifiers import InvalidIdentifier, get_scheme
 from idp.notify import outbox
 from idp.notify.outbox import render
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext
 
-from idp.accounts import messages, recovery
+from idp.accounts import recovery
 from idp.accounts.forms import RecoveryCodeForm, RecoveryRequestForm
 from idp.accounts.services import AccountProblem
 from idp.auth.sessions import end_all_sessions
+from idp.citizens import messages
 from idp.db import db
 
 bp = Blueprint("recovery", __name__, url_prefix="/recover")

@@ -7,15 +7,20 @@ is created with the same checks. Callers commit.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 from flask import current_app
-from sqlalchemy import bindparam, select
+from sqlalchemy import select
 
-from idp.accounts import contact_verification, messages, notices, registry
-from idp.accounts.contacts import normalise_email, normalise_phone
-from idp.accounts.identifiers import IdentifierScheme, InvalidIdentifier, get_scheme
-from idp.accounts.models import (
+from idp.accounts import contact_verification, notices
+from idp.audit.log import record
+from idp.auth.models import PasswordCredential
+from idp.auth.password import hash_password, policy_problem, verify_password
+from idp.auth.sessions import end_all_sessions
+from idp.citizens import messages, registry
+from idp.citizens.contacts import normalise_email, normalise_phone
+from idp.citizens.lookup import find_citizen, scheme
+from idp.citizens.models import (
     LEVEL_SELF_REGISTERED,
     LEVEL_VERIFIED,
     Citizen,
@@ -23,13 +28,10 @@ from idp.accounts.models import (
     NationalIdentifier,
     RegistryEntry,
 )
-from idp.audit.log import record
-from idp.auth.models import PasswordCredential
-from idp.auth.password import hash_password, policy_problem, verify_password
 from idp.db import db
-from idp.db.types import nfc, utcnow
-
-MAX_USERNAME_LENGTH = 254
+from idp.db.types import utcnow
+from idp.identifiers import InvalidIdentifier, get_scheme
+from idp.oidc.tokens.ending import end_citizen_tokens
 
 
 class AccountProblem(Exception):
@@ -39,42 +41,6 @@ class AccountProblem(Exception):
         super().__init__(message)
         self.field = field
         self.message = message
-
-
-def scheme() -> IdentifierScheme:
-    """The scheme citizens register and sign in with (``IDP_IDENTIFIER_SCHEME``)."""
-    return get_scheme(current_app.config["IDP"].identifier_scheme)
-
-
-def find_citizen(username: str) -> Citizen | None:
-    """The citizen a sign-in name designates: national number, email or phone, in that order."""
-    username = nfc(username or "").strip()
-    if not username or len(username) > MAX_USERNAME_LENGTH:
-        return None
-    current = scheme()
-    try:
-        value = current.parse(username)
-    except InvalidIdentifier:
-        value = None
-    if value is not None:
-        citizen = db.session.scalar(_BY_IDENTIFIER, {"scheme": current.name, "value": value})
-        if citizen is not None:
-            return citizen
-    if "@" in username:
-        email = normalise_email(username)
-        return db.session.scalar(_BY_EMAIL, {"email": email}) if email else None
-    phone = normalise_phone(username, current)
-    if phone is None:
-        return None
-    return db.session.scalar(_BY_PHONE, {"phone": phone})
-
-
-# Built once, with bound parameters: every password sign-in runs one of them, and building the
-# statement anew each time costs as much as running it.
-_BY_IDENTIFIER = select(Citizen).join(NationalIdentifier).where(
-    NationalIdentifier.scheme == bindparam("scheme"), NationalIdentifier.value == bindparam("value"))
-_BY_EMAIL = select(Citizen).where(Citizen.email == bindparam("email"))
-_BY_PHONE = select(Citizen).where(Citizen.phone == bindparam("phone"))
 
 
 def national_identifier(citizen: Citizen) -> NationalIdentifier | None:
@@ -247,8 +213,6 @@ def _end_tokens(citizen: Citizen, reason: str) -> None:
     """End every token family and live access token of the account, for every client
     (RFC 9700 §4.14; ASVS 3.3): whoever held the old password, or the account an administrator
     stops, keeps nothing that works. In the caller's transaction."""
-    from idp.oidc.session_tokens import end_citizen_tokens
-
     end_citizen_tokens(citizen.id, reason)
 
 
@@ -318,10 +282,6 @@ def lock(citizen: Citizen, reason: str, *, actor: str) -> int:
     so, every session ends now (back-channel logout follows through ``session_ended``), and
     so does every token relying parties hold for it (:func:`_end_tokens`).
     Returns how many sessions ended. Commits."""
-    from datetime import timedelta
-
-    from idp.auth.sessions import end_all_sessions
-
     reason = (reason or "").strip()
     if not reason or len(reason) > 500:
         raise AccountProblem("reason", "give a reason of at most 500 characters")

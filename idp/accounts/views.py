@@ -23,7 +23,7 @@ from flask import (
 )
 from flask_babel import gettext, ngettext
 
-from idp.accounts import consents, contact_verification, history, messages, notices, services
+from idp.accounts import consents, contact_verification, history, notices, services
 from idp.accounts.devices import describe
 from idp.accounts.forms import (
     ContactsForm,
@@ -32,8 +32,7 @@ from idp.accounts.forms import (
     PasswordSetForm,
     VerifyContactForm,
 )
-from idp.accounts.identifiers import get_scheme
-from idp.accounts.models import LEVEL_VERIFIED, Citizen
+from idp.accounts.joined_services import joined_services
 from idp.audit.log import record
 from idp.auth import lockout
 from idp.auth.certificate_views import CERTIFICATE_PROOF_KEY
@@ -41,12 +40,14 @@ from idp.auth.sessions import (
     current_session,
     end_all_sessions,
     end_session,
-    joined_services,
     sessions_of,
 )
 from idp.auth.views import _refusal as refusal
+from idp.citizens import lookup, messages
+from idp.citizens.models import LEVEL_VERIFIED, Citizen
 from idp.db import db
-from idp.oidc.session_tokens import end_citizen_tokens
+from idp.identifiers import get_scheme
+from idp.oidc.tokens.ending import end_citizen_tokens
 from idp.web.forms import BaseForm
 
 bp = Blueprint("account", __name__, url_prefix="/account")
@@ -66,7 +67,7 @@ def _require_session():
 def _profile_page(form: ContactsForm, status: int = 200, *, verify_forms=None, failure=None):
     citizen = g.citizen
     held = services.national_identifier(citizen)
-    scheme = services.scheme() if held is None else get_scheme(held.scheme)
+    scheme = lookup.scheme() if held is None else get_scheme(held.scheme)
     pending = contact_verification.claims_of(citizen.id)
     verify_forms = verify_forms or {}
     for kind in pending:

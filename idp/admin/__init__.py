@@ -1,6 +1,6 @@
 """Administration from the ``idp`` command: ``idp clients`` and ``idp citizens``.
 
-Commands are thin: the rules live in the services (:mod:`idp.oidc.clients`,
+Commands are thin: the rules live in the services (:mod:`idp.oidc.clients.registry`,
 :mod:`idp.accounts.services`, :mod:`idp.auth.mfa_reset`) so every other caller applies the same.
 """
 
@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from flask import Flask
 
+from idp.admin.citizens_cli import citizens_cli
+from idp.admin.clients_cli import clients_cli
+
 
 def init_app(app: Flask) -> None:
-    from idp.admin.citizens_cli import citizens_cli
-    from idp.admin.clients_cli import clients_cli
-
     app.cli.add_command(clients_cli)
     app.cli.add_command(citizens_cli)
 

@@ -15,13 +15,14 @@ import click
 from flask.cli import AppGroup
 
 from idp.accounts import notices, services
-from idp.accounts.models import Citizen
-from idp.admin.output import audit, emit, fail, json_option
+from idp.accounts.joined_services import joined_clients
 from idp.audit.log import admin_actor
 from idp.auth import sessions as sso
 from idp.auth.mfa_reset import reset_second_factors
+from idp.citizens.models import Citizen
+from idp.cli_output import audit, emit, fail, json_option
 from idp.db import db
-from idp.oidc.session_tokens import end_citizen_tokens
+from idp.oidc.tokens.ending import end_citizen_tokens
 
 citizens_cli = AppGroup("citizens", help="Citizen accounts.")
 
@@ -230,7 +231,7 @@ def sessions_command(reference: str, as_json: bool) -> None:
     """
     citizen = _citizen(reference)
     live = sso.sessions_of(citizen.id)
-    joined = sso.joined_clients(live)
+    joined = joined_clients(live)
     rows = [{"sid": s.sid, "created_at": s.created_at.isoformat(timespec="seconds"),
              "last_seen_at": s.last_seen_at.isoformat(timespec="seconds"),
              "expires_at": s.expires_at.isoformat(timespec="seconds"),

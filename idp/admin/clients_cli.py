@@ -1,6 +1,6 @@
 """``idp clients``: register and manage relying parties (agency systems).
 
-Thin over :mod:`idp.oidc.clients`, which holds every rule (redirect URIs, methods, keys), so
+Thin over :mod:`idp.oidc.clients.registry`, which holds every rule (redirect URIs, methods, keys), so
 the demo loader and dynamic registration accept exactly the clients this command accepts.
 """
 
@@ -10,11 +10,19 @@ import json
 from pathlib import Path
 
 import click
+from flask import current_app
 from flask.cli import AppGroup
 
-from idp.admin.output import audit, emit, fail, json_option
+from idp.audit.log import admin_actor
+from idp.cli_output import audit, emit, fail, json_option
 from idp.db import db
-from idp.oidc import clients as service
+from idp.oidc.clients import registry as service
+from idp.oidc.endpoints.registration import (
+    create_initial_token,
+    initial_tokens,
+    revoke_initial_token,
+    token_state,
+)
 
 clients_cli = AppGroup("clients", help="Relying-party clients (agency systems).")
 
@@ -274,11 +282,6 @@ def registration_token_create(label: str, expires_in: int, allow_scopes: tuple[s
 
     Example: idp clients registration-token create --label "onboarding.gov.vn" --expires-in 3600 --json
     """
-    from flask import current_app
-
-    from idp.audit.log import admin_actor
-    from idp.oidc.dynamic_registration import create_initial_token
-
     try:
         row, value = create_initial_token(label=label, expires_in=expires_in, actor=admin_actor(),
                                           allow_scopes=list(allow_scopes),
@@ -298,8 +301,6 @@ def registration_token_create(label: str, expires_in: int, allow_scopes: tuple[s
 
 
 def _token_row(row) -> dict:
-    from idp.oidc.dynamic_registration import token_state
-
     def when(value):
         return value.isoformat(timespec="seconds") if value else None
 
@@ -316,8 +317,6 @@ def registration_token_list(as_json: bool) -> None:
 
     Example: idp clients registration-token list --json
     """
-    from idp.oidc.dynamic_registration import initial_tokens
-
     rows = [_token_row(row) for row in initial_tokens()]
     emit(rows, as_json, lambda d: [f"{r['id']}\t{r['state']}\t{r['expires_at']}\t{r['label']}"
                                    for r in d] or ["no initial access tokens"])
@@ -332,9 +331,6 @@ def registration_token_revoke(token_id: int, as_json: bool) -> None:
 
     Example: idp clients registration-token revoke 3
     """
-    from idp.audit.log import admin_actor
-    from idp.oidc.dynamic_registration import revoke_initial_token
-
     try:
         row = revoke_initial_token(token_id, actor=admin_actor())
     except ValueError as exc:

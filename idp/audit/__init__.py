@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from flask import Flask
 
+from idp.audit.cli import audit
+
 
 def init_app(app: Flask) -> None:
-    from idp.audit.cli import audit
-
     app.cli.add_command(audit)

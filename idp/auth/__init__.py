@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from flask import Flask
 
+from idp.auth import certificate_views, ratelimit, second_factor, views
+
+#: The modules whose routes are on the ``auth`` blueprint (``views.bp``; Flask's decorators
+#: add them when the module is imported).
+AUTH_ROUTES = (views, second_factor)
+
 
 def init_app(app: Flask) -> None:
     """The ``auth`` blueprint (``/login``, ``/signout``, second factors, passkeys), certificate
     sign-in (``/login/certificate``) and the per-IP limits on them."""
-    from idp.auth import certificate_views, ratelimit, second_factor, views  # noqa: F401 - second_factor adds routes to bp
-
     app.register_blueprint(views.bp)
     app.register_blueprint(certificate_views.bp)
     ratelimit.init_app(app)

@@ -45,6 +45,7 @@ from wtforms.validators import DataRequired, Length
 from idp.auth import certificates
 from idp.auth.sessions import current_session
 from idp.auth.signin import complete_sign_in, safe_next
+from idp.auth.views import _duration
 from idp.signatures import challenge as challenges
 from idp.signatures import validation
 from idp.signatures.cms import CONTENT_CONFLICT, CONTENT_MISSING, MALFORMED, NO_CERTIFICATE, UNSUPPORTED
@@ -172,8 +173,6 @@ def _page(form: CertificateForm, next_url: str | None, *, failure: str | None = 
 
 
 def _throttled(attempt: certificates.CertificateAttempt):
-    from idp.auth.views import _duration
-
     if attempt.outcome == certificates.DISABLED:
         return gettext("This account has been locked by an administrator. "
                        "Contact the help desk to unlock it."), 403

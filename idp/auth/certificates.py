@@ -34,10 +34,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from sqlalchemy import select
 
-from idp.accounts.models import LEVEL_VERIFIED, Citizen, NationalIdentifier
 from idp.audit.log import record
 from idp.auth import lockout
 from idp.auth.models import CertificateCredential
+from idp.citizens.models import LEVEL_VERIFIED, Citizen, NationalIdentifier
 from idp.db import db
 from idp.db.types import utcnow
 from idp.signatures.challenge import IDENTIFIER_MISMATCH, ChallengeOutcome

@@ -23,11 +23,11 @@ from dataclasses import dataclass
 from flask import current_app
 
 from idp import clock
-from idp.accounts.contacts import normalise_email, normalise_phone
-from idp.accounts.identifiers import InvalidIdentifier
-from idp.accounts.services import scheme
 from idp.auth.lockout_fallback import RedisWithDatabaseFallback
+from idp.citizens.contacts import normalise_email, normalise_phone
+from idp.citizens.lookup import scheme
 from idp.db.types import nfc
+from idp.identifiers import InvalidIdentifier
 
 #: Failures in a row that cost nothing (typing mistakes).
 FREE_FAILURES = 2
@@ -146,7 +146,7 @@ def policy() -> Policy:
 def canonical_name(username: str) -> str:
     """What was typed, in the one stored form of the kind of name it is.
 
-    The same order as :func:`idp.accounts.services.find_citizen`: a national identifier in the
+    The same order as :func:`idp.citizens.lookup.find_citizen`: a national identifier in the
     configured scheme, else an email address, else a phone number (E.164), else the text
     itself (NFC, trimmed, case-folded). Spaces, dashes, case or a trunk prefix then make no
     difference, exactly as they make none to which account is found."""

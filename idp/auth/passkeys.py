@@ -38,8 +38,8 @@ from webauthn.helpers.structs import (
 )
 
 from idp import clock
-from idp.accounts.models import Citizen
 from idp.auth.models import WebAuthnCredential
+from idp.citizens.models import Citizen
 from idp.db import db
 from idp.db.types import utcnow
 

@@ -21,6 +21,7 @@ from flask_limiter import Limiter, RateLimitExceeded
 from flask_limiter.util import get_remote_address
 
 from idp.resilience.redis_guard import client_options
+from idp.web import _http_error
 
 
 def _message() -> str:
@@ -65,8 +66,6 @@ def _skip_app_wide_check(app: Flask, limiter: Limiter) -> None:
 
 def _too_many_requests(exc: RateLimitExceeded):
     """The readable 429 page (or JSON) of :mod:`idp.web`, with ``Retry-After``."""
-    from idp.web import _http_error
-
     response = make_response(_http_error(exc))
     current = current_app.extensions["idp.limiter"].current_limit
     retry_after = int(current.reset_at - time.time()) if current else 60

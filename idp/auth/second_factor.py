@@ -21,15 +21,15 @@ from flask import current_app, jsonify, render_template, request, session
 from flask_babel import gettext
 from sqlalchemy import select
 
-from idp.accounts.models import Citizen
 from idp.audit.log import record
 from idp.auth import lockout, passkeys, totp
 from idp.auth.assurance import ACR_HIGH, rank, resolve
 from idp.auth.forms import LoginForm, OtpForm, PasskeyForm, RecoveryCodeForm
 from idp.auth.models import CertificateCredential
 from idp.auth.sessions import current_session
-from idp.auth.signin import PENDING_KEY, complete_sign_in, pending_sign_in, safe_next
+from idp.auth.signin import PENDING_KEY, complete_sign_in, has_second_factor, pending_sign_in, safe_next
 from idp.auth.views import _refusal, bp
+from idp.citizens.models import Citizen
 from idp.db import db
 from idp.db.types import utcnow
 
@@ -204,8 +204,6 @@ def step_up_url(next_url: str, acr: str) -> str:
 
 def can_reach(citizen: Citizen, acr: str) -> bool:
     """Whether this account has the factors ``acr`` needs (see :mod:`idp.auth.assurance`)."""
-    from idp.auth.signin import has_second_factor
-
     if rank(acr) <= 0:
         return True
     if rank(acr) == 1:

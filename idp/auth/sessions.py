@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 
 from blinker import Namespace
 from flask import Flask, current_app, g, request
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import make_transient_to_detached
 
@@ -37,7 +37,7 @@ _signals = Namespace()
 session_ended = _signals.signal("idp.session-ended")
 #: Sent with ``sso_session`` and ``reason`` while a session is being ended, before the commit:
 #: receivers write in the same transaction what must end with the session (the tokens issued
-#: in it, :mod:`idp.oidc.session_tokens`), so the session never ends without it.
+#: in it, :mod:`idp.oidc.tokens.ending`), so the session never ends without it.
 session_ending = _signals.signal("idp.session-ending")
 
 
@@ -185,31 +185,6 @@ def sessions_of(citizen_id: int) -> list[SsoSession]:
     ))
 
 
-def joined_services(sessions: list[SsoSession]) -> dict[int, list[str]]:
-    """For each session, the names of the relying parties that joined it, in joining order
-    (the account page shows them; back-channel logout notifies them)."""
-    return {session_id: [name for _, name in joined]
-            for session_id, joined in joined_clients(sessions).items()}
-
-
-def joined_clients(sessions: list[SsoSession]) -> dict[int, list[tuple[str, str]]]:
-    """For each session, (client id, name) of the relying parties that joined it, in joining
-    order (``idp citizens sessions`` shows both)."""
-    from idp.oidc.models import Client
-
-    ids = [s.id for s in sessions]
-    joined: dict[int, list[tuple[str, str]]] = {i: [] for i in ids}
-    if ids:
-        rows = db.session.execute(
-            select(SessionClient.session_id, Client.client_id, Client.name)
-            .join(Client, Client.id == SessionClient.client_id)
-            .where(SessionClient.session_id.in_(ids))
-            .order_by(SessionClient.joined_at, SessionClient.id))
-        for session_id, client_id, name in rows:
-            joined[session_id].append((client_id, name))
-    return joined
-
-
 def end_all_sessions(citizen_id: int, reason: str, *, except_id: int | None = None) -> int:
     """End every live session of a citizen (sign out everywhere, admin lock)."""
     ended = 0
@@ -220,6 +195,37 @@ def end_all_sessions(citizen_id: int, reason: str, *, except_id: int | None = No
     db.session.commit()
     _notify_ended()
     return ended
+
+
+def end_expired_sessions(limit: int = 100) -> int:
+    """End sessions past their absolute or idle lifetime that nobody has touched since, and
+    tell ``session_ended`` receivers (reason ``expired``). The conditional update makes each
+    session end once, whichever node gets there first."""
+    settings = _settings()
+    now = utcnow()
+    idle_limit = now - timedelta(seconds=settings.session_idle_ttl)
+    # Sessions older than the retention window are left to the purge: their clients' own
+    # sessions are long gone, and a first start must not flood them with stale logouts.
+    oldest = now - timedelta(seconds=settings.purge_retention)
+    candidates = db.session.scalars(
+        select(SsoSession.id)
+        .where(SsoSession.ended_at.is_(None), SsoSession.created_at > oldest,
+               or_(SsoSession.expires_at <= now, SsoSession.last_seen_at <= idle_limit))
+        .order_by(SsoSession.id).limit(limit)).all()
+    ended = []
+    for session_id in candidates:
+        moved = db.session.execute(
+            update(SsoSession).where(SsoSession.id == session_id, SsoSession.ended_at.is_(None))
+            .values(ended_at=now, end_reason="expired")).rowcount
+        if moved == 1:
+            ended.append(session_id)
+            session_ending.send(current_app._get_current_object(),
+                                sso_session=db.session.get(SsoSession, session_id), reason="expired")
+    db.session.commit()
+    app = current_app._get_current_object()
+    for session_id in ended:
+        session_ended.send(app, sso_session=db.session.get(SsoSession, session_id), reason="expired")
+    return len(ended)
 
 
 def cookie_name() -> str:
@@ -251,7 +257,7 @@ def init_app(app: Flask) -> None:
 
 
 __all__ = [
-    "COOKIE_NAME", "HOST_COOKIE_NAME", "cookie_name", "current_session", "end_all_sessions", "end_session",
-    "join", "joined_clients", "joined_services", "raise_session", "session_ended", "session_ending",
+    "COOKIE_NAME", "HOST_COOKIE_NAME", "cookie_name", "current_session", "end_all_sessions",
+    "end_expired_sessions", "end_session", "join", "raise_session", "session_ended", "session_ending",
     "sessions_of", "start_session",
 ]

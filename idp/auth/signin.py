@@ -27,8 +27,6 @@ from sqlalchemy import bindparam, exists, select, update
 from werkzeug.wrappers import Response
 
 from idp import clock
-from idp.accounts.models import Citizen
-from idp.accounts.services import find_citizen
 from idp.audit.log import record
 from idp.auth import lockout
 from idp.auth.assurance import ACR_BASIC, PHISHING_RESISTANT, acr_reached, higher
@@ -36,6 +34,8 @@ from idp.auth.models import PasswordCredential, TotpCredential, WebAuthnCredenti
 from idp.auth.password import hash_password, needs_rehash, verify_password
 from idp.auth.sessions import current_session, raise_session, start_session
 from idp.auth.signals import account_locked, signed_in
+from idp.citizens.lookup import find_citizen
+from idp.citizens.models import Citizen
 from idp.db import db
 from idp.db.types import utcnow
 from idp.metrics import count_signin

@@ -24,8 +24,8 @@ from flask import current_app
 from sqlalchemy import delete, select, update
 
 from idp import clock
-from idp.accounts.models import Citizen
 from idp.auth.models import RecoveryCode, TotpCredential
+from idp.citizens.models import Citizen
 from idp.db import db
 from idp.db.types import utcnow
 from idp.keys.service import seal, unseal

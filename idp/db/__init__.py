@@ -1,6 +1,6 @@
 """Database access: the SQLAlchemy handle, column types shared by every model, Alembic wiring.
 
-Models live in the package of their concern (``idp.accounts.models``, ``idp.oidc.models``...);
+Models live in the package of their concern (``idp.citizens.models``, ``idp.oidc.models``...);
 :func:`import_models` imports them all so metadata is complete for Alembic and tests.
 """
 
@@ -33,7 +33,7 @@ db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 
 MODEL_MODULES = (
-    "idp.accounts.models",
+    "idp.citizens.models",
     "idp.auth.models",
     "idp.oidc.models",
     "idp.keys.models",

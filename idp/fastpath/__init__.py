@@ -31,8 +31,12 @@ from collections.abc import Iterable
 from flask import Flask
 
 from idp.fastpath import documents
+from idp.fastpath.answer import JsonAnswer
+from idp.fastpath.client_credentials import ClientCredentialsToken
 from idp.fastpath.documents import JWKS_REFRESH
 from idp.fastpath.form import read_form
+from idp.fastpath.introspection import Introspection
+from idp.public_documents import EXTENSION, endpoint_of
 from idp.resilience.database_outage import is_database_outage, unavailable_wsgi
 from idp.web import SECURITY_HEADERS
 
@@ -47,14 +51,10 @@ class DatabaseOutage(Exception):
 
 class FastPath:
     def __init__(self, app: Flask, wsgi_app) -> None:
-        from idp.fastpath.answer import JsonAnswer
-        from idp.fastpath.client_credentials import ClientCredentialsToken
-        from idp.fastpath.introspection import Introspection
-
         self.app = app
         self.wsgi_app = wsgi_app
-        self.documents = app.extensions[documents.EXTENSION]
-        handlers = {documents.endpoint_of(app, handler.view): handler
+        self.documents = app.extensions[EXTENSION]
+        handlers = {endpoint_of(app, handler.view): handler
                     for handler in (ClientCredentialsToken(app), Introspection(app))}
         self.posts = {rule.rule: (handlers[rule.endpoint], JsonAnswer(app, rule.endpoint))
                       for rule in app.url_map.iter_rules()

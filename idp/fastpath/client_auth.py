@@ -4,8 +4,8 @@
 The same rules as Authlib's methods in the Flask path, by the same code where it can be: the
 ``Authorization: Basic`` header is parsed by :func:`idp.oidc.authorization_header.basic_credentials`
 (the parser the Flask path uses), and the secret is checked
-by :meth:`idp.oidc.client_mixin.OAuthClientMixin.check_client_secret` against the client's
-live secrets. The client is read as a :class:`~idp.oidc.clients.ClientRecord`, one query
+by :meth:`idp.oidc.clients.mixin.OAuthClientMixin.check_client_secret` against the client's
+live secrets. The client is read as a :class:`~idp.oidc.clients.registry.ClientRecord`, one query
 without the ORM. Only success is decided here: any doubt (no credentials, two methods at once,
 an unknown or disabled client, a wrong secret, a method the client did not register) returns
 None and Flask answers, with its ``invalid_client`` error and whatever it records.
@@ -14,7 +14,7 @@ None and Flask answers, with its ``invalid_client`` error and whatever it record
 from __future__ import annotations
 
 from idp.oidc.authorization_header import basic_credentials
-from idp.oidc.clients import ClientRecord, client_record
+from idp.oidc.clients.registry import ClientRecord, client_record
 
 
 def authenticate(environ: dict, form: dict[str, str], connection, endpoint: str, *,
@@ -22,7 +22,7 @@ def authenticate(environ: dict, form: dict[str, str], connection, endpoint: str,
     """The client authenticated for ``endpoint`` (Authlib's name: ``token``,
     ``introspection``), or None; with an access token's ``jti`` and ``sub``, its record says
     whether that token was revoked and its citizen's account locked
-    (:func:`~idp.oidc.clients.client_record`)."""
+    (:func:`~idp.oidc.clients.registry.client_record`)."""
     header = environ.get("HTTP_AUTHORIZATION")
     if header:
         if "client_id" in form or "client_secret" in form:

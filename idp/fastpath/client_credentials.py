@@ -20,11 +20,11 @@ from idp.audit.log import record_grouped
 from idp.db import db
 from idp.fastpath.client_auth import authenticate
 from idp.metrics import count_token
-from idp.oidc import token_endpoint
-from idp.oidc.access_token import unverified_claims
 from idp.oidc.grants.client_credentials import refused_scope
 from idp.oidc.server import authorization_server
-from idp.oidc.tokens import issued_event
+from idp.oidc.tokens.access import unverified_claims
+from idp.oidc.tokens.issued import issued_event
+from idp.oidc.views import token as token_endpoint
 
 GRANT = "client_credentials"
 PARAMETERS = frozenset({"grant_type", "scope", "client_id", "client_secret"})

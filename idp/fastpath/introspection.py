@@ -4,14 +4,14 @@ servers ask it on every API call they serve.
 A request is answered here only when the answer is ``active: true`` for a JWT access token
 issued to the very client asking, authenticated with its secret. The checks are the Flask
 path's own, called the same way: the token's shape and hint
-(:func:`~idp.oidc.presented_token.access_token_shaped`), client authentication
+(:func:`~idp.oidc.tokens.presented.access_token_shaped`), client authentication
 (:mod:`idp.fastpath.client_auth`), the permission
-(:func:`~idp.oidc.introspection.may_introspect`),
-:class:`~idp.oidc.access_token.AccessTokenValidator` for the
-signature (:data:`~idp.oidc.access_token.verified_signatures` remembers a signature already
+(:func:`~idp.oidc.endpoints.introspection.may_introspect`),
+:class:`~idp.oidc.tokens.access.AccessTokenValidator` for the
+signature (:data:`~idp.oidc.tokens.access.verified_signatures` remembers a signature already
 checked), the RFC 9068 claims, then revocation, the citizen's account lock and the client's
 registration read from the database on every request (in one query); the body is
-:func:`~idp.oidc.introspection.access_token_answer`.
+:func:`~idp.oidc.endpoints.introspection.access_token_answer`.
 Everything else (a refresh token, an inactive or revoked token, a token addressed to the
 caller as an audience, any error) goes to Flask.
 """
@@ -23,10 +23,10 @@ from flask import Flask
 
 from idp.db import db
 from idp.fastpath.client_auth import authenticate
-from idp.oidc import token_endpoint
-from idp.oidc.access_token import ANY_AUDIENCE, AccessTokenValidator
-from idp.oidc.introspection import IntrospectionEndpoint, access_token_answer, may_introspect
-from idp.oidc.presented_token import PresentedToken, acceptable, access_token_shaped
+from idp.oidc.endpoints.introspection import IntrospectionEndpoint, access_token_answer, may_introspect
+from idp.oidc.tokens.access import ANY_AUDIENCE, AccessTokenValidator
+from idp.oidc.tokens.presented import PresentedToken, acceptable, access_token_shaped
+from idp.oidc.views import token as token_endpoint
 
 PARAMETERS = frozenset({"token", "token_type_hint", "client_id", "client_secret"})
 

@@ -7,8 +7,8 @@ import json
 import click
 from flask.cli import AppGroup
 
-from idp.admin.output import AdminError
 from idp.audit.log import admin_actor, record
+from idp.cli_output import AdminError
 from idp.db.types import utcnow
 from idp.keys import service
 

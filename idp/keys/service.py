@@ -2,7 +2,8 @@
 
 One active key per algorithm signs; a key taken out of service ("retired") stays in the
 JWKS until ``publish_until``, the expiry of the last token it may have signed, so relying
-parties that cache the JWKS never see a signature they cannot check (DOMAIN.md, problem 3).
+parties that cache the JWKS never see a signature they cannot check (the rotation of OIDC
+Core §10.1.1).
 
 Private keys live in the database, encrypted with AES-256-GCM under a key derived from
 ``IDP_SECRET_KEY`` by HKDF-SHA256 (RFC 5869); every node reads the same rows. What the hot path

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from idp.fastpath.documents import PublicDocuments
+from idp.public_documents import flask_response
 
 bp = Blueprint("keys", __name__)
 MAX_AGE = 60
@@ -16,5 +16,5 @@ MAX_AGE = 60
 
 @bp.get("/.well-known/jwks.json")
 def jwks():
-    """The JWK Set from the app's prebuilt copy (:mod:`idp.fastpath.documents`)."""
-    return PublicDocuments.flask_response()
+    """The JWK Set from the app's prebuilt copy (:mod:`idp.public_documents`)."""
+    return flask_response()

@@ -21,7 +21,10 @@ import threading
 from flask import Flask
 from sqlalchemy.exc import SQLAlchemyError
 
+from idp import process_threads
+from idp.audit.log import record
 from idp.db import db
+from idp.maintenance.purge import purge, rules
 
 log = logging.getLogger(__name__)
 
@@ -31,9 +34,6 @@ JITTER = 0.2
 
 def purge_once(app: Flask) -> dict[str, int]:
     """One pass over every rule; a failing rule is logged and the others still run."""
-    from idp.audit.log import record
-    from idp.maintenance.purge import purge, rules
-
     batch = app.config["IDP"].purge_batch
     counts: dict[str, int] = {}
     with app.app_context():
@@ -98,7 +98,5 @@ _START_LOCK = threading.Lock()
 
 
 def init_app(app: Flask) -> None:
-    from idp import process_threads
-
     if app.config["IDP"].purge_interval:
         process_threads.register(app, lambda: ensure_started(app))

@@ -1,38 +1,35 @@
 """OpenID Connect Core 1.0 and OAuth 2.0 endpoints: relying parties integrate here only.
 
 Endpoints (all advertised in discovery): ``/authorize`` (+ ``/authorize/continue/<id>``),
-``/token``, ``/userinfo``, ``/introspect``, ``/revoke``, ``/logout``,
+``/token``, ``/userinfo``, ``/introspect``, ``/revoke``, ``/logout``, ``/connect/register``,
 ``/.well-known/openid-configuration``, ``/.well-known/oauth-authorization-server`` (and the
-JWKS, served by :mod:`idp.keys`). Back-channel and front-channel logout, and token exchange
-(RFC 8693), live in the modules named after their specs.
+JWKS, served by :mod:`idp.keys`). The package is split by role (docs/architecture.md):
+``views/`` (Flask) call ``server`` (Authlib), which runs ``grants/`` and ``endpoints/``;
+``tokens/``, ``clients/``, ``authorization/`` and ``logout/`` hold what they share.
 """
 
 from __future__ import annotations
 
 from flask import Flask
 
+from idp.maintenance import register_rule
+from idp.oidc import cli, views
+from idp.oidc.logout import backchannel, frontchannel
+from idp.oidc.retention import CORE_RULES
+from idp.oidc.server import init_server
+from idp.oidc.tokens import ending
+
 
 def init_app(app: Flask) -> None:
-    from idp.oidc import (  # noqa: F401
-        authorize,
-        discovery,
-        dynamic_registration,
-        rp_initiated_logout,
-        token_endpoint,
-        userinfo,
-    )
-    from idp.oidc.blueprint import bp
-    from idp.oidc.server import init_server
-
+    """The Authlib server, the ``oidc`` blueprint, the session listeners (logout, ending the
+    session's tokens), the logout sender thread, the purge rules of the protocol's tables,
+    ``idp logout-queue`` and ``idp token-exchange``."""
+    for rule in CORE_RULES:
+        register_rule(app, rule)
     init_server(app)
-    app.register_blueprint(bp)
-
-    from idp.oidc import backchannel_logout, frontchannel_logout, session_tokens
-    from idp.oidc.logout_queue_cli import logout_queue_cli
-    from idp.oidc.token_exchange_cli import token_exchange_cli
-
-    backchannel_logout.init_app(app)
-    frontchannel_logout.init_app(app)
-    session_tokens.init_app(app)
-    app.cli.add_command(logout_queue_cli)
-    app.cli.add_command(token_exchange_cli)
+    app.register_blueprint(views.bp)
+    backchannel.init_app(app)
+    frontchannel.init_app(app)
+    ending.init_app(app)
+    for command in cli.COMMANDS:
+        app.cli.add_command(command)

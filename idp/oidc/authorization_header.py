@@ -14,7 +14,7 @@ for a bearer token, RFC 6750 §3.1) instead of a 500.
 Used by Authlib's client authentication (:func:`authenticate_client_secret_basic`, registered
 in :mod:`idp.oidc.server` in place of Authlib's own), by the answers given before Flask
 (:mod:`idp.fastpath.client_auth`), by dynamic registration and by every bearer-protected
-resource (:mod:`idp.oidc.resource`).
+resource (:mod:`idp.oidc.tokens.resource`).
 """
 
 from __future__ import annotations

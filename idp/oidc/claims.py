@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from idp.accounts.models import Citizen, NationalIdentifier, RegistryEntry
+from idp.citizens.models import Citizen, NationalIdentifier, RegistryEntry
 from idp.db import db
 
 

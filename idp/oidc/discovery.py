@@ -1,24 +1,23 @@
 """Provider metadata: OpenID Connect Discovery 1.0 §3 at ``/.well-known/openid-configuration``
 and OAuth 2.0 Authorization Server Metadata (RFC 8414 §2) at
 ``/.well-known/oauth-authorization-server``: one document, built once per app and served from
-memory with an ETag (:mod:`idp.fastpath.documents`, which both paths answer from). Everything
-advertised works; nothing else does."""
+memory with an ETag (:mod:`idp.public_documents`, which both paths answer from: the views of
+:mod:`idp.oidc.views.discovery` and :mod:`idp.fastpath`). Everything advertised works; nothing
+else does."""
 
 from __future__ import annotations
 
 from flask import current_app
 
 from idp.auth import assurance
-from idp.fastpath.documents import PublicDocuments
 from idp.keys import service as keys
-from idp.oidc.blueprint import bp
-from idp.oidc.client_auth import ALGORITHMS as ASSERTION_ALGS
-from idp.oidc.clients import AUTH_METHODS
-from idp.oidc.introspection import CLIENT_AUTH_METHODS as INTROSPECTION_AUTH
-from idp.oidc.response_modes import RESPONSE_MODES
-from idp.oidc.revocation import RevocationEndpoint
+from idp.oidc.authorization.response_modes import RESPONSE_MODES
+from idp.oidc.clients.authentication import ALGORITHMS as ASSERTION_ALGS
+from idp.oidc.clients.registry import AUTH_METHODS
+from idp.oidc.endpoints.introspection import CLIENT_AUTH_METHODS as INTROSPECTION_AUTH
+from idp.oidc.endpoints.revocation import RevocationEndpoint
+from idp.oidc.grants.token_exchange import GRANT_TYPE as TOKEN_EXCHANGE
 from idp.oidc.scopes import SCOPES, SERVICE_SCOPES, all_claims
-from idp.oidc.token_exchange import GRANT_TYPE as TOKEN_EXCHANGE
 
 MAX_AGE = 3600
 
@@ -72,13 +71,3 @@ def metadata() -> dict:
         # trusted onboarding system holding an initial access token).
         document["registration_endpoint"] = f"{issuer}/connect/register"
     return document
-
-
-@bp.get("/.well-known/openid-configuration")
-def openid_configuration():
-    return PublicDocuments.flask_response()
-
-
-@bp.get("/.well-known/oauth-authorization-server")
-def oauth_authorization_server():
-    return PublicDocuments.flask_response()

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from idp.db import db
 from idp.db.types import NFCString, UTCDateTime, utcnow
-from idp.oidc.client_mixin import OAuthClientMixin
+from idp.oidc.clients.mixin import OAuthClientMixin
 
 
 class Client(OAuthClientMixin, db.Model):
@@ -35,7 +35,7 @@ class Client(OAuthClientMixin, db.Model):
     jwks: Mapped[dict | None] = mapped_column(JSON)
     jwks_uri: Mapped[str | None] = mapped_column(String(1000))
     subject_type: Mapped[str] = mapped_column(String(16), default="pairwise", nullable=False)
-    #: The pairwise sector host (OIDC Core §8.1), fixed at registration (idp.oidc.sector).
+    #: The pairwise sector host (OIDC Core §8.1), fixed at registration (idp.oidc.clients.sector).
     sector_identifier: Mapped[str | None] = mapped_column(String(255))
     #: OIDC Registration §2: where the client's redirect URIs are listed by its sector's owner.
     sector_identifier_uri: Mapped[str | None] = mapped_column(String(1000))
@@ -264,7 +264,7 @@ class SubjectIdentifier(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     sector: Mapped[str] = mapped_column(String(255), nullable=False)
     #: Indexed alone too: a presented access token's account is found by ``sub`` only
-    #: (:func:`idp.oidc.access_token.locked_subject`).
+    #: (:func:`idp.oidc.tokens.access.locked_subject`).
     sub: Mapped[str] = mapped_column(String(64), index=True, nullable=False)
     citizen_id: Mapped[int] = mapped_column(
         ForeignKey("citizens.id", ondelete="CASCADE"), index=True, nullable=False
@@ -347,7 +347,7 @@ class RegistrationToken(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    #: What an initial token lets a registrant get beyond the default (idp.oidc.dynamic_registration):
+    #: What an initial token lets a registrant get beyond the default (idp.oidc.endpoints.registration):
     #: scopes otherwise granted by an administrator only (space-separated), public subjects.
     allowed_scope: Mapped[str | None] = mapped_column(String(1000))
     allow_public_subject: Mapped[bool] = mapped_column(default=False, nullable=False)

@@ -2,8 +2,9 @@
 
 Grants (code + PKCE + ID token, refresh, client credentials, token exchange), client authentication methods
 (``client_secret_basic``, ``client_secret_post``, ``private_key_jwt``, ``none``), and the
-introspection, revocation and end-session endpoints are registered here; views call
-``authorization_server`` and stay thin.
+introspection, revocation, registration and end-session endpoints are registered here. The
+server depends on the grants and endpoint classes, never the reverse; the Flask views
+(:mod:`idp.oidc.views`) call :func:`authorization_server` and stay thin.
 """
 
 from __future__ import annotations
@@ -14,10 +15,12 @@ from authlib.oauth2.rfc6749 import OAuth2Request
 from flask import Flask, current_app
 from flask import request as flask_request
 
-from idp.oidc.access_token import AccessTokenGenerator
 from idp.oidc.authorization_header import authenticate_client_secret_basic
-from idp.oidc.client_auth import PrivateKeyJWT
-from idp.oidc.clients import get_client
+from idp.oidc.clients.authentication import PrivateKeyJWT
+from idp.oidc.clients.registry import get_client
+from idp.oidc.endpoints.introspection import IntrospectionEndpoint
+from idp.oidc.endpoints.registration import ConfigurationEndpoint, RegistrationEndpoint
+from idp.oidc.endpoints.revocation import RevocationEndpoint
 from idp.oidc.grants import (
     AuthorizationCodeGrant,
     ClientCredentialsGrant,
@@ -25,8 +28,12 @@ from idp.oidc.grants import (
     RefreshTokenGrant,
     S256CodeChallenge,
 )
+from idp.oidc.grants.token_exchange import GRANT_TYPE as TOKEN_EXCHANGE
+from idp.oidc.grants.token_exchange import ExchangedTokenGenerator, TokenExchangeGrant
+from idp.oidc.logout.rp_initiated import EndSessionEndpoint
 from idp.oidc.scopes import SCOPES, SERVICE_SCOPES
-from idp.oidc.tokens import save_token
+from idp.oidc.tokens.access import AccessTokenGenerator
+from idp.oidc.tokens.issued import save_token
 
 
 class _Request(FlaskOAuth2Request):
@@ -52,13 +59,6 @@ def authorization_server() -> IdpAuthorizationServer:
 
 
 def init_server(app: Flask) -> None:
-    from idp.oidc.dynamic_registration import ConfigurationEndpoint, RegistrationEndpoint
-    from idp.oidc.introspection import IntrospectionEndpoint
-    from idp.oidc.revocation import RevocationEndpoint
-    from idp.oidc.rp_initiated_logout import EndSessionEndpoint
-    from idp.oidc.token_exchange import GRANT_TYPE as TOKEN_EXCHANGE
-    from idp.oidc.token_exchange import ExchangedTokenGenerator, TokenExchangeGrant
-
     settings = app.config["IDP"]
     server = IdpAuthorizationServer()
     server.init_app(app, query_client=get_client, save_token=save_token)

@@ -1,7 +1,7 @@
 """Subject identifiers (OIDC Core §8): pairwise by default, public only where registered so.
 
 Pairwise (§8.1): ``sub = BASE64URL(SHA-256(sector || citizen uid || salt))``. The sector is the
-client's stored sector identifier, fixed at registration by :mod:`idp.oidc.sector` (the host of
+client's stored sector identifier, fixed at registration by :mod:`idp.oidc.clients.sector` (the host of
 its ``sector_identifier_uri`` or of its redirect URIs; the host of the first redirect URI for a
 client that somehow has none stored), so two clients
 of one sector (one agency's several services) see the same ``sub`` and clients of different
@@ -18,9 +18,9 @@ from urllib.parse import urlsplit
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import current_app
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, exists, or_, select
 
-from idp.accounts.models import Citizen
+from idp.citizens.models import Citizen
 from idp.db import db
 from idp.oidc.grantee import CitizenRef
 from idp.oidc.models import Client, SubjectIdentifier
@@ -74,3 +74,24 @@ def citizen_for_subject(client: Client, sub: str) -> Citizen | None:
     return db.session.scalar(
         select(Citizen).join(SubjectIdentifier, SubjectIdentifier.citizen_id == Citizen.id)
         .where(SubjectIdentifier.sector == sector_of(client), SubjectIdentifier.sub == sub))
+
+
+def locked_subject(sub, now):
+    """SQL: some account that ``sub`` designates is locked now (an administrator's lock).
+
+    Any subject the token may carry: the account's uid (public subject type) or a pairwise
+    identifier of any sector (:class:`~idp.oidc.models.SubjectIdentifier`), so the tokens of
+    every client and of token exchange (``sub`` as the audience knows the citizen) are covered
+    without working out the sector first. Pairwise values are SHA-256 digests: two accounts
+    never share one, so no other account's lock is read by mistake. A client's own token
+    (client_credentials: ``sub`` is the client id) names no account."""
+    # Two EXISTS, each answered from an index (citizens.uid, subject_identifiers.sub), rather
+    # than one with an OR the planner could only answer by reading every account.
+    return or_(
+        exists().where(_CITIZENS_TABLE.c.uid == sub, _CITIZENS_TABLE.c.locked_until > now),
+        exists().where(_SUBJECTS_TABLE.c.sub == sub, _CITIZENS_TABLE.c.id == _SUBJECTS_TABLE.c.citizen_id,
+                       _CITIZENS_TABLE.c.locked_until > now))
+
+
+_CITIZENS_TABLE = Citizen.__table__
+_SUBJECTS_TABLE = SubjectIdentifier.__table__

@@ -1,6 +1,6 @@
 """The verdict on a signed document: CMS signature, signer certificate, signing time, revocation.
 
-Used by the agencies' verification API (:mod:`idp.signatures.api`); Flask-free so it can be
+Used by the agencies' verification API (:mod:`idp.api.signatures`); Flask-free so it can be
 called from anywhere. The answer lists every failure found, not just the first: an agency needs
 to know both that a document was changed and that the signer's certificate was revoked.
 

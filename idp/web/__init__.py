@@ -6,7 +6,8 @@
 - CSRF (Flask-WTF) on every form; protocol endpoints that clients POST to (token, introspection,
   revocation...) are exempted by their blueprints, since they authenticate the client instead.
 - Security headers: a CSP with no inline script, ``frame-ancestors 'none'``, no-store on pages
-  that carry authentication state.
+  that carry authentication state; :func:`no_store` for answers that carry tokens or secrets
+  (the public documents' cached answers are :mod:`idp.public_documents`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from flask_babel import Babel, get_locale
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
+from idp.db import db
 from idp.resilience.database_outage import is_database_outage, unavailable_response
 from idp.web.safe_next import safe_next
 
@@ -105,8 +107,6 @@ def _unexpected_error(exc: Exception):
     if is_database_outage(exc):  # 503 with Retry-After, not a 500 (idp.resilience.database_outage)
         return unavailable_response(exc)
     current_app.logger.exception("unhandled error on %s %s", request.method, request.path)
-    from idp.db import db
-
     db.session.rollback()
     if wants_json():
         return jsonify(error="server_error", error_description="internal error"), 500
@@ -133,9 +133,6 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(CSRFError, _csrf_error)
     app.register_error_handler(Exception, _unexpected_error)
     app.add_url_rule("/lang/<code>", "set_language", set_language)
-    from idp.web import home
-
-    app.register_blueprint(home.bp)
 
     @app.context_processor
     def _layout():

@@ -23,7 +23,7 @@ import pytest
 
 from idp import create_app
 from idp.db import db
-from idp.oidc.demo import register_sample_clients
+from idp.oidc.clients.demo import register_sample_clients
 from tests.factories import AN, PASSWORD, ROOT, SAMPLE_REGISTRY, make_citizen
 from tests.helpers import IDP, free_port, idp_env, run_idp, wait_for
 

@@ -9,7 +9,7 @@ import io
 from sqlalchemy import select
 
 from idp.db import db
-from idp.oidc.clients import set_enabled
+from idp.oidc.clients.registry import set_enabled
 from idp.oidc.models import Client
 from tests.oidc_support import REDIRECT, authorize, basic, register, sign_in
 from tests.signatures.conftest import agency_client, client_credentials_token

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from idp.accounts.models import LEVEL_VERIFIED
+from idp.citizens.models import LEVEL_VERIFIED
 from idp.signatures.demo_pki import POLICY_SOFTWARE
 from tests.signatures.test_certificate_signin import _session_of, cms, make_account, open_page, submit
 

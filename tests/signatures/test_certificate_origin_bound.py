@@ -21,8 +21,8 @@ import pytest
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
-from idp.accounts.models import LEVEL_VERIFIED
 from idp.auth.certificate_views import SIGNER_LOCAL_URL
+from idp.citizens.models import LEVEL_VERIFIED
 from idp.db import db
 from idp.signatures.models import SignatureChallenge
 from tests.helpers import free_port

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import re
 
-from idp.accounts.models import LEVEL_SELF_REGISTERED, LEVEL_VERIFIED
 from idp.auth.models import PasswordCredential
 from idp.auth.password import verify_password
+from idp.citizens.models import LEVEL_SELF_REGISTERED, LEVEL_VERIFIED
 from idp.db import db
 from tests.signatures.test_certificate_origin_bound import (  # noqa: F401 - fixtures
     _browser,
@@ -79,7 +79,7 @@ def test_a_level_1_account_cannot_recover_by_certificate(app, issuer, demo_pki, 
     signed_in, _ = _continue(browser, headers["Location"])
     assert signed_in.status_code == 303
     with app.app_context():
-        from idp.accounts.models import Citizen
+        from idp.citizens.models import Citizen
 
         level = db.session.get(Citizen, citizen_id).level
     html = _password_page(browser)

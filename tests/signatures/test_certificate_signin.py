@@ -24,9 +24,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from idp.accounts.models import LEVEL_SELF_REGISTERED, LEVEL_VERIFIED, Citizen, NationalIdentifier
 from idp.audit.models import AuditEvent
 from idp.auth.models import CertificateCredential, SsoSession
+from idp.citizens.models import LEVEL_SELF_REGISTERED, LEVEL_VERIFIED, Citizen, NationalIdentifier
 from idp.db import db
 from tests.oidc_support import consent_and_code, exchange, jwks_of, pkce_pair, register, verify
 from tests.oidc_support import sign_in as password_session

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from idp import create_app
+from idp.accounts.demo_certificate import ensure_demo_pki
 from idp.db import db
-from idp.signatures.demo import ensure_demo_pki
 from tests.helpers import free_port, idp_env, run_idp, serving
 from tests.signatures.conftest import ROOT, agency_client
 

@@ -1,7 +1,7 @@
 """sec-tokens: index subject_identifiers.sub
 
 Every presented access token asks whether the account its ``sub`` designates is locked
-(idp.oidc.access_token.locked_subject), by ``sub`` alone: the (sector, sub) unique index
+(idp.oidc.tokens.access.locked_subject), by ``sub`` alone: the (sector, sub) unique index
 cannot answer that.
 
 Revision ID: sec_tokens_0001

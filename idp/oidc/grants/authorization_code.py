@@ -16,15 +16,16 @@ from authlib.oauth2.rfc6749.errors import InvalidGrantError
 from flask import current_app
 from sqlalchemy import bindparam, select, update
 
-from idp.accounts.models import Citizen
 from idp.audit.log import record
 from idp.auth.models import SsoSession
+from idp.citizens.models import Citizen
 from idp.db import db
 from idp.db.types import utcnow
-from idp.oidc import access_token, refresh_token
 from idp.oidc.grantee import CitizenRef, Grantee, active_citizen_ref
 from idp.oidc.models import AuthorizationCode, RefreshTokenFamily
 from idp.oidc.subject import subject_for
+from idp.oidc.tokens import access as access_token
+from idp.oidc.tokens import refresh as refresh_token
 
 AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
 

@@ -1,16 +1,16 @@
 """The refresh token grant (RFC 6749 §6) with rotation and reuse detection (RFC 9700 §4.14.2).
 
 Every exchange claims the presented token atomically and issues a new one in the same family;
-a token presented after it was exchanged revokes the family (see :mod:`idp.oidc.refresh_token`).
+a token presented after it was exchanged revokes the family (see :mod:`idp.oidc.tokens.refresh`).
 """
 
 from __future__ import annotations
 
 from authlib.oauth2.rfc6749 import grants
 
-from idp.oidc import refresh_token as families
 from idp.oidc.grantee import active_citizen_ref
 from idp.oidc.grants.authorization_code import AUTH_METHODS, grantee_for
+from idp.oidc.tokens import refresh as families
 
 
 class RefreshTokenGrant(grants.RefreshTokenGrant):

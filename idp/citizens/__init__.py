@@ -1,0 +1,1 @@
+"""Citizens' records: the account, its national identifiers and the population registry."""

@@ -1,0 +1,1 @@
+"""Relying parties: the registry of clients, their secrets and how they authenticate."""

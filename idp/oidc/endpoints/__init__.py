@@ -1,0 +1,1 @@
+"""Authlib endpoint classes the authorization server registers (no Flask views here)."""

@@ -1,0 +1,1 @@
+"""Logout: RP-initiated (the end-session endpoint), back-channel and front-channel."""

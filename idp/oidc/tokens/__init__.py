@@ -1,0 +1,1 @@
+"""Access and refresh tokens: issuing, finding a presented one, protecting resources with one."""

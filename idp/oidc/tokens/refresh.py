@@ -1,0 +1,129 @@
+"""Refresh tokens: opaque, rotated on every use, revoked as a family on reuse
+(RFC 9700 §4.14.2; RFC 6749 §6 and §10.4).
+
+A family is every refresh token descended from one authorization code. Presenting a token
+that was already exchanged means two parties hold it: the whole family is revoked, with the
+access tokens issued alongside, and the event is audited.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import or_, select, update
+
+from idp.audit.log import record
+from idp.db import db
+from idp.db.types import utcnow
+from idp.oidc.models import AuthorizationCode, RefreshToken, RefreshTokenFamily
+from idp.oidc.tokens import access as access_token
+
+
+def digest(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def find(token: str) -> RefreshToken | None:
+    if not token or len(token) > 200:
+        return None
+    return db.session.scalar(select(RefreshToken).where(RefreshToken.token_digest == digest(token)))
+
+
+def add(family_id: int, family_created_at: datetime, token: str, access_claims: dict) -> None:
+    """Store a new refresh token of the family (its digest), in the caller's transaction.
+
+    It expires ``IDP_REFRESH_TOKEN_TTL`` from now, but never after the family's end
+    (:func:`family_end`), so its ``exp`` at introspection is the true one.
+    A Core INSERT: every token response with a refresh token writes one, and nothing in the
+    request reads it back as an object."""
+    ttl = current_app.config["IDP"].refresh_token_ttl
+    now = utcnow()
+    db.session.execute(_INSERT_TOKEN, {
+        "token_digest": digest(token), "family_id": family_id, "issued_at": now,
+        "expires_at": min(now + timedelta(seconds=ttl), family_end(family_created_at)),
+        "access_jti": access_claims["jti"], "access_expires_at": _at(access_claims["exp"])})
+
+
+def family_end(created_at: datetime) -> datetime:
+    """When a family ends however recently its last token was rotated: ``IDP_REFRESH_TOKEN_MAX_AGE``
+    after the grant it descends from (RFC 9700 §4.14.2: refresh tokens "expire ... after a
+    certain time", rotation must not make a stolen chain immortal)."""
+    return created_at + timedelta(seconds=current_app.config["IDP"].refresh_token_max_age)
+
+
+def is_expired(row: RefreshToken, now: datetime | None = None) -> bool:
+    """The token's own expiry, or its family's end (read at use, so lowering
+    ``IDP_REFRESH_TOKEN_MAX_AGE`` applies to the tokens already issued)."""
+    now = now or utcnow()
+    return row.expires_at <= now or family_end(row.family.created_at) <= now
+
+
+def start_family(code: AuthorizationCode) -> tuple[int, datetime]:
+    """Start the family of refresh tokens issued from ``code``; its id and creation time (one
+    INSERT ... RETURNING, where an ORM object would need a flush of its own to learn it)."""
+    now = utcnow()
+    return db.session.execute(_INSERT_FAMILY, {
+        "client_pk": code.client_pk, "citizen_id": code.citizen_id, "session_id": code.session_id,
+        "scope": code.scope, "auth_time": code.auth_time, "acr": code.acr,
+        "amr": list(code.amr), "created_at": now}).scalar_one(), now
+
+
+_INSERT_TOKEN = RefreshToken.__table__.insert()
+_INSERT_FAMILY = RefreshTokenFamily.__table__.insert().returning(RefreshTokenFamily.__table__.c.id)
+
+
+def claim(row: RefreshToken) -> bool:
+    """Mark the token exchanged, atomically: False if someone exchanged it first."""
+    result = db.session.execute(
+        update(RefreshToken).where(RefreshToken.id == row.id, RefreshToken.rotated_at.is_(None))
+        .values(rotated_at=utcnow()))
+    return result.rowcount == 1
+
+
+def revoke_family(family: RefreshTokenFamily, reason: str) -> None:
+    """End a family and every access token issued with its refresh tokens. Caller commits."""
+    revoke_families(RefreshTokenFamily.id == family.id, reason)
+
+
+def revoke_families(condition, reason: str, *, codes=None) -> int:
+    """End every family matching ``condition`` (a clause on :class:`RefreshTokenFamily`) and
+    the live access tokens issued with them, or from the codes that started them; with
+    ``codes`` (a clause on :class:`AuthorizationCode`), also the access tokens issued from
+    those codes (grants that came without a refresh token). Returns how many families were
+    live. Caller commits."""
+    now = utcnow()
+    families = select(RefreshTokenFamily.id).where(condition).scalar_subquery()
+    ended = db.session.execute(
+        update(RefreshTokenFamily)
+        .where(RefreshTokenFamily.id.in_(families), RefreshTokenFamily.revoked_at.is_(None))
+        .values(revoked_at=now, revoked_reason=reason)
+        .execution_options(synchronize_session="fetch")).rowcount
+    issued_with = db.session.execute(
+        select(RefreshToken.access_jti, RefreshToken.access_expires_at)
+        .where(RefreshToken.family_id.in_(families), RefreshToken.access_jti.is_not(None),
+               RefreshToken.access_expires_at > now)).all()
+    from_codes = AuthorizationCode.family_id.in_(families)
+    if codes is not None:
+        from_codes = or_(from_codes, codes)
+    issued_from = db.session.execute(
+        select(AuthorizationCode.access_jti, AuthorizationCode.access_expires_at)
+        .where(from_codes, AuthorizationCode.access_jti.is_not(None),
+               AuthorizationCode.access_expires_at > now)).all()
+    access_token.revoke_many({*issued_with, *issued_from}, reason)
+    return ended
+
+
+def report_reuse(row: RefreshToken, client_id: str) -> None:
+    """RFC 9700 §4.14.2: a rotated token came back. Revoke the family; commit at once so the
+    revocation stands although the request fails."""
+    revoke_family(row.family, "refresh_token_reuse")
+    record("token.refresh_reuse_detected", actor=f"client:{client_id}", outcome="failure",
+           citizen_id=row.family.citizen_id, client_id=client_id,
+           details={"family": row.family_id})
+    db.session.commit()
+
+
+def _at(exp: int) -> datetime:
+    return datetime.fromtimestamp(exp, UTC)

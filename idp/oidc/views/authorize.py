@@ -1,0 +1,258 @@
+"""The authorization endpoint (RFC 6749 §3.1; OIDC Core §3.1.2), GET and POST.
+
+1. :func:`idp.oidc.authorization.request.validate` checks the request (client, redirect URI,
+   then everything else);
+2. :func:`_authenticate`: a live SSO session that satisfies ``prompt`` / ``max_age`` /
+   ``id_token_hint``, or the sign-in page (``/login?next=/authorize/continue/<id>``), or
+   ``login_required`` with ``prompt=none``;
+2b. :func:`_assurance`: a session below the ``acr`` the request needs goes to the second-factor
+   page (step-up, no password again), or ``unmet_authentication_requirements`` when the
+   account cannot reach it;
+3. :func:`_consent`: remembered consent, or the consent page, or ``consent_required``;
+4. a single-use code to the redirect URI, with ``state`` and ``iss``.
+
+A request that needs the citizen is stored in the database (:class:`PendingAuthorization`) so
+that any node resumes it. That row is written, read and deleted with Core statements on its
+table: it is plain data that no other code loads, and every complete sign-in goes through it
+twice, where ORM objects would cost several times as much for nothing. A sign-in newer than
+the request satisfies ``prompt=login`` and ``max_age`` (OIDC Core §3.1.2.1), which is what
+ends the loop after re-authentication.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timedelta
+from urllib.parse import urlencode
+
+from authlib.oauth2.rfc6749 import OAuth2Request
+from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
+from flask import abort, current_app, g, redirect, render_template, request
+from sqlalchemy import bindparam
+from sqlalchemy.engine import Row
+from werkzeug.datastructures import MultiDict
+
+from idp.auth import assurance
+from idp.auth.second_factor import can_reach, step_up_url
+from idp.auth.sessions import current_session, join
+from idp.citizens.models import Citizen
+from idp.db import db
+from idp.db.types import utcnow
+from idp.oidc.authorization import consent as consents
+from idp.oidc.authorization.request import AuthorizationRequest, validate
+from idp.oidc.authorization.response_modes import authorization_response, error_response
+from idp.oidc.blueprint import bp
+from idp.oidc.errors import (
+    AccessDeniedError,
+    ConsentRequiredError,
+    InvalidAuthorizationRequest,
+    LoginRequiredError,
+    OAuth2Error,
+    UnmetAuthenticationRequirementsError,
+)
+from idp.oidc.grantee import Grantee, citizen_ref
+from idp.oidc.grants import AuthorizationCodeGrant
+from idp.oidc.models import PendingAuthorization
+from idp.oidc.server import authorization_server
+from idp.oidc.subject import remember_subject
+from idp.web import csrf, no_store
+
+PENDING_TTL = timedelta(minutes=30)
+_PENDING = PendingAuthorization.__table__
+#: Built once: they run on every authorization request that needs the citizen.
+_PENDING_BY_ID = (_PENDING.select().with_only_columns(_PENDING.c.id, _PENDING.c.params,
+                                                      _PENDING.c.created_at, _PENDING.c.expires_at)
+                  .where(_PENDING.c.id == bindparam("id")))
+_PENDING_EXPIRED = _PENDING.delete().where(_PENDING.c.expires_at < bindparam("now"))
+_PENDING_DELETE = _PENDING.delete().where(_PENDING.c.id == bindparam("id"))
+_PENDING_INSERT = _PENDING.insert()
+
+
+def _page(message: str, status: int = 400):
+    return no_store(current_app.make_response(
+        (render_template("error.html", code=status, title="Bad Request", message=message), status)))
+
+
+@bp.route("/authorize", methods=["GET", "POST"])
+@csrf.exempt  # relying parties POST here cross-site (OIDC Core §3.1.2.1); no cookie-bound state changes
+def authorize():
+    values = request.args if request.method == "GET" else request.form
+    return _run(values, created_at=utcnow(), pending=None)
+
+
+@bp.get("/authorize/continue/<pending_id>")
+def resume(pending_id: str):
+    pending = _pending(pending_id)
+    return _run(MultiDict(pending.params), created_at=pending.created_at, pending=pending)
+
+
+@bp.post("/authorize/continue/<pending_id>")
+def decide(pending_id: str):
+    """The consent form's answer (CSRF-protected like every form)."""
+    pending = _pending(pending_id)
+    decision = request.form.get("decision")
+    if decision not in ("allow", "deny"):
+        return _page("Choose Allow or Deny.")
+    return _run(MultiDict(pending.params), created_at=pending.created_at, pending=pending,
+                decision=decision)
+
+
+def _pending(pending_id: str) -> Row:
+    """The stored request (``id``, ``params``, ``created_at``), or a 400 page once expired."""
+    pending = db.session.execute(_PENDING_BY_ID, {"id": pending_id[:64]}).first()
+    if pending is None or pending.expires_at <= utcnow():
+        abort(400, description="This sign-in request has expired. Go back to the service and start again.")
+    if pending.params.get("ui_locales"):
+        g.idp_locale = _locale(pending.params["ui_locales"])
+    return pending
+
+
+def _locale(ui_locales: str) -> str:
+    supported = current_app.config["IDP"].languages
+    for tag in ui_locales.split():
+        if tag.split("-")[0].lower() in supported:
+            return tag.split("-")[0].lower()
+    return supported[0]
+
+
+def _run(values, *, created_at: datetime, pending: Row | None, decision: str | None = None):
+    try:
+        areq = validate(values)
+    except InvalidAuthorizationRequest as exc:
+        _forget(pending)
+        return _page(exc.message)
+    except OAuth2Error as error:
+        _forget(pending)
+        return error_response(error.redirect_uri, error, error.state, _mode(values))
+    try:
+        session = _authenticate(areq, created_at)
+        if session is None:
+            return _to_login(areq, pending, values)
+        if not _assurance(areq, session):
+            return _to_step_up(areq, pending, values)
+        if decision == "deny":
+            raise AccessDeniedError("The citizen refused.")
+        if decision == "allow":
+            consents.grant(session.citizen_id, areq.client, areq.scopes)
+        elif "consent" in areq.prompt or consents.needs_consent(session.citizen_id, areq.client, areq.scopes):
+            if "none" in areq.prompt:
+                raise ConsentRequiredError()
+            return _consent_page(areq, pending, values)
+        response = _issue_code(areq, session)
+    except OAuth2Error as error:
+        response = error_response(areq.redirect_uri, error, areq.state, areq.response_mode)
+    _forget(pending, commit=False)
+    db.session.commit()
+    return response
+
+
+def _mode(values) -> str:
+    return "form_post" if values.get("response_mode") == "form_post" else "query"
+
+
+def _authenticate(areq: AuthorizationRequest, created_at: datetime):
+    """OIDC Core §3.1.2.3: the session that may answer this request, or None when the citizen
+    must sign in (again). ``prompt=none`` turns that into ``login_required`` (§3.1.2.6)."""
+    session = current_session()
+    need_login = session is None
+    if session is not None:
+        fresh = session.auth_time >= created_at
+        if "login" in areq.prompt and not fresh:
+            need_login = True
+        if areq.max_age is not None and not fresh and \
+                (utcnow() - session.auth_time).total_seconds() > areq.max_age:
+            need_login = True
+        if areq.hinted_sub is not None:
+            citizen = db.session.get(Citizen, session.citizen_id)
+            if remember_subject(citizen, areq.client) != areq.hinted_sub:
+                need_login = True
+    if need_login:
+        if "none" in areq.prompt:
+            raise LoginRequiredError()
+        return None
+    return session
+
+
+def _assurance(areq: AuthorizationRequest, session) -> bool:
+    """Whether the session reaches the ``acr`` the request needs (OIDC Core §3.1.2.1, §5.5.1.1
+    when essential). False means a step-up is due; an account that cannot reach the level gets
+    ``unmet_authentication_requirements`` (Unmet Authentication Requirements 1.0 §2) and
+    ``prompt=none`` gets ``login_required`` (§3.1.2.6)."""
+    required = areq.required_acr
+    if required is None or assurance.rank(session.acr) >= assurance.rank(required):
+        return True
+    citizen = db.session.get(Citizen, session.citizen_id)
+    if not can_reach(citizen, required):
+        raise UnmetAuthenticationRequirementsError(
+            "The account cannot be authenticated at the requested level.")
+    if "none" in areq.prompt:
+        raise LoginRequiredError()
+    return False
+
+
+def _to_step_up(areq: AuthorizationRequest, pending, values):
+    pending_id = _store(areq, pending, values)
+    return no_store(redirect(step_up_url(f"/authorize/continue/{pending_id}", areq.required_acr), code=302))
+
+
+def _store(areq: AuthorizationRequest, pending: Row | None, values) -> str:
+    """The id of the stored request: the one being resumed, or a new row (committed)."""
+    if pending is not None:
+        return pending.id
+    now = utcnow()
+    pending_id = secrets.token_urlsafe(24)
+    # Abandoned requests go away as new ones arrive (indexed on expires_at).
+    db.session.execute(_PENDING_EXPIRED, {"now": now})
+    db.session.execute(_PENDING_INSERT, {
+        "id": pending_id, "client_pk": areq.client.id, "params": {k: values.get(k) for k in values},
+        "created_at": now, "expires_at": now + PENDING_TTL})
+    db.session.commit()
+    return pending_id
+
+
+def _forget(pending: Row | None, *, commit: bool = True) -> None:
+    """Delete the stored request (``commit=False``: in the caller's transaction, which then
+    commits it together with the code it issued)."""
+    if pending is not None:
+        db.session.execute(_PENDING_DELETE, {"id": pending.id})
+        if commit:
+            db.session.commit()
+
+
+def _to_login(areq: AuthorizationRequest, pending, values):
+    """The sign-in page (blueprint endpoint ``auth.login``), then back to this request."""
+    query = {"next": f"/authorize/continue/{_store(areq, pending, values)}"}
+    if areq.params.get("login_hint"):
+        query["login_hint"] = areq.params["login_hint"]
+    if areq.params.get("ui_locales"):
+        query["ui_locales"] = areq.params["ui_locales"]
+    return no_store(redirect("/login?" + urlencode(query), code=302))
+
+
+def _consent_page(areq: AuthorizationRequest, pending, values):
+    return no_store(current_app.make_response(render_template(
+        "oidc/consent.html", client=areq.client, pending_id=_store(areq, pending, values),
+        claims=consents.describe(areq.scopes))))
+
+
+def _issue_code(areq: AuthorizationRequest, session):
+    """RFC 6749 §4.1.2: the code, with state; Authlib's grant generates and stores it."""
+    citizen = citizen_ref(session.citizen_id)
+    grantee = Grantee(citizen=citizen, sub=remember_subject(citizen, areq.client),
+                      auth_time=session.auth_time,
+                      acr=assurance.acr_claim(session.acr, areq.acr_values
+                                              or areq.client.default_acr_values or []),
+                      amr=assurance.amr_claim(session.amr),
+                      session_id=session.id, sid=session.sid)
+    issuer = current_app.config["IDP"].issuer
+    oauth_request = OAuth2Request("GET", issuer + "/authorize")
+    oauth_request.payload = BasicOAuth2Payload(areq.params)
+    oauth_request.client = areq.client
+    oauth_request.user = grantee
+    oauth_request.scope = areq.scope
+    grant = AuthorizationCodeGrant(oauth_request, authorization_server())
+    code = grant.generate_authorization_code()
+    grant.save_authorization_code(code, oauth_request)
+    join(session, areq.client.id)
+    return authorization_response(areq.redirect_uri, [("code", code), ("state", areq.state)],
+                                  areq.response_mode)

@@ -1,0 +1,29 @@
+"""The UserInfo endpoint (OIDC Core §5.3): GET or POST with a bearer access token in the
+Authorization header (RFC 6750 §2.1), or POST with it in the form body (§2.2).
+Claims are released by the token's scopes only; the response is never cached."""
+
+from __future__ import annotations
+
+from flask import jsonify
+
+from idp.oidc.blueprint import bp
+from idp.oidc.claims import user_claims
+from idp.oidc.clients.registry import get_client
+from idp.oidc.errors import InvalidTokenError
+from idp.oidc.subject import citizen_for_subject
+from idp.oidc.tokens.resource import current_token, error_response, require_access_token
+from idp.web import csrf, no_store
+
+
+@bp.route("/userinfo", methods=["GET", "POST"])
+@csrf.exempt
+@require_access_token("openid", allow_body=True)
+def userinfo():
+    token = current_token
+    client = get_client(token["client_id"])
+    citizen = citizen_for_subject(client, token["sub"])
+    if citizen is None:
+        return error_response(InvalidTokenError(description="The citizen is unknown."))
+    response = jsonify(user_claims(citizen, token["sub"], token.get("scope", "").split()))
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    return no_store(response)
