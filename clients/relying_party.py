@@ -10,7 +10,12 @@ What it shows a newcomer:
   the logout token is validated against idp's JWKS with joserfc (signature, ``typ``, iss, aud,
   iat/exp, events, sid/sub, no nonce, ``jti`` not seen before) and the matching local sessions
   are dropped on the server, so the browser is signed out here even though it never came back;
-- the receiving end of Front-Channel Logout 1.0 (``GET /frontchannel-logout?iss=&sid=``).
+- the receiving end of Front-Channel Logout 1.0 (``GET /frontchannel-logout?iss=&sid=``);
+- acting for an organisation (``org_sign_in``): "Act for your organisation" asks for the scope
+  ``organization`` with ``prompt=select_account``, and the page shows whose business it serves
+  (the ``org`` claim: the organisation and the citizen's roles in it);
+- refreshing the tokens (``POST /refresh``, RFC 6749 §6) and showing the answer, which is how
+  a service learns that the citizen no longer holds the context it was serving.
 
 Sessions live on the server (:class:`SessionStore`); the browser's cookie holds only a random
 key. Several processes would need a shared store (Redis, a database table) instead.
@@ -48,6 +53,8 @@ class LocalSession:
     id_token: str
     claims: dict
     userinfo: dict
+    refresh_token: str | None = None
+    refreshed: str | None = None
     created_at: float = field(default_factory=time.time)
 
 
@@ -109,8 +116,21 @@ padding:.25rem .5rem;text-align:left;vertical-align:top}</style></head>
 {% if local %}
   <p id="status" data-signed-in="true">Signed in as
     <strong id="who">{{ local.userinfo.get("name") or local.sub }}</strong></p>
+  {% set org = local.claims.get("org") %}
+  {% if org %}
+    <p id="serving" data-org-id="{{ org.id }}">Serving the business of
+      <strong id="org-name">{{ org.name }}</strong> ({{ org.scheme }} {{ org.id }});
+      your roles: <span id="org-roles">{{ org.roles | join(", ") }}</span></p>
+  {% else %}
+    <p id="serving" data-org-id="">Serving you personally.</p>
+  {% endif %}
   <form method="post" action="/logout"><input type="hidden" name="csrf" value="{{ csrf }}">
     <button type="submit" id="sign-out">Sign out</button></form>
+  {% if local.refresh_token %}
+    <form method="post" action="/refresh"><input type="hidden" name="csrf" value="{{ csrf }}">
+      <button type="submit" id="refresh">Refresh the tokens</button></form>
+  {% endif %}
+  {% if local.refreshed %}<p id="refresh-result">{{ local.refreshed }}</p>{% endif %}
   <h2>Claims received</h2>
   <table id="claims"><tr><th>claim</th><th>value</th><th>from</th></tr>
   {% for name, value in local.claims.items() %}
@@ -121,6 +141,9 @@ padding:.25rem .5rem;text-align:left;vertical-align:top}</style></head>
 {% else %}
   <p id="status" data-signed-in="false">You are signed out.</p>
   <p><a id="sign-in" href="/login">Sign in with the national electronic ID</a></p>
+  {% if org_sign_in %}
+    <p><a id="sign-in-org" href="/login?for=organisation">Act for your organisation</a></p>
+  {% endif %}
 {% endif %}
 {% for name, url in links %}<p><a href="{{ url }}">{{ name }}</a></p>{% endfor %}
 </main></body></html>"""
@@ -128,7 +151,7 @@ padding:.25rem .5rem;text-align:left;vertical-align:top}</style></head>
 
 def create_rp_app(*, title: str, tagline: str, scope: str, colour: str = "#b00",
                   acr_values: str | None = None, links: list[tuple[str, str]] | None = None,
-                  environ: dict | None = None) -> Flask:
+                  org_sign_in: bool = False, environ: dict | None = None) -> Flask:
     env = os.environ if environ is None else environ
     issuer = env["RP_ISSUER"].rstrip("/")
     client_id = env["RP_CLIENT_ID"]
@@ -190,7 +213,8 @@ def create_rp_app(*, title: str, tagline: str, scope: str, colour: str = "#b00",
             session.pop("key", None)
         csrf = session.setdefault("csrf", secrets.token_urlsafe(16))
         response = app.make_response(render_template_string(
-            PAGE, title=title, tagline=tagline, colour=colour, local=local, csrf=csrf, links=links or []))
+            PAGE, title=title, tagline=tagline, colour=colour, local=local, csrf=csrf, links=links or [],
+            org_sign_in=org_sign_in))
         response.headers["Cache-Control"] = "no-store"
         return response
 
@@ -205,6 +229,9 @@ def create_rp_app(*, title: str, tagline: str, scope: str, colour: str = "#b00",
     @app.get("/login")
     def login():
         extra = {"acr_values": acr_values} if acr_values else {}
+        if org_sign_in and request.args.get("for") == "organisation":
+            # idp asks who the citizen acts as, every time (prompt=select_account).
+            extra.update(scope=f"{scope} organization", prompt="select_account")
         return idp.authorize_redirect(f"{base_url}/callback", **extra)
 
     @app.get("/callback")
@@ -221,7 +248,8 @@ def create_rp_app(*, title: str, tagline: str, scope: str, colour: str = "#b00",
                 "<p><a href='/'>Back</a></p>", got=claims.get("acr") or "(none)"), 403
         userinfo = dict(idp.userinfo(token=token))
         key = store.create(LocalSession(sub=claims["sub"], sid=claims.get("sid"),
-                                        id_token=token["id_token"], claims=claims, userinfo=userinfo))
+                                        id_token=token["id_token"], claims=claims, userinfo=userinfo,
+                                        refresh_token=token.get("refresh_token")))
         session["key"] = key
         return redirect("/", 303)
 
@@ -239,6 +267,25 @@ def create_rp_app(*, title: str, tagline: str, scope: str, colour: str = "#b00",
             "id_token_hint": local.id_token, "post_logout_redirect_uri": f"{base_url}/",
             "state": secrets.token_urlsafe(8)}).prepare().url
         return redirect(query, 303)
+
+    @app.post("/refresh")
+    def refresh():
+        """RFC 6749 §6: new tokens for the refresh token, or idp's refusal, shown on the page."""
+        if request.form.get("csrf") != session.get("csrf"):
+            abort(400)
+        local = store.get(session.get("key"))
+        if local is None or not local.refresh_token:
+            return redirect("/", 303)
+        answer = requests.post(idp.load_server_metadata()["token_endpoint"], timeout=10,
+                               data={"grant_type": "refresh_token", "refresh_token": local.refresh_token},
+                               auth=(client_id, env["RP_CLIENT_SECRET"]))
+        body = answer.json()
+        if answer.status_code == 200:
+            local.refresh_token = body.get("refresh_token", local.refresh_token)
+            local.refreshed = "Refreshed: the tokens are still valid."
+        else:
+            local.refreshed = f"Refresh refused: {body.get('error')}"
+        return redirect("/", 303)
 
     @app.post("/backchannel-logout")
     def backchannel_logout():

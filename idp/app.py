@@ -28,6 +28,7 @@ COMPONENTS = (
     "idp.notify",
     "idp.auth",
     "idp.accounts",
+    "idp.orgs",
     "idp.keys",
     "idp.oidc",
     "idp.api",

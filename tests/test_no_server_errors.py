@@ -43,7 +43,8 @@ CLIENT_FIELDS = [
 ]
 FORM_FIELDS = ["csrf_token", "identifier", "username", "password", "new_password", "current_password",
                "confirm", "code", "otp", "recovery_code", "email", "phone", "next", "decision",
-               "credential", "remember", "full_name", "birthdate", "gender", "pin", "accept"]
+               "credential", "remember", "full_name", "birthdate", "gender", "pin", "accept",
+               "context", "roles", "member_id"]
 HEADERS = ["Authorization", "DPoP", "Content-Type", "Accept", "Accept-Language", "User-Agent",
            "If-None-Match", "Origin", "Referer", "X-Forwarded-For", "X-Forwarded-Proto",
            "X-Forwarded-Host", "Cookie"]
@@ -302,6 +303,11 @@ def test_every_citizen_form_is_enumerated(app):
 
 @pytest.mark.parametrize("rule", [
     # listed here for readable test ids; test_every_citizen_form_is_enumerated checks the map
+    "/account/acting-for/organisations/<int:organisation_id>/activate",
+    "/account/acting-for/organisations/<int:organisation_id>/hand-over",
+    "/account/acting-for/organisations/<int:organisation_id>/members",
+    "/account/acting-for/organisations/<int:organisation_id>/members/<int:member_id>/remove",
+    "/account/acting-for/organisations/<int:organisation_id>/members/<int:member_id>/roles",
     "/account/consents/<int:consent_id>/revoke", "/account/contacts",
     "/account/contacts/<any(email, phone):kind>/resend", "/account/contacts/<any(email, phone):kind>/verify",
     "/account/notices", "/account/password", "/recover", "/recover/code",

@@ -1,5 +1,6 @@
 """An agency system (sample relying party: the land registry): pairwise ``sub``, asks for the
-profile and for assurance ``urn:idp:acr:substantial`` (``acr_values``). Run like the portal,
+profile, for the organisation the citizen acts for (``organization``: the page shows whose
+business it serves), and for assurance ``urn:idp:acr:substantial`` (``acr_values``). Run like the portal,
 with RP_CLIENT_ID=demo-agency and its own RP_BASE_URL (``./scripts/run`` does it)."""
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ def create_app(environ=None):
     env = os.environ if environ is None else environ
     return create_rp_app(title="Land Registry (demo agency)",
                          tagline="Register and look up land-use rights.",
-                         scope="openid profile", colour="#064", acr_values=ACR, environ=env)
+                         scope="openid profile organization", colour="#064", acr_values=ACR, environ=env)
 
 
 if __name__ == "__main__":

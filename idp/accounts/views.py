@@ -236,7 +236,8 @@ def revoke_consent(consent_id: int):
 
 @bp.get("/history")
 def history_page():
-    return render_template("accounts/history.html", sign_ins=history.sign_ins(g.citizen.id))
+    return render_template("accounts/history.html", sign_ins=history.sign_ins(g.citizen.id),
+                           on_behalf=history.on_behalf(g.citizen.id))
 
 
 @bp.route("/password", methods=["GET", "POST"])

@@ -18,6 +18,10 @@ IDENTIFIER_PARTS = {
     "birth_year": _l("Digits 5-6 of the number (year of birth) do not match the birth date."),
     "gender": _l("Digit 4 of the number (century of birth and sex) does not match the registered sex."),
     "checksum": _l("The check number (last two digits) does not match the other digits."),
+    "check_digit": _l("The check digit does not match the other digits."),
+    "serial": _l("The serial part of the number cannot be all zeros."),
+    "branch": _l("A branch number runs from 001 to 999."),
+    "kind": _l("The first digit does not stand for a legal entity."),
 }
 
 PASSWORD_PROBLEMS = {

@@ -40,6 +40,7 @@ MODEL_MODULES = (
     "idp.audit.models",
     "idp.signatures.models",
     "idp.notify.models",
+    "idp.orgs.models",
 )
 
 

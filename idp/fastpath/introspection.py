@@ -10,8 +10,9 @@ path's own, called the same way: the token's shape and hint
 :class:`~idp.oidc.tokens.access.AccessTokenValidator` for the
 signature (:data:`~idp.oidc.tokens.access.verified_signatures` remembers a signature already
 checked), the RFC 9068 claims, then revocation, the citizen's account lock and the client's
-registration read from the database on every request (in one query); the body is
-:func:`~idp.oidc.endpoints.introspection.access_token_answer`.
+registration read from the database on every request (in one query), and for a token that
+carries an acting context, whether it still holds (:func:`~idp.oidc.tokens.acting.still_holds`); the
+body is :func:`~idp.oidc.endpoints.introspection.access_token_answer`.
 Everything else (a refresh token, an inactive or revoked token, a token addressed to the
 caller as an audience, any error) goes to Flask.
 """
@@ -25,6 +26,7 @@ from idp.db import db
 from idp.fastpath.client_auth import authenticate
 from idp.oidc.endpoints.introspection import IntrospectionEndpoint, access_token_answer, may_introspect
 from idp.oidc.tokens.access import ANY_AUDIENCE, AccessTokenValidator
+from idp.oidc.tokens.acting import still_holds
 from idp.oidc.tokens.presented import PresentedToken, acceptable, access_token_shaped
 from idp.oidc.views import token as token_endpoint
 
@@ -61,7 +63,8 @@ class Introspection:
                 return None
             try:
                 validator.check_live(claims, revoked=client.token_revoked,
-                                     locked=client.subject_locked, client=client)
+                                     locked=client.subject_locked, client=client,
+                                     represented=still_holds(claims))
             except InvalidTokenError:
                 return None
         return access_token_answer(claims, self.issuer)

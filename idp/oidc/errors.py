@@ -21,6 +21,7 @@ from authlib.oauth2.rfc6749.errors import (
 )
 from authlib.oauth2.rfc6750.errors import InsufficientScopeError, InvalidTokenError
 from authlib.oidc.core.errors import (
+    AccountSelectionRequiredError,
     ConsentRequiredError,
     InteractionRequiredError,
     LoginRequiredError,
@@ -53,7 +54,8 @@ class InvalidAuthorizationRequest(Exception):
 
 
 __all__ = [
-    "AccessDeniedError", "ConsentRequiredError", "InsufficientScopeError", "InteractionRequiredError",
+    "AccessDeniedError", "AccountSelectionRequiredError", "ConsentRequiredError",
+    "InsufficientScopeError", "InteractionRequiredError",
     "InvalidAuthorizationRequest", "InvalidClientError", "InvalidGrantError", "InvalidRequestError",
     "InvalidScopeError", "InvalidTokenError", "LoginRequiredError", "OAuth2Error",
     "RequestNotSupportedError", "RequestURINotSupportedError", "UnauthorizedClientError",

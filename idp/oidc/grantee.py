@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, select
 
@@ -54,6 +54,10 @@ class Grantee:
     amr: list[str] = field(default_factory=list)
     session_id: int | None = None
     sid: str | None = None
+    #: Who the citizen acts for (:class:`idp.orgs.context.Acting`), None for themselves, and
+    #: the claims that say so in tokens (:mod:`idp.oidc.tokens.acting`).
+    acting: Any = None
+    context: dict = field(default_factory=dict)
 
     def get_user_id(self) -> str:
         return self.sub

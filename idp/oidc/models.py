@@ -153,6 +153,8 @@ class AuthorizationCode(db.Model):
     #: The access token issued on redemption, revoked with it if the code is presented again.
     access_jti: Mapped[str | None] = mapped_column(String(64))
     access_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: Who the citizen chose to act for (idp.orgs.context: ``org:<id>``, ``person:<id>``).
+    acting: Mapped[str | None] = mapped_column(String(64))
 
 
 class RefreshTokenFamily(db.Model):
@@ -180,6 +182,8 @@ class RefreshTokenFamily(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     revoked_reason: Mapped[str | None] = mapped_column(String(64))
+    #: The acting context of the code it descends from, checked again at every refresh.
+    acting: Mapped[str | None] = mapped_column(String(64))
 
 
 class RefreshToken(db.Model):

@@ -20,6 +20,10 @@ SCOPES: dict[str, tuple[tuple[str, ...], object]] = {
     "national_id": (("national_id", "national_id_scheme", "identity_document"),
                     _l("Your personal identification number and identity document")),
     "assurance": (("assurance_level",), _l("How well your account has been verified")),
+    # Acting for others (idp.orgs.context, idp.oidc.tokens.acting): the organisation chosen at sign-in
+    # with the roles it gave the citizen; or the child chosen, as ``sub``, and the citizen in ``act``.
+    "organization": (("org",), _l("The organisation you choose to act for, and your roles in it")),
+    "representation": (("act",), _l("The person you choose to act for, and that you act for them")),
     # OIDC Core §11: a refresh token that outlives the sign-in session (it survives sign-out,
     # Back-Channel Logout 1.0 §2.7); only ever granted with the citizen's consent.
     "offline_access": ((), _l("Keep this access after you sign out, until you revoke it")),

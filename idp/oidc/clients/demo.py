@@ -1,9 +1,10 @@
 """The sample relying parties of the sandbox (``clients/portal`` and ``clients/agency``),
 registered through :func:`idp.oidc.clients.registry.create_client`, the code the admin CLI uses.
 
-- ``demo-portal``: the national service portal; public ``sub``; profile and national_id.
-- ``demo-agency``: an agency system (the land registry); pairwise ``sub``; profile; asks for
-  ``urn:idp:acr:substantial``.
+- ``demo-portal``: the national service portal; public ``sub``; profile and national_id, and
+  ``organization`` when the citizen acts for their organisation.
+- ``demo-agency``: an agency system (the land registry); pairwise ``sub``; profile and
+  ``organization``; asks for ``urn:idp:acr:substantial``.
 
 Both register back-channel and front-channel logout URIs on their own origin. Client secrets
 are shown once by ``create_client``; the sandbox keeps them in a 0600 JSON file in the
@@ -25,9 +26,9 @@ from idp.oidc.models import Client
 
 SAMPLES = {
     "demo-portal": {"name": "Cổng Dịch vụ công quốc gia (demo)", "agency": "Văn phòng Chính phủ",
-                    "scope": "openid profile national_id", "subject_type": "public"},
+                    "scope": "openid profile national_id organization", "subject_type": "public"},
     "demo-agency": {"name": "Hệ thống đăng ký đất đai (demo)", "agency": "Bộ Tài nguyên và Môi trường",
-                    "scope": "openid profile", "subject_type": "pairwise"},
+                    "scope": "openid profile organization", "subject_type": "pairwise"},
 }
 
 

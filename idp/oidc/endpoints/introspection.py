@@ -55,8 +55,9 @@ def may_introspect(token: PresentedToken, client) -> bool:
 def access_token_answer(claims, issuer: str) -> dict:
     """RFC 7662 §2.2 for an active access token: what its claims say, nothing personal."""
     body = {"active": True, "token_type": "Bearer", "iss": issuer}
-    # ``act``: who acts for the citizen, nested for delegation chains (RFC 8693 §4.1, §2.2.1).
-    for name in ("client_id", "scope", "sub", "aud", "exp", "iat", "jti", "auth_time", "acr", "act"):
+    # ``act``: who acts for the citizen, nested for delegation chains (RFC 8693 §4.1, §2.2.1);
+    # ``org``: the organisation the citizen acts for (idp.oidc.tokens.acting).
+    for name in ("client_id", "scope", "sub", "aud", "exp", "iat", "jti", "auth_time", "acr", "act", "org"):
         if name in claims:
             body[name] = claims[name]
     return body

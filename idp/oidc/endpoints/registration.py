@@ -44,8 +44,9 @@ EXTRA_METADATA = ["post_logout_redirect_uris", "subject_type", "sector_identifie
 
 
 #: Scopes a registrant gets only where its initial access token allows them (or an
-#: administrator grants them later with ``idp clients update --scope``).
-REGISTRANT_DENIED_SCOPES = frozenset({"national_id"})
+#: administrator grants them later with ``idp clients update --scope``): the national
+#: identifier, and acting for others (an organisation's business, a child's data).
+REGISTRANT_DENIED_SCOPES = frozenset({"national_id", "organization", "representation"})
 
 
 def _digest(token: str) -> str:

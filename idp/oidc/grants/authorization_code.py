@@ -23,9 +23,10 @@ from idp.db import db
 from idp.db.types import utcnow
 from idp.oidc.grantee import CitizenRef, Grantee, active_citizen_ref
 from idp.oidc.models import AuthorizationCode, RefreshTokenFamily
-from idp.oidc.subject import subject_for
 from idp.oidc.tokens import access as access_token
 from idp.oidc.tokens import refresh as refresh_token
+from idp.oidc.tokens.acting import claims_for, subject_of
+from idp.orgs.context import Acting, resolve
 
 AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
 
@@ -34,10 +35,12 @@ def code_digest(code: str) -> str:
     return hashlib.sha256(code.encode()).hexdigest()
 
 
-def grantee_for(citizen: Citizen | CitizenRef, client, *, session_id, auth_time, acr, amr) -> Grantee:
+def grantee_for(citizen: Citizen | CitizenRef, client, *, session_id, auth_time, acr, amr,
+                acting: Acting | None = None) -> Grantee:
     sid = db.session.scalar(_SID, {"session_id": session_id}) if session_id is not None else None
-    return Grantee(citizen=citizen, sub=subject_for(citizen, client), auth_time=auth_time,
-                   acr=acr, amr=list(amr or []), session_id=session_id, sid=sid)
+    return Grantee(citizen=citizen, sub=subject_of(citizen, acting, client), auth_time=auth_time,
+                   acr=acr, amr=list(amr or []), session_id=session_id, sid=sid, acting=acting,
+                   context=claims_for(citizen, acting, client))
 
 
 # Built once, with bound parameters: every code redemption runs them. The claim is a Core
@@ -82,6 +85,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             "amr": list(grantee.amr),
             "created_at": now,
             "expires_at": now + timedelta(seconds=ttl),
+            "acting": grantee.acting.ref if grantee.acting is not None else None,
         })
 
     def query_authorization_code(self, code, client):
@@ -116,13 +120,16 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
 
     def authenticate_user(self, authorization_code: AuthorizationCode):
         """The grantee; None (``invalid_grant``) when the account is gone or was locked since
-        the code was issued."""
+        the code was issued, or the citizen no longer holds the context they chose."""
         citizen = active_citizen_ref(authorization_code.citizen_id)
         if citizen is None:
             return None
+        acting = resolve(authorization_code.acting, citizen.id)
+        if authorization_code.acting and acting is None:
+            return None
         return grantee_for(citizen, self.request.client, session_id=authorization_code.session_id,
                            auth_time=authorization_code.auth_time, acr=authorization_code.acr,
-                           amr=authorization_code.amr)
+                           amr=authorization_code.amr, acting=acting)
 
 
 # What Authlib's OpenID and PKCE extensions read from a stored code.

@@ -1,7 +1,8 @@
 """The ID token (OIDC Core §2, §3.1.3.6), added to token responses whose scope has ``openid``.
 
 Claims: iss, sub, aud, exp, iat, auth_time, nonce (from the authorization request), acr, amr,
-sid (Front/Back-Channel Logout §2) and at_hash. No personal data: UserInfo carries it.
+sid (Front/Back-Channel Logout §2), at_hash, and the acting context (``org`` or ``act``,
+:mod:`idp.oidc.tokens.acting`). No personal data: UserInfo carries it.
 Signed with the client's ``id_token_signed_response_alg`` or ``IDP_SIGNING_ALG`` (RS256);
 ``alg: none`` is never produced.
 """
@@ -56,6 +57,7 @@ class IdToken(OpenIDCode):
             claims["amr"] = list(grantee.amr)
         if grantee.sid:
             claims["sid"] = grantee.sid
+        claims.update(grantee.context)  # who the citizen acts for (idp.oidc.tokens.acting)
         at_hash = create_half_hash(token["access_token"], alg)
         if at_hash is not None:
             claims["at_hash"] = at_hash.decode()

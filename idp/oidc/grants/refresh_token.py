@@ -11,17 +11,20 @@ from authlib.oauth2.rfc6749 import grants
 from idp.oidc.grantee import active_citizen_ref
 from idp.oidc.grants.authorization_code import AUTH_METHODS, grantee_for
 from idp.oidc.tokens import refresh as families
+from idp.orgs.context import resolve
 
 
 class RefreshTokenGrant(grants.RefreshTokenGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = AUTH_METHODS
     INCLUDE_NEW_REFRESH_TOKEN = True
     _citizen = None
+    _acting = None
 
     def authenticate_refresh_token(self, refresh_token):
         """The stored token, claimed; None (``invalid_grant``) when it is unknown, another
-        client's, revoked, expired (itself or its family, ``IDP_REFRESH_TOKEN_MAX_AGE``), or
-        when the citizen's account is locked or gone."""
+        client's, revoked, expired (itself or its family, ``IDP_REFRESH_TOKEN_MAX_AGE``), when
+        the citizen's account is locked or gone, or when the citizen no longer holds the context
+        the family was issued for (removed from the organisation, the child now of age)."""
         row = families.find(refresh_token)
         client = self.request.client
         if row is None or not row.check_client(client):
@@ -30,6 +33,9 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
             return None
         self._citizen = active_citizen_ref(row.family.citizen_id)
         if self._citizen is None:
+            return None
+        self._acting = resolve(row.family.acting, self._citizen.id)
+        if row.family.acting and self._acting is None:
             return None
         if row.rotated_at is not None or not families.claim(row):
             families.report_reuse(row, client.client_id)
@@ -42,7 +48,8 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         if citizen is None:
             return None
         return grantee_for(citizen, self.request.client, session_id=family.session_id,
-                           auth_time=family.auth_time, acr=family.acr, amr=family.amr)
+                           auth_time=family.auth_time, acr=family.acr, amr=family.amr,
+                           acting=self._acting)
 
     def revoke_old_credential(self, refresh_token):
         """Already marked exchanged when it was claimed."""

@@ -14,7 +14,9 @@ allow``), and within the allowed scope and the subject token's scope. The new to
 RFC 9068 JWT with ``aud`` = the target, ``sub`` = the citizen as the target knows them
 (pairwise), ``client_id`` = the caller, and ``act`` = ``{"sub": <caller>}`` wrapping any earlier
 ``act`` (§4.1: a delegation chain, newest actor outermost). It never outlives the subject
-token and carries no refresh token.
+token and carries no refresh token. The acting context is kept, never widened: ``org`` as the
+subject token has it, and a parent acting for a child (the child as ``sub``) stays in the
+``act`` chain (:mod:`idp.oidc.tokens.acting`); both are checked again wherever the new token is used.
 
 Refusals (§2.2.2): ``invalid_request`` for a missing, malformed, unsupported or unacceptable
 subject token; ``invalid_target`` for a target that is unknown or not allowed for the caller;
@@ -49,6 +51,7 @@ from idp.oidc.models import Client, TokenExchangePolicy
 from idp.oidc.scopes import SCOPES
 from idp.oidc.subject import citizen_for_subject, remember_subject
 from idp.oidc.tokens.access import ANY_AUDIENCE, AccessTokenGenerator, check_access_token
+from idp.oidc.tokens.acting import rebase_act
 
 GRANT_TYPE = "urn:ietf:params:oauth:grant-type:token-exchange"
 #: §3: the only token type accepted and issued: our JWT access tokens.
@@ -75,6 +78,9 @@ class ExchangedSubject:
     auth_time: datetime | None = None
     acr: str | None = None
     amr: list[str] = field(default_factory=list)
+    #: The organisation the subject token acts for, kept as it is (never dropped: a token
+    #: without it would speak for the citizen alone, a wider context).
+    org: dict | None = None
 
     def get_user_id(self) -> str:
         return self.sub
@@ -91,7 +97,10 @@ class ExchangedTokenGenerator(AccessTokenGenerator):
         return int(user.auth_time.timestamp()) if user.auth_time else None
 
     def get_extra_claims(self, client, grant_type, user: ExchangedSubject, scope):
-        return {"act": user.act, "exp": min(user.exp, int(clock.time()) + self._ttl)}
+        claims = {"act": user.act, "exp": min(user.exp, int(clock.time()) + self._ttl)}
+        if user.org is not None:
+            claims["org"] = user.org
+        return claims
 
     def __init__(self, issuer: str, alg: str, access_ttl: int):
         super().__init__(issuer, alg, access_ttl)
@@ -244,11 +253,12 @@ class TokenExchangeGrant(grants.BaseGrant, grants.TokenEndpointMixin):
             raise InvalidRequestError("The subject_token's subject is unknown.")
         act = {"sub": client.client_id}
         if isinstance(claims.get("act"), dict):
-            act["act"] = claims["act"]
+            # A parent acting for a child stays in the chain, named as the target knows them.
+            act["act"] = rebase_act(claims["act"], client, target)
         return ExchangedSubject(
             citizen=citizen, sub=remember_subject(citizen, target), audience=aud, act=act,
             exp=int(claims["exp"]), auth_time=datetime.fromtimestamp(claims["auth_time"], UTC),
-            acr=claims.get("acr"), amr=list(claims.get("amr") or []))
+            acr=claims.get("acr"), amr=list(claims.get("amr") or []), org=claims.get("org"))
 
     def _granted_scope(self, claims: dict, policy: TokenExchangePolicy) -> str:
         """RFC 8693 §2.1 / RFC 6749 §3.3: never more than both the subject token and the

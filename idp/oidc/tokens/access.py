@@ -33,6 +33,7 @@ from idp.keys import service as keys
 from idp.oidc.clients.registry import get_client
 from idp.oidc.models import RevokedAccessToken
 from idp.oidc.subject import locked_subject
+from idp.oidc.tokens.acting import still_holds
 
 MAX_TOKEN_LENGTH = 4096
 #: Pass as ``audience`` to accept a token whatever its ``aud``; the caller then decides who may
@@ -73,6 +74,10 @@ class AccessTokenGenerator(JWTBearerTokenGenerator):
 
     def get_amr(self, user):
         return list(user.amr) if user and user.amr else None
+
+    def get_extra_claims(self, client, grant_type, user, scope):
+        """The acting context (``org`` or ``act``, :mod:`idp.oidc.tokens.acting`)."""
+        return dict(getattr(user, "context", None) or {})
 
 
 def unverified_claims(token: str) -> dict:
@@ -223,21 +228,24 @@ class AccessTokenValidator(JWTBearerTokenValidator):
     def validate_token(self, token, scopes, request, **kwargs):
         self.validate_claims(token, scopes, request, **kwargs)
         revoked, locked = token_state(token["jti"], token["sub"])
-        self.check_live(token, revoked=revoked, locked=locked, client=get_client(token["client_id"]))
+        self.check_live(token, revoked=revoked, locked=locked, client=get_client(token["client_id"]),
+                        represented=still_holds(token))
 
     def validate_claims(self, token, scopes=None, request=None, **kwargs) -> None:
         """RFC 9068 §4 on the claims alone (``exp``, ``iss``, ``aud``..., and ``scopes``):
         Authlib's check, without what needs the database (:meth:`check_live`)."""
         super().validate_token(token, scopes, request, **kwargs)
 
-    def check_live(self, token, *, revoked: bool, locked: bool, client) -> None:
+    def check_live(self, token, *, revoked: bool, locked: bool, client, represented: bool = True) -> None:
         """What the signature cannot say: the token was not revoked, the citizen's account is
         not locked (RFC 9700 §4.14, ASVS 3.3: a locked account's tokens stop working at once,
-        whatever was revoked), and its client (None when unknown or disabled) is still
-        registered, under the same registration."""
+        whatever was revoked), the acting context it carries still holds (``represented``,
+        :func:`idp.oidc.tokens.acting.still_holds`: a removed member, a child now of age), and its
+        client (None when unknown or disabled) is still registered, under the same
+        registration."""
         if revoked:
             raise InvalidTokenError(realm=self.realm, description="The token was revoked.")
-        if locked:
+        if locked or not represented:
             # Worded like a revocation: the relying party learns nothing about the account.
             raise InvalidTokenError(realm=self.realm, description="The token is no longer valid.")
         if client is None:

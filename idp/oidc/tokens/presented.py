@@ -13,6 +13,7 @@ from idp.oidc.grantee import active_citizen_ref
 from idp.oidc.models import Client, RefreshToken
 from idp.oidc.tokens import refresh as families
 from idp.oidc.tokens.access import ANY_AUDIENCE, check_access_token
+from idp.orgs.context import resolve
 
 
 @dataclass
@@ -97,5 +98,8 @@ def find_token(token: str, hint: str | None) -> PresentedToken | None:
         return None
     if active_citizen_ref(row.family.citizen_id) is None:
         # Nor are those of a locked account (the refresh grant refuses them too).
+        return None
+    if row.family.acting and resolve(row.family.acting, row.family.citizen_id) is None:
+        # Nor those of a context the citizen no longer holds (idp.orgs.context).
         return None
     return PresentedToken("refresh_token", owner.client_id, (owner.client_id,), refresh=row)

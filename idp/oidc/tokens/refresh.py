@@ -67,7 +67,7 @@ def start_family(code: AuthorizationCode) -> tuple[int, datetime]:
     return db.session.execute(_INSERT_FAMILY, {
         "client_pk": code.client_pk, "citizen_id": code.citizen_id, "session_id": code.session_id,
         "scope": code.scope, "auth_time": code.auth_time, "acr": code.acr,
-        "amr": list(code.amr), "created_at": now}).scalar_one(), now
+        "amr": list(code.amr), "created_at": now, "acting": code.acting}).scalar_one(), now
 
 
 _INSERT_TOKEN = RefreshToken.__table__.insert()

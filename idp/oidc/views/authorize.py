@@ -8,7 +8,11 @@
 2b. :func:`_assurance`: a session below the ``acr`` the request needs goes to the second-factor
    page (step-up, no password again), or ``unmet_authentication_requirements`` when the
    account cannot reach it;
-3. :func:`_consent`: remembered consent, or the consent page, or ``consent_required``;
+3. consent: remembered consent, or the consent page, or ``consent_required``; with the scope
+   ``organization`` or ``representation`` and a choice of contexts (themselves, an
+   organisation, a child: :mod:`idp.orgs.context`), the consent page asks who the citizen acts
+   as, every time (and also with ``prompt=select_account``): that choice is part of the consent;
+   ``prompt=none`` then gets ``account_selection_required`` (OIDC Core §3.1.2.6);
 4. a single-use code to the redirect URI, with ``state`` and ``iss``.
 
 A request that needs the citizen is stored in the database (:class:`PendingAuthorization`) so
@@ -28,6 +32,7 @@ from urllib.parse import urlencode
 from authlib.oauth2.rfc6749 import OAuth2Request
 from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
 from flask import abort, current_app, g, redirect, render_template, request
+from flask_babel import gettext
 from sqlalchemy import bindparam
 from sqlalchemy.engine import Row
 from werkzeug.datastructures import MultiDict
@@ -44,6 +49,7 @@ from idp.oidc.authorization.response_modes import authorization_response, error_
 from idp.oidc.blueprint import bp
 from idp.oidc.errors import (
     AccessDeniedError,
+    AccountSelectionRequiredError,
     ConsentRequiredError,
     InvalidAuthorizationRequest,
     LoginRequiredError,
@@ -55,6 +61,8 @@ from idp.oidc.grants import AuthorizationCodeGrant
 from idp.oidc.models import PendingAuthorization
 from idp.oidc.server import authorization_server
 from idp.oidc.subject import remember_subject
+from idp.oidc.tokens.acting import claims_for, record_acting, subject_of
+from idp.orgs import context as acting_for
 from idp.web import csrf, no_store
 
 PENDING_TTL = timedelta(minutes=30)
@@ -94,7 +102,7 @@ def decide(pending_id: str):
     if decision not in ("allow", "deny"):
         return _page("Choose Allow or Deny.")
     return _run(MultiDict(pending.params), created_at=pending.created_at, pending=pending,
-                decision=decision)
+                decision=decision, context=request.form.get("context"))
 
 
 def _pending(pending_id: str) -> Row:
@@ -115,7 +123,8 @@ def _locale(ui_locales: str) -> str:
     return supported[0]
 
 
-def _run(values, *, created_at: datetime, pending: Row | None, decision: str | None = None):
+def _run(values, *, created_at: datetime, pending: Row | None, decision: str | None = None,
+         context: str | None = None):
     try:
         areq = validate(values)
     except InvalidAuthorizationRequest as exc:
@@ -132,13 +141,23 @@ def _run(values, *, created_at: datetime, pending: Row | None, decision: str | N
             return _to_step_up(areq, pending, values)
         if decision == "deny":
             raise AccessDeniedError("The citizen refused.")
+        offered = acting_for.choices(session.citizen_id, areq.scopes)
+        must_choose = bool(offered) or ("select_account" in areq.prompt and _asks_context(areq))
+        acting = None
         if decision == "allow":
+            if must_choose:
+                try:
+                    acting = acting_for.pick(context, offered)
+                except ValueError:
+                    # A form edited to name a context the citizen does not hold.
+                    return _page(gettext("You cannot act for this organisation or person."), 403)
             consents.grant(session.citizen_id, areq.client, areq.scopes)
-        elif "consent" in areq.prompt or consents.needs_consent(session.citizen_id, areq.client, areq.scopes):
+        elif must_choose or "consent" in areq.prompt or \
+                consents.needs_consent(session.citizen_id, areq.client, areq.scopes):
             if "none" in areq.prompt:
-                raise ConsentRequiredError()
-            return _consent_page(areq, pending, values)
-        response = _issue_code(areq, session)
+                raise AccountSelectionRequiredError() if must_choose else ConsentRequiredError()
+            return _consent_page(areq, pending, values, offered if must_choose else None)
+        response = _issue_code(areq, session, acting)
     except OAuth2Error as error:
         response = error_response(areq.redirect_uri, error, areq.state, areq.response_mode)
     _forget(pending, commit=False)
@@ -229,21 +248,31 @@ def _to_login(areq: AuthorizationRequest, pending, values):
     return no_store(redirect("/login?" + urlencode(query), code=302))
 
 
-def _consent_page(areq: AuthorizationRequest, pending, values):
+def _asks_context(areq: AuthorizationRequest) -> bool:
+    return acting_for.ORGANIZATION_SCOPE in areq.scopes or acting_for.REPRESENTATION_SCOPE in areq.scopes
+
+
+def _consent_page(areq: AuthorizationRequest, pending, values, offered=None):
+    """The consent page; with ``offered`` (a list, maybe empty), it first asks who the citizen
+    acts as: themselves or one of ``offered``."""
     return no_store(current_app.make_response(render_template(
         "oidc/consent.html", client=areq.client, pending_id=_store(areq, pending, values),
-        claims=consents.describe(areq.scopes))))
+        claims=consents.describe(areq.scopes), offered=offered,
+        citizen=db.session.get(Citizen, current_session().citizen_id) if offered is not None else None)))
 
 
-def _issue_code(areq: AuthorizationRequest, session):
+def _issue_code(areq: AuthorizationRequest, session, acting=None):
     """RFC 6749 §4.1.2: the code, with state; Authlib's grant generates and stores it."""
     citizen = citizen_ref(session.citizen_id)
-    grantee = Grantee(citizen=citizen, sub=remember_subject(citizen, areq.client),
+    grantee = Grantee(citizen=citizen, sub=subject_of(citizen, acting, areq.client, remember=True),
                       auth_time=session.auth_time,
                       acr=assurance.acr_claim(session.acr, areq.acr_values
                                               or areq.client.default_acr_values or []),
                       amr=assurance.amr_claim(session.amr),
-                      session_id=session.id, sid=session.sid)
+                      session_id=session.id, sid=session.sid, acting=acting,
+                      context=claims_for(citizen, acting, areq.client, remember=True))
+    if acting is not None:
+        record_acting(acting, citizen.id, areq.client)
     issuer = current_app.config["IDP"].issuer
     oauth_request = OAuth2Request("GET", issuer + "/authorize")
     oauth_request.payload = BasicOAuth2Payload(areq.params)

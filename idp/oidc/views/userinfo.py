@@ -11,6 +11,7 @@ from idp.oidc.claims import user_claims
 from idp.oidc.clients.registry import get_client
 from idp.oidc.errors import InvalidTokenError
 from idp.oidc.subject import citizen_for_subject
+from idp.oidc.tokens.acting import CONTEXT_CLAIMS
 from idp.oidc.tokens.resource import current_token, error_response, require_access_token
 from idp.web import csrf, no_store
 
@@ -24,6 +25,10 @@ def userinfo():
     citizen = citizen_for_subject(client, token["sub"])
     if citizen is None:
         return error_response(InvalidTokenError(description="The citizen is unknown."))
-    response = jsonify(user_claims(citizen, token["sub"], token.get("scope", "").split()))
+    claims = user_claims(citizen, token["sub"], token.get("scope", "").split())
+    # The acting context, as in the ID token (idp.oidc.tokens.acting); for a person context the
+    # claims above are the represented person's, ``act`` names who acts for them.
+    claims.update({name: token[name] for name in CONTEXT_CLAIMS if name in token})
+    response = jsonify(claims)
     response.headers["Access-Control-Allow-Origin"] = "*"
     return no_store(response)
