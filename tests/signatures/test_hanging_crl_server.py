@@ -94,5 +94,5 @@ def test_a_hanging_crl_server_does_not_slow_the_token_endpoint(environ, database
                for _, _, body in answers), answers
     assert slowest_verification < FETCH_TIMEOUT + 3
     # /token was not queued behind them: no request waited anywhere near the CRL timeout.
-    assert max(during) < 1.0, during
+    assert max(during) < 2.0, during  # a thread queued behind the CRL waits the whole 5 s
     assert "Traceback" not in log.read_text()
