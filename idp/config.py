@@ -74,6 +74,13 @@ def _positive_int(raw: str) -> int:
     return value
 
 
+def _app_signin_ttl(raw: str) -> int:
+    value = _positive_int(raw)
+    if value > 120:
+        raise ValueError("must be at most 120 seconds")
+    return value
+
+
 def _non_negative_int(raw: str) -> int:
     value = int(raw)
     if value < 0:
@@ -327,6 +334,12 @@ class Settings:
     reauth_max_age: int = _variable("IDP_REAUTH_MAX_AGE", "300", _positive_int,
             "Adding, removing or regenerating a second factor (authenticator app, recovery codes, "
             "passkeys) needs a sign-in within this many seconds; older sessions sign in again first.")
+    app_signin_ttl: int = _variable("IDP_APP_SIGNIN_TTL", "120", _app_signin_ttl,
+            "Seconds a \"Sign in with the app\" QR code stays valid (at most 120).")
+    ciba_request_ttl: int = _variable("IDP_CIBA_REQUEST_TTL", "300", _positive_int,
+            "Seconds a CIBA backchannel authentication request waits for the citizen (`expires_in`).")
+    ciba_poll_interval: int = _variable("IDP_CIBA_POLL_INTERVAL", "5", _positive_int,
+            "Minimum seconds between a CIBA client's token polls (`interval`; faster is `slow_down`).")
     client_secret_grace: int = _variable("IDP_CLIENT_SECRET_GRACE", "86400", _non_negative_int,
             "Seconds an old client secret keeps working after `idp clients rotate-secret`.")
     dynamic_registration: bool = _variable("IDP_DYNAMIC_REGISTRATION", "false", _bool,

@@ -31,6 +31,7 @@ demo and the tests. Bodies are read up to a size limit within an overall deadlin
 from __future__ import annotations
 
 import ipaddress
+import json
 import socket
 import time
 from collections.abc import Iterable
@@ -192,7 +193,8 @@ _CALLS = HostBulkhead("outbound")
 
 
 def request(method: str, url: str, *, timeout: float, max_bytes: int,
-            headers: dict[str, str] | None = None, form: dict[str, str] | None = None) -> Response:
+            headers: dict[str, str] | None = None, form: dict[str, str] | None = None,
+            json_body: dict | None = None) -> Response:
     """Send one request to a client-registered URL and read at most ``max_bytes`` of the answer
     within ``timeout`` seconds overall. Raises :class:`OutboundRefused` for a forbidden target
     and :class:`OutboundError` for any failure; never follows redirects."""
@@ -203,6 +205,9 @@ def request(method: str, url: str, *, timeout: float, max_bytes: int,
     if form is not None:
         content = urlencode(form).encode()
         send["Content-Type"] = "application/x-www-form-urlencoded"
+    elif json_body is not None:
+        content = json.dumps(json_body).encode()
+        send["Content-Type"] = "application/json"
     send.setdefault("User-Agent", "idp")
     limits = {"connect": timeout, "read": timeout, "write": timeout, "pool": timeout}
     try:

@@ -17,6 +17,9 @@ class Receiver:
         self.status = status
         self.received: list[dict[str, str]] = []
         self.content_types: list[str] = []
+        #: The raw bodies and Authorization headers (JSON notifications: CIBA ping mode).
+        self.bodies: list[str] = []
+        self.authorizations: list[str] = []
         self._server: ThreadingHTTPServer | None = None
 
     @property
@@ -31,6 +34,8 @@ class Receiver:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length).decode()
                 receiver.content_types.append(self.headers.get("Content-Type", ""))
+                receiver.bodies.append(body)
+                receiver.authorizations.append(self.headers.get("Authorization", ""))
                 receiver.received.append({k: v[0] for k, v in parse_qs(body).items()})
                 self.send_response(receiver.status)
                 self.send_header("Cache-Control", "no-store")

@@ -10,6 +10,7 @@ import json
 import pytest
 from sqlalchemy import func, select
 
+from idp.auth.app_models import AppDevice
 from idp.auth.models import RecoveryCode, SsoSession, TotpCredential, WebAuthnCredential
 from idp.auth.sessions import session_ended
 from idp.db import db
@@ -172,13 +173,16 @@ def test_reset_mfa_removes_authenticator_and_recovery_codes_only_of_that_citizen
             db.session.add_all([RecoveryCode(citizen_id=citizen_id, digest=f"d{i}") for i in range(3)])
             db.session.add(WebAuthnCredential(citizen_id=citizen_id, credential_id=f"c{citizen_id}".encode(),
                                               public_key=b"k", name="phone"))
+            db.session.add(AppDevice(citizen_id=citizen_id, device_id=f"dev{citizen_id}", name="phone",
+                                     public_jwk={}, thumbprint=f"t{citizen_id}"))
         db.session.commit()
     out = idp_json(registry_app, "citizens", "reset-mfa", AN["identifier"])
-    assert out == {"id": created["id"], "removed": {"totp": 1, "recovery_codes": 3, "passkeys": 1}}
+    assert out == {"id": created["id"], "removed": {"totp": 1, "recovery_codes": 3, "passkeys": 1, "apps": 1}}
     with registry_app.app_context():
         assert db.session.scalar(select(func.count()).select_from(TotpCredential)) == 1
         assert db.session.scalar(select(func.count()).select_from(RecoveryCode)) == 3
         assert db.session.scalar(select(func.count()).select_from(WebAuthnCredential)) == 1
+        assert db.session.scalar(select(func.count()).select_from(AppDevice)) == 1
     event = admin_events(registry_app, "citizen.mfa_reset")[0]
     assert event.actor == ADMIN and event.citizen_id == created["id"]
     # The password still works.

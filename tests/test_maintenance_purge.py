@@ -146,9 +146,10 @@ def world(app):
         return World()
 
 
-EXPECTED = {"authorization_codes": 2, "refresh_tokens": 2, "refresh_token_families": 2,
+EXPECTED = {"outbox_messages": 1, "app_enrolments": 0, "app_signin_requests": 0,
+            "authorization_codes": 2, "refresh_tokens": 2, "refresh_token_families": 2,
             "revoked_access_tokens": 1, "sso_sessions": 3, "client_secrets": 1, "used_client_assertions": 1,
-            "outbox_messages": 1, "logout_deliveries": 1}
+            "logout_deliveries": 1, "ciba_requests": 0}
 
 
 def test_only_rows_past_their_life_are_purged(app, world):
@@ -237,7 +238,8 @@ def test_the_purge_is_recorded_in_the_audit_log_without_breaking_the_chain(app, 
     with app.app_context():
         event_row = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "maintenance.purge"))
         assert event_row.actor.startswith("admin:")
-        assert event_row.details == {"purged": EXPECTED, "total": sum(EXPECTED.values())}
+        purged = {k: v for k, v in EXPECTED.items() if v}  # rules that deleted nothing are left out
+        assert event_row.details == {"purged": purged, "total": sum(EXPECTED.values())}
         assert verify_chain() == (1, None)
 
 

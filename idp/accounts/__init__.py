@@ -6,8 +6,10 @@ from __future__ import annotations
 from flask import Flask
 
 from idp.accounts import (
+    app_security,
     cli,
     demo_certificate,
+    devices,
     home,
     notices,
     recovery_views,
@@ -20,7 +22,7 @@ from idp.citizens.messages import identifier_hint
 
 #: The modules whose routes are on the ``account`` blueprint (``views.bp``; Flask's decorators
 #: add them when the module is imported).
-ACCOUNT_ROUTES = (views, security)
+ACCOUNT_ROUTES = (views, security, app_security)
 
 
 def init_app(app: Flask) -> None:
@@ -28,6 +30,8 @@ def init_app(app: Flask) -> None:
     recovery (``/recover``), security notices, ``idp registry``, the sandbox's demo certificate
     (``./scripts/run``)."""
     app.register_blueprint(home.bp)
+    # The identity app's sign-in (idp.auth, a layer below) names the browser like the account pages.
+    app.extensions["idp.describe_user_agent"] = devices.describe
     app.register_blueprint(registration.bp)
     app.register_blueprint(views.bp)
     app.register_blueprint(recovery_views.bp)

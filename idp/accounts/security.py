@@ -19,7 +19,7 @@ from flask_babel import gettext
 from idp.accounts import notices
 from idp.accounts.views import bp
 from idp.audit.log import record
-from idp.auth import passkeys, totp
+from idp.auth import app_devices, passkeys, totp
 from idp.auth.forms import OtpForm, PasskeyForm
 from idp.db import db
 from idp.db.types import utcnow
@@ -55,6 +55,7 @@ def _security_page(status: int = 200, **extra):
     return render_template(
         "accounts/security.html", totp=totp.confirmed(citizen.id),
         recovery_left=totp.recovery_codes_left(citizen.id), passkeys=passkeys.of(citizen.id),
+        apps=app_devices.devices_of(citizen.id),
         form=BaseForm(), passkey_form=extra.pop("passkey_form", None) or PasskeyForm(), **extra), status
 
 

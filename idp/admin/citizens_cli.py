@@ -17,6 +17,7 @@ from flask.cli import AppGroup
 from idp.accounts import notices, services
 from idp.accounts.joined_services import joined_clients
 from idp.audit.log import admin_actor
+from idp.auth import app_devices
 from idp.auth import sessions as sso
 from idp.auth.mfa_reset import reset_second_factors
 from idp.citizens.models import Citizen
@@ -286,3 +287,35 @@ def logout_command(reference: str, as_json: bool) -> None:
     ended = sso.end_all_sessions(citizen.id, "admin_logout")
     emit({"id": citizen.id, "sessions_ended": ended}, as_json,
          lambda d: [f"citizen {d['id']}: {ended} session(s) ended"])
+
+
+@citizens_cli.command("devices")
+@click.argument("reference")
+@json_option
+def devices_command(reference: str, as_json: bool) -> None:
+    """List the identity apps enrolled on the account (public keys only are kept).
+
+    Example: idp citizens devices 001085012345 --json
+    """
+    citizen = _citizen(reference)
+    rows = [app_devices.describe(d) for d in app_devices.devices_of(citizen.id)]
+    emit(rows, as_json, lambda rows: [
+        f"{r['device_id']}  {r['name']}  added {r['created_at']}  last used {r['last_used_at'] or '-'}"
+        for r in rows] or ["no identity app"])
+
+
+@citizens_cli.command("remove-device")
+@click.argument("reference")
+@click.argument("device_id")
+@json_option
+def remove_device_command(reference: str, device_id: str, as_json: bool) -> None:
+    """Remove an identity app from the account (a lost phone): its key signs nothing any more.
+
+    Example: idp citizens remove-device 001085012345 Zx3...
+    """
+    citizen = _citizen(reference)
+    if not app_devices.remove(citizen.id, device_id, actor=admin_actor()):
+        raise fail("the account has no identity app with this device id")
+    db.session.commit()
+    emit({"id": citizen.id, "removed": device_id}, as_json,
+         lambda d: [f"citizen {d['id']}: identity app {device_id} removed"])

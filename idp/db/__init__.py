@@ -35,6 +35,7 @@ migrate = Migrate()
 MODEL_MODULES = (
     "idp.citizens.models",
     "idp.auth.models",
+    "idp.auth.app_models",
     "idp.oidc.models",
     "idp.keys.models",
     "idp.audit.models",

@@ -14,6 +14,8 @@ from flask import Flask
 
 from idp.maintenance import register_rule
 from idp.oidc import cli, views
+from idp.oidc.authorization import service_name
+from idp.oidc.grants import ciba
 from idp.oidc.logout import backchannel, frontchannel
 from idp.oidc.retention import CORE_RULES
 from idp.oidc.server import init_server
@@ -23,7 +25,7 @@ from idp.oidc.tokens import ending
 def init_app(app: Flask) -> None:
     """The Authlib server, the ``oidc`` blueprint, the session listeners (logout, ending the
     session's tokens), the logout sender thread, the purge rules of the protocol's tables,
-    ``idp logout-queue`` and ``idp token-exchange``."""
+    ``idp logout-queue``, ``idp token-exchange`` and ``idp ciba``."""
     for rule in CORE_RULES:
         register_rule(app, rule)
     init_server(app)
@@ -31,5 +33,7 @@ def init_app(app: Flask) -> None:
     backchannel.init_app(app)
     frontchannel.init_app(app)
     ending.init_app(app)
+    service_name.init_app(app)
+    ciba.register_purge(app)
     for command in cli.COMMANDS:
         app.cli.add_command(command)

@@ -16,6 +16,7 @@ from idp.oidc.clients.authentication import ALGORITHMS as ASSERTION_ALGS
 from idp.oidc.clients.registry import AUTH_METHODS
 from idp.oidc.endpoints.introspection import CLIENT_AUTH_METHODS as INTROSPECTION_AUTH
 from idp.oidc.endpoints.revocation import RevocationEndpoint
+from idp.oidc.grants import ciba
 from idp.oidc.grants.token_exchange import GRANT_TYPE as TOKEN_EXCHANGE
 from idp.oidc.scopes import SCOPES, SERVICE_SCOPES, all_claims
 
@@ -38,7 +39,7 @@ def metadata() -> dict:
         "response_types_supported": ["code"],
         "response_modes_supported": list(RESPONSE_MODES),
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials",
-                                  TOKEN_EXCHANGE],
+                                  TOKEN_EXCHANGE, ciba.GRANT_TYPE],
         "subject_types_supported": ["pairwise", "public"],
         "id_token_signing_alg_values_supported": list(keys.supported_algs()),
         "token_endpoint_auth_methods_supported": list(AUTH_METHODS),
@@ -65,6 +66,10 @@ def metadata() -> dict:
         "backchannel_logout_session_supported": True,
         "frontchannel_logout_supported": True,
         "frontchannel_logout_session_supported": True,
+        # OpenID Connect CIBA Core 1.0 §4.
+        "backchannel_authentication_endpoint": f"{issuer}/bc-authorize",
+        "backchannel_token_delivery_modes_supported": list(ciba.DELIVERY_MODES),
+        "backchannel_user_code_parameter_supported": False,
     }
     if settings.dynamic_registration:
         # RFC 8414 §2 / OIDC Discovery §3: only when /connect/register works (RFC 7591, for the

@@ -1,6 +1,7 @@
 """The Authlib authorization server and all its wiring, in one place.
 
-Grants (code + PKCE + ID token, refresh, client credentials, token exchange), client authentication methods
+Grants (code + PKCE + ID token, refresh, client credentials, token exchange, CIBA), client
+authentication methods
 (``client_secret_basic``, ``client_secret_post``, ``private_key_jwt``, ``none``), and the
 introspection, revocation, registration and end-session endpoints are registered here. The
 server depends on the grants and endpoint classes, never the reverse; the Flask views
@@ -27,6 +28,7 @@ from idp.oidc.grants import (
     IdToken,
     RefreshTokenGrant,
     S256CodeChallenge,
+    ciba,
 )
 from idp.oidc.grants.token_exchange import GRANT_TYPE as TOKEN_EXCHANGE
 from idp.oidc.grants.token_exchange import ExchangedTokenGenerator, TokenExchangeGrant
@@ -73,6 +75,7 @@ def init_server(app: Flask) -> None:
         settings.issuer, settings.access_token_alg, settings.access_token_ttl))
     # One parser for the Basic header everywhere (malformed is 401 invalid_client, not a 500).
     server.register_client_auth_method("client_secret_basic", authenticate_client_secret_basic)
+    ciba.init_server(server)
     server.register_client_auth_method("private_key_jwt", PrivateKeyJWT())
     server.register_endpoint(IntrospectionEndpoint)
     server.register_endpoint(RevocationEndpoint)

@@ -4,7 +4,7 @@ Lockout counters in the database while Redis is unreachable (idp.auth.lockout_fa
 an account's failures are counted once for every node during an outage.
 
 Revision ID: faults_0001
-Revises: orgs_0001
+Revises: appsignin_0001
 Create Date: 2026-12-04 06:00:00
 
 """
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'faults_0001'
-down_revision = 'orgs_0001'
+down_revision = 'appsignin_0001'
 branch_labels = None
 depends_on = None
 

@@ -4,7 +4,8 @@ registered through :func:`idp.oidc.clients.registry.create_client`, the code the
 - ``demo-portal``: the national service portal; public ``sub``; profile and national_id, and
   ``organization`` when the citizen acts for their organisation.
 - ``demo-agency``: an agency system (the land registry); pairwise ``sub``; profile and
-  ``organization``; asks for ``urn:idp:acr:substantial``.
+  ``organization``; asks for ``urn:idp:acr:substantial``; registered for CIBA too (its
+  call-centre page confirms a caller's identity on the caller's phone).
 
 Both register back-channel and front-channel logout URIs on their own origin. Client secrets
 are shown once by ``create_client``; the sandbox keeps them in a 0600 JSON file in the
@@ -28,7 +29,10 @@ SAMPLES = {
     "demo-portal": {"name": "Cổng Dịch vụ công quốc gia (demo)", "agency": "Văn phòng Chính phủ",
                     "scope": "openid profile national_id organization", "subject_type": "public"},
     "demo-agency": {"name": "Hệ thống đăng ký đất đai (demo)", "agency": "Bộ Tài nguyên và Môi trường",
-                    "scope": "openid profile organization", "subject_type": "pairwise"},
+                    "scope": "openid profile organization", "subject_type": "pairwise",
+                    # Its "confirm the identity of a caller" page uses CIBA (idp.oidc.grants.ciba).
+                    "grant_types": ["authorization_code", "refresh_token",
+                                    "urn:openid:params:grant-type:ciba"]},
 }
 
 
@@ -48,6 +52,7 @@ def register_sample_clients(urls: dict[str, str], secrets_file: Path) -> dict[st
                 client_id=client_id, name=sample["name"], agency=sample["agency"],
                 redirect_uris=[f"{base}/callback"], post_logout_redirect_uris=[f"{base}/"],
                 scope=sample["scope"], subject_type=sample["subject_type"],
+                grant_types=sample.get("grant_types", ["authorization_code", "refresh_token"]),
                 backchannel_logout_uri=f"{base}/backchannel-logout",
                 backchannel_logout_session_required=True,
                 frontchannel_logout_uri=f"{base}/frontchannel-logout",
@@ -57,6 +62,7 @@ def register_sample_clients(urls: dict[str, str], secrets_file: Path) -> dict[st
             client.post_logout_redirect_uris = [f"{base}/"]
             client.backchannel_logout_uri = f"{base}/backchannel-logout"
             client.frontchannel_logout_uri = f"{base}/frontchannel-logout"
+            client.grant_types = sample.get("grant_types", client.grant_types)
             secret = rotate_secret(client, grace_seconds=0)
         out[client_id] = {"client_id": client_id, "client_secret": secret, "url": base}
     db.session.commit()

@@ -43,7 +43,7 @@ from idp.outbound import OutboundRefused, check_target
 
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
 GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials",
-               "urn:ietf:params:oauth:grant-type:token-exchange")
+               "urn:ietf:params:oauth:grant-type:token-exchange", "urn:openid:params:grant-type:ciba")
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 SECRET_METHODS = ("client_secret_basic", "client_secret_post")
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
@@ -178,6 +178,8 @@ def validate_metadata(meta: dict) -> dict:
     out["grant_types"] = grant_types
     if method == "none" and "client_credentials" in grant_types:
         raise ClientError("a public client cannot use client_credentials (RFC 6749 §4.4)")
+    if method == "none" and "urn:openid:params:grant-type:ciba" in grant_types:
+        raise ClientError("a public client cannot use CIBA (CIBA Core §4: confidential clients)")
     for field in ("redirect_uris", "post_logout_redirect_uris"):
         out[field] = [validate_redirect_uri(u) for u in _str_list(field, out[field])]
     if "authorization_code" in grant_types and not out["redirect_uris"]:

@@ -6,9 +6,9 @@ Importing this package puts every route on :data:`bp` (Flask's decorators run at
 """
 
 from idp.oidc.blueprint import bp
-from idp.oidc.views import authorize, discovery, logout, registration, token, userinfo
+from idp.oidc.views import authorize, ciba, discovery, logout, registration, token, userinfo
 
 #: The modules whose routes are on :data:`bp`.
-MODULES = (authorize, discovery, logout, registration, token, userinfo)
+MODULES = (authorize, ciba, discovery, logout, registration, token, userinfo)
 
 __all__ = ["MODULES", "bp"]
