@@ -15,6 +15,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from idp import process_threads
 from idp.config import ConfigError, install, load_settings, secret_key
 from idp.db import db, import_models, migrate
+from idp.db.pool import ping_idle_connections
 from idp.web import transport_security
 
 #: Packages that register blueprints, CLI groups and hooks, in this order.
@@ -65,6 +66,9 @@ def create_app(environ: Mapping[str, str] | None = None, *, check_database: bool
 
     import_models()
     db.init_app(app)
+    if not settings.database_url.startswith("sqlite"):
+        with app.app_context():
+            ping_idle_connections(db.engine)
     migrate.init_app(app, db, directory=str(Path(__file__).parent / "migrations"))
     for name in COMPONENTS:
         importlib.import_module(name).init_app(app)
@@ -97,11 +101,11 @@ def _engine_options(url: str) -> dict:
     # line and error message, whatever the log level.
     if url.startswith("sqlite"):
         return {"connect_args": {"timeout": 30}, "hide_parameters": True}
-    # pool_pre_ping replaces connections a database restart broke; pool_timeout bounds the wait
-    # for a free connection, so a request answers 503 (idp.resilience.database_outage) instead
-    # of queueing behind a stuck database.
-    return {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 10, "pool_timeout": 5,
-            "hide_parameters": True, "connect_args": {"connect_timeout": 5}}
+    # No pool_pre_ping: idp.db.pool pings only the connections that sat idle in the pool.
+    # pool_timeout bounds the wait for a free connection, so a request answers 503
+    # (idp.resilience.database_outage) instead of queueing behind a stuck database.
+    return {"pool_size": 10, "max_overflow": 10, "pool_timeout": 5, "hide_parameters": True,
+            "connect_args": {"connect_timeout": 5}}
 
 
 def _check_database(app: Flask) -> None:

@@ -534,6 +534,204 @@ def peer_scenarios(args) -> dict:
     return results
 
 
+# -- side by side with another provider ------------------------------------------------------------
+
+#: The scenarios both servers answer, run in alternating rounds by ``--peer``.
+PEER_SCENARIOS = ("discovery", "jwks", "cc-es256", "introspection")
+PEER_SCRIPT = ROOT / "scripts" / "bench_peer_node_oidc_provider.mjs"
+PEER_VERSION = "9.13.3"
+PEER_OPAQUE_RESOURCE = "https://opaque.bench.example"
+
+
+class NodePeer:
+    """node-oidc-provider, installed from npm into ``folder`` (outside the repository), with the
+    configuration of scripts/bench_peer_node_oidc_provider.mjs, pinned to idp's core."""
+
+    def __init__(self, folder: Path, workdir: Path):
+        self.folder = folder
+        self.port = free_port()
+        self.issuer = f"http://127.0.0.1:{self.port}"
+        self.client_id = "bench-peer"
+        self.secret = secrets.token_urlsafe(32)
+        self.log = workdir / "peer.log"
+        self.process: subprocess.Popen | None = None
+
+    def install(self) -> None:
+        if shutil.which("node") is None or shutil.which("npm") is None:
+            raise SystemExit("--peer node-oidc-provider needs node and npm (apt-get install nodejs npm)")
+        self.folder.mkdir(parents=True, exist_ok=True)
+        package = self.folder / "node_modules" / "oidc-provider" / "package.json"
+        installed = json.loads(package.read_text())["version"] if package.exists() else None
+        if installed != PEER_VERSION:
+            if not (self.folder / "package.json").exists():
+                (self.folder / "package.json").write_text('{"private": true}\n')
+            subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--silent",
+                            f"oidc-provider@{PEER_VERSION}"], cwd=self.folder, check=True)
+        # ESM resolves packages from the importing file's folder: the script runs from there.
+        shutil.copyfile(PEER_SCRIPT, self.folder / "bench-peer.mjs")
+
+    def start(self) -> None:
+        env = {**os.environ, "NODE_ENV": "production", "PEER_PORT": str(self.port),
+               "PEER_ISSUER": self.issuer, "PEER_CLIENT_ID": self.client_id,
+               "PEER_CLIENT_SECRET": self.secret}
+        self.process = subprocess.Popen(
+            ["taskset", "-c", SERVER_CORE, "node", str(self.folder / "bench-peer.mjs")],
+            cwd=self.folder, env=env, stdout=self.log.open("wb"), stderr=subprocess.STDOUT,
+            start_new_session=True)
+        _wait_ready(self.process, f"{self.issuer}/.well-known/openid-configuration", self.log)
+
+    def cpu_seconds(self) -> float:
+        return _tree_cpu_seconds(self.process.pid)
+
+    def stop(self) -> None:
+        _stop(self.process)
+
+
+def _wait_ready(process: subprocess.Popen, url: str, log: Path) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"the server exited; its log:\n{log.read_text()}")
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"the server did not become ready; its log:\n{log.read_text()}")
+
+
+def _tree_cpu_seconds(root_pid: int) -> float:
+    total = 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    pids = [str(root_pid)]
+    pids += subprocess.run(["pgrep", "-P", str(root_pid)], capture_output=True, text=True).stdout.split()
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+def _stop(process: subprocess.Popen | None) -> None:
+    if process and process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+
+
+def _scenario_runs(issuer: str, token_url: str, introspection_url: str, auth: str,
+                   introspected: str) -> dict:
+    """The shared scenarios as (url, wrk script, environment)."""
+    return {
+        "discovery": (issuer + "/.well-known/openid-configuration", "", None),
+        "jwks": (None, "", None),  # filled from the discovery document
+        "cc-es256": (token_url, WRK_POST, {"BENCH_BODY": "grant_type=client_credentials",
+                                           "BENCH_AUTH": auth}),
+        "introspection": (introspection_url, WRK_POST, {
+            "BENCH_BODY": urlencode({"token": introspected}), "BENCH_AUTH": auth}),
+    }
+
+
+def _side(issuer: str, auth: str, opaque_resource: str | None) -> dict:
+    """Where one server answers each shared scenario, from its discovery document."""
+    meta = httpx.get(issuer + "/.well-known/openid-configuration", timeout=10).json()
+    body = {"grant_type": "client_credentials"}
+    if opaque_resource:  # node-oidc-provider introspects only its opaque tokens
+        body["resource"] = opaque_resource
+    minted = httpx.post(meta["token_endpoint"], data=body, headers={"Authorization": auth}, timeout=10)
+    minted.raise_for_status()
+    runs = _scenario_runs(issuer, meta["token_endpoint"], meta["introspection_endpoint"], auth,
+                          minted.json()["access_token"])
+    runs["jwks"] = (meta["jwks_uri"], "", None)
+    # Both answers must be what a resource server relies on, or the comparison means nothing.
+    check = httpx.post(meta["introspection_endpoint"], headers={"Authorization": auth},
+                       data={"token": minted.json()["access_token"]}, timeout=10)
+    if check.status_code != 200 or check.json().get("active") is not True:
+        raise SystemExit(f"{issuer}: introspection of a fresh token did not say active: {check.text}")
+    return runs
+
+
+def peer_comparison(args, workdir: Path) -> dict:
+    """idp and the peer on the same core, the same scenarios in alternating rounds."""
+    peer = NodePeer(Path(args.peer_dir).expanduser(), workdir)
+    peer.install()
+    (workdir / "idp").mkdir()
+    server = Server(workdir / "idp", args.database_url, "ES256", args.threads)
+    seeded = seed(server, 1)
+    idp_auth = basic(seeded["client_id"], seeded["secret"])
+    wanted = [s for s in PEER_SCENARIOS if not args.scenario or s in args.scenario]
+    runs: dict[str, dict[str, list[dict]]] = {s: {"idp": [], "peer": []} for s in wanted}
+    server.start()
+    try:
+        peer.start()
+        try:
+            sides = {"idp": (server, _side(server.issuer, idp_auth, None)),
+                     "peer": (peer, _side(peer.issuer, basic(peer.client_id, peer.secret),
+                                          PEER_OPAQUE_RESOURCE))}
+            # Warm both up first (the peer's JIT, idp's caches and pool): not counted.
+            for side in ("idp", "peer"):
+                for scenario in wanted:
+                    url, script, env = sides[side][1][scenario]
+                    run_wrk(url, 2, args.connections, script, env)
+            for round_number in range(args.rounds):
+                # Alternate which side goes first, so drift within a round favours neither.
+                order = ["idp", "peer"] if round_number % 2 == 0 else ["peer", "idp"]
+                for scenario in wanted:
+                    for side in order:
+                        target, table = sides[side]
+                        url, script, env = table[scenario]
+                        before = target.cpu_seconds()
+                        result = run_wrk(url, args.duration, args.connections, script, env)
+                        result["server_cpu_ms"] = (1000 * (target.cpu_seconds() - before)
+                                                   / max(result["requests"], 1))
+                        runs[scenario][side].append(result)
+                        print(f"round {round_number + 1} {scenario:<14} {side:<5} "
+                              f"{result['rps']:>9.0f}/s  non-2xx {result['non_2xx']}", flush=True)
+        finally:
+            peer.stop()
+    finally:
+        server.stop()
+    return runs
+
+
+def summarise_comparison(runs: dict) -> dict:
+    summary = {}
+    for scenario, sides in runs.items():
+        idp_rps = [r["rps"] for r in sides["idp"]]
+        peer_rps = [r["rps"] for r in sides["peer"]]
+        idp_cpu = statistics.mean(r["server_cpu_ms"] for r in sides["idp"])
+        peer_cpu = statistics.mean(r["server_cpu_ms"] for r in sides["peer"])
+        summary[scenario] = {
+            "idp_rps": idp_rps, "peer_rps": peer_rps,
+            "ratio": statistics.mean(idp_rps) / statistics.mean(peer_rps),
+            "idp_cpu_ms": idp_cpu, "peer_cpu_ms": peer_cpu,
+            # The same comparison from CPU time per request, which a shared machine distorts less.
+            "cpu_ratio": peer_cpu / idp_cpu if idp_cpu else None,
+            "non_2xx": {"idp": sum(r["non_2xx"] + r["errors"] for r in sides["idp"]),
+                        "peer": sum(r["non_2xx"] + r["errors"] for r in sides["peer"])},
+        }
+    return summary
+
+
+def print_comparison(summary: dict, peer: str) -> None:
+    def rates(values):
+        return "–".join(f"{v:,.0f}" for v in (min(values), max(values))) if len(values) > 1 \
+            else f"{values[0]:,.0f}"
+    print(f"\n{'scenario':<16} {'idp req/s':>17} {peer + ' req/s':>28} {'idp/peer':>9} "
+          f"{'by CPU':>7} {'non-2xx idp/peer':>17}")
+    for name, r in summary.items():
+        cpu = f"{r['cpu_ratio']:.2f}" if r["cpu_ratio"] else "-"
+        print(f"{name:<16} {rates(r['idp_rps']):>17} {rates(r['peer_rps']):>28} "
+              f"{r['ratio']:>8.2f}x {cpu:>7} {r['non_2xx']['idp']:>8}/{r['non_2xx']['peer']}")
+    print("\nidp/peer: mean rate over the rounds, idp's divided by the peer's; 'by CPU': the peer's "
+          "CPU time per request divided by idp's (both on core 0, the load on core 1)")
+
+
 def print_table(results: dict) -> None:
     print(f"\n{'scenario':<28} {'req/s':>10} {'p50 ms':>9} {'p99 ms':>9} {'non-2xx':>8} {'errors':>7}"
           f" {'cpu ms/req':>10} {'1 core req/s':>12}")
@@ -548,6 +746,57 @@ def print_table(results: dict) -> None:
     if signin and "of_argon2_floor" in signin:
         print(f"\ncomplete sign-ins reach {100 * signin['of_argon2_floor']:.0f}% of the argon2id floor "
               f"by rate, {100 * signin['of_argon2_floor_cpu']:.0f}% by CPU time (target: at least 90%)")
+
+
+def _node_version() -> str:
+    return subprocess.run(["node", "-v"], capture_output=True, text=True).stdout.strip()
+
+
+def _database_kind(url: str | None) -> str:
+    return "PostgreSQL" if url and url.startswith("postgresql") else "SQLite"
+
+
+def ensure_database(url: str) -> None:
+    """Create the PostgreSQL database named in ``url`` when it does not exist yet (CREATE
+    DATABASE cannot run inside a transaction: autocommit, through the maintenance database)."""
+    if not url.startswith("postgresql"):
+        return
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+    target = make_url(url)
+    engine = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as connection:
+            exists = connection.execute(text("SELECT 1 FROM pg_database WHERE datname = :name"),
+                                        {"name": target.database}).first()
+            if not exists:
+                connection.execute(text(f'CREATE DATABASE "{target.database}"'))
+    finally:
+        engine.dispose()
+
+
+@contextlib.contextmanager
+def fresh_schema(url: str | None):
+    """A PostgreSQL URL whose tables live in a schema of their own, dropped afterwards: every
+    run starts empty, whatever an earlier run left in the database."""
+    if not url or not url.startswith("postgresql"):
+        yield url
+        return
+    from urllib.parse import quote
+
+    from sqlalchemy import create_engine, text
+    schema = f"bench_{secrets.token_hex(6)}"
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as connection:
+            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+        try:
+            yield f"{url}{'&' if '?' in url else '?'}options={quote(f'-csearch_path={schema}')}"
+        finally:
+            with engine.connect() as connection:
+                connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    finally:
+        engine.dispose()
 
 
 def main() -> None:
@@ -568,9 +817,34 @@ def main() -> None:
     parser.add_argument("--scenario", action="append", choices=SCENARIOS,
                         help="run only this scenario (repeatable; default: all of them)")
     parser.add_argument("--output", default="bench-results.json", help="JSON results file")
+    parser.add_argument("--peer", choices=("node-oidc-provider",),
+                        help="run the scenarios both answer against idp and this provider, "
+                        "side by side in alternating rounds")
+    parser.add_argument("--rounds", type=int, default=2, help="rounds with --peer (default 2)")
+    parser.add_argument("--peer-dir", default="~/.cache/idp-bench/peer",
+                        help="where --peer installs the provider from npm (outside the repository)")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is needed (scripts/bench installs it)")
+    if args.database_url:
+        ensure_database(args.database_url)
+    if args.peer:
+        with tempfile.TemporaryDirectory(prefix="idp-bench-") as folder, \
+                fresh_schema(args.database_url) as url:
+            runs = peer_comparison(argparse.Namespace(**{**vars(args), "database_url": url}),
+                                   Path(folder))
+        summary = summarise_comparison(runs)
+        print_comparison(summary, args.peer)
+        report = {"peer": f"{args.peer} {PEER_VERSION} (node {_node_version()})",
+                  "idp": "granian, 1 worker, core 0", "database": _database_kind(args.database_url),
+                  "duration_s": args.duration, "connections": args.connections,
+                  "rounds": args.rounds, "cpu_count": os.cpu_count(),
+                  "load_average": os.getloadavg(), "scenarios": summary, "runs": runs}
+        Path(args.output).write_text(json.dumps(report, indent=2) + "\n")
+        print(f"\nwritten: {args.output}")
+        if any(r["non_2xx"]["idp"] or r["non_2xx"]["peer"] for r in summary.values()):
+            sys.exit(1)
+        return
     if args.issuer:
         if not (args.client_id and args.client_secret):
             raise SystemExit("--issuer needs --client-id and --client-secret")

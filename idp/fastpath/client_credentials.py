@@ -17,8 +17,8 @@ from __future__ import annotations
 from flask import Flask
 
 from idp.audit.log import record_grouped
-from idp.db import db
 from idp.fastpath.client_auth import authenticate
+from idp.fastpath.reads import single_read_connection
 from idp.metrics import count_token
 from idp.oidc.grants.client_credentials import refused_scope
 from idp.oidc.server import authorization_server
@@ -41,7 +41,7 @@ class ClientCredentialsToken:
         if form.get("grant_type") != GRANT or not form.keys() <= PARAMETERS:
             return None
         with self.app.app_context():
-            with db.engine.connect() as connection:
+            with single_read_connection() as connection:
                 client = authenticate(environ, form, connection, "token")
             if client is None or not client.check_grant_type(GRANT):
                 return None

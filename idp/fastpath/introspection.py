@@ -22,8 +22,8 @@ from __future__ import annotations
 from authlib.oauth2.rfc6750.errors import InvalidTokenError
 from flask import Flask
 
-from idp.db import db
 from idp.fastpath.client_auth import authenticate
+from idp.fastpath.reads import single_read_connection
 from idp.oidc.endpoints.introspection import IntrospectionEndpoint, access_token_answer, may_introspect
 from idp.oidc.tokens.access import ANY_AUDIENCE, AccessTokenValidator
 from idp.oidc.tokens.acting import still_holds
@@ -53,7 +53,7 @@ class Introspection:
                 validator.validate_claims(claims)
             except InvalidTokenError:
                 return None
-            with db.engine.connect() as connection:
+            with single_read_connection() as connection:
                 client = authenticate(environ, form, connection, IntrospectionEndpoint.ENDPOINT_NAME,
                                       jti=claims["jti"], sub=claims["sub"])
             # Only the client the token was issued to is answered here: the one query read that

@@ -8,8 +8,8 @@ code RFC 6749 §4.1.2.1 defines for this case). The request's transaction is rol
 nothing is half written: a code is committed with its session, a token with its audit event,
 a refresh rotation with its family, or none of them is.
 
-The pool recovers by itself: ``pool_pre_ping`` (idp.app) replaces the connections the restart
-broke, and a connection that fails mid-request is invalidated with its pool, so the first
+The pool recovers by itself: idp.db.pool pings connections that sat idle and replaces those the
+restart broke, and a connection that fails mid-request is invalidated with its pool, so the first
 request after the database is back opens fresh ones. No restart of idp.
 
 One WARNING log line per outage and process (not one per request), and the counter

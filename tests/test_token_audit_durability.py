@@ -1,0 +1,83 @@
+"""A token is never answered before its ``token.issued`` audit event is committed: when that
+commit fails (a full disk, the database gone mid-commit), the client gets no token, on the
+answer given before Flask (idp.fastpath, the audit group commit) and on Flask's."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import event, select
+
+from idp.audit.models import AuditEvent
+from idp.db import db
+from tests.oidc_support import basic, register
+
+pytest_plugins = ["tests.test_fast_token_paths"]  # its flask_calls and flask_only fixtures
+
+CC = {"grant_type": "client_credentials"}
+
+
+@pytest.fixture
+def service(app):
+    return register(app, grant_types=["client_credentials"], redirect_uris=[], scope="openid")
+
+
+@pytest.fixture
+def audit_commit_fails(app):
+    """Every commit of a transaction that wrote an audit event fails, as a commit the database
+    cannot make durable does; other commits go through."""
+    with app.app_context():
+        engine = db.engine
+
+    def note_audit_write(connection, cursor, statement, parameters, context, executemany):
+        if statement.lstrip().upper().startswith("INSERT INTO AUDIT_EVENTS"):
+            connection.info["wrote_audit"] = True
+
+    def fail_commit(connection):
+        if connection.info.pop("wrote_audit", False):
+            raise OSError("could not write to the write-ahead log: no space left on device")
+
+    def forget(connection):
+        connection.info.pop("wrote_audit", None)
+
+    event.listen(engine, "before_cursor_execute", note_audit_write)
+    event.listen(engine, "commit", fail_commit)
+    event.listen(engine, "rollback", forget)
+    yield
+    event.remove(engine, "before_cursor_execute", note_audit_write)
+    event.remove(engine, "commit", fail_commit)
+    event.remove(engine, "rollback", forget)
+
+
+def _issued_events(app) -> int:
+    with app.app_context():
+        return len(db.session.scalars(select(AuditEvent).where(AuditEvent.action == "token.issued")).all())
+
+
+def _assert_no_token(response) -> None:
+    assert response.status_code >= 500, response.get_data(as_text=True)
+    body = response.get_data(as_text=True)
+    assert "access_token" not in body
+    assert "eyJ" not in body  # no JWT of any kind in the answer
+
+
+def test_fast_path_answers_no_token_when_its_audit_commit_fails(app, service, audit_commit_fails):
+    client_id, secret = service
+    response = app.test_client().post("/token", data=CC, headers=basic(client_id, secret))
+    _assert_no_token(response)  # (the fast path's failure hands the request to Flask, which fails too)
+    assert _issued_events(app) == 0
+
+
+def test_flask_answers_no_token_when_its_audit_commit_fails(app, service, audit_commit_fails,
+                                                            flask_only, flask_calls):
+    client_id, secret = service
+    response = flask_only().post("/token", data=CC, headers=basic(client_id, secret))
+    _assert_no_token(response)
+    assert flask_calls["oidc.token"] == 1
+    assert _issued_events(app) == 0
+
+
+def test_tokens_are_answered_again_once_the_audit_commits(app, service):
+    client_id, secret = service
+    response = app.test_client().post("/token", data=CC, headers=basic(client_id, secret))
+    assert response.status_code == 200
+    assert _issued_events(app) == 1
