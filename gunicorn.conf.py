@@ -12,7 +12,7 @@ import os
 import sys
 
 from idp.config import ConfigError, load_settings
-from idp.server import child_exit, on_starting, post_worker_init  # noqa: F401 - gunicorn hooks
+from idp.server import child_exit, on_starting, post_worker_init, when_ready  # noqa: F401 - gunicorn hooks
 
 # A malformed IDP_* variable: one line naming it and exit code 2, as `idp` does, instead of a
 # traceback from deep inside the app factory.
@@ -53,8 +53,10 @@ preload_app = True
 # request (an argon2id verification plus a few queries) takes well under a second.
 timeout = 30
 
-# On SIGTERM (a rolling deploy), requests in flight get this long to finish. Keep it below the
-# orchestrator's own grace period (Kubernetes: 30 s), or they are cut anyway.
+# On SIGTERM (a rolling deploy) the node first drains for IDP_SHUTDOWN_DRAIN_SECONDS (/readyz
+# answers 503 so the balancer moves on; idp.resilience.drain), then requests in flight get this
+# long to finish. Keep both together below the orchestrator's own grace period (Kubernetes:
+# 30 s), or they are cut anyway.
 graceful_timeout = 20
 
 # Idle keep-alive connections are held this long. Behind a load balancer that reuses

@@ -21,6 +21,7 @@ from idp.web import transport_security
 #: Packages that register blueprints, CLI groups and hooks, in this order.
 COMPONENTS = (
     "idp.metrics",
+    "idp.resilience.redis_guard",
     "idp.web",
     "idp.auth.sessions",
     "idp.audit",
@@ -101,7 +102,9 @@ def _engine_options(url: str) -> dict:
     if url.startswith("sqlite"):
         return {"connect_args": {"timeout": 30}, "hide_parameters": True}
     # No pool_pre_ping: idp.db.pool pings only the connections that sat idle in the pool.
-    return {"pool_size": 10, "max_overflow": 10, "hide_parameters": True,
+    # pool_timeout bounds the wait for a free connection, so a request answers 503
+    # (idp.resilience.database_outage) instead of queueing behind a stuck database.
+    return {"pool_size": 10, "max_overflow": 10, "pool_timeout": 5, "hide_parameters": True,
             "connect_args": {"connect_timeout": 5}}
 
 

@@ -295,9 +295,16 @@ class Settings:
             "SQLAlchemy URL. Default: SQLite file `instance/idp.sqlite3`. "
             "PostgreSQL: `postgresql+psycopg://user@host:5432/db`.")
     redis_url: str | None = _variable("IDP_REDIS_URL", "", _redis_url,
-            "Redis for rate limits and replay caches shared by several nodes. Empty: in process.")
+            "Redis for the rate limits and lockout counters shared by several nodes (a node goes on "
+            "without it: docs/operations.md). Empty: in process.")
     redis_prefix: str = _variable("IDP_REDIS_PREFIX", "idp:", _redis_prefix,
             "Prefix of every Redis key this server writes (several deployments can share a Redis).")
+    redis_timeout_ms: int = _variable("IDP_REDIS_TIMEOUT_MS", "100", _positive_int,
+            "Milliseconds to connect to, and to wait for, Redis on each call; past it the call "
+            "counts as an outage and the node runs on its fallbacks (docs/operations.md).")
+    redis_retry_seconds: int = _variable("IDP_REDIS_RETRY_SECONDS", "5", _positive_int,
+            "After a failed Redis call, seconds before a process asks Redis again (then the "
+            "first success ends the outage, without a restart).")
     instance_dir: str = _variable("IDP_INSTANCE_DIR", "instance", _text,
             "Folder for the SQLite file and the generated secret key.")
     keys_dir: str = _variable("IDP_KEYS_DIR", "keys", _text,
@@ -360,6 +367,11 @@ class Settings:
     login_rate_limit: str = _variable("IDP_LOGIN_RATE_LIMIT", "20/minute;200/hour", _rate_limit,
             "Sign-in, registration and password-change attempts allowed per client IP "
             "(Flask-Limiter notation).")
+    login_rate_limit_fallback: str = _variable(
+            "IDP_LOGIN_RATE_LIMIT_FALLBACK", "5/minute;50/hour", _rate_limit,
+            "While Redis is unreachable: attempts allowed per client IP and per server process, "
+            "across all the forms `IDP_LOGIN_RATE_LIMIT` covers (stricter, since each process "
+            "counts alone; account lockout stays shared, in the database).")
     login_max_failures: int = _variable("IDP_LOGIN_MAX_FAILURES", "10", _positive_int,
             "Failed sign-ins in a row that lock an account; from the 3rd on, each failure imposes "
             "a growing wait (1, 2, 4... seconds).")
@@ -374,6 +386,11 @@ class Settings:
     secure_cookies_mode: str = _variable("IDP_SECURE_COOKIES", "auto", _text,
             "`auto`: Secure cookies when the issuer is https; `true` or `false` to force.")
     log_level: str = _variable("IDP_LOG_LEVEL", "INFO", _log_level, "Log level.")
+    shutdown_drain_seconds: int = _variable("IDP_SHUTDOWN_DRAIN_SECONDS", "5", _non_negative_int,
+            "On SIGTERM under gunicorn, seconds the node keeps serving while `/readyz` answers 503 "
+            "`draining`, before it stops accepting connections and finishes the requests in flight; "
+            "above the balancer's health-check interval times its unhealthy threshold. `0`: stop at "
+            "once.")
     fast_path: bool = _variable("IDP_FAST_PATH", "on", _bool,
             "`on`: discovery, JWKS, client_credentials tokens and the introspection of active access "
             "tokens are answered before Flask, by the same functions (same status, headers and bytes), "

@@ -2,7 +2,9 @@
 
 ``/healthz`` says the process answers. ``/readyz`` runs every registered readiness check
 (the database always; Redis when IDP_REDIS_URL is set) and answers 503 if any fails, so the
-load balancer takes the node out until its dependencies are back. Packages add their own
+load balancer takes the node out until its dependencies are back. A check may instead report
+``degraded`` (Redis away: the node serves on its fallbacks, :mod:`idp.resilience.redis_guard`):
+the node stays in, with 200. Packages add their own
 check (a signing key loaded, say) with :func:`add_check` in their ``init_app``.
 """
 
@@ -10,12 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import redis
 from flask import Blueprint, Flask, current_app, jsonify
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from idp.db import db
+from idp.resilience.drain import draining
 
 bp = Blueprint("health", __name__)
 
@@ -38,18 +40,13 @@ def _database() -> str | None:
         return "unreachable"
 
 
-def _redis_check(url: str) -> Check:
-    # One small pool per app, short timeouts: a probe must answer before the balancer gives up.
-    client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
+#: A check's answer that reports a problem without taking the node out.
+DEGRADED = "degraded"
 
-    def check() -> str | None:
-        try:
-            client.ping()
-            return None
-        except (redis.RedisError, OSError):
-            return "unreachable"
 
-    return check
+def _redis() -> str | None:
+    status = current_app.extensions["idp.redis_guard"].probe()
+    return None if status == "ok" else status
 
 
 @bp.get("/healthz")
@@ -62,8 +59,11 @@ def healthz():
 def readyz():
     """Ready to serve: every registered check passes. 503 otherwise, so the node is taken out."""
     checks = {name: check() or "ok" for name, check in current_app.extensions[_CHECKS].items()}
-    ready = all(v == "ok" for v in checks.values())
-    response = jsonify(status="ready" if ready else "not ready", checks=checks)
+    ready = all(v in ("ok", DEGRADED) for v in checks.values())
+    status = "ready" if ready else "not ready"
+    if draining():  # stopping (SIGTERM): the balancer must move on (idp.resilience.drain)
+        ready, status = False, "draining"
+    response = jsonify(status=status, checks=checks)
     response.status_code = 200 if ready else 503
     response.headers["Cache-Control"] = "no-store"
     return response
@@ -72,6 +72,5 @@ def readyz():
 def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
     add_check(app, "database", _database)
-    redis_url = app.config["IDP"].redis_url
-    if redis_url:
-        add_check(app, "redis", _redis_check(redis_url))
+    if app.config["IDP"].redis_url:
+        add_check(app, "redis", _redis)

@@ -42,6 +42,8 @@ import httpcore
 import httpx
 from flask import current_app
 
+from idp.resilience.bulkhead import HostBulkhead, Saturated
+
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -187,6 +189,9 @@ def tls_context():
     return httpx.create_ssl_context()
 
 
+_CALLS = HostBulkhead("outbound")
+
+
 def request(method: str, url: str, *, timeout: float, max_bytes: int,
             headers: dict[str, str] | None = None, form: dict[str, str] | None = None,
             json_body: dict | None = None) -> Response:
@@ -206,8 +211,10 @@ def request(method: str, url: str, *, timeout: float, max_bytes: int,
     send.setdefault("User-Agent", "idp")
     limits = {"connect": timeout, "read": timeout, "write": timeout, "pool": timeout}
     try:
-        with httpcore.ConnectionPool(ssl_context=tls_context(), max_connections=1,
-                                     network_backend=_PinnedBackend(addresses)) as pool, \
+        # A hanging host holds at most a few of the node's threads (idp.resilience.bulkhead).
+        with _CALLS.call(urlsplit(url).netloc), \
+                httpcore.ConnectionPool(ssl_context=tls_context(), max_connections=1,
+                                        network_backend=_PinnedBackend(addresses)) as pool, \
                 pool.stream(method, url, headers=list(send.items()), content=content,
                             extensions={"timeout": limits}) as response:
             body = bytearray()
@@ -218,6 +225,8 @@ def request(method: str, url: str, *, timeout: float, max_bytes: int,
                 if time.monotonic() > deadline:
                     raise OutboundError("timeout")
             return Response(status=response.status, body=bytes(body))
+    except Saturated as exc:
+        raise OutboundError("busy") from exc
     except httpcore.TimeoutException as exc:
         raise OutboundError("timeout") from exc
     except (httpcore.NetworkError, httpcore.ProtocolError, httpcore.UnsupportedProtocol, OSError) as exc:

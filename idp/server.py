@@ -17,6 +17,7 @@ from gunicorn.app.base import BaseApplication
 
 from idp import process_threads
 from idp.db import db
+from idp.resilience import drain
 
 #: The files prometheus-client's multiprocess mode writes (``counter_<pid>.db`` ...): only
 #: these are removed, whatever else an operator keeps in the folder.
@@ -57,6 +58,13 @@ def post_worker_init(worker) -> None:
         # sender, the periodic purge: whatever the packages registered), from the start, so
         # deliveries left pending by a previous run go out without waiting for a request.
         process_threads.start_all(app)
+    # A SIGTERM to the whole process group must not end the worker before the drain does.
+    drain.protect_worker(worker)
+
+
+def when_ready(server) -> None:
+    """SIGTERM drains the node before it stops (:mod:`idp.resilience.drain`)."""
+    drain.install(server)
 
 
 class _Server(BaseApplication):
@@ -89,4 +97,5 @@ def run(app: Flask, *, host: str, port: int, workers: int = 2, threads: int = 4)
         "on_starting": on_starting,
         "child_exit": child_exit,
         "post_worker_init": post_worker_init,
+        "when_ready": when_ready,
     }).run()

@@ -30,6 +30,9 @@ IN_PROCESS_ONLY = frozenset({"IDP_BACKCHANNEL_WORKER", "IDP_OUTBOX_WORKER"})
 def idp_env(environ: dict[str, str]) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("IDP_")}
     env.update({k: v for k, v in environ.items() if k not in IN_PROCESS_ONLY})
+    # A test's server stops at once when the test is done; the rolling-restart test
+    # (test_faults_rolling_restart) sets its own drain.
+    env.setdefault("IDP_SHUTDOWN_DRAIN_SECONDS", "0")
     return env
 
 

@@ -68,12 +68,15 @@ class Cluster:
         return create_app(self.env)
 
 
-def start_cluster(environ: dict[str, str], tmp_path: Path, citizens: list[dict]) -> Cluster:
+def start_cluster(environ: dict[str, str], tmp_path: Path, citizens: list[dict], *,
+                  redis_url: str | None = None) -> Cluster:
+    """Two nodes on ``environ``'s PostgreSQL and on Redis at ``redis_url`` (default: the shared
+    IDP_TEST_REDIS_URL; a fault-injection test passes the Redis it started itself)."""
     if not environ["IDP_DATABASE_URL"].startswith("postgresql"):
         pytest.skip("nodes share one PostgreSQL; the SQLite variant is one host's file")
     ports = [free_port(), free_port()]
     issuer = f"http://127.0.0.1:{ports[0]}"
-    env = {**environ, "IDP_ISSUER": issuer, "IDP_REDIS_URL": REDIS_URL,
+    env = {**environ, "IDP_ISSUER": issuer, "IDP_REDIS_URL": redis_url or REDIS_URL,
            "IDP_REDIS_PREFIX": f"t_{uuid.uuid4().hex[:12]}:", "IDP_PURGE_INTERVAL": "0"}
     for args in (["db", "upgrade"], ["registry", "import", str(SAMPLE_REGISTRY)]):
         result = run_idp(args, env)

@@ -5,9 +5,10 @@ After the ``FREE_FAILURES``-th failure in a row, each further failure makes the 
 it is locked for ``IDP_LOGIN_LOCK_TTL`` seconds. A success resets the count. NIST SP 800-63B
 section 5.2.2 (rate limiting) asks for exactly this kind of throttle.
 
-The counters live in Redis when ``IDP_REDIS_URL`` is set (every node sees the same), else in
-the process. Keys are derived from the citizen id, or from a keyed digest of the canonical form
-of the typed username when no account matches (:func:`canonical_name`), so unknown and known
+The counters live in Redis when ``IDP_REDIS_URL`` is set (every node sees the same), in the
+database while Redis is unreachable (:mod:`idp.auth.lockout_fallback`), else in the process.
+Keys are derived from the citizen id, or from a keyed digest of the canonical form of the typed
+username when no account matches (:func:`canonical_name`), so unknown and known
 usernames behave alike under any spelling and no username is written to Redis in clear.
 """
 
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 from flask import current_app
 
 from idp import clock
+from idp.auth.lockout_fallback import RedisWithDatabaseFallback
 from idp.citizens.contacts import normalise_email, normalise_phone
 from idp.citizens.lookup import scheme
 from idp.db.types import nfc
@@ -79,10 +81,8 @@ class MemoryStore:
 class RedisStore:
     """Counters in Redis, shared by every node. One hash per key, expiring by itself."""
 
-    def __init__(self, url: str, prefix: str) -> None:
-        import redis
-
-        self._redis = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+    def __init__(self, client, prefix: str) -> None:
+        self._redis = client  # bounded timeouts: idp.resilience.redis_guard
         self._prefix = prefix + "lockout:"
 
     def get(self, key: str, now: float) -> Status:  # Redis expires keys itself
@@ -130,7 +130,9 @@ def _store():
     if "idp.lockout" not in extensions:
         settings = current_app.config["IDP"]
         if settings.redis_url:
-            extensions["idp.lockout"] = RedisStore(settings.redis_url, settings.redis_prefix)
+            guard = extensions["idp.redis_guard"]
+            extensions["idp.lockout"] = RedisWithDatabaseFallback(
+                RedisStore(guard.client, settings.redis_prefix), guard, Status)
         else:
             extensions["idp.lockout"] = MemoryStore()
     return extensions["idp.lockout"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, LargeBinary, String, UniqueConstraint
+from sqlalchemy import JSON, Float, ForeignKey, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from idp.db import db
@@ -140,3 +140,17 @@ class SessionClient(db.Model):
         ForeignKey("clients.id", ondelete="CASCADE"), index=True, nullable=False
     )
     joined_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
+
+
+class LoginFailureCounter(db.Model):
+    """A lockout counter kept in the database while Redis is unreachable
+    (:mod:`idp.auth.lockout_fallback`): every node reads and writes the same row, so spreading
+    attempts over nodes during an outage gains an attacker nothing. Times are epoch seconds,
+    as :mod:`idp.auth.lockout` counts them."""
+
+    __tablename__ = "login_failure_counters"
+
+    key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    failures: Mapped[int] = mapped_column(nullable=False)
+    blocked_until: Mapped[float] = mapped_column(Float, nullable=False)
+    expires_at: Mapped[float] = mapped_column(Float, index=True, nullable=False)

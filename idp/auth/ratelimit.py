@@ -3,6 +3,10 @@
 Each app gets its own :class:`Limiter`, held in ``app.extensions["idp.limiter"]``: storage in
 Redis under ``IDP_REDIS_PREFIX`` when ``IDP_REDIS_URL`` is set (every node counts together),
 else in the process. Only POST is limited: reading a form costs nothing.
+
+While Redis is unreachable (:mod:`idp.resilience.redis_guard`), Flask-Limiter's in-memory
+fallback counts per process under the stricter ``IDP_LOGIN_RATE_LIMIT_FALLBACK`` (one counter
+per address across all these forms), and goes back to Redis by itself when it answers.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from flask_babel import gettext
 from flask_limiter import Limiter, RateLimitExceeded
 from flask_limiter.util import get_remote_address
 
+from idp.resilience.redis_guard import client_options
 from idp.web import _http_error
 
 
@@ -25,9 +30,13 @@ def _message() -> str:
 
 def init_app(app: Flask) -> None:
     settings = app.config["IDP"]
+    if settings.redis_url:
+        app.config["RATELIMIT_IN_MEMORY_FALLBACK_ENABLED"] = True
+        app.config["RATELIMIT_IN_MEMORY_FALLBACK"] = settings.login_rate_limit_fallback
     limiter = Limiter(
         key_func=get_remote_address,
         storage_uri=settings.redis_url or "memory://",
+        storage_options=client_options(settings.redis_timeout_ms / 1000) if settings.redis_url else {},
         key_prefix=settings.redis_prefix + "ratelimit",
         strategy="moving-window",
         # Flask-Limiter would add Retry-After to every response of a limited page; we add it

@@ -37,10 +37,16 @@ from idp.fastpath.documents import JWKS_REFRESH
 from idp.fastpath.form import read_form
 from idp.fastpath.introspection import Introspection
 from idp.public_documents import EXTENSION, endpoint_of
+from idp.resilience.database_outage import is_database_outage, unavailable_wsgi
+from idp.web import SECURITY_HEADERS
 
 log = logging.getLogger(__name__)
 
 __all__ = ["JWKS_REFRESH", "FastPath", "init_app"]
+
+
+class DatabaseOutage(Exception):
+    """The database is unreachable: 503 at once (idp.resilience.database_outage)."""
 
 
 class FastPath:
@@ -65,7 +71,10 @@ class FastPath:
             # A DPoP proof (RFC 9449) is checked by Flask's path only (idp.oidc.tokens.dpop).
             if post is not None and "HTTP_DPOP" not in environ:
                 started = time.perf_counter()
-                body = self._answer(post[0], environ)
+                try:
+                    body = self._answer(post[0], environ)
+                except DatabaseOutage as outage:  # Flask would only wait on the database again
+                    return unavailable_wsgi(outage.__cause__, start_response, SECURITY_HEADERS)
                 if body is not None:
                     return post[1](start_response, body, started)
         return self.wsgi_app(environ, start_response)
@@ -75,7 +84,9 @@ class FastPath:
         try:
             form = read_form(environ)
             return None if form is None else handler.answer(environ, form)
-        except Exception:  # the database is down, say: Flask answers (and logs) as it would
+        except Exception as exc:  # Flask answers (and logs) anything else as it would
+            if is_database_outage(exc):
+                raise DatabaseOutage from exc
             log.warning("%s answered by Flask after an error before it", environ.get("PATH_INFO"),
                         exc_info=True)
             return None

@@ -15,25 +15,31 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import urllib.request
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtensionOID
 
+from idp.resilience.bulkhead import HostBulkhead, Saturated
+
 log = logging.getLogger(__name__)
 
 DISTRIBUTION_POINTS = "distribution-points"
+#: Seconds one CRL or OCSP fetch may take in all (connect, wait, read).
 FETCH_TIMEOUT = 5.0
 MAX_CRL_BYTES = 20 * 1024 * 1024
 MAX_OCSP_BYTES = 64 * 1024
 #: How long to wait before trying a URL again after it failed (avoids hammering a dead host).
 RETRY_AFTER = timedelta(seconds=30)
 _CRL_SUFFIXES = (".crl", ".pem", ".der")
+_FETCHES = HostBulkhead("revocation")
 
 
 @dataclass
@@ -83,9 +89,22 @@ def _fetch(url: str, *, body: bytes | None = None, content_type: str | None = No
     request = urllib.request.Request(url, data=body, method="POST" if body else "GET")  # noqa: S310
     if content_type:
         request.add_header("Content-Type", content_type)
+    deadline = time.monotonic() + FETCH_TIMEOUT
     try:
-        with urllib.request.urlopen(request, timeout=FETCH_TIMEOUT) as response:  # noqa: S310
-            data = response.read(limit + 1)
+        # At most a few threads per host wait on a slow CRL or OCSP server (idp.resilience.bulkhead).
+        with _FETCHES.call(urlsplit(url).netloc), \
+                urllib.request.urlopen(request, timeout=FETCH_TIMEOUT) as response:  # noqa: S310
+            data = bytearray()
+            while len(data) <= limit:
+                chunk = response.read(min(65536, limit + 1 - len(data)))
+                if not chunk:
+                    break
+                data += chunk
+                if time.monotonic() > deadline:  # a server trickling bytes: the same bound
+                    raise TimeoutError("revocation data fetch took too long")
+            data = bytes(data)
+    except Saturated:
+        return None
     except (OSError, ValueError) as exc:
         log.warning("revocation data unavailable from %s: %s", url, exc)
         return None

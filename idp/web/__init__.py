@@ -28,6 +28,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
 from idp.db import db
+from idp.resilience.database_outage import is_database_outage, unavailable_response
 from idp.web.safe_next import safe_next
 
 csrf = CSRFProtect()
@@ -103,6 +104,8 @@ def _csrf_error(exc: CSRFError):
 
 
 def _unexpected_error(exc: Exception):
+    if is_database_outage(exc):  # 503 with Retry-After, not a 500 (idp.resilience.database_outage)
+        return unavailable_response(exc)
     current_app.logger.exception("unhandled error on %s %s", request.method, request.path)
     db.session.rollback()
     if wants_json():
