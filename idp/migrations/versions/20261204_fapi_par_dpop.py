@@ -2,7 +2,7 @@
 DPoP key of a public client's refresh token family and of an authorization code
 
 Revision ID: fapi_0001
-Revises: appsignin_0001
+Revises: faults_0001
 Create Date: 2026-12-04 06:05:00
 
 """
@@ -13,7 +13,7 @@ import idp.db.types
 
 # revision identifiers, used by Alembic.
 revision = 'fapi_0001'
-down_revision = 'appsignin_0001'
+down_revision = 'faults_0001'
 branch_labels = None
 depends_on = None
 
