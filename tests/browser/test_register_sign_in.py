@@ -38,7 +38,7 @@ def test_register_sign_in_switch_language_and_sign_out(server, browser, output_d
     page.get_by_role("link", name="English").click()
     page.wait_for_url(f"{server.url}/account")
     assert page.locator("html").get_attribute("lang") == "en"
-    assert page.get_by_role("heading", name="Contact details").is_visible()
+    assert page.get_by_role("heading", name="Contact details", exact=True).is_visible()
     page.get_by_role("link", name="Sign-in history").click()
     assert page.locator("tbody tr").count() == 1
     assert "Success" in page.locator("tbody tr").first.inner_text()
