@@ -114,32 +114,42 @@ def import_rows(rows: Iterable[dict[str, str]], default_scheme: str) -> ImportRe
 
     An existing entry (same scheme and number) is updated: the registry is the source of truth.
     """
+    return import_all_or_none(rows, lambda row: _parse_row(row, default_scheme), RegistryEntry,
+                              lambda values: lookup(values["scheme"], values["identifier"]),
+                              "the number appears twice in the file")
+
+
+def import_all_or_none(rows: Iterable[dict[str, str]], parse, model, find, duplicate: str) -> ImportResult:
+    """Check every row with ``parse`` (ValueError with a reason), then write all of them or none
+    (the caller commits): a row whose ``(scheme, identifier)`` exists (``find``) updates it, the
+    registry being the source of truth; a new one adds a ``model``. Shared by the population
+    and organisation registries."""
     result = ImportResult()
     parsed: list[dict] = []
     seen: set[tuple[str, str]] = set()
     for line, row in enumerate(rows, start=2):
         try:
-            values = _parse_row(row, default_scheme)
+            values = parse(row)
         except ValueError as exc:
             result.errors.append(f"line {line}: {exc}")
             continue
         key = (values["scheme"], values["identifier"])
         if key in seen:
-            result.errors.append(f"line {line}: the number appears twice in the file")
+            result.errors.append(f"line {line}: {duplicate}")
             continue
         seen.add(key)
         parsed.append(values)
     if result.errors:
         return result
     for values in parsed:
-        entry = lookup(values["scheme"], values["identifier"])
-        if entry is None:
-            db.session.add(RegistryEntry(**values))
+        existing = find(values)
+        if existing is None:
+            db.session.add(model(**values))
             result.created += 1
         else:
             for name, value in values.items():
-                setattr(entry, name, value)
-            entry.imported_at = utcnow()
+                setattr(existing, name, value)
+            existing.imported_at = utcnow()
             result.updated += 1
     db.session.flush()
     return result

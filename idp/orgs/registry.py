@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from datetime import date
 
 from sqlalchemy import select
@@ -20,8 +19,9 @@ from sqlalchemy import select
 from idp import clock
 from idp.citizens.messages import identifier_message
 from idp.citizens.models import RegistryEntry
+from idp.citizens.registry import ImportResult, import_all_or_none
 from idp.db import db
-from idp.db.types import nfc, utcnow
+from idp.db.types import nfc
 from idp.identifiers import ORGANISATION_SCHEMES, SCHEMES, InvalidIdentifier
 from idp.orgs.age import is_minor
 from idp.orgs.models import Organisation
@@ -32,13 +32,6 @@ STATUSES = ("active", "dissolved")
 #: The personal scheme of each organisation scheme's country.
 REPRESENTATIVE_SCHEME = {"vn-tax-code": "vn-pin", "ru-ogrn": "ru-snils"}
 _LIMITS = {"name": 300, "address": 500}
-
-
-@dataclass
-class ImportResult:
-    created: int = 0
-    updated: int = 0
-    errors: list[str] = field(default_factory=list)
 
 
 def lookup(scheme: str, identifier: str) -> Organisation | None:
@@ -107,35 +100,9 @@ def _parse_row(row: dict[str, str]) -> dict:
 
 def import_rows(rows: Iterable[dict[str, str]]) -> ImportResult:
     """Check every row, then write all of them or none (the caller commits)."""
-    result = ImportResult()
-    parsed: list[dict] = []
-    seen: set[tuple[str, str]] = set()
-    for line, row in enumerate(rows, start=2):
-        try:
-            values = _parse_row(row)
-        except ValueError as exc:
-            result.errors.append(f"line {line}: {exc}")
-            continue
-        key = (values["scheme"], values["identifier"])
-        if key in seen:
-            result.errors.append(f"line {line}: the organisation appears twice in the file")
-            continue
-        seen.add(key)
-        parsed.append(values)
-    if result.errors:
-        return result
-    for values in parsed:
-        organisation = lookup(values["scheme"], values["identifier"])
-        if organisation is None:
-            db.session.add(Organisation(**values))
-            result.created += 1
-        else:
-            for name, value in values.items():
-                setattr(organisation, name, value)
-            organisation.imported_at = utcnow()
-            result.updated += 1
-    db.session.flush()
-    return result
+    return import_all_or_none(rows, _parse_row, Organisation,
+                              lambda values: lookup(values["scheme"], values["identifier"]),
+                              "the organisation appears twice in the file")
 
 
 def read_csv(text: Iterable[str], required: tuple[str, ...], optional: tuple[str, ...]):
