@@ -240,7 +240,9 @@ def test_a_stale_message_is_refused(client, phone):
 def test_a_removed_device_can_no_longer_sign_in(app, client, citizen, phone):
     assert sign_in(client).status_code == 303
     token = page_csrf(client, "/account/security")
-    removed = client.post(f"/account/security/app/{phone.device_id}/remove", data={"csrf_token": token})
+    remove = f"/account/security/app/{phone.device_id}/remove"
+    assert f'action="{remove}"' in client.get("/account/security").get_data(as_text=True)  # offered
+    removed = client.post(remove, data={"csrf_token": token})
     assert removed.status_code == 303
     client.post("/signout", data={"csrf_token": page_csrf(client, "/account")})
     link, number, _ = sign_in_page(client)
