@@ -17,18 +17,16 @@
 from __future__ import annotations
 
 import logging
-import os
 import secrets
-import threading
 from dataclasses import dataclass
 from datetime import timedelta
 
 from flask import Flask, current_app, render_template
 from flask_babel import force_locale
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
 from idp.audit.log import record
-from idp.db import db
+from idp.db import db, work_queue
 from idp.db.types import utcnow
 from idp.notify.channels import Channel, Message, configured_channels
 from idp.notify.models import OutboxMessage
@@ -106,31 +104,13 @@ class RunSummary:
 def backoff(attempts: int) -> timedelta:
     """base x 2^(attempts-1) seconds, at most IDP_OUTBOX_RETRY_MAX."""
     settings = _settings()
-    seconds = settings.outbox_retry_base * 2 ** max(attempts - 1, 0)
-    return timedelta(seconds=min(seconds, settings.outbox_retry_max))
+    return work_queue.backoff(attempts, settings.outbox_retry_base, settings.outbox_retry_max)
 
 
 def _claim(limit: int) -> list[int]:
-    """Take up to ``limit`` due messages. The attempt counter is the claim (a row is ours only
-    if our conditional update moved it); the new ``next_attempt_at`` is the lease."""
-    now = utcnow()
-    query = (select(OutboxMessage.id, OutboxMessage.attempts)
-             .where(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now)
-             .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id).limit(limit))
-    if db.engine.dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    lease = now + timedelta(seconds=2 * _settings().notify_timeout + 30)
-    claimed = []
-    for row_id, attempts in db.session.execute(query).all():
-        moved = db.session.execute(
-            update(OutboxMessage)
-            .where(OutboxMessage.id == row_id, OutboxMessage.status == "pending",
-                   OutboxMessage.attempts == attempts)
-            .values(attempts=attempts + 1, next_attempt_at=lease)).rowcount
-        if moved == 1:
-            claimed.append(row_id)
-    db.session.commit()
-    return claimed
+    """Take up to ``limit`` due messages (:func:`idp.db.work_queue.claim_due`), leased for
+    longer than an attempt can take."""
+    return work_queue.claim_due(OutboxMessage, limit, timedelta(seconds=2 * _settings().notify_timeout + 30))
 
 
 def _deliver(message_id: int, summary: RunSummary) -> None:
@@ -191,37 +171,10 @@ def pending_count() -> int:
 # -- the worker thread ---------------------------------------------------------------------------
 
 
-class Worker(threading.Thread):
-    """Polls the outbox every IDP_OUTBOX_POLL_INTERVAL seconds in a server process."""
-
-    def __init__(self, app: Flask):
-        super().__init__(name="idp-outbox", daemon=True)
-        self.app = app
-        self.stopped = threading.Event()
-
-    def run(self) -> None:
-        interval = self.app.config["IDP"].outbox_poll_interval
-        while not self.stopped.wait(interval):
-            with self.app.app_context():
-                try:
-                    while run_once().attempted and not self.stopped.is_set():
-                        pass
-                except Exception:
-                    log.exception("outbox pass failed")
-                finally:
-                    db.session.remove()
-
-
-def start_worker(app: Flask) -> Worker | None:
-    """Start this process's worker once (each forked worker process starts its own)."""
-    if app.testing or not app.config["IDP"].outbox_worker:
+def start_worker(app: Flask) -> work_queue.PollingWorker | None:
+    """Start this process's sender once, polling every IDP_OUTBOX_POLL_INTERVAL seconds."""
+    settings = app.config["IDP"]
+    if app.testing or not settings.outbox_worker:
         return None
-    lock = app.extensions.setdefault("idp.outbox_worker_lock", threading.Lock())
-    with lock:
-        current = app.extensions.get("idp.outbox_worker")
-        if current is not None and current[0] == os.getpid() and current[1].is_alive():
-            return current[1]
-        worker = Worker(app)
-        worker.start()
-        app.extensions["idp.outbox_worker"] = (os.getpid(), worker)
-        return worker
+    return work_queue.start_once(app, "idp.outbox_worker", lambda: work_queue.PollingWorker(
+        app, "idp-outbox", settings.outbox_poll_interval, lambda: run_once().attempted))

@@ -22,23 +22,21 @@ account page, an administrator, expiry), every client that joined it and registe
 from __future__ import annotations
 
 import logging
-import os
 import secrets
-import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from flask import Flask, current_app
 from joserfc import jwt
 from joserfc.jwk import KeySet
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
 from idp import clock, process_threads
 from idp.audit.log import record
 from idp.auth.models import SessionClient, SsoSession
 from idp.auth.sessions import end_expired_sessions, session_ended
 from idp.citizens.models import Citizen
-from idp.db import db
+from idp.db import db, work_queue
 from idp.db.types import utcnow
 from idp.keys import service as keys
 from idp.maintenance import PurgeRule, register_rule
@@ -154,38 +152,16 @@ class RunSummary:
 
 
 def _claim(limit: int) -> list[int]:
-    """Take up to ``limit`` due deliveries for this worker.
-
-    The attempt counter is the claim: a row is ours only if our conditional update moved it.
-    The new ``next_attempt_at`` is a lease: if this process dies while sending, the row becomes
-    due again once the lease is over, so nothing is lost.
-    """
-    settings = _settings()
-    now = utcnow()
-    query = (select(LogoutDelivery.id, LogoutDelivery.attempts)
-             .where(LogoutDelivery.status == "pending", LogoutDelivery.next_attempt_at <= now)
-             .order_by(LogoutDelivery.next_attempt_at, LogoutDelivery.id).limit(limit))
-    if db.engine.dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    lease = now + timedelta(seconds=2 * settings.backchannel_timeout + 30)
-    claimed = []
-    for row_id, attempts in db.session.execute(query).all():
-        moved = db.session.execute(
-            update(LogoutDelivery)
-            .where(LogoutDelivery.id == row_id, LogoutDelivery.status == "pending",
-                   LogoutDelivery.attempts == attempts)
-            .values(attempts=attempts + 1, next_attempt_at=lease)).rowcount
-        if moved == 1:
-            claimed.append(row_id)
-    db.session.commit()
-    return claimed
+    """Take up to ``limit`` due deliveries (:func:`idp.db.work_queue.claim_due`), leased for
+    longer than an attempt can take."""
+    lease = timedelta(seconds=2 * _settings().backchannel_timeout + 30)
+    return work_queue.claim_due(LogoutDelivery, limit, lease)
 
 
 def backoff(attempts: int) -> timedelta:
     """Wait before the next attempt: base x 2^(attempts-1), at most IDP_BACKCHANNEL_RETRY_MAX."""
     settings = _settings()
-    seconds = settings.backchannel_retry_base * 2 ** max(attempts - 1, 0)
-    return timedelta(seconds=min(seconds, settings.backchannel_retry_max))
+    return work_queue.backoff(attempts, settings.backchannel_retry_base, settings.backchannel_retry_max)
 
 
 #: The receiver's answer is not used; read at most this much of it.
@@ -280,44 +256,13 @@ def pending_count() -> int:
 # -- the worker thread ---------------------------------------------------------------------------
 
 
-class Worker(threading.Thread):
-    """Polls the queue every IDP_BACKCHANNEL_POLL_INTERVAL seconds in a server process."""
-
-    def __init__(self, app: Flask):
-        super().__init__(name="idp-logout-queue", daemon=True)
-        self.app = app
-        self.stopped = threading.Event()
-
-    def run(self) -> None:
-        interval = self.app.config["IDP"].backchannel_poll_interval
-        while not self.stopped.wait(interval):
-            with self.app.app_context():
-                try:
-                    while run_once().attempted:
-                        if self.stopped.is_set():
-                            break
-                except Exception:
-                    log.exception("logout queue pass failed")
-                finally:
-                    db.session.remove()
-
-
-def start_worker(app: Flask) -> Worker | None:
-    """Start this process's worker once (a forked gunicorn worker starts its own)."""
-    if app.testing or not app.config["IDP"].backchannel_worker:
+def start_worker(app: Flask) -> work_queue.PollingWorker | None:
+    """Start this process's sender once, polling every IDP_BACKCHANNEL_POLL_INTERVAL seconds."""
+    settings = app.config["IDP"]
+    if app.testing or not settings.backchannel_worker:
         return None
-    current = app.extensions.get("idp.logout_worker")
-    if current is not None and current[0] == os.getpid() and current[1].is_alive():
-        return current[1]
-    lock = app.extensions.setdefault("idp.logout_worker_lock", threading.Lock())
-    with lock:
-        current = app.extensions.get("idp.logout_worker")
-        if current is not None and current[0] == os.getpid() and current[1].is_alive():
-            return current[1]
-        worker = Worker(app)
-        worker.start()
-        app.extensions["idp.logout_worker"] = (os.getpid(), worker)
-        return worker
+    return work_queue.start_once(app, "idp.logout_worker", lambda: work_queue.PollingWorker(
+        app, "idp-logout-queue", settings.backchannel_poll_interval, lambda: run_once().attempted))
 
 
 def init_app(app: Flask) -> None:
@@ -336,6 +281,6 @@ def init_app(app: Flask) -> None:
 
 
 __all__ = [
-    "EVENT", "TOKEN_TYPE", "RunSummary", "Worker", "backoff", "enqueue",
+    "EVENT", "TOKEN_TYPE", "RunSummary", "backoff", "enqueue",
     "make_logout_token", "pending_count", "run_once", "start_worker",
 ]

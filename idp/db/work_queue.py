@@ -1,0 +1,94 @@
+"""A queue of rows in the database that several processes work off: the claim with a lease,
+the backoff between attempts, and the polling thread each server process runs.
+
+Used by the back-channel logout queue (:mod:`idp.oidc.logout.backchannel`) and the email/SMS
+outbox (:mod:`idp.notify.outbox`). A queued row has ``id``, ``status`` (``pending`` while work
+remains), ``attempts`` and ``next_attempt_at``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable
+from datetime import timedelta
+
+from flask import Flask
+from sqlalchemy import select, update
+
+from idp.db import db
+from idp.db.types import utcnow
+
+log = logging.getLogger(__name__)
+
+
+def claim_due(model, limit: int, lease: timedelta) -> list[int]:
+    """Take up to ``limit`` due pending rows of ``model`` for this process, and commit.
+
+    The attempt counter is the claim: a row is ours only if our conditional update moved it
+    (``FOR UPDATE SKIP LOCKED`` on PostgreSQL spares the others the wait). The new
+    ``next_attempt_at`` is a lease: if this process dies while working, the row is due again
+    once the lease is over, so nothing is lost.
+    """
+    now = utcnow()
+    query = (select(model.id, model.attempts)
+             .where(model.status == "pending", model.next_attempt_at <= now)
+             .order_by(model.next_attempt_at, model.id).limit(limit))
+    if db.engine.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    claimed = []
+    for row_id, attempts in db.session.execute(query).all():
+        moved = db.session.execute(
+            update(model)
+            .where(model.id == row_id, model.status == "pending", model.attempts == attempts)
+            .values(attempts=attempts + 1, next_attempt_at=now + lease)).rowcount
+        if moved == 1:
+            claimed.append(row_id)
+    db.session.commit()
+    return claimed
+
+
+def backoff(attempts: int, base: int, maximum: int) -> timedelta:
+    """Wait before the next attempt: base x 2^(attempts-1) seconds, at most ``maximum``."""
+    return timedelta(seconds=min(base * 2 ** max(attempts - 1, 0), maximum))
+
+
+class PollingWorker(threading.Thread):
+    """Runs ``run_once`` (which returns how many rows it attempted) every ``interval`` seconds
+    in an app context, again at once while it finds work."""
+
+    def __init__(self, app: Flask, name: str, interval: float, run_once: Callable[[], int]):
+        super().__init__(name=name, daemon=True)
+        self.app = app
+        self.interval = interval
+        self.run_once = run_once
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.wait(self.interval):
+            with self.app.app_context():
+                try:
+                    while self.run_once() and not self.stopped.is_set():
+                        pass
+                except Exception:
+                    log.exception("%s pass failed", self.name)
+                finally:
+                    db.session.remove()
+
+
+def start_once(app: Flask, key: str, make: Callable[[], PollingWorker]) -> PollingWorker:
+    """This process's worker under ``key``, started once (a forked worker process starts its
+    own: threads do not survive a fork)."""
+    current = app.extensions.get(key)
+    if current is not None and current[0] == os.getpid() and current[1].is_alive():
+        return current[1]
+    lock = app.extensions.setdefault(key + "_lock", threading.Lock())
+    with lock:
+        current = app.extensions.get(key)
+        if current is not None and current[0] == os.getpid() and current[1].is_alive():
+            return current[1]
+        worker = make()
+        worker.start()
+        app.extensions[key] = (os.getpid(), worker)
+        return worker
