@@ -395,6 +395,11 @@ class Settings:
             "`on`: discovery, JWKS, client_credentials tokens and the introspection of active access "
             "tokens are answered before Flask, by the same functions (same status, headers and bytes), "
             "at a fraction of the cost. `off`: everything goes through Flask.")
+    client_cache: bool = _variable("IDP_CLIENT_CACHE", "on", _bool,
+            "`on`: on PostgreSQL, each process keeps the clients it authenticated in memory and empties "
+            "that copy whenever any node changes a client (a trigger's `NOTIFY`, heard by a listening "
+            "connection of each process); while that connection is down or silent for 2 s it reads the "
+            "database on every request. `off`: read the client on every request. Never used on SQLite.")
     proxy_fix_x_for: int = _variable("IDP_PROXY_FIX_X_FOR", "0", _proxy_hops,
             "Proxies in front of idp that set `X-Forwarded-For` (0: not behind a proxy, the header "
             "is ignored). The client address in the audit log, rate limits and `/metrics` comes "

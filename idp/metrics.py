@@ -51,6 +51,10 @@ SIGNINS = Counter("idp_signins_total", "Sign-in attempts by method (password, to
                   "and outcome (success, failure, locked...).", ["method", "outcome"])
 TOKENS_ISSUED = Counter("idp_tokens_issued_total", "Token responses issued by the token endpoint, "
                         "by grant type.", ["grant_type"])
+CLIENT_CACHE = Counter("idp_client_cache_reads_total", "Client reads for client authentication: `hit` "
+                       "from this process's client cache (PostgreSQL, IDP_CLIENT_CACHE), `miss` from the "
+                       "database.", ["result"])
+CLIENT_CACHE_HITS, CLIENT_CACHE_MISSES = CLIENT_CACHE.labels(result="hit"), CLIENT_CACHE.labels(result="miss")
 
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _LABEL = re.compile(r"[a-z0-9_.:-]{1,64}")

@@ -162,3 +162,63 @@ def test_token_events_are_group_committed_each_before_its_answer_and_the_chain_h
         assert all(e.client_id == client_id and e.actor == f"client:{client_id}" for e in issued)
         total = db.session.scalar(select(func.count()).select_from(AuditEvent))
         assert verify_chain() == (total, None)
+
+
+def test_two_processes_group_committing_beside_request_transactions_never_fork_the_chain(app, monkeypatch):
+    """Two group committers (as two nodes' processes) and plain ``record`` calls append at once.
+    On PostgreSQL each committer appends after the head it last wrote in one statement, and
+    falls back to the head's lock when another writer moved it: both ways are taken here, and
+    the chain still has one event after each parent."""
+    from idp.audit import log as audit_log
+
+    outcomes = []
+    append_at_tip = audit_log._append_at_tip
+
+    def counted(*args):
+        written = append_at_tip(*args)
+        outcomes.append(written is not None)
+        return written
+
+    monkeypatch.setattr(audit_log, "_append_at_tip", counted)
+    committers = [audit_log._GroupCommit(), audit_log._GroupCommit()]
+    rounds, errors = 30, []
+    barrier = threading.Barrier(3)
+
+    def grouped(committer) -> None:
+        try:
+            with app.app_context():
+                barrier.wait()
+                for i in range(rounds):
+                    committer.submit([audit_log._event_fields("test.grouped", "system", "success",
+                                                              None, "c", {"i": i, "note": "Đà Nẵng"})])
+        except Exception as exc:  # reported by the assertion below
+            errors.append(exc)
+
+    def plain() -> None:
+        try:
+            with app.app_context():
+                barrier.wait()
+                for i in range(rounds // 3):
+                    record("test.plain", details={"i": i, "ratio": 1.0})
+                    db.session.commit()
+                db.session.remove()
+        except Exception as exc:  # reported by the assertion below
+            errors.append(exc)
+
+    workers = [threading.Thread(target=grouped, args=(c,)) for c in committers]
+    workers.append(threading.Thread(target=plain))
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=120)
+    assert errors == []
+    with app.app_context():
+        total = db.session.scalar(select(func.count()).select_from(AuditEvent))
+        assert total == 2 * rounds + rounds // 3
+        assert verify_chain() == (total, None)
+        prevs = db.session.scalars(select(AuditEvent.prev_hash)).all()
+        assert len(set(prevs)) == len(prevs)
+        if db.engine.dialect.name == "postgresql":
+            assert True in outcomes and False in outcomes  # one statement, and the lock after a move
+        else:
+            assert outcomes == []  # SQLite's write lock is local: always the transaction

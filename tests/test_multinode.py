@@ -5,6 +5,8 @@ Skipped without IDP_TEST_DATABASE_URL and IDP_TEST_REDIS_URL (CI sets both)."""
 
 from __future__ import annotations
 
+import re
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -78,12 +80,14 @@ def test_a_client_disabled_through_node_a_is_refused_by_node_b_at_once(cluster):
         db.session.commit()
         db.engine.dispose()
 
-    # Node B, at once: no cache lets the disabled client through.
+    # Node B, at once for what reads the client from the database, within the client cache's
+    # bound for what authenticates it from there (introspection).
     assert httpx.get(f"{b.url}/userinfo", headers=bearer).status_code == 401
     refused = token_request(b, cluster.client_id, cluster.secret, grant_type="refresh_token",
                             refresh_token=tokens["refresh_token"])
     assert refused.status_code == 401 and refused.json()["error"] == "invalid_client"
-    own = httpx.post(f"{b.url}/introspect", data=introspect, auth=(cluster.client_id, cluster.secret))
+    own = _within_cache_bound(lambda: httpx.post(f"{b.url}/introspect", data=introspect,
+                                                 auth=(cluster.client_id, cluster.secret)))
     assert own.status_code == 401 and own.json()["error"] == "invalid_client"
     # A resource server asking about the disabled client's token learns it is not active.
     other = httpx.post(f"{b.url}/introspect", data=introspect,
@@ -95,7 +99,8 @@ def test_a_client_disabled_through_node_a_is_refused_by_node_b_at_once(cluster):
 
 def test_an_agency_back_end_disabled_through_node_a_gets_no_token_from_node_b(cluster):
     """client_credentials and introspection, which node B answers before Flask
-    (idp.fastpath), read the client from the shared database on every request too."""
+    (idp.fastpath) from its client cache (idp.oidc.clients.record_cache): the trigger's
+    notification empties it, so node B refuses the client within the documented bound."""
     a, b = cluster.nodes
     agency = (cluster.resource_id, cluster.resource_secret)
     issued = token_request(b, *agency, grant_type="client_credentials")
@@ -104,6 +109,8 @@ def test_an_agency_back_end_disabled_through_node_a_gets_no_token_from_node_b(cl
     for _ in range(2):  # the second answer comes from the remembered signature
         seen = httpx.post(f"{b.url}/introspect", data={"token": token}, auth=agency)
         assert seen.json()["active"] is True
+    assert token_request(b, *agency, grant_type="client_credentials").status_code == 200
+    assert _cache_hits(b) >= 1  # node B answered from its cache: the case this test is about
 
     operator = cluster.app()
     with operator.app_context():
@@ -111,11 +118,33 @@ def test_an_agency_back_end_disabled_through_node_a_gets_no_token_from_node_b(cl
         db.session.commit()
         db.engine.dispose()
 
-    refused = token_request(b, *agency, grant_type="client_credentials")
+    refused = _within_cache_bound(lambda: token_request(b, *agency, grant_type="client_credentials"))
     assert refused.status_code == 401 and refused.json()["error"] == "invalid_client"
     own = httpx.post(f"{b.url}/introspect", data={"token": token}, auth=agency)
     assert own.status_code == 401 and own.json()["error"] == "invalid_client"
     assert token_request(a, *agency, grant_type="client_credentials").status_code == 401
+
+
+#: docs/performance.md: a client change reaches every node's cache within milliseconds (the
+#: NOTIFY's delivery); a loaded CI machine is allowed far more.
+CACHE_BOUND = 1.0
+
+
+def _within_cache_bound(ask):
+    """The first refusal (a 4xx) of ``ask`` within :data:`CACHE_BOUND` seconds, or the answer
+    that was still a success when the bound ran out."""
+    deadline = time.monotonic() + CACHE_BOUND
+    while True:
+        answer = ask()
+        if answer.status_code >= 400 or time.monotonic() > deadline:
+            return answer
+        time.sleep(0.01)
+
+
+def _cache_hits(node) -> float:
+    text = httpx.get(f"{node.url}/metrics").text
+    found = re.search(r'^idp_client_cache_reads_total\{result="hit"\} ([0-9.e+]+)$', text, re.M)
+    return float(found.group(1)) if found else 0.0
 
 
 def test_a_session_ended_on_node_b_is_gone_on_node_a(cluster):

@@ -15,6 +15,7 @@ from flask import Flask
 from idp.maintenance import register_rule
 from idp.oidc import cli, views
 from idp.oidc.authorization import service_name
+from idp.oidc.clients import record_cache
 from idp.oidc.grants import ciba
 from idp.oidc.logout import backchannel, frontchannel
 from idp.oidc.retention import CORE_RULES
@@ -29,6 +30,7 @@ def init_app(app: Flask) -> None:
     for rule in CORE_RULES:
         register_rule(app, rule)
     init_server(app)
+    record_cache.init_app(app)
     app.register_blueprint(views.bp)
     backchannel.init_app(app)
     frontchannel.init_app(app)

@@ -22,6 +22,7 @@ from idp.db.types import utcnow
 from idp.keys.service import GENERATORS
 from idp.oidc.clients import fapi2
 from idp.oidc.clients.mixin import OAuthClientMixin
+from idp.oidc.clients.record_cache import cache_of
 from idp.oidc.clients.secrets import is_live, new_secret, secret_digest
 from idp.oidc.clients.sector import sector_for
 from idp.oidc.models import (
@@ -420,6 +421,9 @@ _CLIENT_RECORD = (
     .select_from(_CLIENTS.outerjoin(_SECRETS, _SECRETS.c.client_pk == _CLIENTS.c.id))
     .where(_CLIENTS.c.client_id == bindparam("client_id")))
 _REVOKED = RevokedAccessToken.__table__
+_TOKEN_STATE = select(
+    exists().where(_REVOKED.c.jti == bindparam("jti")).label("token_revoked"),
+    locked_subject(bindparam("sub"), bindparam("now")).label("subject_locked"))
 _CLIENT_RECORD_AND_TOKEN_STATE = _CLIENT_RECORD.add_columns(
     exists().where(_REVOKED.c.jti == bindparam("jti")).label("token_revoked"),
     locked_subject(bindparam("sub"), bindparam("now")).label("subject_locked"))
@@ -428,11 +432,21 @@ _CLIENT_RECORD_AND_TOKEN_STATE = _CLIENT_RECORD.add_columns(
 def client_record(connection, client_id: str | None, *, jti: str | None = None,
                   sub: str | None = None) -> ClientRecord | None:
     """The enabled client with this id as a :class:`ClientRecord` (one query on
-    ``connection``), or None: the same answer as :func:`get_client`. With a presented access
-    token's ``jti`` and ``sub``, whether it was revoked and whether its citizen's account is
-    locked come with it."""
+    ``connection``, none when :mod:`~idp.oidc.clients.record_cache` holds it), or None: the
+    same answer as :func:`get_client`. With a presented access token's ``jti`` and ``sub``,
+    whether it was revoked and whether its citizen's account is locked come with it (always
+    read from the database)."""
     if not _possible_id(client_id):
         return None
+    cache = cache_of(current_app)
+    cached = cache.get(client_id) if cache is not None else None
+    if cached is not None:
+        row, secrets_ = cached
+        if jti is None:
+            return ClientRecord(row, secrets_)
+        state = connection.execute(_TOKEN_STATE, {"jti": jti, "sub": sub or "", "now": utcnow()}).one()
+        return ClientRecord(row, secrets_, bool(state.token_revoked), bool(state.subject_locked))
+    generation = cache.generation if cache is not None else None
     if jti is None:
         rows = connection.execute(_CLIENT_RECORD, {"client_id": client_id}).all()
     else:
@@ -440,7 +454,10 @@ def client_record(connection, client_id: str | None, *, jti: str | None = None,
             "client_id": client_id, "jti": jti, "sub": sub or "", "now": utcnow()}).all()
     if not _enabled(rows[0] if rows else None):
         return None
-    return ClientRecord(rows[0], [row for row in rows if row.digest is not None],
+    secrets_ = [row for row in rows if row.digest is not None]
+    if cache is not None:
+        cache.put(client_id, (rows[0], secrets_), generation)
+    return ClientRecord(rows[0], secrets_,
                         None if jti is None else bool(rows[0].token_revoked),
                         None if jti is None else bool(rows[0].subject_locked))
 

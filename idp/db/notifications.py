@@ -1,0 +1,93 @@
+"""Listening to PostgreSQL notifications (``LISTEN``/``NOTIFY``) in a thread of each process:
+how one node learns at once that another changed something it keeps in memory.
+
+A notification is sent by the database when the transaction that raised it commits (a trigger
+raises it, so every writer is covered: this server, the admin command on another machine, a
+hand-written ``UPDATE``), and delivered to every session listening on the channel. A listener
+that is not connected misses notifications, so the one who keeps a copy must drop it whenever
+:class:`Listener` is not known to be listening: ``on_state(False)`` is called when the
+connection fails, ``on_state(True)`` once it listens again, and :meth:`Listener.listening`
+is true only while the connection answered its health check (every
+:attr:`Listener.check_interval` seconds) within :attr:`Listener.stale_after` seconds, so a
+connection that hangs without failing counts as lost too. Between the two, readers go to the
+database.
+
+SQLite has no such channel and no other node: nothing here runs there.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+
+from sqlalchemy.engine import Engine
+
+log = logging.getLogger(__name__)
+
+
+class Listener(threading.Thread):
+    """``LISTEN channel`` on a connection of its own (taken from ``engine``'s pool and detached
+    from it, so it connects exactly as the pool does), calling ``on_notify()`` for each
+    notification and ``on_state(listening)`` whenever it starts or stops listening."""
+
+    #: Seconds between health checks of the listening connection (a ``SELECT 1``): how long a
+    #: silently dead connection can go unnoticed.
+    check_interval = 1.0
+    #: Seconds after the last answered check (or the LISTEN) that :meth:`listening` holds.
+    stale_after = 2.0
+    #: Seconds before connecting again after a failure.
+    retry_interval = 1.0
+
+    def __init__(self, engine: Engine, channel: str, on_notify: Callable[[], None],
+                 on_state: Callable[[bool], None]) -> None:
+        super().__init__(name=f"idp-listen-{channel}", daemon=True)
+        self.engine = engine
+        self.channel = channel
+        self.on_notify = on_notify
+        self.on_state = on_state
+        self.stopped = threading.Event()
+        self.pid = os.getpid()  #: the process it listens for (threads do not survive a fork)
+        self.backend_pid: int | None = None  #: the database session listening (for operators)
+        self.checked_at: float | None = None  #: monotonic time the connection last answered
+
+    def listening(self) -> bool:
+        """True while notifications on the channel are known to reach this process."""
+        checked_at = self.checked_at
+        return checked_at is not None and time.monotonic() - checked_at <= self.stale_after
+
+    def run(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                self._listen()
+            except Exception as exc:  # the database is down, restarted or unreachable
+                log.warning("listening on %s stopped: %s; readers go to the database",
+                            self.channel, type(exc).__name__)
+            self.on_state(False)
+            self.stopped.wait(self.retry_interval)
+
+    def _listen(self) -> None:
+        pooled = self.engine.raw_connection()
+        connection = pooled.driver_connection
+        pooled.detach()  # ours for good: never handed to a request
+        self.backend_pid = connection.info.backend_pid
+        try:
+            connection.autocommit = True
+            connection.execute(f'LISTEN "{self.channel}"')
+            self.checked_at = time.monotonic()
+            self.on_state(True)
+            while not self.stopped.is_set():
+                for _ in connection.notifies(timeout=self.check_interval):
+                    self.on_notify()
+                # No news for a while: make sure that is not a dead connection talking.
+                connection.execute("SELECT 1", prepare=False)
+                self.checked_at = time.monotonic()
+        finally:
+            self.checked_at = None
+            self.on_state(False)
+            connection.close()
+
+    def stop(self) -> None:
+        self.stopped.set()
