@@ -40,12 +40,11 @@ def _listening(app):
 def _read(app, client_id):
     """(record, statements run) for one client_record call on a fresh connection."""
     statements = []
-    with app.app_context():
-        with db.engine.connect() as connection:
-            def count(*_args):
-                statements.append(1)
-            event.listen(connection, "before_cursor_execute", count)
-            record = client_record(connection, client_id)
+    with app.app_context(), db.engine.connect() as connection:
+        def count(*_args):
+            statements.append(1)
+        event.listen(connection, "before_cursor_execute", count)
+        record = client_record(connection, client_id)
     return record, len(statements)
 
 
