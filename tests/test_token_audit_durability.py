@@ -81,3 +81,36 @@ def test_tokens_are_answered_again_once_the_audit_commits(app, service):
     response = app.test_client().post("/token", data=CC, headers=basic(client_id, secret))
     assert response.status_code == 200
     assert _issued_events(app) == 1
+
+
+def _refuse_audit_inserts(app, refuse: bool) -> None:
+    """The database itself refuses (or accepts again) every new audit event, as a disk that
+    cannot take the write does: on PostgreSQL a constraint no row meets, on SQLite a trigger."""
+    with app.app_context():
+        postgresql = db.engine.dialect.name == "postgresql"
+        if refuse:
+            db.session.execute(db.text(
+                "ALTER TABLE audit_events ADD CONSTRAINT refuse_all CHECK (id < 0) NOT VALID" if postgresql
+                else "CREATE TRIGGER refuse_all BEFORE INSERT ON audit_events "
+                     "BEGIN SELECT RAISE(ABORT, 'disk full'); END"))
+        else:
+            db.session.execute(db.text("ALTER TABLE audit_events DROP CONSTRAINT refuse_all" if postgresql
+                                       else "DROP TRIGGER refuse_all"))
+        db.session.commit()
+
+
+def test_a_token_appended_at_the_known_head_is_not_answered_when_that_statement_fails(app, service):
+    """After a first token the group commit knows the chain's head and, on PostgreSQL, appends
+    the next event in one autocommitted statement on a connection of its own
+    (idp.audit.log._append_at_tip): when the database refuses that write, no token either."""
+    client_id, secret = service
+    client = app.test_client()
+    assert client.post("/token", data=CC, headers=basic(client_id, secret)).status_code == 200
+    group = app.extensions["idp.audit_group_commit"]
+    assert group.tip is not None  # the head it wrote: PostgreSQL's next append goes after it
+    _refuse_audit_inserts(app, True)
+    _assert_no_token(client.post("/token", data=CC, headers=basic(client_id, secret)))
+    assert _issued_events(app) == 1
+    _refuse_audit_inserts(app, False)
+    assert client.post("/token", data=CC, headers=basic(client_id, secret)).status_code == 200
+    assert _issued_events(app) == 2
