@@ -24,6 +24,7 @@ token is 401 (RFC 6750 section 3). Both answers are JSON.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import ipaddress
@@ -54,7 +55,23 @@ TOKENS_ISSUED = Counter("idp_tokens_issued_total", "Token responses issued by th
 CLIENT_CACHE = Counter("idp_client_cache_reads_total", "Client reads for client authentication: `hit` "
                        "from this process's client cache (PostgreSQL, IDP_CLIENT_CACHE), `miss` from the "
                        "database.", ["result"])
-CLIENT_CACHE_HITS, CLIENT_CACHE_MISSES = CLIENT_CACHE.labels(result="hit"), CLIENT_CACHE.labels(result="miss")
+
+
+class _ClientCacheReads:
+    """``CLIENT_CACHE``'s two series, made at first use: a labelled series made at import would
+    give every process that imports this module (the admin command too) a file of its own
+    under ``PROMETHEUS_MULTIPROC_DIR``."""
+
+    @functools.cached_property
+    def hit(self):
+        return CLIENT_CACHE.labels(result="hit")
+
+    @functools.cached_property
+    def miss(self):
+        return CLIENT_CACHE.labels(result="miss")
+
+
+CLIENT_CACHE_READS = _ClientCacheReads()
 
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _LABEL = re.compile(r"[a-z0-9_.:-]{1,64}")

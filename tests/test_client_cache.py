@@ -27,6 +27,15 @@ def _postgresql_only(app) -> None:
         pytest.skip("the client cache runs on PostgreSQL only")
 
 
+@pytest.fixture(autouse=True)
+def _stop_listening(app):
+    """The listener a test starts stops with it (its database goes with the test)."""
+    yield
+    cache = cache_of(app)
+    if cache is not None:
+        cache.stop()
+
+
 def _listening(app):
     cache = cache_of(app)
     cache.start(app)

@@ -19,12 +19,10 @@ Never put secrets or raw personal data in ``details``: the log is read by operat
 
 from __future__ import annotations
 
-import contextlib
 import getpass
 import hashlib
 import json
 import logging
-import os
 import re
 import threading
 import time
@@ -39,7 +37,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from idp.audit.models import AuditChainHead, AuditEvent
 from idp.db import db
-from idp.db.pool import PING_AFTER_IDLE
+from idp.db.direct import DirectConnection
 from idp.db.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -310,7 +308,8 @@ class _GroupCommit:
         #: (id, hash) of the newest event this process committed, while it may still be the
         #: head; None when unknown. Read and written under ``flush_lock``.
         self.tip: tuple[int, str] | None = None
-        self.tip_connection = _TipConnection()
+        #: The leader's own PostgreSQL connection for :func:`_append_at_tip`.
+        self.tip_connection: DirectConnection | None = None
 
     def _gather(self) -> None:
         for _ in range(self.GATHER_PASSES):
@@ -346,6 +345,8 @@ class _GroupCommit:
     def _write(self, batch: list[dict[str, Any]]) -> None:
         tip, self.tip = self.tip, None  # unknown until this write is known committed
         if tip is not None and db.engine.dialect.name == "postgresql":
+            if self.tip_connection is None:
+                self.tip_connection = DirectConnection(db.engine)
             written = _append_at_tip(batch, *tip, self.tip_connection)
             if written is not None:
                 self.tip = written
@@ -390,53 +391,8 @@ def _chained(batch: list[dict[str, Any]], last_id: int, last_hash: str) -> list[
     return rows
 
 
-class _TipConnection:
-    """The PostgreSQL connection the group commit's leader appends on (:func:`_append_at_tip`):
-    its own, in autocommit, out of the pool (taken from it and detached, so it connects as the
-    pool does), its one statement prepared once. Only the leader uses it (under the flush
-    lock). As in :mod:`idp.db.pool`, it is pinged first when it sat idle a while (a restarted
-    database leaves a dead socket), and closed after any error, to be made again next time."""
-
-    def __init__(self) -> None:
-        self.connection = None
-        self.pid = 0
-        self.used_at = 0.0
-
-    def execute(self, params: dict[str, Any]) -> int:
-        """Run :data:`_APPEND_AT_TIP` with ``params``, committed; the rows it inserted."""
-        try:
-            connection = self._connection()
-            inserted = connection.execute(_APPEND_AT_TIP, params, prepare=True).rowcount
-        except Exception:
-            self.close()
-            raise
-        self.used_at = time.monotonic()
-        return inserted
-
-    def _connection(self):
-        if (self.connection is not None and self.pid == os.getpid()
-                and time.monotonic() - self.used_at >= PING_AFTER_IDLE):
-            try:
-                self.connection.execute("SELECT 1", prepare=False)
-            except Exception:  # dead: a new one below
-                self.close()
-        if self.connection is None or self.pid != os.getpid():
-            pooled = db.engine.raw_connection()
-            connection = pooled.driver_connection
-            pooled.detach()
-            connection.autocommit = True
-            self.connection, self.pid = connection, os.getpid()
-        return self.connection
-
-    def close(self) -> None:
-        connection, self.connection = self.connection, None
-        if connection is not None and self.pid == os.getpid():
-            with contextlib.suppress(Exception):
-                connection.close()
-
-
 def _append_at_tip(batch: list[dict[str, Any]], last_id: int, last_hash: str,
-                   connection: _TipConnection) -> tuple[int, str] | None:
+                   connection: DirectConnection) -> tuple[int, str] | None:
     """Append ``batch`` after the head (``last_id``, ``last_hash``) in one committed statement
     (:data:`_APPEND_AT_TIP`) on ``connection``; the new (id, hash), or None when the head is
     elsewhere now and nothing was written."""
@@ -444,8 +400,9 @@ def _append_at_tip(batch: list[dict[str, Any]], last_id: int, last_hash: str,
     events = json.dumps([{**row, "at": row["at"].isoformat(), "details": json.dumps(row["details"])}
                          for row in rows])
     new_id, new_hash = rows[-1]["id"], rows[-1]["hash"]
-    inserted = connection.execute({"new_id": new_id, "new_hash": new_hash, "at": rows[-1]["at"],
-                                   "old_id": last_id, "old_hash": last_hash, "events": events})
+    inserted = connection.execute(_APPEND_AT_TIP, {
+        "new_id": new_id, "new_hash": new_hash, "at": rows[-1]["at"], "old_id": last_id,
+        "old_hash": last_hash, "events": events}).rowcount
     if inserted == 0:
         return None
     if inserted != len(rows):  # cannot happen: the join gives every row or none

@@ -38,8 +38,10 @@ class Listener(threading.Thread):
     check_interval = 1.0
     #: Seconds after the last answered check (or the LISTEN) that :meth:`listening` holds.
     stale_after = 2.0
-    #: Seconds before connecting again after a failure.
+    #: Seconds before connecting again after a failure, doubling while failures go on, up to
+    #: :attr:`max_retry_interval` (readers use the database meanwhile: only the cache waits).
     retry_interval = 1.0
+    max_retry_interval = 30.0
 
     def __init__(self, engine: Engine, channel: str, on_notify: Callable[[], None],
                  on_state: Callable[[bool], None]) -> None:
@@ -52,6 +54,7 @@ class Listener(threading.Thread):
         self.pid = os.getpid()  #: the process it listens for (threads do not survive a fork)
         self.backend_pid: int | None = None  #: the database session listening (for operators)
         self.checked_at: float | None = None  #: monotonic time the connection last answered
+        self.listened = False  #: whether the current connection got as far as LISTEN
 
     def listening(self) -> bool:
         """True while notifications on the channel are known to reach this process."""
@@ -59,14 +62,20 @@ class Listener(threading.Thread):
         return checked_at is not None and time.monotonic() - checked_at <= self.stale_after
 
     def run(self) -> None:
+        wait, warned = self.retry_interval, False
         while not self.stopped.is_set():
+            self.listened = False
             try:
                 self._listen()
             except Exception as exc:  # the database is down, restarted or unreachable
-                log.warning("listening on %s stopped: %s; readers go to the database",
-                            self.channel, type(exc).__name__)
+                if self.listened or not warned:  # once per outage, not once per retry
+                    log.warning("listening on %s stopped: %s; readers go to the database",
+                                self.channel, type(exc).__name__)
+                warned = True
             self.on_state(False)
-            self.stopped.wait(self.retry_interval)
+            # A connection that listened is retried at once; one that cannot connect, less often.
+            wait = self.retry_interval if self.listened else min(wait * 2, self.max_retry_interval)
+            self.stopped.wait(wait)
 
     def _listen(self) -> None:
         pooled = self.engine.raw_connection()
@@ -77,6 +86,7 @@ class Listener(threading.Thread):
             connection.autocommit = True
             connection.execute(f'LISTEN "{self.channel}"')
             self.checked_at = time.monotonic()
+            self.listened = True
             self.on_state(True)
             while not self.stopped.is_set():
                 for _ in connection.notifies(timeout=self.check_interval):

@@ -1,12 +1,13 @@
 """The connection the fast path reads a client (and a token's state) on.
 
 Each fast-path request reads with at most one SELECT, and none when the client comes from the
-client cache (:mod:`idp.oidc.clients.record_cache`): the connection is checked out of the pool
-only when a statement runs. In a transaction a SELECT costs three round trips to PostgreSQL
-(``BEGIN``, the query, the ``ROLLBACK`` the pool does on return); in autocommit one, and the
-answer is the same: a single statement sees one snapshot of committed data either way (READ
-COMMITTED), so a client disabled and committed on any node is refused by the next read here as
-before. Writes (the audit group commit) keep their transactions.
+client cache (:mod:`idp.oidc.clients.record_cache`): nothing is checked out before a statement
+runs. On PostgreSQL the statement runs on the thread's own autocommit connection
+(:func:`idp.db.direct.thread_connection`): one round trip, no pool checkout, no SQLAlchemy
+execution layer. On SQLite it runs on a pooled connection through SQLAlchemy, in autocommit.
+Either way a single statement sees one snapshot of committed data (READ COMMITTED), so a client
+disabled, or a token revoked, and committed on any node is refused by the next read here.
+Writes (the audit group commit) keep their own connections.
 """
 
 from __future__ import annotations
@@ -14,11 +15,13 @@ from __future__ import annotations
 from sqlalchemy.engine import Connection
 
 from idp.db import db
+from idp.db.direct import compiled, thread_connection
 
 
 class ReadConnection:
-    """Use as a context manager, like ``engine.connect()``; ``execute`` checks a pooled
-    connection out in autocommit at the first statement, and the exit returns it."""
+    """Use as a context manager, like ``engine.connect()``; ``execute(statement, parameters)``
+    takes a Core statement with named bind parameters and returns its rows' result (rows with
+    attribute access, ``.all()``, ``.one()``)."""
 
     __slots__ = ("connection",)
 
@@ -28,15 +31,36 @@ class ReadConnection:
     def __enter__(self) -> ReadConnection:
         return self
 
-    def execute(self, statement, parameters=None):
+    def execute(self, statement, parameters: dict):
+        engine = db.engine
+        if engine.dialect.name == "postgresql":
+            return _Rows(thread_connection(engine).execute(compiled(statement, engine), parameters))
         if self.connection is None:
-            self.connection = db.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            self.connection = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         return self.connection.execute(statement, parameters)
 
     def __exit__(self, *exc_info) -> None:
         if self.connection is not None:
             self.connection.close()
             self.connection = None
+
+
+class _Rows:
+    """A psycopg cursor read as SQLAlchemy's result is here: ``all()`` and ``one()``."""
+
+    __slots__ = ("cursor",)
+
+    def __init__(self, cursor) -> None:
+        self.cursor = cursor
+
+    def all(self) -> list:
+        return self.cursor.fetchall()
+
+    def one(self):
+        rows = self.cursor.fetchall()
+        if len(rows) != 1:
+            raise LookupError(f"expected one row, got {len(rows)}")
+        return rows[0]
 
 
 def single_read_connection() -> ReadConnection:

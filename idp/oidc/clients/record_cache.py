@@ -36,7 +36,7 @@ from sqlalchemy import DDL, event
 from idp import process_threads
 from idp.db import db
 from idp.db.notifications import Listener
-from idp.metrics import CLIENT_CACHE_HITS, CLIENT_CACHE_MISSES
+from idp.metrics import CLIENT_CACHE_READS
 from idp.oidc.models import Client, ClientSecret
 
 CHANNEL = "idp_client_changed"
@@ -87,9 +87,9 @@ class ClientRecordCache:
             return None
         entry = self.entries.get(client_id)
         if entry is None or time.monotonic() - entry[0] > MAX_AGE:
-            CLIENT_CACHE_MISSES.inc()
+            CLIENT_CACHE_READS.miss.inc()
             return None
-        CLIENT_CACHE_HITS.inc()
+        CLIENT_CACHE_READS.hit.inc()
         return entry[1]
 
     def put(self, client_id: str, value: Any, generation: int) -> None:
@@ -129,6 +129,13 @@ class ClientRecordCache:
             self.generation += 1
             self.listener = listener
         listener.start()
+
+    def stop(self) -> None:
+        """Stop listening (an app torn down in the same process, as under test)."""
+        listener, self.listener = self.listener, None
+        if listener is not None:
+            listener.stop()
+            listener.join(timeout=5)
 
 
 EXTENSION = "idp.client_record_cache"
