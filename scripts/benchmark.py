@@ -96,10 +96,12 @@ def basic(client_id: str, secret: str) -> str:
 
 
 class Server:
-    """idp under granian, one worker on core 0, with its own seeded database."""
+    """idp under granian, its workers (one by default) on core 0, with its own seeded database."""
 
-    def __init__(self, workdir: Path, database_url: str | None, access_token_alg: str, threads: int):
+    def __init__(self, workdir: Path, database_url: str | None, access_token_alg: str, threads: int,
+                 workers: int = 1):
         self.port = free_port()
+        self.workers = workers
         self.issuer = f"http://127.0.0.1:{self.port}"
         instance = workdir / "instance"
         self.env = {
@@ -128,7 +130,7 @@ class Server:
     def start(self) -> None:
         command = ["taskset", "-c", SERVER_CORE, str(VENV_BIN / "granian"), "--interface", "wsgi",
                    "--factory", "idp:create_app", "--host", "127.0.0.1", "--port", str(self.port),
-                   "--workers", "1", "--blocking-threads", str(self.threads), "--no-access-log",
+                   "--workers", str(self.workers), "--blocking-threads", str(self.threads), "--no-access-log",
                    "--log-level", "warning"]
         self.process = subprocess.Popen(command, env=self.env, stdout=self.log.open("wb"),
                                         stderr=subprocess.STDOUT, start_new_session=True)
@@ -160,6 +162,14 @@ class Server:
                 continue
             total += (int(fields[11]) + int(fields[12])) / tick
         return total
+
+    def database_cpu_seconds(self) -> float:
+        """CPU time used so far by this machine's PostgreSQL processes (0 on SQLite, whose work
+        is done inside the server's own processes): on PostgreSQL part of a request's cost is
+        spent there, and a comparison with SQLite must count it."""
+        if not self.env["IDP_DATABASE_URL"].startswith("postgresql"):
+            return 0.0
+        return _named_cpu_seconds("postgres")
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
@@ -373,7 +383,7 @@ print(n, el, lat[len(lat)//2], lat[min(len(lat)-1, int(len(lat)*0.99))], cpu,
 
 def own_server_scenarios(args, workdir: Path) -> dict:
     results: dict[str, dict] = {}
-    server = Server(workdir / "es256", args.database_url, "ES256", args.threads)
+    server = Server(workdir / "es256", args.database_url, "ES256", args.threads, args.workers)
     (workdir / "es256").mkdir()
     seeded = seed(server, args.citizens)
     client = {"client_id": seeded["client_id"], "secret": seeded["secret"]}
@@ -398,9 +408,11 @@ def own_server_scenarios(args, workdir: Path) -> dict:
         access = first["access_token"]
 
         def measured(run):
-            before = server.cpu_seconds()
+            before, database_before = server.cpu_seconds(), server.database_cpu_seconds()
             result = run()
-            result["server_cpu_ms"] = 1000 * (server.cpu_seconds() - before) / max(result["requests"], 1)
+            requests = max(result["requests"], 1)
+            result["server_cpu_ms"] = 1000 * (server.cpu_seconds() - before) / requests
+            result["database_cpu_ms"] = 1000 * (server.database_cpu_seconds() - database_before) / requests
             return result
 
         def wrk(path, script="", env=None):
@@ -583,6 +595,9 @@ class NodePeer:
     def cpu_seconds(self) -> float:
         return _tree_cpu_seconds(self.process.pid)
 
+    def database_cpu_seconds(self) -> float:
+        return 0.0  # its in-memory adapter: no database
+
     def stop(self) -> None:
         _stop(self.process)
 
@@ -599,6 +614,21 @@ def _wait_ready(process: subprocess.Popen, url: str, log: Path) -> None:
             pass
         time.sleep(0.2)
     raise SystemExit(f"the server did not become ready; its log:\n{log.read_text()}")
+
+
+def _named_cpu_seconds(name: str) -> float:
+    """CPU time (user + system) of every process whose command name is ``name``."""
+    total, tick = 0.0, os.sysconf("SC_CLK_TCK")
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        command, rest = text.split("(", 1)[1].rsplit(")", 1)
+        if command == name:
+            fields = rest.split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
 
 
 def _tree_cpu_seconds(root_pid: int) -> float:
@@ -661,7 +691,7 @@ def peer_comparison(args, workdir: Path) -> dict:
     peer = NodePeer(Path(args.peer_dir).expanduser(), workdir)
     peer.install()
     (workdir / "idp").mkdir()
-    server = Server(workdir / "idp", args.database_url, "ES256", args.threads)
+    server = Server(workdir / "idp", args.database_url, "ES256", args.threads, args.workers)
     seeded = seed(server, 1)
     idp_auth = basic(seeded["client_id"], seeded["secret"])
     wanted = [s for s in PEER_SCENARIOS if not args.scenario or s in args.scenario]
@@ -685,10 +715,12 @@ def peer_comparison(args, workdir: Path) -> dict:
                     for side in order:
                         target, table = sides[side]
                         url, script, env = table[scenario]
-                        before = target.cpu_seconds()
+                        before, database_before = target.cpu_seconds(), target.database_cpu_seconds()
                         result = run_wrk(url, args.duration, args.connections, script, env)
-                        result["server_cpu_ms"] = (1000 * (target.cpu_seconds() - before)
-                                                   / max(result["requests"], 1))
+                        requests = max(result["requests"], 1)
+                        result["server_cpu_ms"] = 1000 * (target.cpu_seconds() - before) / requests
+                        result["database_cpu_ms"] = (1000 * (target.database_cpu_seconds() - database_before)
+                                                     / requests)
                         runs[scenario][side].append(result)
                         print(f"round {round_number + 1} {scenario:<14} {side:<5} "
                               f"{result['rps']:>9.0f}/s  non-2xx {result['non_2xx']}", flush=True)
@@ -705,11 +737,12 @@ def summarise_comparison(runs: dict) -> dict:
         idp_rps = [r["rps"] for r in sides["idp"]]
         peer_rps = [r["rps"] for r in sides["peer"]]
         idp_cpu = statistics.mean(r["server_cpu_ms"] for r in sides["idp"])
+        database_cpu = statistics.mean(r.get("database_cpu_ms", 0.0) for r in sides["idp"])
         peer_cpu = statistics.mean(r["server_cpu_ms"] for r in sides["peer"])
         summary[scenario] = {
             "idp_rps": idp_rps, "peer_rps": peer_rps,
             "ratio": statistics.mean(idp_rps) / statistics.mean(peer_rps),
-            "idp_cpu_ms": idp_cpu, "peer_cpu_ms": peer_cpu,
+            "idp_cpu_ms": idp_cpu, "database_cpu_ms": database_cpu, "peer_cpu_ms": peer_cpu,
             # The same comparison from CPU time per request, which a shared machine distorts less.
             "cpu_ratio": peer_cpu / idp_cpu if idp_cpu else None,
             "non_2xx": {"idp": sum(r["non_2xx"] + r["errors"] for r in sides["idp"]),
@@ -723,25 +756,30 @@ def print_comparison(summary: dict, peer: str) -> None:
         return "–".join(f"{v:,.0f}" for v in (min(values), max(values))) if len(values) > 1 \
             else f"{values[0]:,.0f}"
     print(f"\n{'scenario':<16} {'idp req/s':>17} {peer + ' req/s':>28} {'idp/peer':>9} "
-          f"{'by CPU':>7} {'non-2xx idp/peer':>17}")
+          f"{'by CPU':>7} {'idp ms/req':>10} {'db ms/req':>9} {'non-2xx idp/peer':>17}")
     for name, r in summary.items():
         cpu = f"{r['cpu_ratio']:.2f}" if r["cpu_ratio"] else "-"
         print(f"{name:<16} {rates(r['idp_rps']):>17} {rates(r['peer_rps']):>28} "
-              f"{r['ratio']:>8.2f}x {cpu:>7} {r['non_2xx']['idp']:>8}/{r['non_2xx']['peer']}")
+              f"{r['ratio']:>8.2f}x {cpu:>7} {r['idp_cpu_ms']:>10.3f} {r['database_cpu_ms']:>9.3f} "
+              f"{r['non_2xx']['idp']:>8}/{r['non_2xx']['peer']}")
     print("\nidp/peer: mean rate over the rounds, idp's divided by the peer's; 'by CPU': the peer's "
-          "CPU time per request divided by idp's (both on core 0, the load on core 1)")
+          "CPU time per request divided by idp's (both on core 0, the load on core 1); "
+          "'idp ms/req': idp's processes' CPU time per request, 'db ms/req': PostgreSQL's (0 on SQLite)")
 
 
 def print_table(results: dict) -> None:
     print(f"\n{'scenario':<28} {'req/s':>10} {'p50 ms':>9} {'p99 ms':>9} {'non-2xx':>8} {'errors':>7}"
-          f" {'cpu ms/req':>10} {'1 core req/s':>12}")
+          f" {'cpu ms/req':>10} {'db ms/req':>9} {'1 core req/s':>12}")
     for name, r in results.items():
         cpu = r.get("server_cpu_ms")
-        cpu_text = f"{cpu:>10.3f} {1000 / cpu:>12.0f}" if cpu else f"{'-':>10} {'-':>12}"
+        database = r.get("database_cpu_ms") or 0.0
+        cpu_text = (f"{cpu:>10.3f} {database:>9.3f} {1000 / (cpu + database):>12.0f}" if cpu
+                    else f"{'-':>10} {'-':>9} {'-':>12}")
         print(f"{name:<28} {r['rps']:>10.1f} {r['p50_ms']:>9.2f} {r['p99_ms']:>9.2f} "
               f"{r['non_2xx']:>8} {r['errors']:>7} {cpu_text}")
-    print("\ncpu ms/req: the server's CPU time per request; '1 core req/s' = 1000 / that, the rate a "
-          "core of its own would sustain (meaningful when the machine is shared)")
+    print("\ncpu ms/req: the server's CPU time per request; db ms/req: PostgreSQL's (0 on SQLite); "
+          "'1 core req/s' = 1000 / their sum, the rate a core of its own would sustain (meaningful "
+          "when the machine is shared)")
     signin = results.get("complete sign-in")
     if signin and "of_argon2_floor" in signin:
         print(f"\ncomplete sign-ins reach {100 * signin['of_argon2_floor']:.0f}% of the argon2id floor "
@@ -807,6 +845,8 @@ def main() -> None:
     parser.add_argument("--signin-connections", type=int, default=4,
                         help="concurrent browsers in the sign-in scenario (default 4)")
     parser.add_argument("--threads", type=int, default=4, help="server threads (granian --blocking-threads)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="idp's worker processes (granian --workers, all on core 0; default 1)")
     parser.add_argument("--citizens", type=int, default=8, help="citizens seeded (at most 22)")
     parser.add_argument("--database-url", help="PostgreSQL to use instead of a fresh SQLite file "
                         "(an empty database: the bench migrates and seeds it)")
@@ -836,7 +876,8 @@ def main() -> None:
         summary = summarise_comparison(runs)
         print_comparison(summary, args.peer)
         report = {"peer": f"{args.peer} {PEER_VERSION} (node {_node_version()})",
-                  "idp": "granian, 1 worker, core 0", "database": _database_kind(args.database_url),
+                  "idp": f"granian, {args.workers} worker(s), core 0",
+                  "database": _database_kind(args.database_url),
                   "duration_s": args.duration, "connections": args.connections,
                   "rounds": args.rounds, "cpu_count": os.cpu_count(),
                   "load_average": os.getloadavg(), "scenarios": summary, "runs": runs}
@@ -853,7 +894,7 @@ def main() -> None:
     else:
         with tempfile.TemporaryDirectory(prefix="idp-bench-") as folder:
             results = own_server_scenarios(args, Path(folder))
-        target = "idp (granian, 1 worker on core 0)"
+        target = f"idp (granian, {args.workers} worker(s) on core 0)"
     print_table(results)
     report = {"target": target, "duration_s": args.duration, "connections": args.connections,
               "cpu_count": os.cpu_count(), "load_average": os.getloadavg(), "results": results}

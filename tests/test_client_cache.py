@@ -15,7 +15,7 @@ from sqlalchemy import event
 from idp.db import db
 from idp.oidc.clients.record_cache import cache_of
 from idp.oidc.clients.registry import client_record
-from tests.oidc_support import register
+from tests.oidc_support import make_citizen, register
 
 #: The documented bound for a change heard through NOTIFY (docs/performance.md: milliseconds;
 #: the test allows a loaded CI machine far more).
@@ -46,14 +46,15 @@ def _listening(app):
     return cache
 
 
-def _read(app, client_id):
-    """(record, statements run) for one client_record call on a fresh connection."""
+def _read(app, client_id, **token):
+    """(record, statements run) for one client_record call on a fresh connection; ``token``:
+    a presented access token's ``jti`` and ``sub``, as introspection gives."""
     statements = []
     with app.app_context(), db.engine.connect() as connection:
         def count(*_args):
             statements.append(1)
         event.listen(connection, "before_cursor_execute", count)
-        record = client_record(connection, client_id)
+        record = client_record(connection, client_id, **token)
     return record, len(statements)
 
 
@@ -123,3 +124,42 @@ def test_the_cache_reads_the_database_while_its_listener_is_cut_off(app):
     _listening(app)  # it connects again by itself
     _read(app, client_id)
     assert _read(app, client_id)[1] == 0
+
+
+def test_a_token_revoked_by_another_connection_is_reported_within_the_bound(app):
+    """Introspection's token state (not revoked, citizen not locked) is kept like the client,
+    and a revocation committed anywhere voids it (the trigger on revoked_access_tokens)."""
+    _postgresql_only(app)
+    client_id, _ = register(app, grant_types=["client_credentials"], redirect_uris=[], scope="openid")
+    _listening(app)
+    token = {"jti": "jti-revoked-elsewhere", "sub": "some-subject"}
+    assert _read(app, client_id, **token)[0].token_revoked is False
+    record, statements = _read(app, client_id, **token)
+    assert (record.token_revoked, record.subject_locked, statements) == (False, False, 0)
+    assert _read(app, client_id, jti="another-token", sub="some-subject")[1] == 1  # per token
+
+    _outside(app, "INSERT INTO revoked_access_tokens (jti, expires_at) "
+                  "VALUES (:jti, now() + interval '1 hour')", jti=token["jti"])
+    changed = time.monotonic()
+    while not _read(app, client_id, **token)[0].token_revoked:
+        assert time.monotonic() - changed < HEARD_WITHIN, "the revoked token was still in good standing"
+        time.sleep(0.005)
+    assert _read(app, client_id, **token)[1] == 1  # a revoked token is read every time
+    assert _read(app, client_id)[1] == 0  # the client itself stayed cached
+
+
+def test_a_citizen_locked_by_another_connection_is_reported_within_the_bound(app):
+    _postgresql_only(app)
+    client_id, _ = register(app, grant_types=["client_credentials"], redirect_uris=[], scope="openid")
+    citizen = make_citizen(app)
+    with app.app_context():
+        uid = db.session.execute(sa.text("SELECT uid FROM citizens WHERE id = :id"), {"id": citizen}).scalar()
+    _listening(app)
+    token = {"jti": "jti-of-a-citizen", "sub": uid}
+    assert _read(app, client_id, **token)[0].subject_locked is False
+    assert _read(app, client_id, **token)[1] == 0
+    _outside(app, "UPDATE citizens SET locked_until = now() + interval '1 day' WHERE id = :id", id=citizen)
+    changed = time.monotonic()
+    while not _read(app, client_id, **token)[0].subject_locked:
+        assert time.monotonic() - changed < HEARD_WITHIN, "a locked citizen's token still in good standing"
+        time.sleep(0.005)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -48,12 +49,20 @@ def test_the_dockerfiles_granian_serves_with_two_workers_and_summed_metrics(envi
             with httpx.Client() as client:  # a connection per caller: spread over workers
                 return client.get(f"{base}/.well-known/jwks.json").status_code
 
+        # The second worker may still be starting when the first answers /readyz (a loaded
+        # machine): keep calling, 40 at a time, until both have served or 30 s have passed.
+        served, deadline = 0, time.monotonic() + 30
         with ThreadPoolExecutor(8) as pool:
-            assert set(pool.map(hit, range(40))) == {200}
-        assert len({p.name for p in prom.glob("counter_*.db")}) == 2, "both workers must have served"
+            while True:
+                assert set(pool.map(hit, range(40))) == {200}
+                served += 40
+                workers = {p.name for p in prom.glob("counter_*.db")}
+                if len(workers) == 2 or time.monotonic() > deadline:
+                    break
+        assert len(workers) == 2, "both workers must have served"
         labels = {"endpoint": "keys.jwks", "method": "GET", "status": "200"}
         for _ in range(4):  # whichever worker answers the scrape reports both workers' counts
-            assert sample(httpx.get(f"{base}/metrics").text, "idp_http_requests_total", **labels) == 40
+            assert sample(httpx.get(f"{base}/metrics").text, "idp_http_requests_total", **labels) == served
     finally:
         server.terminate()
         server.wait(timeout=30)

@@ -112,6 +112,17 @@ def test_an_agency_back_end_disabled_through_node_a_gets_no_token_from_node_b(cl
     assert token_request(b, *agency, grant_type="client_credentials").status_code == 200
     assert _cache_hits(b) >= 1  # node B answered from its cache: the case this test is about
 
+    # A token revoked through node A (RFC 7009) is no longer active at node B, whose cache
+    # held it in good standing: the trigger on revoked_access_tokens empties that part.
+    revoked = token_request(b, *agency, grant_type="client_credentials").json()["access_token"]
+    for _ in range(2):
+        assert httpx.post(f"{b.url}/introspect", data={"token": revoked}, auth=agency).json()["active"]
+    assert httpx.post(f"{a.url}/revoke", data={"token": revoked}, auth=agency).status_code == 200
+    seen = _within_cache_bound(
+        lambda: httpx.post(f"{b.url}/introspect", data={"token": revoked}, auth=agency),
+        done=lambda answer: answer.json() == {"active": False})
+    assert seen.json() == {"active": False}
+
     operator = cluster.app()
     with operator.app_context():
         set_enabled(db.session.scalar(select(Client).where(Client.client_id == cluster.resource_id)), False)
@@ -130,13 +141,13 @@ def test_an_agency_back_end_disabled_through_node_a_gets_no_token_from_node_b(cl
 CACHE_BOUND = 1.0
 
 
-def _within_cache_bound(ask):
-    """The first refusal (a 4xx) of ``ask`` within :data:`CACHE_BOUND` seconds, or the answer
-    that was still a success when the bound ran out."""
+def _within_cache_bound(ask, done=lambda answer: answer.status_code >= 400):
+    """The first answer of ``ask`` that is ``done`` (by default a refusal, a 4xx) within
+    :data:`CACHE_BOUND` seconds, or the answer that was still not when the bound ran out."""
     deadline = time.monotonic() + CACHE_BOUND
     while True:
         answer = ask()
-        if answer.status_code >= 400 or time.monotonic() > deadline:
+        if done(answer) or time.monotonic() > deadline:
             return answer
         time.sleep(0.01)
 

@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 
 class Listener(threading.Thread):
     """``LISTEN channel`` on a connection of its own (taken from ``engine``'s pool and detached
-    from it, so it connects exactly as the pool does), calling ``on_notify()`` for each
+    from it, so it connects exactly as the pool does), calling ``on_notify(payload)`` for each
     notification and ``on_state(listening)`` whenever it starts or stops listening."""
 
     #: Seconds between health checks of the listening connection (a ``SELECT 1``): how long a
@@ -43,7 +43,7 @@ class Listener(threading.Thread):
     retry_interval = 1.0
     max_retry_interval = 30.0
 
-    def __init__(self, engine: Engine, channel: str, on_notify: Callable[[], None],
+    def __init__(self, engine: Engine, channel: str, on_notify: Callable[[str], None],
                  on_state: Callable[[bool], None]) -> None:
         super().__init__(name=f"idp-listen-{channel}", daemon=True)
         self.engine = engine
@@ -89,8 +89,8 @@ class Listener(threading.Thread):
             self.listened = True
             self.on_state(True)
             while not self.stopped.is_set():
-                for _ in connection.notifies(timeout=self.check_interval):
-                    self.on_notify()
+                for notification in connection.notifies(timeout=self.check_interval):
+                    self.on_notify(notification.payload)
                 # No news for a while: make sure that is not a dead connection talking.
                 connection.execute("SELECT 1", prepare=False)
                 self.checked_at = time.monotonic()

@@ -72,6 +72,8 @@ def is_database_outage(exc: BaseException) -> bool:
     the connection failed or broke, the pool had none to give, SQLite's file is locked."""
     if isinstance(exc, sa_exc.TimeoutError):  # no connection free in the pool in time
         return True
+    if _is_psycopg_connection_error(exc):  # raised unwrapped by idp.db.direct's connections
+        return True
     if not isinstance(exc, sa_exc.DBAPIError):
         return False
     if exc.connection_invalidated or isinstance(exc, sa_exc.InterfaceError):
@@ -81,6 +83,16 @@ def is_database_outage(exc: BaseException) -> bool:
     if module.startswith("psycopg") and isinstance(exc, sa_exc.OperationalError):
         return True  # connection refused or reset, server shutting down, fail-over in progress
     return isinstance(exc, sa_exc.OperationalError) and "database is locked" in str(orig)
+
+
+def _is_psycopg_connection_error(exc: BaseException) -> bool:
+    """psycopg's own OperationalError or InterfaceError (the connection failed, broke or was
+    closed), as a DB-API connection used without SQLAlchemy's wrapping raises it."""
+    if not type(exc).__module__.startswith("psycopg"):
+        return False
+    import psycopg  # only ever reached when psycopg raised, so it is installed
+
+    return isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError))
 
 
 def _recorded(exc: BaseException) -> None:

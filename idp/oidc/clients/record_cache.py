@@ -1,26 +1,33 @@
-"""The clients of this process, kept in memory between requests on PostgreSQL, and dropped the
-moment any node changes any client.
+"""What client authentication reads on PostgreSQL, kept in memory between requests, and
+dropped the moment any node changes it: the clients, and the state of access tokens presented
+for introspection (not revoked, citizen not locked).
 
 Authenticating a client is a read on every client_credentials token, introspection and
-revocation: on PostgreSQL a round trip per request, the largest cost of those answers after the
+revocation, and introspection also asks whether the token was revoked and whether its citizen
+is locked: on PostgreSQL a round trip per request, the largest cost of those answers after the
 signature. Clients change rarely (registration, a rotated secret, an operator disabling one),
-but a disabled client must be refused by every node at once. So the copy lives only while this
-process is known to hear about changes:
+revocations and locks more often but still far less than tokens are presented; yet a disabled
+client, a revoked token and a locked citizen must be refused by every node at once. So the copy
+lives only while this process is known to hear about changes:
 
-- a trigger on ``clients`` and ``client_secrets`` raises the notification :data:`CHANNEL` in
-  the transaction of every change, whoever makes it (:data:`TRIGGER_DDL`, installed by the
-  migration and by ``create_all``); PostgreSQL delivers it when that transaction commits;
-- a :class:`~idp.db.notifications.Listener` thread per process empties the cache on each
-  notification, and the cache answers nothing while the listener is not listening (not yet
-  connected, failed, or its connection silent past its health check);
-- a read that started before a change and ends after it is not kept (:attr:`generation`).
+- triggers raise the notification :data:`CHANNEL`, its payload the table changed, in the
+  transaction of every change, whoever makes it (:data:`TRIGGER_DDL`, installed by the
+  migration and by ``create_all``): any change to ``clients`` or ``client_secrets``, any row
+  added to or removed from ``revoked_access_tokens``, and any change of a citizen's
+  ``locked_until``; PostgreSQL delivers it when that transaction commits;
+- a :class:`~idp.db.notifications.Listener` thread per process empties the part of the cache
+  the table feeds on each notification, and the cache answers nothing while the listener is
+  not listening (not yet connected, failed, or its connection silent past its health check);
+- a read that started before a change and ends after it is not kept (the generations);
+- only what can change solely through such a write is kept: a token known revoked or a
+  citizen known locked is read again each time (a lock ends by the clock, not by a write).
 
 So a change reaches every node's next request within the notification's delivery (a few
 milliseconds on a LAN) and, if the listening connection is lost, within
 :attr:`~idp.db.notifications.Listener.stale_after` seconds. Entries also expire after
 :data:`MAX_AGE` seconds whatever happens. Secrets are kept as their digests and expiry, checked
-at each use as before. ``IDP_CLIENT_CACHE=off`` turns it off; on SQLite (one machine, reads in
-process) it never runs.
+at each use as before; a token's own expiry is in the token, checked at each use.
+``IDP_CLIENT_CACHE=off`` turns it off; on SQLite (one machine, reads in process) it never runs.
 """
 
 from __future__ import annotations
@@ -34,49 +41,88 @@ from flask import Flask
 from sqlalchemy import DDL, event
 
 from idp import process_threads
+from idp.citizens.models import Citizen
 from idp.db import db
 from idp.db.notifications import Listener
 from idp.metrics import CLIENT_CACHE_READS
-from idp.oidc.models import Client, ClientSecret
+from idp.oidc.models import Client, ClientSecret, RevokedAccessToken
 
-CHANNEL = "idp_client_changed"
+CHANNEL = "idp_changed"
 #: Seconds an entry is kept at most, even with no change heard.
 MAX_AGE = 300.0
-#: Clients kept at most (a national deployment has a few thousand); past it, start over.
+#: Clients, and presented tokens, kept at most (a national deployment has a few thousand
+#: clients); past it, that part starts over.
 MAX_ENTRIES = 20_000
+#: The tables whose changes void the clients kept; any other notification voids token states.
+CLIENT_TABLES = frozenset({"clients", "client_secrets"})
 
 _FUNCTION = f"""
-CREATE OR REPLACE FUNCTION idp_client_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE OR REPLACE FUNCTION idp_notify_change() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM pg_notify('{CHANNEL}', '');
+    PERFORM pg_notify('{CHANNEL}', TG_TABLE_NAME);
     RETURN NULL;
 END $$
 """
-#: The trigger of each table: one notification per statement (and PostgreSQL folds identical
-#: notifications of one transaction into one).
+#: The trigger of each table: one notification per statement, or per row whose lock changed
+#: (PostgreSQL folds identical notifications of one transaction into one).
 TRIGGER_DDL = {
-    table: f"""
+    **{table: f"""
 CREATE TRIGGER {table}_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON {table}
-FOR EACH STATEMENT EXECUTE FUNCTION idp_client_changed()
-"""
-    for table in ("clients", "client_secrets")
+FOR EACH STATEMENT EXECUTE FUNCTION idp_notify_change()
+""" for table in ("clients", "client_secrets", "revoked_access_tokens")},
+    "citizens": """
+CREATE TRIGGER citizens_lock_changed AFTER UPDATE OF locked_until ON citizens
+FOR EACH ROW WHEN (OLD.locked_until IS DISTINCT FROM NEW.locked_until)
+EXECUTE FUNCTION idp_notify_change()
+""",
 }
 
 
-for _table in (Client.__table__, ClientSecret.__table__):
+for _table in (Client.__table__, ClientSecret.__table__, RevokedAccessToken.__table__, Citizen.__table__):
     event.listen(_table, "after_create", DDL(_FUNCTION).execute_if(dialect="postgresql"))
     event.listen(_table, "after_create",
                  DDL(TRIGGER_DDL[_table.name]).execute_if(dialect="postgresql"))
 
 
-class ClientRecordCache:
-    """client_id -> what :func:`~idp.oidc.clients.registry.client_record` read for it."""
+class _Part:
+    """One kind of entry (clients, or token states) and the generation its changes bump."""
 
     def __init__(self) -> None:
-        self.entries: dict[str, tuple[float, Any]] = {}
+        self.entries: dict[Any, tuple[float, Any]] = {}
         self.generation = 0
+
+    def get(self, key: Any) -> Any | None:
+        entry = self.entries.get(key)
+        if entry is None or time.monotonic() - entry[0] > MAX_AGE:
+            return None
+        return entry[1]
+
+    def put(self, key: Any, value: Any, generation: int) -> None:
+        if generation != self.generation:
+            return  # a change was heard since the read began: the value may predate it
+        if len(self.entries) >= MAX_ENTRIES:
+            self.entries.clear()
+        self.entries[key] = (time.monotonic(), value)
+
+    def forget(self) -> None:
+        self.generation += 1
+        self.entries.clear()
+
+
+class ClientRecordCache:
+    """client_id -> what :func:`~idp.oidc.clients.registry.client_record` read for it, and
+    (jti, sub) -> that a presented token was neither revoked nor its citizen locked."""
+
+    def __init__(self) -> None:
+        self.clients = _Part()
+        self.tokens = _Part()
         self.listener: Listener | None = None
         self.lock = threading.Lock()
+
+    @property
+    def generation(self) -> tuple[int, int]:
+        """Taken before a read, given back to :meth:`put` / :meth:`put_token_state`."""
+        return self.clients.generation, self.tokens.generation
 
     def usable(self) -> bool:
         listener = self.listener
@@ -85,27 +131,35 @@ class ClientRecordCache:
     def get(self, client_id: str) -> Any | None:
         if not self.usable():
             return None
-        entry = self.entries.get(client_id)
-        if entry is None or time.monotonic() - entry[0] > MAX_AGE:
-            CLIENT_CACHE_READS.miss.inc()
-            return None
-        CLIENT_CACHE_READS.hit.inc()
-        return entry[1]
+        value = self.clients.get(client_id)
+        (CLIENT_CACHE_READS.miss if value is None else CLIENT_CACHE_READS.hit).inc()
+        return value
 
-    def put(self, client_id: str, value: Any, generation: int) -> None:
+    def put(self, client_id: str, value: Any, generation: tuple[int, int]) -> None:
         """Keep ``value``, read when :attr:`generation` was ``generation``, unless a change was
         heard since (the read may predate it)."""
         with self.lock:
-            if generation != self.generation or not self.usable():
-                return
-            if len(self.entries) >= MAX_ENTRIES:
-                self.entries.clear()
-            self.entries[client_id] = (time.monotonic(), value)
+            if self.usable():
+                self.clients.put(client_id, value, generation[0])
+
+    def token_in_good_standing(self, jti: str, sub: str) -> bool:
+        """True when this token was read as not revoked, its citizen not locked, and nothing
+        that could change either has been heard since."""
+        return self.usable() and self.tokens.get((jti, sub)) is not None
+
+    def put_token_in_good_standing(self, jti: str, sub: str, generation: tuple[int, int]) -> None:
+        with self.lock:
+            if self.usable():
+                self.tokens.put((jti, sub), True, generation[1])
+
+    def on_notify(self, table: str) -> None:
+        with self.lock:
+            (self.clients if table in CLIENT_TABLES else self.tokens).forget()
 
     def forget_all(self) -> None:
         with self.lock:
-            self.generation += 1
-            self.entries.clear()
+            self.clients.forget()
+            self.tokens.forget()
 
     def on_state(self, listening: bool) -> None:
         # Whatever was missed while not listening is unknown: start empty either way.
@@ -124,9 +178,9 @@ class ClientRecordCache:
                 return
             with app.app_context():
                 engine = db.engine
-            listener = Listener(engine, CHANNEL, self.forget_all, self.on_state)
-            self.entries.clear()
-            self.generation += 1
+            listener = Listener(engine, CHANNEL, self.on_notify, self.on_state)
+            self.clients.forget()
+            self.tokens.forget()
             self.listener = listener
         listener.start()
 

@@ -397,7 +397,8 @@ class ClientRecord(OAuthClientMixin):
 
     ``token_revoked`` and ``subject_locked``: read in the same query when a presented access
     token is given (introspection), so the lookups every introspection needs cost one round
-    trip: the same two answers as :func:`idp.oidc.tokens.access.token_state`.
+    trip (none when :mod:`~idp.oidc.clients.record_cache` holds both): the same two answers as
+    :func:`idp.oidc.tokens.access.token_state`.
     """
 
     __slots__ = ("id", "client_id", "enabled", "token_endpoint_auth_method", "scope",
@@ -432,21 +433,37 @@ _CLIENT_RECORD_AND_TOKEN_STATE = _CLIENT_RECORD.add_columns(
 def client_record(connection, client_id: str | None, *, jti: str | None = None,
                   sub: str | None = None) -> ClientRecord | None:
     """The enabled client with this id as a :class:`ClientRecord` (one query on
-    ``connection``, none when :mod:`~idp.oidc.clients.record_cache` holds it), or None: the
-    same answer as :func:`get_client`. With a presented access token's ``jti`` and ``sub``,
-    whether it was revoked and whether its citizen's account is locked come with it (always
-    read from the database)."""
+    ``connection``, none when :mod:`~idp.oidc.clients.record_cache` holds what it needs), or
+    None: the same answer as :func:`get_client`. With a presented access token's ``jti`` and
+    ``sub``, whether it was revoked and whether its citizen's account is locked come with it."""
     if not _possible_id(client_id):
         return None
     cache = cache_of(current_app)
-    cached = cache.get(client_id) if cache is not None else None
-    if cached is not None:
-        row, secrets_ = cached
-        if jti is None:
-            return ClientRecord(row, secrets_)
+    if cache is None:
+        read = _read(connection, client_id, jti, sub)
+        return None if read is None else ClientRecord(*read)
+    generation = cache.generation
+    cached = cache.get(client_id)
+    if cached is None:
+        read = _read(connection, client_id, jti, sub)
+        if read is None:
+            return None
+        cache.put(client_id, read[:2], generation)
+        record = ClientRecord(*read)
+    elif jti is None:
+        return ClientRecord(*cached)
+    elif cache.token_in_good_standing(jti, sub or ""):
+        return ClientRecord(*cached, False, False)
+    else:
         state = connection.execute(_TOKEN_STATE, {"jti": jti, "sub": sub or "", "now": utcnow()}).one()
-        return ClientRecord(row, secrets_, bool(state.token_revoked), bool(state.subject_locked))
-    generation = cache.generation if cache is not None else None
+        record = ClientRecord(*cached, bool(state.token_revoked), bool(state.subject_locked))
+    if jti is not None and not (record.token_revoked or record.subject_locked):
+        cache.put_token_in_good_standing(jti, sub or "", generation)
+    return record
+
+
+def _read(connection, client_id: str, jti: str | None, sub: str | None) -> tuple | None:
+    """(client row, its secrets' rows, token revoked, subject locked) from the database."""
     if jti is None:
         rows = connection.execute(_CLIENT_RECORD, {"client_id": client_id}).all()
     else:
@@ -454,12 +471,9 @@ def client_record(connection, client_id: str | None, *, jti: str | None = None,
             "client_id": client_id, "jti": jti, "sub": sub or "", "now": utcnow()}).all()
     if not _enabled(rows[0] if rows else None):
         return None
-    secrets_ = [row for row in rows if row.digest is not None]
-    if cache is not None:
-        cache.put(client_id, (rows[0], secrets_), generation)
-    return ClientRecord(rows[0], secrets_,
-                        None if jti is None else bool(rows[0].token_revoked),
-                        None if jti is None else bool(rows[0].subject_locked))
+    return (rows[0], [row for row in rows if row.digest is not None],
+            None if jti is None else bool(rows[0].token_revoked),
+            None if jti is None else bool(rows[0].subject_locked))
 
 
 def rotate_secret(client: Client, *, grace_seconds: int | None = None) -> str:
