@@ -341,7 +341,7 @@ def test_userinfo_preflight_allows_the_authorization_and_dpop_headers(browser):
     allowed = {h.strip().lower() for h in response.headers["Access-Control-Allow-Headers"].split(",")}
     assert {"authorization", "dpop"} <= allowed
     assert {m.strip() for m in response.headers["Access-Control-Allow-Methods"].split(",")} == {"GET", "POST"}
-    assert "WWW-Authenticate" not in response.headers
+    assert "WWW-Authenticate" not in response.headers and "Content-Type" not in response.headers
 
 
 def test_userinfo_answers_are_readable_cross_origin_the_refusals_too(browser, bound, dpop_key):

@@ -26,6 +26,7 @@ def cross_origin(*, methods: tuple[str, ...], allow_headers: tuple[str, ...],
         def wrapper(*args, **kwargs):
             if request.method == "OPTIONS":
                 response = current_app.response_class(status=204)
+                del response.headers["Content-Type"]  # no body
                 response.headers["Allow"] = ", ".join((*methods, "OPTIONS"))
                 response.headers["Access-Control-Allow-Methods"] = ", ".join(methods)
                 response.headers["Access-Control-Allow-Headers"] = ", ".join(allow_headers)
