@@ -47,6 +47,8 @@ EVENT = "http://schemas.openid.net/event/backchannel-logout"
 ALGORITHMS = ["RS256", "PS256", "ES256", "EdDSA"]
 #: A logout token older than this is refused (Back-Channel Logout 1.0 §2.6 step 4: iat).
 MAX_TOKEN_AGE = 600
+#: Access token types (RFC 6750, RFC 9449), shown on the page.
+BEARER, DPOP = "Bearer", "DPoP"
 
 
 @dataclass
@@ -58,6 +60,8 @@ class LocalSession:
     userinfo: dict
     refresh_token: str | None = None
     refreshed: str | None = None
+    #: The access token's type: ``DPoP`` for a FAPI 2.0 client (bound to its key), else Bearer.
+    token_type: str = BEARER
     created_at: float = field(default_factory=time.time)
 
 
@@ -133,6 +137,7 @@ padding:.25rem .5rem;text-align:left;vertical-align:top}</style></head>
     <form method="post" action="/refresh"><input type="hidden" name="csrf" value="{{ csrf }}">
       <button type="submit" id="refresh">Refresh the tokens</button></form>
   {% endif %}
+  <p>Access token: <code id="token-type">{{ local.token_type }}</code></p>
   {% if local.refreshed %}<p id="refresh-result">{{ local.refreshed }}</p>{% endif %}
   <h2>Claims received</h2>
   <table id="claims"><tr><th>claim</th><th>value</th><th>from</th></tr>
@@ -270,12 +275,13 @@ def create_rp_app(*, title: str, tagline: str, scope: str, colour: str = "#b00",
             except FapiError as exc:
                 return render_template_string("<p>Sign-in failed: {{ e }}</p><p><a href='/'>Back</a></p>",
                                               e=str(exc)), 400
-            return signed_in(claims, userinfo, id_token)
+            return signed_in(claims, userinfo, id_token, token_type=DPOP)  # finish() checked it
         token = idp.authorize_access_token()  # validates the ID token: signature, iss, aud, nonce
         return signed_in(dict(token["userinfo"]), dict(idp.userinfo(token=token)), token["id_token"],
-                         token.get("refresh_token"))
+                         token.get("refresh_token"), token_type=token.get("token_type") or BEARER)
 
-    def signed_in(claims: dict, userinfo: dict, id_token: str, refresh_token: str | None = None):
+    def signed_in(claims: dict, userinfo: dict, id_token: str, refresh_token: str | None = None,
+                  token_type: str = BEARER):
         if acr_values and claims.get("acr") not in acceptable_acr:
             # OIDC Core 5.5.1.1: the RP, not idp, decides whether the acr it got is enough.
             return render_template_string(
@@ -283,7 +289,7 @@ def create_rp_app(*, title: str, tagline: str, scope: str, colour: str = "#b00",
                 "<p><a href='/'>Back</a></p>", got=claims.get("acr") or "(none)"), 403
         key = store.create(LocalSession(sub=claims["sub"], sid=claims.get("sid"),
                                         id_token=id_token, claims=claims, userinfo=userinfo,
-                                        refresh_token=refresh_token))
+                                        refresh_token=refresh_token, token_type=token_type))
         session["key"] = key
         return redirect("/", 303)
 

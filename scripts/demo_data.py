@@ -25,8 +25,10 @@ def main() -> None:
             print(loader())
         # The sample relying parties (clients/portal, clients/agency), when their addresses
         # are given (./scripts/run sets them); their secrets go to instance/sample-clients.json.
-        urls = {client_id: os.environ[var] for client_id, var in
-                (("demo-portal", "SAMPLE_PORTAL_URL"), ("demo-agency", "SAMPLE_AGENCY_URL"))
+        # demo-agency is a FAPI 2.0 client without a secret; its call-centre page has a CIBA
+        # client of its own (demo-agency-callcentre).
+        urls = {name: os.environ[var] for name, var in
+                (("portal", "SAMPLE_PORTAL_URL"), ("agency", "SAMPLE_AGENCY_URL"))
                 if os.environ.get(var)}
         if urls:
             secrets_file = Path(app.config["IDP"].instance_dir) / "sample-clients.json"

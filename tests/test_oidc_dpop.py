@@ -318,3 +318,55 @@ def test_a_malformed_proof_key_is_invalid_dpop_proof_not_a_server_error(browser,
     proof = f"{part({'typ': 'dpop+jwt', 'alg': alg, 'jwk': jwk})}.{part({'htm': 'POST', 'htu': TOKEN})}.AAAA"
     response = browser.post("/token", data={"grant_type": "client_credentials"}, headers={"DPoP": proof})
     assert response.status_code == 400 and response.get_json()["error"] == "invalid_dpop_proof"
+
+
+ORIGIN = "https://app.example.gov.vn"
+
+
+def _readable_cross_origin(response) -> None:
+    """What a browser-based client needs to read this UserInfo answer from another origin."""
+    assert response.headers["Access-Control-Allow-Origin"] == "*"
+    exposed = {h.strip().lower() for h in response.headers["Access-Control-Expose-Headers"].split(",")}
+    assert {"www-authenticate", "dpop-nonce"} <= exposed
+
+
+def test_userinfo_preflight_allows_the_authorization_and_dpop_headers(browser):
+    """Fetch Standard, CORS protocol: the preflight of a DPoP UserInfo call is answered without
+    a token (204), for the Authorization and DPoP request headers."""
+    response = browser.options("/userinfo", headers={
+        "Origin": ORIGIN, "Access-Control-Request-Method": "GET",
+        "Access-Control-Request-Headers": "authorization, dpop"})
+    assert response.status_code == 204 and response.get_data() == b""
+    assert response.headers["Access-Control-Allow-Origin"] == "*"
+    allowed = {h.strip().lower() for h in response.headers["Access-Control-Allow-Headers"].split(",")}
+    assert {"authorization", "dpop"} <= allowed
+    assert {m.strip() for m in response.headers["Access-Control-Allow-Methods"].split(",")} == {"GET", "POST"}
+    assert "WWW-Authenticate" not in response.headers and "Content-Type" not in response.headers
+
+
+def test_userinfo_answers_are_readable_cross_origin_the_refusals_too(browser, bound, dpop_key):
+    ok = _userinfo(browser, bound["access_token"], dpop_key)
+    assert ok.status_code == 200
+    _readable_cross_origin(ok)
+    missing = browser.get("/userinfo", headers={"Origin": ORIGIN})
+    assert missing.status_code == 401 and missing.headers["WWW-Authenticate"] == "Bearer"
+    _readable_cross_origin(missing)
+    thief = _userinfo(browser, bound["access_token"], new_key("thief"))
+    assert thief.status_code == 401 and thief.headers["WWW-Authenticate"].startswith("DPoP")
+    _readable_cross_origin(thief)
+    as_bearer = _userinfo(browser, bound["access_token"], None, scheme="Bearer")
+    assert as_bearer.status_code == 401
+    _readable_cross_origin(as_bearer)
+
+
+def test_userinfo_s_use_dpop_nonce_answer_is_readable_cross_origin(browser, bound, dpop_key, monkeypatch):
+    """RFC 9449 §9: the client must read the 401's DPoP-Nonce header to retry with it."""
+    from idp.oidc.tokens import dpop
+
+    monkeypatch.setattr(dpop, "nonce_required", lambda: True)
+    first = _userinfo(browser, bound["access_token"], dpop_key)
+    assert first.status_code == 401 and 'error="use_dpop_nonce"' in first.headers["WWW-Authenticate"]
+    _readable_cross_origin(first)
+    retry = _userinfo(browser, bound["access_token"], dpop_key, nonce=first.headers["DPoP-Nonce"])
+    assert retry.status_code == 200
+    _readable_cross_origin(retry)

@@ -183,3 +183,17 @@ def test_cli_update_can_remove_the_profile_keeping_par_and_dpop(app, tmp_path):
     assert updated["profile"] is None and updated["changed"] == ["profile"]
     assert updated["require_pushed_authorization_requests"] is True
     assert updated["dpop_bound_access_tokens"] is True
+
+
+def test_cli_update_can_move_a_secret_client_to_the_profile(app, tmp_path):
+    """The stored ``false`` of PAR and DPoP is no refusal: the profile turns them on (as
+    ``register_sample_clients`` converts an older secret-based demo-agency); the secrets go."""
+    created = idp_json(app, "clients", "create", "--name", "x", "--redirect-uri", REDIRECT)
+    assert created["client_secret"]
+    updated = idp_json(app, "clients", "update", created["client_id"], "--profile", "fapi2",
+                       "--auth-method", "private_key_jwt", "--jwks-file", _jwks_file(tmp_path, new_key()))
+    assert updated["profile"] == "fapi2" and updated["token_endpoint_auth_method"] == "private_key_jwt"
+    assert updated["require_pushed_authorization_requests"] is True
+    assert updated["dpop_bound_access_tokens"] is True and updated["live_secrets"] == 0
+    refused = idp(app, "clients", "update", created["client_id"], "--no-require-dpop")
+    assert refused.exit_code != 0 and "requires dpop_bound_access_tokens" in refused.output

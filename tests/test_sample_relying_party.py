@@ -113,3 +113,22 @@ def test_a_token_not_signed_by_idp_is_refused(app, idp_url, rp):
     response = _post(rp_app, forged)
     assert response.status_code == 400 and store.get(mine) is not None
 
+
+
+def test_the_agency_s_caller_page_is_unavailable_without_a_ciba_client(tmp_path):
+    """``clients/agency``: a FAPI 2.0 client (its key made at first start, published at
+    ``/jwks.json``); its CIBA page needs a client of its own and says so when it has none."""
+    from agency.app import create_app as create_agency
+
+    env = {"RP_ISSUER": "http://127.0.0.1:1", "RP_CLIENT_ID": "demo-agency",
+           "RP_BASE_URL": "http://127.0.0.1:2", "RP_KEY_FILE": str(tmp_path / "key.json")}
+    agency = create_agency(env).test_client()
+    jwks = agency.get("/jwks.json").get_json()
+    assert [k["kty"] for k in jwks["keys"]] == ["EC"] and "d" not in jwks["keys"][0]
+    assert (tmp_path / "key.json").stat().st_mode & 0o777 == 0o600
+    for response in (agency.get("/caller"), agency.post("/caller", data={"national_id": "1"})):
+        assert response.status_code == 503 and 'id="unavailable"' in response.get_data(as_text=True)
+    configured = create_agency({**env, "RP_CIBA_CLIENT_ID": "demo-agency-callcentre",
+                                "RP_CIBA_CLIENT_SECRET": "s"}).test_client()
+    page = configured.get("/caller")
+    assert page.status_code == 200 and 'id="national_id"' in page.get_data(as_text=True)

@@ -1,6 +1,11 @@
 """"Confirm the identity of the caller": the agency's call-centre page, an OpenID Connect CIBA
 client (CIBA Core 1.0, poll mode) of idp.
 
+It authenticates as a client of its own (``client_secret_basic``, registered for the CIBA
+grant only: ``demo-agency-callcentre`` in the sandbox), since the agency's sign-in client is a
+FAPI 2.0 client, which the profile keeps to the code flow. Without that client's id and secret
+the page says it is unavailable.
+
 A clerk types the caller's national identification number; the page sends a backchannel
 authentication request (``POST /bc-authorize``, client_secret_basic, ``login_hint``, a
 ``binding_message`` the clerk reads out, so the caller checks that their phone shows the same
@@ -31,7 +36,10 @@ PAGE = """<!doctype html>
 <html lang="vi"><head><meta charset="utf-8"><title>Confirm the identity of the caller</title>
 {% if refresh %}<meta http-equiv="refresh" content="{{ refresh }}">{% endif %}</head>
 <body><h1>Confirm the identity of the caller</h1>
-{% if check %}
+{% if unavailable %}
+  <p id="unavailable" role="alert">This page is unavailable: no CIBA client is configured
+    (RP_CIBA_CLIENT_ID, RP_CIBA_CLIENT_SECRET).</p>
+{% elif check %}
   <p>Read this code to the caller: <strong id="binding">{{ check.binding_message }}</strong></p>
   <p id="result" data-state="{{ check.state }}">
   {% if check.state == "pending" %}Waiting for the caller to confirm on their phone…
@@ -62,9 +70,19 @@ class Check:
         self.acr: str | None = None
 
 
-def caller_check(*, issuer: str, client_id: str, client_secret: str) -> Blueprint:
-    """The blueprint, configured from idp's discovery document (fetched once)."""
+def caller_check(*, issuer: str, client_id: str | None, client_secret: str | None) -> Blueprint:
+    """The blueprint, configured from idp's discovery document (fetched once). Without a client
+    id and secret every page says it is unavailable (503)."""
     bp = Blueprint("caller_check", __name__)
+
+    if not (client_id and client_secret):
+        @bp.route("/caller", methods=["GET", "POST"])
+        @bp.route("/caller/<key>")
+        def unavailable(key: str | None = None):
+            return render_template_string(PAGE, unavailable=True, check=None, refresh=None), 503
+
+        return bp
+
     cache: dict = {}
 
     def metadata() -> dict:
@@ -85,7 +103,7 @@ def caller_check(*, issuer: str, client_id: str, client_secret: str) -> Blueprin
 
     @bp.get("/caller")
     def form():
-        return render_template_string(PAGE, check=None, error=None, refresh=None)
+        return render_template_string(PAGE, unavailable=False, check=None, error=None, refresh=None)
 
     @bp.post("/caller")
     def ask():
@@ -95,7 +113,7 @@ def caller_check(*, issuer: str, client_id: str, client_secret: str) -> Blueprin
         answer = requests.post(metadata()["backchannel_authentication_endpoint"], auth=auth, timeout=10,
                                data=data)
         if answer.status_code != 200:
-            return render_template_string(PAGE, check=None, refresh=None,
+            return render_template_string(PAGE, unavailable=False, check=None, refresh=None,
                                           error=f"idp refused: {answer.json().get('error')}"), 400
         body = answer.json()
         key = secrets.token_urlsafe(16)
@@ -145,7 +163,7 @@ def caller_check(*, issuer: str, client_id: str, client_secret: str) -> Blueprin
                 abort(404)
             poll(check)
         refresh = check.interval if check.state == "pending" else None
-        response = render_template_string(PAGE, check=check, error=None, refresh=refresh)
+        response = render_template_string(PAGE, unavailable=False, check=check, error=None, refresh=refresh)
         return response, 200, {"Cache-Control": "no-store"}
 
     return bp

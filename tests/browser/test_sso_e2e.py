@@ -6,11 +6,16 @@ anything again (only a second factor, if the agency's ``acr_values`` require one
 lacks), signs out at the agency, and both apps then show "signed out": the agency because the
 citizen came back from idp's logout, the portal because it received a back-channel logout
 token (its front-channel iframe is blocked in this test, so only the back channel can do it).
+
+The agency is a FAPI 2.0 client (PAR, private_key_jwt with the key it publishes at
+``/jwks.json``, DPoP): the browser only ever carries a ``request_uri`` to ``/authorize``, the
+agency's page shows a DPoP access token, and ``idp clients show`` says profile fapi2.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -57,17 +62,22 @@ def sandbox(environ, tmp_path) -> Iterator[Sandbox]:
     app = create_app(env)
     make_citizen(app)
     with app.app_context():
-        clients = register_sample_clients({"demo-portal": portal_url, "demo-agency": agency_url},
+        clients = register_sample_clients({"portal": portal_url, "agency": agency_url},
                                           tmp_path / "sample-clients.json")
         db.engine.dispose()
     processes = [_start([IDP, "serve", "--port", idp_url.rsplit(":", 1)[1], "--workers", "1"],
                         idp_env(env), tmp_path / "idp.log")]
-    for name, url, extra in (("portal", portal_url, {"RP_AGENCY_URL": agency_url}),
-                             ("agency", agency_url, {})):
-        # The agency is a FAPI 2.0 client: no secret, its key generated at first start.
+    callcentre = clients["demo-agency-callcentre"]
+    for name, url, extra in (
+            ("portal", portal_url, {"RP_AGENCY_URL": agency_url,
+                                    "RP_CLIENT_SECRET": clients["demo-portal"]["client_secret"]}),
+            # The agency is a FAPI 2.0 client: no secret, its key generated at first start into
+            # RP_KEY_FILE; its call-centre page (CIBA) has a client of its own.
+            ("agency", agency_url, {"RP_KEY_FILE": str(tmp_path / "agency-key.json"),
+                                    "RP_CIBA_CLIENT_ID": callcentre["client_id"],
+                                    "RP_CIBA_CLIENT_SECRET": callcentre["client_secret"]})):
         rp_env = {**idp_env({}), "RP_ISSUER": idp_url, "RP_CLIENT_ID": f"demo-{name}",
-                  "RP_CLIENT_SECRET": clients[f"demo-{name}"]["client_secret"] or "",
-                  "RP_KEY_FILE": str(tmp_path / f"{name}-key.json"), "RP_BASE_URL": url, **extra}
+                  "RP_BASE_URL": url, **extra}
         processes.append(_start([sys.executable, str(ROOT / "clients" / name / "app.py")], rp_env,
                                 tmp_path / f"{name}.log"))
     try:
@@ -142,16 +152,23 @@ def test_sign_in_once_use_two_services_sign_out_everywhere(sandbox, browser, out
     assert page.locator("#who").inner_text() == AN["full_name"]
     claims = page.locator("#claims").inner_text()
     assert AN["identifier"] in claims and "national_id" in claims  # scope national_id, public sub
+    assert page.locator("#token-type").inner_text() == "Bearer"  # the portal is a plain client
     page.screenshot(path=f"{output_dir}-1-portal-signed-in.png", full_page=True)
 
     # The citizen protects the account with an authenticator app (needed by the agency).
     secret = enrol_authenticator_app(page, sandbox.idp)
 
-    # 2. The agency: no password typed again; only a step-up if idp asks for one.
+    # 2. The agency, a FAPI 2.0 client: no password typed again; only a step-up if idp asks for
+    # one. Its request was pushed (PAR, private_key_jwt): the browser carries only a request_uri.
     page.goto(sandbox.agency)
     assert not signed_in(page)
+    navigations = []
+    page.on("request", lambda r: navigations.append(r.url) if r.is_navigation_request() else None)
     page.locator("#sign-in").click()
     page.wait_for_url(f"{sandbox.idp}/**")
+    authorize = [url for url in navigations if url.startswith(f"{sandbox.idp}/authorize")]
+    assert re.fullmatch(rf"{re.escape(sandbox.idp)}/authorize\?client_id=demo-agency&request_uri="
+                        r"urn%3Aietf%3Aparams%3Aoauth%3Arequest_uri%3A[\w-]+", authorize[0]), authorize
     assert "/login?" not in page.url, "idp asked for the password again: no single sign-on"
     complete_step_up(page, secret)
     page.screenshot(path=f"{output_dir}-2-agency-step-up-done.png", full_page=True)
@@ -162,6 +179,7 @@ def test_sign_in_once_use_two_services_sign_out_everywhere(sandbox, browser, out
     agency_claims = page.locator("#claims").inner_text()
     assert AN["identifier"] not in agency_claims  # the agency did not ask for national_id
     assert "urn:idp:acr:substantial" in agency_claims
+    assert page.locator("#token-type").inner_text() == "DPoP"  # bound to the agency's key
     page.screenshot(path=f"{output_dir}-2-agency-signed-in.png", full_page=True)
 
     # The citizen's account page lists both services under this session.
@@ -193,4 +211,9 @@ def test_sign_in_once_use_two_services_sign_out_everywhere(sandbox, browser, out
     deliveries = {row["client_id"]: row for row in json.loads(listed.stdout)}
     assert deliveries["demo-portal"]["status"] == "delivered"
     assert deliveries["demo-agency"]["status"] == "delivered"
+    shown = run_idp(["clients", "show", "demo-agency", "--json"], sandbox.environ)
+    assert shown.returncode == 0, shown.stderr
+    agency = json.loads(shown.stdout)
+    assert agency["profile"] == "fapi2" and agency["token_endpoint_auth_method"] == "private_key_jwt"
+    assert agency["jwks_uri"] == f"{sandbox.agency}/jwks.json" and agency["live_secrets"] == 0
     context.close()

@@ -160,12 +160,15 @@ def _str_list(field: str, value) -> list[str]:
     return list(dict.fromkeys(value))
 
 
-def validate_metadata(meta: dict) -> dict:
-    """Check a client's complete registration metadata; returns it normalised.
+def validate_metadata(meta: dict, given: dict | None = None) -> dict:
+    """Check a client's complete registration metadata; returns it normalised. ``given``: what
+    the caller set explicitly (default: all of ``meta``), for the rules that tell a choice from a
+    stored value (an update to the fapi2 profile turns PAR and DPoP on unless refused there).
 
     The one place the rules live, so ``idp clients create/update``, the demo loader and
     dynamic registration (RFC 7591 §2) accept exactly the same clients. Raises ClientError.
     """
+    given = meta if given is None else given
     unknown = set(meta) - set(DEFAULTS)
     if unknown:
         raise ClientError(f"unknown client metadata: {', '.join(sorted(unknown))}")
@@ -242,7 +245,7 @@ def validate_metadata(meta: dict) -> dict:
     agency = out["agency"]
     if agency is not None and (not isinstance(agency, str) or len(agency) > 200):
         raise ClientError("agency must be at most 200 characters")
-    fapi2.apply(out, meta, ClientError)
+    fapi2.apply(out, given, ClientError)
     if out["subject_type"] == "pairwise":
         # OIDC Core §8.1: last, as it may fetch the sector_identifier_uri.
         try:
@@ -289,7 +292,7 @@ def update_client(client: Client, **changes) -> tuple[list[str], str | None]:
     Returns the names of the fields that changed and, when the client moves to a secret-based
     method without a live secret, its new secret (shown once). Raises ClientError. Caller commits.
     """
-    meta = validate_metadata({**metadata_of(client), **changes})
+    meta = validate_metadata({**metadata_of(client), **changes}, given=changes)
     changed = [f for f in DEFAULTS if meta[f] != getattr(client, f)]
     _apply(client, meta)
     secret = None

@@ -1,6 +1,10 @@
 """The UserInfo endpoint (OIDC Core §5.3): GET or POST with a bearer access token in the
 Authorization header (RFC 6750 §2.1), or POST with it in the form body (§2.2).
-Claims are released by the token's scopes only; the response is never cached."""
+Claims are released by the token's scopes only; the response is never cached.
+
+A browser-based client reads every answer cross-origin, the 401s with their ``WWW-Authenticate``
+and ``DPoP-Nonce`` too, after a preflight for its ``Authorization`` and ``DPoP`` headers
+(:mod:`idp.web.cors`)."""
 
 from __future__ import annotations
 
@@ -14,10 +18,13 @@ from idp.oidc.subject import citizen_for_subject
 from idp.oidc.tokens.acting import CONTEXT_CLAIMS
 from idp.oidc.tokens.resource import current_token, error_response, require_access_token
 from idp.web import csrf, no_store
+from idp.web.cors import cross_origin
 
 
-@bp.route("/userinfo", methods=["GET", "POST"])
+@bp.route("/userinfo", methods=["GET", "POST", "OPTIONS"])
 @csrf.exempt
+@cross_origin(methods=("GET", "POST"), allow_headers=("Authorization", "DPoP", "Content-Type"),
+              expose_headers=("WWW-Authenticate", "DPoP-Nonce"))
 @require_access_token("openid", allow_body=True)
 def userinfo():
     token = current_token
@@ -29,6 +36,4 @@ def userinfo():
     # The acting context, as in the ID token (idp.oidc.tokens.acting); for a person context the
     # claims above are the represented person's, ``act`` names who acts for them.
     claims.update({name: token[name] for name in CONTEXT_CLAIMS if name in token})
-    response = jsonify(claims)
-    response.headers["Access-Control-Allow-Origin"] = "*"
-    return no_store(response)
+    return no_store(jsonify(claims))
