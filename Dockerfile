@@ -37,10 +37,12 @@ WORKDIR /app
 COPY gunicorn.conf.py ./
 USER idp
 EXPOSE 8000
-# One worker process per core (WEB_CONCURRENCY overrides: set it to the CPU quota), 4 threads
-# each for the WSGI app (GRANIAN_BLOCKING_THREADS), keep-alive on, no access log (query strings
+# One worker process per core (WEB_CONCURRENCY overrides: set it to the CPU quota), 16 threads
+# each for the WSGI app (GRANIAN_BLOCKING_THREADS: on PostgreSQL most of them wait on a round
+# trip or a commit, holding no core; IDP_ARGON2_MAX_CONCURRENT bounds the password hashes among
+# them), keep-alive on, no access log (query strings
 # carry login_hint and id_token_hint; the metrics count requests). Workers that die are replaced.
-ENV GRANIAN_INTERFACE=wsgi GRANIAN_HOST=0.0.0.0 GRANIAN_PORT=8000 GRANIAN_BLOCKING_THREADS=4 \
+ENV GRANIAN_INTERFACE=wsgi GRANIAN_HOST=0.0.0.0 GRANIAN_PORT=8000 GRANIAN_BLOCKING_THREADS=16 \
     GRANIAN_LOG_ACCESS_ENABLED=false GRANIAN_RESPAWN_FAILED_WORKERS=true \
     GRANIAN_WORKERS_KILL_TIMEOUT=20
 # /readyz: the database answers and a signing key is usable (503 otherwise; urllib raises).

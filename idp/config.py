@@ -364,6 +364,10 @@ class Settings:
             "argon2id memory in KiB (RFC 9106 section 4: 64 MiB). At least 8 x parallelism.")
     argon2_parallelism: int = _variable("IDP_ARGON2_PARALLELISM", "4", _positive_int,
             "argon2id lanes (RFC 9106 section 4).")
+    argon2_max_concurrent: int = _variable("IDP_ARGON2_MAX_CONCURRENT", "4", _positive_int,
+            "argon2id hashes and verifications one process runs at once; more wait their turn. Each "
+            "holds `IDP_ARGON2_MEMORY_COST` KiB while it runs, so this bounds a process's password "
+            "memory (64 MiB x 4 by default) whatever its thread count.")
     login_rate_limit: str = _variable("IDP_LOGIN_RATE_LIMIT", "20/minute;200/hour", _rate_limit,
             "Sign-in, registration and password-change attempts allowed per client IP "
             "(Flask-Limiter notation).")
@@ -396,10 +400,12 @@ class Settings:
             "tokens are answered before Flask, by the same functions (same status, headers and bytes), "
             "at a fraction of the cost. `off`: everything goes through Flask.")
     client_cache: bool = _variable("IDP_CLIENT_CACHE", "on", _bool,
-            "`on`: on PostgreSQL, each process keeps the clients it authenticated in memory and empties "
-            "that copy whenever any node changes a client (a trigger's `NOTIFY`, heard by a listening "
-            "connection of each process); while that connection is down or silent for 2 s it reads the "
-            "database on every request. `off`: read the client on every request. Never used on SQLite.")
+            "`on`: on PostgreSQL, each process keeps in memory the clients it authenticated and, for "
+            "introspection, that a presented token was neither revoked nor its citizen locked; it empties "
+            "that copy whenever any node changes a client, revokes a token or locks a citizen (triggers' "
+            "`NOTIFY idp_changed`, heard by a listening connection of each process); while that "
+            "connection is down or silent for 2 s it reads the database on every request. `off`: read on "
+            "every request. Never used on SQLite.")
     proxy_fix_x_for: int = _variable("IDP_PROXY_FIX_X_FOR", "0", _proxy_hops,
             "Proxies in front of idp that set `X-Forwarded-For` (0: not behind a proxy, the header "
             "is ignored). The client address in the audit log, rate limits and `/metrics` comes "

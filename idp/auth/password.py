@@ -2,13 +2,18 @@
 
 Parameters come from ``IDP_ARGON2_*``; a hash made with other parameters is re-hashed the next
 time its owner signs in (``needs_rehash``), so raising the cost reaches every account without
-a reset. The policy follows NIST SP 800-63B section 3.1.1.2: a minimum length, no composition
-rules, and a refusal of passwords found in lists of common ones.
+a reset. At most ``IDP_ARGON2_MAX_CONCURRENT`` hashes run at once in a process: each holds its
+memory cost (64 MiB by default) while it runs, and a server with many threads (they mostly wait
+on the database) must not multiply that by its thread count when sign-ins arrive together.
+
+The policy follows NIST SP 800-63B section 3.1.1.2: a minimum length, no composition rules,
+and a refusal of passwords found in lists of common ones.
 """
 
 from __future__ import annotations
 
 import gzip
+import threading
 import unicodedata
 from dataclasses import dataclass
 from functools import cache
@@ -28,6 +33,8 @@ class _Hashing:
     hasher: PasswordHasher
     #: Verified against when no account matches, so both cases take the same time.
     dummy_hash: str
+    #: The hashes allowed to run at once (``IDP_ARGON2_MAX_CONCURRENT``).
+    slots: threading.BoundedSemaphore
 
 
 def _hashing() -> _Hashing:
@@ -37,7 +44,10 @@ def _hashing() -> _Hashing:
         hasher = PasswordHasher(time_cost=settings.argon2_time_cost,
                                 memory_cost=settings.argon2_memory_cost,
                                 parallelism=settings.argon2_parallelism, type=Type.ID)
-        extensions["idp.password"] = _Hashing(hasher, hasher.hash("not a password of anyone"))
+        # The first to finish wins, so every thread shares one set of slots.
+        extensions.setdefault("idp.password", _Hashing(
+            hasher, hasher.hash("not a password of anyone"),
+            threading.BoundedSemaphore(settings.argon2_max_concurrent)))
     return extensions["idp.password"]
 
 
@@ -47,7 +57,9 @@ def _prepare(password: str) -> str:
 
 
 def hash_password(password: str) -> str:
-    return _hashing().hasher.hash(_prepare(password))
+    hashing = _hashing()
+    with hashing.slots:
+        return hashing.hasher.hash(_prepare(password))
 
 
 def verify_password(stored_hash: str | None, password: str) -> bool:
@@ -55,10 +67,11 @@ def verify_password(stored_hash: str | None, password: str) -> bool:
     hashing = _hashing()
     candidate = _prepare(password)[:MAX_LENGTH]
     try:
-        return hashing.hasher.verify(stored_hash or hashing.dummy_hash, candidate) and (
-            stored_hash is not None)
+        with hashing.slots:
+            matched = hashing.hasher.verify(stored_hash or hashing.dummy_hash, candidate)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
+    return matched and stored_hash is not None
 
 
 def needs_rehash(stored_hash: str) -> bool:

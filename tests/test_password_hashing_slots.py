@@ -1,0 +1,68 @@
+"""IDP_ARGON2_MAX_CONCURRENT: a process runs at most that many argon2id hashes at once, whatever
+its thread count (each holds IDP_ARGON2_MEMORY_COST KiB while it runs), and the others wait
+their turn rather than fail."""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import argon2
+import pytest
+
+from idp import create_app
+from idp.auth.password import hash_password, verify_password
+
+
+@pytest.fixture
+def app(environ):
+    return create_app({**environ, "IDP_ARGON2_MAX_CONCURRENT": "2"})
+
+
+@pytest.fixture
+def running(monkeypatch):
+    """The most argon2id verifications seen running at the same time (each made to last 50 ms,
+    so that unbounded threads would overlap)."""
+    state = {"now": 0, "most": 0}
+    lock = threading.Lock()
+    verify = argon2.PasswordHasher.verify
+
+    def slow_verify(self, stored, password):
+        with lock:
+            state["now"] += 1
+            state["most"] = max(state["most"], state["now"])
+        try:
+            time.sleep(0.05)
+            return verify(self, stored, password)
+        finally:
+            with lock:
+                state["now"] -= 1
+
+    monkeypatch.setattr(argon2.PasswordHasher, "verify", slow_verify)
+    return state
+
+
+def test_at_most_the_configured_number_of_verifications_run_at_once(app, running):
+    with app.app_context():
+        stored = hash_password("correct horse battery staple")
+
+    def sign_in(password):
+        with app.app_context():
+            return verify_password(stored, password)
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(sign_in, ["correct horse battery staple", "wrong"] * 4))
+    assert answers == [True, False] * 4  # every one waited its turn and got its answer
+    assert running["most"] == 2
+
+
+def test_an_unknown_account_takes_a_slot_too(app, running):
+    """The dummy verification (no stored hash: same time as a real one) is bounded alike."""
+    def sign_in(_):
+        with app.app_context():
+            return verify_password(None, "anything at all")
+
+    with ThreadPoolExecutor(6) as pool:
+        assert not any(pool.map(sign_in, range(6)))
+    assert running["most"] == 2
