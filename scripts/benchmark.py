@@ -896,8 +896,10 @@ def main() -> None:
         results = peer_scenarios(args)
         target = args.issuer
     else:
-        with tempfile.TemporaryDirectory(prefix="idp-bench-") as folder:
-            results = own_server_scenarios(args, Path(folder))
+        with tempfile.TemporaryDirectory(prefix="idp-bench-") as folder, \
+                fresh_schema(args.database_url) as url:
+            results = own_server_scenarios(argparse.Namespace(**{**vars(args), "database_url": url}),
+                                           Path(folder))
         target = f"idp (granian, {args.workers} worker(s) on core 0)"
     print_table(results)
     report = {"target": target, "duration_s": args.duration, "connections": args.connections,

@@ -1,20 +1,26 @@
-"""The client cache of :mod:`idp.oidc.clients.record_cache` on PostgreSQL: a change committed by
-any connection (another node, the admin command, plain SQL) empties it through the trigger's
-NOTIFY within the documented bound, and it answers nothing while its listener is not listening.
+"""The cache of :mod:`idp.oidc.clients.record_cache`: a change committed by any connection
+(another node, the admin command, plain SQL) empties it, on PostgreSQL through the triggers'
+NOTIFY within the documented bound, on SQLite through the triggers' change counts by the next
+read; it answers nothing while it cannot know of changes (PostgreSQL: its listener is not
+listening; SQLite: the counts cannot be read).
 
 The cross-node case with real server processes is ``tests/test_multinode.py``."""
 
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy import event
 
+from idp.citizens.models import Citizen
 from idp.db import db
+from idp.db.types import utcnow
 from idp.oidc.clients.record_cache import cache_of
 from idp.oidc.clients.registry import client_record
+from idp.oidc.models import Client, ClientSecret, RevokedAccessToken
 from tests.oidc_support import make_citizen, register
 
 #: The documented bound for a change heard through NOTIFY (docs/performance.md: milliseconds;
@@ -22,9 +28,13 @@ from tests.oidc_support import make_citizen, register
 HEARD_WITHIN = 1.0
 
 
-def _postgresql_only(app) -> None:
-    if not app.config["IDP"].database_url.startswith("postgresql"):
-        pytest.skip("the client cache runs on PostgreSQL only")
+def _postgresql(app) -> bool:
+    return app.config["IDP"].database_url.startswith("postgresql")
+
+
+def _bound(app) -> float:
+    """PostgreSQL: the notification's delivery; SQLite: none, the very next read sees it."""
+    return HEARD_WITHIN if _postgresql(app) else 0.0
 
 
 @pytest.fixture(autouse=True)
@@ -38,17 +48,19 @@ def _stop_listening(app):
 
 def _listening(app):
     cache = cache_of(app)
-    cache.start(app)
-    deadline = time.monotonic() + 10
-    while not cache.usable():
-        assert time.monotonic() < deadline, "the listener never listened"
-        time.sleep(0.02)
+    if _postgresql(app):
+        cache.start(app)
+        deadline = time.monotonic() + 10
+        while not cache.usable():
+            assert time.monotonic() < deadline, "the listener never listened"
+            time.sleep(0.02)
     return cache
 
 
 def _read(app, client_id, **token):
-    """(record, statements run) for one client_record call on a fresh connection; ``token``:
-    a presented access token's ``jti`` and ``sub``, as introspection gives."""
+    """(record, statements run through SQLAlchemy) for one client_record call on a fresh
+    connection; ``token``: a presented access token's ``jti`` and ``sub``, as introspection
+    gives."""
     statements = []
     with app.app_context(), db.engine.connect() as connection:
         def count(*_args):
@@ -58,64 +70,111 @@ def _read(app, client_id, **token):
     return record, len(statements)
 
 
-def _outside(app, sql: str, **params) -> None:
+def _outside(app, statement) -> None:
     """A change committed by a connection of its own, as another node or an operator's psql."""
     engine = sa.create_engine(app.config["IDP"].database_url)
     try:
         with engine.begin() as connection:
-            connection.execute(sa.text(sql), params)
+            connection.execute(statement)
     finally:
         engine.dispose()
 
 
-def test_sqlite_keeps_no_client_cache(app):
-    if app.config["IDP"].database_url.startswith("postgresql"):
-        pytest.skip("the SQLite case")
-    assert cache_of(app) is None
+def _until(app, stale, message: str) -> None:
+    changed = time.monotonic()
+    while stale():
+        assert time.monotonic() - changed <= _bound(app), message
+        time.sleep(0.005)
+
+
+def _service(app) -> str:
+    client_id, _ = register(app, grant_types=["client_credentials"], redirect_uris=[], scope="openid")
+    return client_id
 
 
 def test_a_client_disabled_by_another_connection_is_refused_within_the_bound(app):
-    _postgresql_only(app)
-    client_id, _ = register(app, grant_types=["client_credentials"], redirect_uris=[], scope="openid")
+    client_id = _service(app)
     _listening(app)
     first, statements = _read(app, client_id)
     assert first is not None and statements == 1
     again, statements = _read(app, client_id)
     assert again is not None and statements == 0  # from the cache
 
-    _outside(app, "UPDATE clients SET enabled = false WHERE client_id = :id", id=client_id)
-    changed = time.monotonic()
-    while _read(app, client_id)[0] is not None:
-        assert time.monotonic() - changed < HEARD_WITHIN, "the disabled client was still served"
-        time.sleep(0.005)
+    _outside(app, sa.update(Client.__table__).where(Client.client_id == client_id).values(enabled=False))
+    _until(app, lambda: _read(app, client_id)[0] is not None, "the disabled client was still served")
 
 
 def test_a_new_secret_committed_elsewhere_reaches_the_cache(app):
     """client_secrets has its own trigger: a rotated secret (inserted, the old one given an
     expiry) is seen without the clients row changing."""
-    _postgresql_only(app)
-    client_id, _ = register(app, grant_types=["client_credentials"], redirect_uris=[], scope="openid")
+    client_id = _service(app)
     _listening(app)
     assert len(_read(app, client_id)[0].secrets) == 1
     assert _read(app, client_id)[1] == 0
-    _outside(app, "INSERT INTO client_secrets (client_pk, digest, created_at) "
-                  "SELECT id, :digest, now() FROM clients WHERE client_id = :id",
-             id=client_id, digest="0" * 64)
-    changed = time.monotonic()
-    while len(_read(app, client_id)[0].secrets) != 2:
-        assert time.monotonic() - changed < HEARD_WITHIN
-        time.sleep(0.005)
+    with app.app_context():
+        pk = db.session.scalar(sa.select(Client.id).where(Client.client_id == client_id))
+    _outside(app, sa.insert(ClientSecret.__table__).values(client_pk=pk, digest="0" * 64,
+                                                            created_at=utcnow()))
+    _until(app, lambda: len(_read(app, client_id)[0].secrets) != 2, "the new secret was not seen")
+
+
+def test_a_token_revoked_by_another_connection_is_reported_within_the_bound(app):
+    """Introspection's token state (not revoked, citizen not locked) is kept like the client,
+    and a revocation committed anywhere voids it (the trigger on revoked_access_tokens)."""
+    client_id = _service(app)
+    _listening(app)
+    token = {"jti": "jti-revoked-elsewhere", "sub": "some-subject"}
+    assert _read(app, client_id, **token)[0].token_revoked is False
+    record, statements = _read(app, client_id, **token)
+    assert (record.token_revoked, record.subject_locked, statements) == (False, False, 0)
+    assert _read(app, client_id, jti="another-token", sub="some-subject")[1] == 1  # per token
+
+    _outside(app, sa.insert(RevokedAccessToken.__table__).values(
+        jti=token["jti"], expires_at=utcnow() + timedelta(hours=1)))
+    _until(app, lambda: not _read(app, client_id, **token)[0].token_revoked,
+           "the revoked token was still in good standing")
+    assert _read(app, client_id, **token)[1] == 1  # a revoked token is read every time
+    assert _read(app, client_id)[1] == 0  # the client itself stayed cached
+
+
+def test_a_citizen_locked_by_another_connection_is_reported_within_the_bound(app):
+    client_id = _service(app)
+    citizen = make_citizen(app)
+    with app.app_context():
+        uid = db.session.scalar(sa.select(Citizen.uid).where(Citizen.id == citizen))
+    _listening(app)
+    token = {"jti": "jti-of-a-citizen", "sub": uid}
+    assert _read(app, client_id, **token)[0].subject_locked is False
+    assert _read(app, client_id, **token)[1] == 0
+    _outside(app, sa.update(Citizen.__table__).where(Citizen.id == citizen).values(
+        locked_until=utcnow() + timedelta(days=1)))
+    _until(app, lambda: not _read(app, client_id, **token)[0].subject_locked,
+           "a locked citizen's token was still in good standing")
+
+
+def test_a_change_elsewhere_of_another_citizen_keeps_the_cache(app):
+    """Only a lock changes a token's standing: a citizen's other columns changing (a sign-in
+    writes some) leaves the cache as it was."""
+    client_id = _service(app)
+    citizen = make_citizen(app)
+    _listening(app)
+    token = {"jti": "jti-kept", "sub": "some-subject"}
+    _read(app, client_id, **token)
+    _outside(app, sa.update(Citizen.__table__).where(Citizen.id == citizen).values(locale="en"))
+    time.sleep(_bound(app) / 4)
+    assert _read(app, client_id, **token)[1] == 0
 
 
 def test_the_cache_reads_the_database_while_its_listener_is_cut_off(app):
-    """A listener whose connection the database ended hears nothing: the cache drops what it
-    kept and every read goes to the database until it listens again."""
-    _postgresql_only(app)
-    client_id, _ = register(app, grant_types=["client_credentials"], redirect_uris=[], scope="openid")
+    """PostgreSQL: a listener whose connection the database ended hears nothing: the cache drops
+    what it kept and every read goes to the database until it listens again."""
+    if not _postgresql(app):
+        pytest.skip("the listener is PostgreSQL's")
+    client_id = _service(app)
     cache = _listening(app)
     _read(app, client_id)
     assert _read(app, client_id)[1] == 0
-    _outside(app, "SELECT pg_terminate_backend(:pid)", pid=cache.listener.backend_pid)
+    _outside(app, sa.text(f"SELECT pg_terminate_backend({int(cache.listener.backend_pid)})"))
     deadline = time.monotonic() + HEARD_WITHIN
     while cache.usable():
         assert time.monotonic() < deadline, "a cut-off listener still counted as listening"
@@ -126,40 +185,13 @@ def test_the_cache_reads_the_database_while_its_listener_is_cut_off(app):
     assert _read(app, client_id)[1] == 0
 
 
-def test_a_token_revoked_by_another_connection_is_reported_within_the_bound(app):
-    """Introspection's token state (not revoked, citizen not locked) is kept like the client,
-    and a revocation committed anywhere voids it (the trigger on revoked_access_tokens)."""
-    _postgresql_only(app)
-    client_id, _ = register(app, grant_types=["client_credentials"], redirect_uris=[], scope="openid")
-    _listening(app)
-    token = {"jti": "jti-revoked-elsewhere", "sub": "some-subject"}
-    assert _read(app, client_id, **token)[0].token_revoked is False
-    record, statements = _read(app, client_id, **token)
-    assert (record.token_revoked, record.subject_locked, statements) == (False, False, 0)
-    assert _read(app, client_id, jti="another-token", sub="some-subject")[1] == 1  # per token
-
-    _outside(app, "INSERT INTO revoked_access_tokens (jti, expires_at) "
-                  "VALUES (:jti, now() + interval '1 hour')", jti=token["jti"])
-    changed = time.monotonic()
-    while not _read(app, client_id, **token)[0].token_revoked:
-        assert time.monotonic() - changed < HEARD_WITHIN, "the revoked token was still in good standing"
-        time.sleep(0.005)
-    assert _read(app, client_id, **token)[1] == 1  # a revoked token is read every time
-    assert _read(app, client_id)[1] == 0  # the client itself stayed cached
-
-
-def test_a_citizen_locked_by_another_connection_is_reported_within_the_bound(app):
-    _postgresql_only(app)
-    client_id, _ = register(app, grant_types=["client_credentials"], redirect_uris=[], scope="openid")
-    citizen = make_citizen(app)
-    with app.app_context():
-        uid = db.session.execute(sa.text("SELECT uid FROM citizens WHERE id = :id"), {"id": citizen}).scalar()
-    _listening(app)
-    token = {"jti": "jti-of-a-citizen", "sub": uid}
-    assert _read(app, client_id, **token)[0].subject_locked is False
-    assert _read(app, client_id, **token)[1] == 0
-    _outside(app, "UPDATE citizens SET locked_until = now() + interval '1 day' WHERE id = :id", id=citizen)
-    changed = time.monotonic()
-    while not _read(app, client_id, **token)[0].subject_locked:
-        assert time.monotonic() - changed < HEARD_WITHIN, "a locked citizen's token still in good standing"
-        time.sleep(0.005)
+def test_sqlite_reads_the_database_while_the_change_counts_cannot_be_read(app):
+    """SQLite: without its change counts (here the table is gone) the cache cannot know of a
+    change, so it answers nothing."""
+    if _postgresql(app):
+        pytest.skip("the change counts are SQLite's")
+    client_id = _service(app)
+    _read(app, client_id)
+    assert _read(app, client_id)[1] == 0
+    _outside(app, sa.text("DROP TABLE cache_changes"))
+    assert _read(app, client_id)[1] == 1 and _read(app, client_id)[1] == 1

@@ -294,9 +294,12 @@ class _GroupCommit:
     node the first pass adds nothing and costs microseconds.
 
     On PostgreSQL the leader remembers where its last batch left the chain (``tip``) and first
-    tries :func:`_append_at_tip`: one statement, one round trip, committed by itself. Only when
-    another writer moved the head since (another node, or an event recorded in a request's own
-    transaction) does it take the head's lock in a transaction (:func:`_insert_batch`).
+    tries :func:`_append_at_tip`: one statement, one round trip, committed by itself. When
+    another writer moved the head since (another worker or node, or an event recorded in a
+    request's own transaction), it reads the head and tries again after it, at most
+    :attr:`RETRIES_AT_READ_HEAD` times; only then does it take the head's lock in a
+    transaction (:func:`_insert_batch`). The append's condition on the head makes every try
+    safe: it writes after exactly the head it names, or nothing.
     """
 
     GATHER_PASSES = 3
@@ -342,15 +345,24 @@ class _GroupCommit:
         if errors:
             raise errors[0]
 
+    #: PostgreSQL: appends tried at a head read just before, when the remembered one moved,
+    #: before taking the head's lock (several workers of one machine take turns at the head).
+    RETRIES_AT_READ_HEAD = 2
+
     def _write(self, batch: list[dict[str, Any]]) -> None:
         tip, self.tip = self.tip, None  # unknown until this write is known committed
         if tip is not None and db.engine.dialect.name == "postgresql":
             if self.tip_connection is None:
                 self.tip_connection = DirectConnection(db.engine)
-            written = _append_at_tip(batch, *tip, self.tip_connection)
-            if written is not None:
-                self.tip = written
-                return
+            for attempt in range(1 + self.RETRIES_AT_READ_HEAD):
+                if attempt:  # another writer moved the head: try again right after it
+                    tip = self.tip_connection.execute(_READ_HEAD, {}).fetchone()
+                    if tip is None:
+                        break  # no head row: the locked path below rebuilds it
+                written = _append_at_tip(batch, *tip, self.tip_connection)
+                if written is not None:
+                    self.tip = written
+                    return
         # A Core connection of its own, not the request's ORM session: the batch needs no ORM,
         # and Session.execute costs several times Connection.execute.
         with db.engine.begin() as connection:
@@ -377,6 +389,9 @@ FROM head CROSS JOIN jsonb_to_recordset(%(events)s::jsonb) AS e(
     id bigint, at timestamptz, action text, outcome text, actor text, citizen_id integer,
     client_id text, ip_address text, user_agent text, details text, prev_hash text, hash text)
 """
+
+
+_READ_HEAD = "SELECT last_id, last_hash FROM audit_chain_head WHERE id = 1"
 
 
 def _chained(batch: list[dict[str, Any]], last_id: int, last_hash: str) -> list[dict[str, Any]]:

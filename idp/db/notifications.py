@@ -55,6 +55,9 @@ class Listener(threading.Thread):
         self.backend_pid: int | None = None  #: the database session listening (for operators)
         self.checked_at: float | None = None  #: monotonic time the connection last answered
         self.listened = False  #: whether the current connection got as far as LISTEN
+        #: The schema this process's tables are in (``current_schema()`` of its connections):
+        #: the channel is the database's, shared by every schema in it.
+        self.schema: str | None = None
 
     def listening(self) -> bool:
         """True while notifications on the channel are known to reach this process."""
@@ -84,6 +87,7 @@ class Listener(threading.Thread):
         self.backend_pid = connection.info.backend_pid
         try:
             connection.autocommit = True
+            self.schema = connection.execute("SELECT current_schema()").fetchone()[0]
             connection.execute(f'LISTEN "{self.channel}"')
             self.checked_at = time.monotonic()
             self.listened = True

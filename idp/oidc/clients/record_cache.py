@@ -10,7 +10,8 @@ revocations and locks more often but still far less than tokens are presented; y
 client, a revoked token and a locked citizen must be refused by every node at once. So the copy
 lives only while this process is known to hear about changes:
 
-- triggers raise the notification :data:`CHANNEL`, its payload the table changed, in the
+- triggers raise the notification :data:`CHANNEL`, its payload the table changed
+  (``schema.table``: a process ignores other schemas' tables), in the
   transaction of every change, whoever makes it (:data:`TRIGGER_DDL`, installed by the
   migration and by ``create_all``): any change to ``clients`` or ``client_secrets``, any row
   added to or removed from ``revoked_access_tokens``, and any change of a citizen's
@@ -27,7 +28,15 @@ milliseconds on a LAN) and, if the listening connection is lost, within
 :attr:`~idp.db.notifications.Listener.stale_after` seconds. Entries also expire after
 :data:`MAX_AGE` seconds whatever happens. Secrets are kept as their digests and expiry, checked
 at each use as before; a token's own expiry is in the token, checked at each use.
-``IDP_CLIENT_CACHE=off`` turns it off; on SQLite (one machine, reads in process) it never runs.
+
+SQLite has no notifications, but its processes share one file on one machine: the same
+triggers count changes in the one row of ``cache_changes`` (:data:`SQLITE_TRIGGERS`), and each
+use of the cache first reads that row (:class:`ChangeCounters`: one indexed row of integers on
+a connection of the thread's own, microseconds, where the client's read through SQLAlchemy
+costs a tenth of a millisecond). A change committed by any process is seen by the next request
+of every other, as without the cache.
+
+``IDP_CLIENT_CACHE=off`` turns it off.
 """
 
 from __future__ import annotations
@@ -35,10 +44,12 @@ from __future__ import annotations
 import os
 import threading
 import time
+import weakref
 from typing import Any
 
 from flask import Flask
-from sqlalchemy import DDL, event
+from sqlalchemy import DDL, Column, Integer, Table, event
+from sqlalchemy.engine import Engine
 
 from idp import process_threads
 from idp.citizens.models import Citizen
@@ -59,7 +70,7 @@ CLIENT_TABLES = frozenset({"clients", "client_secrets"})
 _FUNCTION = f"""
 CREATE OR REPLACE FUNCTION idp_notify_change() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM pg_notify('{CHANNEL}', TG_TABLE_NAME);
+    PERFORM pg_notify('{CHANNEL}', TG_TABLE_SCHEMA || '.' || TG_TABLE_NAME);
     RETURN NULL;
 END $$
 """
@@ -82,6 +93,62 @@ for _table in (Client.__table__, ClientSecret.__table__, RevokedAccessToken.__ta
     event.listen(_table, "after_create", DDL(_FUNCTION).execute_if(dialect="postgresql"))
     event.listen(_table, "after_create",
                  DDL(TRIGGER_DDL[_table.name]).execute_if(dialect="postgresql"))
+
+
+#: SQLite: how many times each part's tables changed (one row, id 1), kept by :data:`SQLITE_TRIGGERS`.
+CHANGES = Table("cache_changes", db.metadata,
+                Column("id", Integer, primary_key=True, autoincrement=False),
+                Column("clients", Integer, nullable=False),
+                Column("tokens", Integer, nullable=False))
+
+
+def _sqlite_triggers() -> list[str]:
+    bump = "UPDATE cache_changes SET {part} = {part} + 1 WHERE id = 1"
+    triggers = [f"CREATE TRIGGER {table}_{op.lower()}_counted AFTER {op} ON {table} "
+                f"BEGIN {bump.format(part=part)}; END"
+                for table, part in (("clients", "clients"), ("client_secrets", "clients"),
+                                    ("revoked_access_tokens", "tokens"))
+                for op in ("INSERT", "UPDATE", "DELETE")]
+    triggers.append("CREATE TRIGGER citizens_lock_counted AFTER UPDATE OF locked_until ON citizens "
+                    "WHEN OLD.locked_until IS NOT NEW.locked_until "
+                    f"BEGIN {bump.format(part='tokens')}; END")
+    return triggers
+
+
+#: SQLite: the triggers that count changes in ``cache_changes`` (SQLite triggers are per row;
+#: the counts only ever grow, so a reader sees that something changed, not what).
+SQLITE_TRIGGERS = _sqlite_triggers()
+
+event.listen(CHANGES, "after_create", DDL("INSERT INTO cache_changes (id, clients, tokens) VALUES (1, 0, 0)"))
+for _trigger in SQLITE_TRIGGERS:  # once every table exists: a trigger names two of them
+    event.listen(db.metadata, "after_create", DDL(_trigger).execute_if(dialect="sqlite"))
+
+
+class ChangeCounters:
+    """SQLite: ``cache_changes`` read on a connection of the calling thread's own (taken from
+    the engine's pool and detached, in autocommit: each read sees the latest commit)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = weakref.ref(engine)
+        self.local = threading.local()
+
+    def read(self) -> tuple[int, int] | None:
+        """(clients, tokens) counts now, or None when they cannot be read."""
+        connection = getattr(self.local, "connection", None)
+        try:
+            if connection is None or self.local.pid != os.getpid():
+                engine = self.engine()
+                if engine is None:
+                    return None
+                pooled = engine.raw_connection()
+                connection = pooled.driver_connection
+                pooled.detach()
+                connection.isolation_level = None  # autocommit: no snapshot held between reads
+                self.local.connection, self.local.pid = connection, os.getpid()
+            return connection.execute("SELECT clients, tokens FROM cache_changes WHERE id = 1").fetchone()
+        except Exception:  # a missing table (an old schema), a locked or missing file
+            self.local.connection = None
+            return None
 
 
 class _Part:
@@ -113,11 +180,31 @@ class ClientRecordCache:
     """client_id -> what :func:`~idp.oidc.clients.registry.client_record` read for it, and
     (jti, sub) -> that a presented token was neither revoked nor its citizen locked."""
 
-    def __init__(self) -> None:
+    def __init__(self, counters: ChangeCounters | None = None) -> None:
         self.clients = _Part()
         self.tokens = _Part()
         self.listener: Listener | None = None
         self.lock = threading.Lock()
+        #: SQLite: the change counts, read by :meth:`refresh`, and the last seen.
+        self.counters = counters
+        self.seen: tuple[int, int] | None = None
+        self.counted = False  #: whether the last :meth:`refresh` could read the counts
+
+    def refresh(self) -> None:
+        """SQLite: forget each part whose tables changed since the last look. Called once
+        before each use (PostgreSQL: nothing to do, the listener pushes changes)."""
+        if self.counters is None:
+            return
+        now = self.counters.read()
+        with self.lock:
+            self.counted = now is not None
+            if now is None or now == self.seen:
+                return
+            if self.seen is None or now[0] != self.seen[0]:
+                self.clients.forget()
+            if self.seen is None or now[1] != self.seen[1]:
+                self.tokens.forget()
+            self.seen = now
 
     @property
     def generation(self) -> tuple[int, int]:
@@ -125,6 +212,8 @@ class ClientRecordCache:
         return self.clients.generation, self.tokens.generation
 
     def usable(self) -> bool:
+        if self.counters is not None:
+            return self.counted
         listener = self.listener
         return listener is not None and listener.listening()
 
@@ -152,7 +241,13 @@ class ClientRecordCache:
             if self.usable():
                 self.tokens.put((jti, sub), True, generation[1])
 
-    def on_notify(self, table: str) -> None:
+    def on_notify(self, payload: str) -> None:
+        """``payload``: the changed table as ``schema.table``; another schema's tables (another
+        deployment sharing the database, whose triggers raise the same channel) are not ours."""
+        schema, _, table = payload.rpartition(".")
+        listener = self.listener
+        if listener is not None and listener.schema is not None and schema != listener.schema:
+            return
         with self.lock:
             (self.clients if table in CLIENT_TABLES else self.tokens).forget()
 
@@ -200,10 +295,18 @@ def cache_of(app: Flask) -> ClientRecordCache | None:
 
 
 def init_app(app: Flask) -> None:
-    """On PostgreSQL with ``IDP_CLIENT_CACHE`` on: the cache, and its listener started in each
-    server process (:mod:`idp.process_threads`)."""
+    """With ``IDP_CLIENT_CACHE`` on: the cache; on PostgreSQL its listener, started in each
+    server process (:mod:`idp.process_threads`); on SQLite its change counters."""
     settings = app.config["IDP"]
-    if not settings.client_cache or not settings.database_url.startswith("postgresql"):
+    if not settings.client_cache:
+        return
+    if settings.database_url.startswith("sqlite"):
+        if ":memory:" in settings.database_url or settings.database_url in ("sqlite://", "sqlite:///"):
+            return  # one connection, one process: nothing to count changes across
+        with app.app_context():
+            app.extensions[EXTENSION] = ClientRecordCache(ChangeCounters(db.engine))
+        return
+    if not settings.database_url.startswith("postgresql"):
         return
     cache = app.extensions[EXTENSION] = ClientRecordCache()
     # An app under test changes clients and asks again in the same breath, in one process: it

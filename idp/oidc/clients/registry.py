@@ -445,6 +445,7 @@ def client_record(connection, client_id: str | None, *, jti: str | None = None,
     if cache is None:
         read = _read(connection, client_id, jti, sub)
         return None if read is None else ClientRecord(*read)
+    cache.refresh()
     generation = cache.generation
     cached = cache.get(client_id)
     if cached is None:
