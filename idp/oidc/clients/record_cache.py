@@ -121,7 +121,10 @@ SQLITE_TRIGGERS = _sqlite_triggers()
 
 event.listen(CHANGES, "after_create", DDL("INSERT INTO cache_changes (id, clients, tokens) VALUES (1, 0, 0)"))
 for _trigger in SQLITE_TRIGGERS:  # once every table exists: a trigger names two of them
-    event.listen(db.metadata, "after_create", DDL(_trigger).execute_if(dialect="sqlite"))
+    # create_all may run again on a database that has them: only what is missing is made.
+    event.listen(db.metadata, "after_create",
+                 DDL(_trigger.replace("CREATE TRIGGER", "CREATE TRIGGER IF NOT EXISTS", 1))
+                 .execute_if(dialect="sqlite"))
 
 
 class ChangeCounters:
