@@ -53,7 +53,7 @@ SIGNINS = Counter("idp_signins_total", "Sign-in attempts by method (password, to
 TOKENS_ISSUED = Counter("idp_tokens_issued_total", "Token responses issued by the token endpoint, "
                         "by grant type.", ["grant_type"])
 CLIENT_CACHE = Counter("idp_client_cache_reads_total", "Client reads for client authentication: `hit` "
-                       "from this process's client cache (PostgreSQL, IDP_CLIENT_CACHE), `miss` from the "
+                       "from this process's client cache (IDP_CLIENT_CACHE), `miss` from the "
                        "database.", ["result"])
 
 

@@ -1,4 +1,4 @@
-"""A PostgreSQL connection of one's own, outside SQLAlchemy's pool and execution layer, for the
+"""A database connection of one's own, outside SQLAlchemy's pool and execution layer, for the
 few statements run on every client_credentials token and introspection.
 
 SQLAlchemy's checkout, execution context and result wrapping cost several times what psycopg
@@ -9,6 +9,10 @@ durable when it returns), taken from the engine's pool and detached from it, so 
 with exactly the pool's settings. Statements are SQLAlchemy Core statements compiled once for
 the dialect (:func:`compiled`), run as prepared statements with named parameters, rows read
 as named tuples.
+
+On SQLite it is a ``sqlite3`` connection in autocommit (``isolation_level=None``: no snapshot
+held between statements), for statements whose rows are plain integers and strings (SQLAlchemy's
+type processing is not applied: a datetime or JSON column reads back raw).
 
 Health, as :mod:`idp.db.pool` does for pooled connections: a connection idle for
 :data:`~idp.db.pool.PING_AFTER_IDLE` seconds is pinged first (a restarted database leaves a
@@ -64,10 +68,11 @@ def compiled(statement, engine: Engine) -> str:
 
 
 class DirectConnection:
-    """One psycopg connection in autocommit (see the module's docstring)."""
+    """One psycopg (or sqlite3) connection in autocommit (see the module's docstring)."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self.sqlite = engine.dialect.name == "sqlite"
         self.connection = None
         self.pid = 0
         self.used_at = 0.0
@@ -78,9 +83,12 @@ class DirectConnection:
             _OPEN[engine].add(self)
 
     def execute(self, sql: str, params: dict[str, Any]):
-        """Run ``sql`` with ``params`` as a prepared statement; its cursor (named-tuple rows)."""
+        """Run ``sql`` with ``params`` (PostgreSQL: as a prepared statement, named-tuple rows;
+        SQLite: sqlite3 caches its statements, rows are tuples); its cursor."""
         try:
-            cursor = self._connection().execute(sql, params, prepare=True)
+            connection = self._connection()
+            cursor = (connection.execute(sql, params) if self.sqlite
+                      else connection.execute(sql, params, prepare=True))
         except Exception:
             self.close()
             raise
@@ -88,7 +96,7 @@ class DirectConnection:
         return cursor
 
     def _connection(self):
-        if (self.connection is not None and self.pid == os.getpid()
+        if (self.connection is not None and not self.sqlite and self.pid == os.getpid()
                 and time.monotonic() - self.used_at >= PING_AFTER_IDLE):
             try:
                 self.connection.execute("SELECT 1", prepare=False)
@@ -98,8 +106,11 @@ class DirectConnection:
             pooled = self.engine.raw_connection()
             connection = pooled.driver_connection
             pooled.detach()
-            connection.autocommit = True
-            connection.row_factory = namedtuple_row
+            if self.sqlite:
+                connection.isolation_level = None
+            else:
+                connection.autocommit = True
+                connection.row_factory = namedtuple_row
             self.connection, self.pid = connection, os.getpid()
         return self.connection
 

@@ -25,6 +25,8 @@ STATEMENT_TABLES = ("clients", "client_secrets", "revoked_access_tokens")
 
 
 def _sqlite_triggers() -> list[str]:
+    # The DDL as of this revision, written out rather than imported from
+    # idp.oidc.clients.record_cache: a migration must keep doing what it did when the app changes.
     bump = "UPDATE cache_changes SET {part} = {part} + 1 WHERE id = 1"
     triggers = [f"CREATE TRIGGER {table}_{op_.lower()}_counted AFTER {op_} ON {table} "
                 f"BEGIN {bump.format(part=part)}; END"

@@ -54,6 +54,7 @@ from sqlalchemy.engine import Engine
 from idp import process_threads
 from idp.citizens.models import Citizen
 from idp.db import db
+from idp.db.direct import thread_connection
 from idp.db.notifications import Listener
 from idp.metrics import CLIENT_CACHE_READS
 from idp.oidc.models import Client, ClientSecret, RevokedAccessToken
@@ -128,29 +129,22 @@ for _trigger in SQLITE_TRIGGERS:  # once every table exists: a trigger names two
 
 
 class ChangeCounters:
-    """SQLite: ``cache_changes`` read on a connection of the calling thread's own (taken from
-    the engine's pool and detached, in autocommit: each read sees the latest commit)."""
+    """SQLite: ``cache_changes`` read on the calling thread's own autocommit connection
+    (:func:`idp.db.direct.thread_connection`): each read sees the latest commit."""
+
+    SQL = "SELECT clients, tokens FROM cache_changes WHERE id = 1"
 
     def __init__(self, engine: Engine) -> None:
         self.engine = weakref.ref(engine)
-        self.local = threading.local()
 
     def read(self) -> tuple[int, int] | None:
         """(clients, tokens) counts now, or None when they cannot be read."""
-        connection = getattr(self.local, "connection", None)
+        engine = self.engine()
+        if engine is None:
+            return None
         try:
-            if connection is None or self.local.pid != os.getpid():
-                engine = self.engine()
-                if engine is None:
-                    return None
-                pooled = engine.raw_connection()
-                connection = pooled.driver_connection
-                pooled.detach()
-                connection.isolation_level = None  # autocommit: no snapshot held between reads
-                self.local.connection, self.local.pid = connection, os.getpid()
-            return connection.execute("SELECT clients, tokens FROM cache_changes WHERE id = 1").fetchone()
+            return thread_connection(engine).execute(self.SQL, {}).fetchone()
         except Exception:  # a missing table (an old schema), a locked or missing file
-            self.local.connection = None
             return None
 
 
