@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import event, select
 
+from idp.audit.log import verify_chain
 from idp.audit.models import AuditEvent
 from idp.db import db
 from tests.oidc_support import basic, register
@@ -100,9 +101,11 @@ def _refuse_audit_inserts(app, refuse: bool) -> None:
 
 
 def test_a_token_appended_at_the_known_head_is_not_answered_when_that_statement_fails(app, service):
-    """After a first token the group commit knows the chain's head and, on PostgreSQL, appends
-    the next event in one autocommitted statement on a connection of its own
-    (idp.audit.log._append_at_tip): when the database refuses that write, no token either."""
+    """After a first token the group commit appends on a connection of its own, outside
+    SQLAlchemy: on PostgreSQL one autocommitted statement after the head it knows
+    (idp.audit.log._append_at_tip), on SQLite one sqlite3 write transaction
+    (idp.audit.log._append_sqlite). When the database refuses that write, no token either,
+    and the chain stays whole."""
     client_id, secret = service
     client = app.test_client()
     assert client.post("/token", data=CC, headers=basic(client_id, secret)).status_code == 200
@@ -114,3 +117,6 @@ def test_a_token_appended_at_the_known_head_is_not_answered_when_that_statement_
     _refuse_audit_inserts(app, False)
     assert client.post("/token", data=CC, headers=basic(client_id, secret)).status_code == 200
     assert _issued_events(app) == 2
+    with app.app_context():
+        checked, problem = verify_chain()
+    assert problem is None and checked >= 2

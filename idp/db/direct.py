@@ -95,6 +95,20 @@ class DirectConnection:
         self.used_at = time.monotonic()
         return cursor
 
+    def executemany(self, sql: str, rows: list[dict[str, Any]]) -> None:
+        """Run ``sql`` once per parameter set in ``rows`` (a multi-row write)."""
+        try:
+            connection = self._connection()
+            if self.sqlite:
+                connection.executemany(sql, rows)
+            else:
+                with connection.cursor() as cursor:
+                    cursor.executemany(sql, rows)
+        except Exception:
+            self.close()
+            raise
+        self.used_at = time.monotonic()
+
     def _connection(self):
         if (self.connection is not None and not self.sqlite and self.pid == os.getpid()
                 and time.monotonic() - self.used_at >= PING_AFTER_IDLE):
