@@ -289,9 +289,11 @@ class _GroupCommit:
 
     Before writing, the leader lets the GIL go (``sleep(0)``) so that request threads about to
     queue their event can do so and share this batch, and stops as soon as one pass adds
-    nothing (at most :data:`GATHER_PASSES`): on a busy node a batch cost is about ten events'
-    (a transaction of three statements), so bigger batches are most of the saving. On an idle
-    node the first pass adds nothing and costs microseconds.
+    nothing (at most :data:`GATHER_PASSES`): on PostgreSQL a batch waits for a WAL flush, about
+    ten events' worth of work, so bigger batches are most of the saving. On SQLite
+    (``synchronous=NORMAL``: no flush per commit) a batch costs about three events' and the
+    handoffs cost more than they gather, so the leader writes what is queued at once; the
+    events queued meanwhile make the next batch.
 
     On PostgreSQL the leader remembers where its last batch left the chain (``tip``) and first
     tries :func:`_append_at_tip`: one statement, one round trip, committed by itself. When
@@ -303,6 +305,8 @@ class _GroupCommit:
     """
 
     GATHER_PASSES = 3
+    #: SQLite: see above.
+    GATHER_PASSES_SQLITE = 0
 
     def __init__(self) -> None:
         self.queue: list[tuple[dict[str, Any], list]] = []
@@ -315,7 +319,8 @@ class _GroupCommit:
         self.tip_connection: DirectConnection | None = None
 
     def _gather(self) -> None:
-        for _ in range(self.GATHER_PASSES):
+        passes = self.GATHER_PASSES_SQLITE if db.engine.dialect.name == "sqlite" else self.GATHER_PASSES
+        for _ in range(passes):
             queued = len(self.queue)
             time.sleep(0)
             if len(self.queue) == queued:
