@@ -40,7 +40,7 @@ EXPOSE 8000
 # One worker process per core (WEB_CONCURRENCY overrides: set it to the CPU quota), 16 threads
 # each for the WSGI app (GRANIAN_BLOCKING_THREADS: on PostgreSQL most of them wait on a round
 # trip or a commit, holding no core; IDP_ARGON2_MAX_CONCURRENT bounds the password hashes among
-# them), keep-alive on, no access log (query strings
+# them: by default the cores over WEB_CONCURRENCY, exported for that), keep-alive on, no access log (query strings
 # carry login_hint and id_token_hint; the metrics count requests). Workers that die are replaced.
 ENV GRANIAN_INTERFACE=wsgi GRANIAN_HOST=0.0.0.0 GRANIAN_PORT=8000 GRANIAN_BLOCKING_THREADS=16 \
     GRANIAN_LOG_ACCESS_ENABLED=false GRANIAN_RESPAWN_FAILED_WORKERS=true \
@@ -50,4 +50,4 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
   CMD python -c "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:' + os.environ.get('GRANIAN_PORT', '8000') + '/readyz', timeout=4)"
 # Stale metrics files of a previous run are removed (prometheus-client's multiprocess mode needs
 # a clean folder), then granian serves. No migration here: `idp db upgrade` is its own step.
-CMD ["sh", "-c", "mkdir -p \"$PROMETHEUS_MULTIPROC_DIR\" && rm -f \"$PROMETHEUS_MULTIPROC_DIR\"/*.db && exec granian --factory --workers \"${WEB_CONCURRENCY:-$(nproc)}\" idp:create_app"]
+CMD ["sh", "-c", "mkdir -p \"$PROMETHEUS_MULTIPROC_DIR\" && rm -f \"$PROMETHEUS_MULTIPROC_DIR\"/*.db && export WEB_CONCURRENCY=\"${WEB_CONCURRENCY:-$(nproc)}\" && exec granian --factory --workers \"$WEB_CONCURRENCY\" idp:create_app"]

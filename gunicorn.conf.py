@@ -37,6 +37,8 @@ worker_class = "gthread"
 # while waiting on I/O; here threads cover the waiting.) sched_getaffinity honours a container's
 # cpuset but not a CPU quota: with a quota, set WEB_CONCURRENCY to it.
 workers = int(os.environ.get("WEB_CONCURRENCY") or len(os.sched_getaffinity(0)))
+# The workers read it to share the cores among their password hashes (IDP_ARGON2_MAX_CONCURRENT).
+os.environ["WEB_CONCURRENCY"] = str(workers)
 
 # A few threads per worker: while one waits on PostgreSQL or Redis, another uses the core. More
 # would mostly queue for the interpreter lock; keep threads below the database pool size of a

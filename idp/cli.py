@@ -6,6 +6,7 @@ Packages add their own groups (``clients``, ``keys``, ``citizens``...) in ``init
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -40,6 +41,8 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
 
     Example: idp serve --host 0.0.0.0 --port 8000 --workers 4
     """
+    # gunicorn's own variable for its worker count; idp.auth.password shares the cores among them.
+    os.environ["WEB_CONCURRENCY"] = str(workers)
     run(current_app._get_current_object(), host=host, port=port, workers=workers, threads=threads)
 
 

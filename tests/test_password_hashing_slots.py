@@ -4,6 +4,7 @@ their turn rather than fail."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -12,7 +13,7 @@ import argon2
 import pytest
 
 from idp import create_app
-from idp.auth.password import hash_password, verify_password
+from idp.auth.password import concurrent_hashes, hash_password, verify_password
 
 
 @pytest.fixture
@@ -66,3 +67,36 @@ def test_an_unknown_account_takes_a_slot_too(app, running):
     with ThreadPoolExecutor(6) as pool:
         assert not any(pool.map(sign_in, range(6)))
     assert running["most"] == 2
+
+
+@pytest.mark.parametrize(("cores", "web_concurrency", "expected"), [
+    (1, None, 1), (4, None, 4), (4, "2", 2), (4, "4", 1), (2, "8", 1), (4, "not a number", 4)])
+def test_auto_runs_about_one_hash_per_core_of_the_machine(monkeypatch, cores, web_concurrency,
+                                                          expected):
+    """IDP_ARGON2_MAX_CONCURRENT=auto (the default): the cores the process may run on, shared
+    among the server's worker processes (WEB_CONCURRENCY), at least one."""
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(cores)), raising=False)
+    if web_concurrency is None:
+        monkeypatch.delenv("WEB_CONCURRENCY", raising=False)
+    else:
+        monkeypatch.setenv("WEB_CONCURRENCY", web_concurrency)
+    assert concurrent_hashes(None) == expected
+    assert concurrent_hashes(3) == 3  # a number given is kept as it is
+
+
+def test_auto_is_the_default_and_a_worker_pinned_to_one_core_hashes_one_at_a_time(environ, running,
+                                                                                  monkeypatch):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0}, raising=False)
+    monkeypatch.delenv("WEB_CONCURRENCY", raising=False)
+    app = create_app({k: v for k, v in environ.items() if k != "IDP_ARGON2_MAX_CONCURRENT"})
+    assert app.config["IDP"].argon2_max_concurrent is None
+    with app.app_context():
+        stored = hash_password("correct horse battery staple")
+
+    def sign_in(password):
+        with app.app_context():
+            return verify_password(stored, password)
+
+    with ThreadPoolExecutor(4) as pool:
+        assert list(pool.map(sign_in, ["correct horse battery staple"] * 4)) == [True] * 4
+    assert running["most"] == 1

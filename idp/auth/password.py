@@ -2,9 +2,11 @@
 
 Parameters come from ``IDP_ARGON2_*``; a hash made with other parameters is re-hashed the next
 time its owner signs in (``needs_rehash``), so raising the cost reaches every account without
-a reset. At most ``IDP_ARGON2_MAX_CONCURRENT`` hashes run at once in a process: each holds its
-memory cost (64 MiB by default) while it runs, and a server with many threads (they mostly wait
-on the database) must not multiply that by its thread count when sign-ins arrive together.
+a reset. At most ``IDP_ARGON2_MAX_CONCURRENT`` hashes run at once in a process (by default
+about one per core of the machine, :func:`concurrent_hashes`): each holds its memory cost
+(64 MiB by default) while it runs, a server with many threads (they mostly wait on the
+database) must not multiply that by its thread count when sign-ins arrive together, and hashes
+beyond one per core only take turns at the cores, each costing more CPU than alone.
 
 The policy follows NIST SP 800-63B section 3.1.1.2: a minimum length, no composition rules,
 and a refusal of passwords found in lists of common ones.
@@ -13,6 +15,7 @@ and a refusal of passwords found in lists of common ones.
 from __future__ import annotations
 
 import gzip
+import os
 import threading
 import unicodedata
 from dataclasses import dataclass
@@ -47,8 +50,23 @@ def _hashing() -> _Hashing:
         # The first to finish wins, so every thread shares one set of slots.
         extensions.setdefault("idp.password", _Hashing(
             hasher, hasher.hash("not a password of anyone"),
-            threading.BoundedSemaphore(settings.argon2_max_concurrent)))
+            threading.BoundedSemaphore(concurrent_hashes(settings.argon2_max_concurrent))))
     return extensions["idp.password"]
+
+
+def concurrent_hashes(setting: int | None) -> int:
+    """The hashes a process runs at once: ``setting``, or for ``auto`` (None) the cores this
+    process may run on divided by the server's worker processes (``WEB_CONCURRENCY``, which the
+    container image and ``idp serve`` set), at least 1. Worked out in the worker, at its first
+    hash: a worker pinned to a core (``taskset``, a CPU set) gets 1."""
+    if setting is not None:
+        return setting
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    try:
+        workers = max(1, int(os.environ.get("WEB_CONCURRENCY", "1")))
+    except ValueError:
+        workers = 1
+    return max(1, cores // workers)
 
 
 def _prepare(password: str) -> str:
