@@ -1,4 +1,4 @@
-"""A token is never answered before its ``token.issued`` audit event is committed: when that
+"""A token (or a sign-in) is never answered before its audit event is committed: when that
 commit fails (a full disk, the database gone mid-commit), the client gets no token, on the
 answer given before Flask (idp.fastpath, the audit group commit) and on Flask's."""
 
@@ -10,6 +10,7 @@ from sqlalchemy import event, select
 from idp.audit.log import verify_chain
 from idp.audit.models import AuditEvent
 from idp.db import db
+from tests.factories import load_registry, make_citizen, sign_in
 from tests.oidc_support import basic, register
 
 pytest_plugins = ["tests.test_fast_token_paths"]  # its flask_calls and flask_only fixtures
@@ -120,3 +121,25 @@ def test_a_token_appended_at_the_known_head_is_not_answered_when_that_statement_
     with app.app_context():
         checked, problem = verify_chain()
     assert problem is None and checked >= 2
+
+
+def test_a_sign_in_is_not_answered_when_its_audit_event_cannot_be_written(app):
+    """The sign-in's event is group-committed right after the session's transaction
+    (idp.auth.signin.complete_sign_in): when the database refuses it, the browser gets an error
+    page and no session cookie, and the same sign-in goes through once the event can be written."""
+    load_registry(app)
+    make_citizen(app)
+    browser = app.test_client()
+    _refuse_audit_inserts(app, True)
+    refused = sign_in(browser)
+    assert refused.status_code >= 500
+    assert "idp_session" not in " ".join(refused.headers.getlist("Set-Cookie"))
+    assert "Location" not in refused.headers
+    _refuse_audit_inserts(app, False)
+    accepted = sign_in(browser)
+    assert accepted.status_code == 303
+    assert "idp_session" in " ".join(accepted.headers.getlist("Set-Cookie"))
+    with app.app_context():
+        signins = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "signin")).all()
+        assert [event.outcome for event in signins] == ["success"]
+        assert verify_chain()[1] is None

@@ -234,8 +234,12 @@ def cookie_name() -> str:
 
 
 def _set_cookie(response):
+    """Send the cookie this request's session calls for. A new session token never goes out
+    with a server error: the request may have failed after its session was committed (the
+    sign-in's audit event is written after that commit), and a browser must not be signed in
+    by an answer that says it failed. A deletion always goes out."""
     token = g.pop("idp_session_cookie", None)
-    if token is None:
+    if token is None or (token and response.status_code >= 500):
         return response
     secure = _settings().secure_cookies
     if token == "":
