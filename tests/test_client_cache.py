@@ -21,7 +21,7 @@ from idp.db.types import utcnow
 from idp.oidc.clients.record_cache import cache_of
 from idp.oidc.clients.registry import client_record
 from idp.oidc.models import Client, ClientSecret, RevokedAccessToken
-from tests.oidc_support import make_citizen, register
+from tests.oidc_support import authorize, basic, make_citizen, register
 
 #: The documented bound for a change heard through NOTIFY (docs/performance.md: milliseconds;
 #: the test allows a loaded CI machine far more).
@@ -195,3 +195,58 @@ def test_sqlite_reads_the_database_while_the_change_counts_cannot_be_read(app):
     assert _read(app, client_id)[1] == 0
     _outside(app, sa.text("DROP TABLE cache_changes"))
     assert _read(app, client_id)[1] == 1 and _read(app, client_id)[1] == 1
+
+
+def _client_reads(app):
+    """Counts the statements that read the clients table, for as long as the test runs."""
+    reads = []
+    with app.app_context():
+        engine = db.engine
+
+    def count(_connection, _cursor, statement, *_args):
+        if "FROM clients" in statement:
+            reads.append(statement)
+    event.listen(engine, "before_cursor_execute", count)
+    return reads
+
+
+def test_the_authorization_endpoint_refuses_a_client_disabled_elsewhere_within_the_bound(app):
+    """The Flask endpoints' client objects are built from the cache too
+    (idp.oidc.clients.attached): the second authorization request reads no client row, and a
+    client disabled by another connection is refused within the same bound."""
+    client_id, _ = register(app)
+    _listening(app)
+    reads = _client_reads(app)
+    browser = app.test_client()
+    assert authorize(browser, client_id).status_code == 302  # to the sign-in page
+    assert authorize(browser, client_id).status_code == 302
+    assert len(reads) == 1  # the first request's; the second was answered from the cache
+
+    _outside(app, sa.update(Client.__table__).where(Client.client_id == client_id).values(enabled=False))
+    _until(app, lambda: authorize(browser, client_id).status_code == 302,
+           "the disabled client was still sent to sign in")
+    refused = authorize(browser, client_id)
+    assert refused.status_code == 400 and "Location" not in refused.headers
+
+
+def test_a_secret_expired_elsewhere_is_refused_at_the_token_endpoints_within_the_bound(app):
+    """Client authentication on the Flask path (here revocation) checks the secrets the cache
+    holds, which a change to client_secrets anywhere voids."""
+    client_id, secret = register(app)
+    _listening(app)
+    browser = app.test_client()
+
+    def revoke():
+        return browser.post("/revoke", data={"token": "not-a-token"}, headers=basic(client_id, secret))
+
+    assert revoke().status_code == 200
+    reads = _client_reads(app)
+    assert revoke().status_code == 200
+    assert reads == []  # the client and its secret from the cache
+
+    with app.app_context():
+        pk = db.session.scalar(sa.select(Client.id).where(Client.client_id == client_id))
+    _outside(app, sa.update(ClientSecret.__table__).where(ClientSecret.client_pk == pk)
+             .values(expires_at=utcnow() - timedelta(seconds=1)))
+    _until(app, lambda: revoke().status_code == 200, "the expired secret was still accepted")
+    assert revoke().status_code == 401

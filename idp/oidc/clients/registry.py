@@ -21,6 +21,7 @@ from idp.db import db
 from idp.db.types import utcnow
 from idp.keys.service import GENERATORS
 from idp.oidc.clients import fapi2
+from idp.oidc.clients.attached import cached_client
 from idp.oidc.clients.mixin import OAuthClientMixin
 from idp.oidc.clients.record_cache import cache_of
 from idp.oidc.clients.secrets import is_live, new_secret, secret_digest
@@ -360,8 +361,10 @@ def get_client(client_id: str | None) -> Client | None:
         return None
     memo = g.setdefault("idp_clients", {})
     if client_id not in memo:
-        memo[client_id] = _enabled(db.session.execute(
-            _CLIENT_AND_SECRETS_BY_ID, {"client_id": client_id}).unique().scalar())
+        client = cached_client(client_id)
+        if client is False:
+            client = db.session.execute(_CLIENT_AND_SECRETS_BY_ID, {"client_id": client_id}).unique().scalar()
+        memo[client_id] = _enabled(client)
     return memo[client_id]
 
 
@@ -371,7 +374,10 @@ def registered_client(client_id: str | None) -> Client | None:
     client). The same answer as :func:`get_client`."""
     if not _possible_id(client_id):
         return None
-    return _enabled(db.session.execute(_CLIENT_BY_ID, {"client_id": client_id}).scalar())
+    client = cached_client(client_id)
+    if client is False:
+        client = db.session.execute(_CLIENT_BY_ID, {"client_id": client_id}).scalar()
+    return _enabled(client)
 
 
 def _possible_id(client_id) -> bool:
