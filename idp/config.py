@@ -408,7 +408,7 @@ class Settings:
             "tokens are answered before Flask, by the same functions (same status, headers and bytes), "
             "at a fraction of the cost. `off`: everything goes through Flask.")
     client_cache: bool = _variable("IDP_CLIENT_CACHE", "on", _bool,
-            "`on`: each process keeps in memory the clients it authenticated and, for introspection, "
+            "`on`: each process keeps in memory the clients it authenticated or looked up and, for introspection, "
             "that a presented token was neither revoked nor its citizen locked, and empties that copy "
             "whenever any process changes a client, revokes a token or locks a citizen: on PostgreSQL "
             "through triggers' `NOTIFY idp_changed`, heard by a listening connection of each process "
