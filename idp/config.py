@@ -408,13 +408,13 @@ class Settings:
             "tokens are answered before Flask, by the same functions (same status, headers and bytes), "
             "at a fraction of the cost. `off`: everything goes through Flask.")
     client_cache: bool = _variable("IDP_CLIENT_CACHE", "on", _bool,
-            "`on`: each process keeps in memory the clients it authenticated or looked up and, for introspection, "
-            "that a presented token was neither revoked nor its citizen locked, and empties that copy "
-            "whenever any process changes a client, revokes a token or locks a citizen: on PostgreSQL "
-            "through triggers' `NOTIFY idp_changed`, heard by a listening connection of each process "
-            "(while that connection is down or silent for 2 s it reads the database on every request); "
-            "on SQLite through change counts kept by triggers and read before each use. `off`: read on "
-            "every request.")
+            "`on`: each process keeps in memory the clients it authenticated or looked up and, for "
+            "introspection, that a presented token was neither revoked nor its citizen locked, and "
+            "empties that copy whenever any process changes a client, revokes a token or locks a "
+            "citizen: on PostgreSQL through triggers' `NOTIFY idp_changed`, heard by a listening "
+            "connection of each process (while that connection is down or silent for 2 s it reads the "
+            "database on every request); on SQLite through change counts kept by triggers and read "
+            "before each use. `off`: read on every request.")
     proxy_fix_x_for: int = _variable("IDP_PROXY_FIX_X_FOR", "0", _proxy_hops,
             "Proxies in front of idp that set `X-Forwarded-For` (0: not behind a proxy, the header "
             "is ignored). The client address in the audit log, rate limits and `/metrics` comes "
