@@ -180,7 +180,8 @@ def test_two_processes_group_committing_beside_request_transactions_never_fork_t
         return written
 
     monkeypatch.setattr(audit_log, "_append_at_tip", counted)
-    committers = [audit_log._GroupCommit(), audit_log._GroupCommit()]
+    with app.app_context():
+        committers = [audit_log._GroupCommit(db.engine), audit_log._GroupCommit(db.engine)]
     rounds, errors = 30, []
     barrier = threading.Barrier(3)
 

@@ -197,8 +197,10 @@ def test_sqlite_reads_the_database_while_the_change_counts_cannot_be_read(app):
     assert _read(app, client_id)[1] == 1 and _read(app, client_id)[1] == 1
 
 
-def _client_reads(app):
-    """Counts the statements that read the clients table, for as long as the test runs."""
+@pytest.fixture
+def client_reads(app):
+    """The statements that read the clients table through SQLAlchemy, from when the test
+    first asks for the list (``reads.clear()`` starts counting again)."""
     reads = []
     with app.app_context():
         engine = db.engine
@@ -207,20 +209,21 @@ def _client_reads(app):
         if "FROM clients" in statement:
             reads.append(statement)
     event.listen(engine, "before_cursor_execute", count)
-    return reads
+    yield reads
+    event.remove(engine, "before_cursor_execute", count)
 
 
-def test_the_authorization_endpoint_refuses_a_client_disabled_elsewhere_within_the_bound(app):
+def test_the_authorization_endpoint_refuses_a_client_disabled_elsewhere_within_the_bound(app, client_reads):
     """The Flask endpoints' client objects are built from the cache too
     (idp.oidc.clients.attached): the second authorization request reads no client row, and a
     client disabled by another connection is refused within the same bound."""
     client_id, _ = register(app)
     _listening(app)
-    reads = _client_reads(app)
+    client_reads.clear()
     browser = app.test_client()
     assert authorize(browser, client_id).status_code == 302  # to the sign-in page
     assert authorize(browser, client_id).status_code == 302
-    assert len(reads) == 1  # the first request's; the second was answered from the cache
+    assert len(client_reads) == 1  # the first request's; the second was answered from the cache
 
     _outside(app, sa.update(Client.__table__).where(Client.client_id == client_id).values(enabled=False))
     _until(app, lambda: authorize(browser, client_id).status_code == 302,
@@ -229,7 +232,7 @@ def test_the_authorization_endpoint_refuses_a_client_disabled_elsewhere_within_t
     assert refused.status_code == 400 and "Location" not in refused.headers
 
 
-def test_a_secret_expired_elsewhere_is_refused_at_the_token_endpoints_within_the_bound(app):
+def test_a_secret_expired_elsewhere_is_refused_at_the_token_endpoints_within_the_bound(app, client_reads):
     """Client authentication on the Flask path (here revocation) checks the secrets the cache
     holds, which a change to client_secrets anywhere voids."""
     client_id, secret = register(app)
@@ -240,9 +243,9 @@ def test_a_secret_expired_elsewhere_is_refused_at_the_token_endpoints_within_the
         return browser.post("/revoke", data={"token": "not-a-token"}, headers=basic(client_id, secret))
 
     assert revoke().status_code == 200
-    reads = _client_reads(app)
+    client_reads.clear()
     assert revoke().status_code == 200
-    assert reads == []  # the client and its secret from the cache
+    assert client_reads == []  # the client and its secret from the cache
 
     with app.app_context():
         pk = db.session.scalar(sa.select(Client.id).where(Client.client_id == client_id))

@@ -44,7 +44,8 @@ def running(monkeypatch):
     return state
 
 
-def test_at_most_the_configured_number_of_verifications_run_at_once(app, running):
+def _verified_at_once(app, passwords: list[str]) -> list[bool]:
+    """Each of ``passwords`` checked against one stored hash, all from threads of their own."""
     with app.app_context():
         stored = hash_password("correct horse battery staple")
 
@@ -52,8 +53,12 @@ def test_at_most_the_configured_number_of_verifications_run_at_once(app, running
         with app.app_context():
             return verify_password(stored, password)
 
-    with ThreadPoolExecutor(8) as pool:
-        answers = list(pool.map(sign_in, ["correct horse battery staple", "wrong"] * 4))
+    with ThreadPoolExecutor(len(passwords)) as pool:
+        return list(pool.map(sign_in, passwords))
+
+
+def test_at_most_the_configured_number_of_verifications_run_at_once(app, running):
+    answers = _verified_at_once(app, ["correct horse battery staple", "wrong"] * 4)
     assert answers == [True, False] * 4  # every one waited its turn and got its answer
     assert running["most"] == 2
 
@@ -90,13 +95,5 @@ def test_auto_is_the_default_and_a_worker_pinned_to_one_core_hashes_one_at_a_tim
     monkeypatch.delenv("WEB_CONCURRENCY", raising=False)
     app = create_app({k: v for k, v in environ.items() if k != "IDP_ARGON2_MAX_CONCURRENT"})
     assert app.config["IDP"].argon2_max_concurrent is None
-    with app.app_context():
-        stored = hash_password("correct horse battery staple")
-
-    def sign_in(password):
-        with app.app_context():
-            return verify_password(stored, password)
-
-    with ThreadPoolExecutor(4) as pool:
-        assert list(pool.map(sign_in, ["correct horse battery staple"] * 4)) == [True] * 4
+    assert _verified_at_once(app, ["correct horse battery staple"] * 4) == [True] * 4
     assert running["most"] == 1

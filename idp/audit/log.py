@@ -29,6 +29,7 @@ import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
 from flask import current_app, g, has_request_context, request
@@ -36,7 +37,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from idp.audit.models import AuditChainHead, AuditEvent
-from idp.db import db
+from idp.db import db, sqlite_file
 from idp.db.direct import DirectConnection
 from idp.db.types import utcnow
 
@@ -305,22 +306,27 @@ class _GroupCommit:
     """
 
     GATHER_PASSES = 3
-    #: SQLite: see above.
-    GATHER_PASSES_SQLITE = 0
 
-    def __init__(self) -> None:
+    def __init__(self, engine) -> None:
+        self.engine = engine
+        postgresql = engine.dialect.name == "postgresql"
+        #: SQLite: see above.
+        self.gather_passes = self.GATHER_PASSES if postgresql else 0
+        #: How a batch is appended outside SQLAlchemy: after the known tip (PostgreSQL), in a
+        #: sqlite3 transaction (a SQLite file), or not at all (an in-memory database, which lives
+        #: in the one connection SQLAlchemy's pool keeps).
+        self.direct = "postgresql" if postgresql else "sqlite" if sqlite_file(engine) else None
         self.queue: list[tuple[dict[str, Any], list]] = []
         self.queue_lock = threading.Lock()
         self.flush_lock = threading.Lock()
         #: (id, hash) of the newest event this process committed, while it may still be the
         #: head; None when unknown. Read and written under ``flush_lock``.
         self.tip: tuple[int, str] | None = None
-        #: The leader's own PostgreSQL connection for :func:`_append_at_tip`.
-        self.tip_connection: DirectConnection | None = None
+        #: The leader's own connection for :func:`_append_at_tip` and :func:`_append_sqlite`.
+        self.tip_connection = DirectConnection(engine) if self.direct else None
 
     def _gather(self) -> None:
-        passes = self.GATHER_PASSES_SQLITE if db.engine.dialect.name == "sqlite" else self.GATHER_PASSES
-        for _ in range(passes):
+        for _ in range(self.gather_passes):
             queued = len(self.queue)
             time.sleep(0)
             if len(self.queue) == queued:
@@ -356,9 +362,7 @@ class _GroupCommit:
 
     def _write(self, batch: list[dict[str, Any]]) -> None:
         tip, self.tip = self.tip, None  # unknown until this write is known committed
-        if tip is not None and db.engine.dialect.name == "postgresql":
-            if self.tip_connection is None:
-                self.tip_connection = DirectConnection(db.engine)
+        if tip is not None and self.direct == "postgresql":
             for attempt in range(1 + self.RETRIES_AT_READ_HEAD):
                 if attempt:  # another writer moved the head: try again right after it
                     tip = self.tip_connection.execute(_READ_HEAD, {}).fetchone()
@@ -368,16 +372,14 @@ class _GroupCommit:
                 if written is not None:
                     self.tip = written
                     return
-        if db.engine.dialect.name == "sqlite" and _file_database(db.engine):
-            if self.tip_connection is None:
-                self.tip_connection = DirectConnection(db.engine)
+        if self.direct == "sqlite":
             written = _append_sqlite(batch, self.tip_connection)
             if written is not None:
                 self.tip = written
                 return
         # A Core connection of its own, not the request's ORM session: the batch needs no ORM,
         # and Session.execute costs several times Connection.execute.
-        with db.engine.begin() as connection:
+        with self.engine.begin() as connection:
             written = _insert_batch(batch, connection)
         self.tip = written
 
@@ -437,30 +439,14 @@ def _append_at_tip(batch: list[dict[str, Any]], last_id: int, last_hash: str,
     return new_id, new_hash
 
 
-def _file_database(engine) -> bool:
-    """A SQLite file (not ``:memory:``, whose one connection SQLAlchemy's pool must keep)."""
-    return engine.url.database not in (None, "", ":memory:") and "mode=memory" not in str(engine.url)
-
-
-class _SQLiteRows:
-    """The events table's bind processing for SQLite (naive UTC timestamps, JSON text),
-    taken from the columns' own types once, so a row written here reads back through the ORM
-    exactly as one the ORM wrote."""
-
-    def __init__(self, dialect) -> None:
-        self.processors = {}
-        for column in EVENTS.c:
-            processor = column.type.dialect_impl(dialect).bind_processor(dialect)
-            if processor is not None:
-                self.processors[column.name] = processor
-        self.at = self.processors.get("at", lambda value: value)
-
-    def bound(self, row: dict[str, Any]) -> dict[str, Any]:
-        return {name: (self.processors[name](row[name]) if name in self.processors else row[name])
-                for name in FIELDS}
-
-
-_SQLITE_ROWS: dict[Any, _SQLiteRows] = {}
+@cache
+def _sqlite_binds(dialect) -> dict[str, Any]:
+    """The events table's bind processing for SQLite (naive UTC timestamps, JSON text), taken
+    from the columns' own types, so a row written by :func:`_append_sqlite` reads back through
+    the ORM exactly as one the ORM wrote."""
+    binds = {column.name: column.type.dialect_impl(dialect).bind_processor(dialect)
+             for column in EVENTS.c}
+    return {name: processor for name, processor in binds.items() if processor is not None}
 
 
 def _append_sqlite(batch: list[dict[str, Any]], connection: DirectConnection) -> tuple[int, str] | None:
@@ -469,10 +455,11 @@ def _append_sqlite(batch: list[dict[str, Any]], connection: DirectConnection) ->
     is the head the events follow. The same statements as :func:`_insert_batch` without
     SQLAlchemy's execution layer, which cost several times SQLite's own work for them. The new
     (id, hash), or None when there is no head row (the locked path rebuilds it)."""
-    rows_for = _SQLITE_ROWS.get(connection.engine.dialect)
-    if rows_for is None:
-        rows_for = _SQLITE_ROWS.setdefault(connection.engine.dialect,
-                                           _SQLiteRows(connection.engine.dialect))
+    binds = _sqlite_binds(connection.engine.dialect)
+
+    def bound(row: dict[str, Any]) -> dict[str, Any]:
+        return {name: binds[name](value) if name in binds else value for name, value in row.items()}
+
     connection.execute("BEGIN IMMEDIATE", {})
     try:
         head = connection.execute(_READ_HEAD, {}).fetchone()
@@ -480,9 +467,9 @@ def _append_sqlite(batch: list[dict[str, Any]], connection: DirectConnection) ->
             connection.execute("ROLLBACK", {})
             return None
         rows = _chained(batch, *head)
-        connection.executemany(_SQLITE_INSERT, [rows_for.bound(row) for row in rows])
+        connection.executemany(_SQLITE_INSERT, [bound(row) for row in rows])
         connection.execute(_SQLITE_SET_HEAD, {"new_id": rows[-1]["id"], "new_hash": rows[-1]["hash"],
-                                              "at": rows_for.at(rows[-1]["at"])})
+                                              "at": binds["at"](rows[-1]["at"])})
         connection.execute("COMMIT", {})
     except BaseException:
         connection.close()  # rolls the transaction back; the next use connects again
@@ -535,7 +522,7 @@ def record_grouped(action: str, *, actor: str, ip_address: str | None, user_agen
 def _group() -> _GroupCommit:
     group = current_app.extensions.get("idp.audit_group_commit")
     if group is None:
-        group = current_app.extensions.setdefault("idp.audit_group_commit", _GroupCommit())
+        group = current_app.extensions.setdefault("idp.audit_group_commit", _GroupCommit(db.engine))
     return group
 
 

@@ -61,7 +61,7 @@ def concurrent_hashes(setting: int | None) -> int:
     hash: a worker pinned to a core (``taskset``, a CPU set) gets 1."""
     if setting is not None:
         return setting
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cores = len(os.sched_getaffinity(0))
     try:
         workers = max(1, int(os.environ.get("WEB_CONCURRENCY", "1")))
     except ValueError:

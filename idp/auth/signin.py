@@ -27,7 +27,7 @@ from sqlalchemy import bindparam, exists, select, update
 from werkzeug.wrappers import Response
 
 from idp import clock
-from idp.audit.log import discard_after_commit, flush_after_commit, record, record_after_commit
+from idp.audit.log import flush_after_commit, record, record_after_commit
 from idp.auth import lockout
 from idp.auth.assurance import ACR_BASIC, PHISHING_RESISTANT, acr_reached, higher
 from idp.auth.models import PasswordCredential, TotpCredential, WebAuthnCredential
@@ -200,11 +200,7 @@ def complete_sign_in(citizen: Citizen, amr: list[str], acr: str | None = None, *
     # pay three statements for it. The answer (and its cookie) waits for the event all the same.
     record_after_commit("signin", actor="citizen", citizen_id=citizen.id, details=details)
     citizen_id = citizen.id  # read before the commit expires it: no reload just for the log line
-    try:
-        db.session.commit()
-    except BaseException:
-        discard_after_commit()
-        raise
+    db.session.commit()  # (if it fails, the request ends here and its deferred event with it)
     flush_after_commit()
     count_signin("_".join(amr), "success")
     session.pop("csrf_token", None)

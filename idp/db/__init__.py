@@ -45,6 +45,15 @@ MODEL_MODULES = (
 )
 
 
+def sqlite_file(engine: Engine) -> bool:
+    """SQLite on a file that connections and processes share, not an in-memory database (which
+    lives in the one connection SQLAlchemy's pool keeps): what may be opened again beside the
+    pool (:mod:`idp.db.direct`)."""
+    url = engine.url
+    return (engine.dialect.name == "sqlite" and url.database not in (None, "", ":memory:")
+            and url.query.get("mode") != "memory")
+
+
 def import_models() -> None:
     for name in MODEL_MODULES:
         importlib.import_module(name)

@@ -96,14 +96,12 @@ class DirectConnection:
         return cursor
 
     def executemany(self, sql: str, rows: list[dict[str, Any]]) -> None:
-        """Run ``sql`` once per parameter set in ``rows`` (a multi-row write)."""
+        """SQLite: run ``sql`` once per parameter set in ``rows`` (a multi-row write; on
+        PostgreSQL one statement takes them all, :func:`idp.audit.log._append_at_tip`)."""
+        if not self.sqlite:
+            raise NotImplementedError("executemany is for SQLite connections")
         try:
-            connection = self._connection()
-            if self.sqlite:
-                connection.executemany(sql, rows)
-            else:
-                with connection.cursor() as cursor:
-                    cursor.executemany(sql, rows)
+            self._connection().executemany(sql, rows)
         except Exception:
             self.close()
             raise

@@ -53,7 +53,7 @@ from sqlalchemy.engine import Engine
 
 from idp import process_threads
 from idp.citizens.models import Citizen
-from idp.db import db
+from idp.db import db, sqlite_file
 from idp.db.direct import thread_connection
 from idp.db.notifications import Listener
 from idp.metrics import CLIENT_CACHE_READS
@@ -298,10 +298,9 @@ def init_app(app: Flask) -> None:
     if not settings.client_cache:
         return
     if settings.database_url.startswith("sqlite"):
-        if ":memory:" in settings.database_url or settings.database_url in ("sqlite://", "sqlite:///"):
-            return  # one connection, one process: nothing to count changes across
         with app.app_context():
-            app.extensions[EXTENSION] = ClientRecordCache(ChangeCounters(db.engine))
+            if sqlite_file(db.engine):  # (in memory: one connection, nothing to count across)
+                app.extensions[EXTENSION] = ClientRecordCache(ChangeCounters(db.engine))
         return
     if not settings.database_url.startswith("postgresql"):
         return
