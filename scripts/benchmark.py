@@ -320,8 +320,9 @@ def _redeem(browser: httpx.Client, issuer: str, client: dict, code: str | None) 
 
 
 def sign_in_flow(browser: httpx.Client, issuer: str, client: dict, username: str) -> dict | None:
-    """authorize → sign-in page (CSRF) → password → authorize again (consent remembered) →
-    code → token. Returns the token response, or None when any answer was not the expected one."""
+    """authorize → sign-in page (CSRF) → password, answered with the code (consent remembered;
+    the first time, the consent page comes first) → token. Returns the token response, or None
+    when any answer was not the expected one."""
     first = browser.get(_authorize_url(issuer, client["client_id"]))
     if first.status_code != 302:
         return None
@@ -333,12 +334,14 @@ def sign_in_flow(browser: httpx.Client, issuer: str, client: dict, username: str
         "csrf_token": _csrf(login.text), "username": username, "password": PASSWORD})
     if posted.status_code != 303:
         return None
-    back = browser.get(urljoin(issuer, posted.headers["Location"]))
+    back = posted
+    if not posted.headers["Location"].startswith(REDIRECT):
+        back = browser.get(urljoin(issuer, posted.headers["Location"]))
     if back.status_code == 200 and 'value="allow"' in back.text:  # first time: consent once
         action = back.text.split('<form method="post" action="')[1].split('"')[0].replace("&amp;", "&")
         back = browser.post(urljoin(issuer, action),
                             data={"csrf_token": _csrf(back.text), "decision": "allow"})
-    if back.status_code != 302 or not back.headers["Location"].startswith(REDIRECT):
+    if back.status_code not in (302, 303) or not back.headers["Location"].startswith(REDIRECT):
         return None
     return _redeem(browser, issuer, client, _query(back.headers["Location"]).get("code"))
 

@@ -61,7 +61,9 @@ class LoadThread(threading.Thread):
         form = {"csrf_token": _csrf(login.text), "username": self.username, "password": PASSWORD}
         posted = self._check(self.http.post(f"{self.pick()}/login", data=form,
                                             params={"next": _query(str(login.url))["next"]}), {303})
-        back = self._check(self.http.get(urljoin(self.pick(), posted.headers["Location"])), {200, 302})
+        back = posted  # consent remembered: the password's answer is the redirect to the client
+        if not posted.headers["Location"].startswith(REDIRECT):
+            back = self._check(self.http.get(urljoin(self.pick(), posted.headers["Location"])), {200, 302})
         if back.status_code == 200:  # the consent page, the first time only
             action = back.text.split('<form method="post" action="')[1].split('"')[0]
             decision = {"csrf_token": _csrf(back.text), "decision": "allow"}

@@ -5,11 +5,16 @@ logout, with the ID token and the access token verified against the published JW
 from __future__ import annotations
 
 import time
+from urllib.parse import parse_qs, urlsplit
 
+from tests import factories
 from tests.oidc_support import (
     ISSUER,
     POST_LOGOUT,
     REDIRECT,
+    authorize,
+    decide,
+    exchange,
     jwks_of,
     pkce_pair,
     redirect_params,
@@ -94,3 +99,37 @@ def test_whole_flow_with_a_real_client_library(app, browser, citizen_id, rp):
         "response_type": "code", "client_id": client_id, "redirect_uri": REDIRECT,
         "scope": "openid", "prompt": "none", "state": "s2"})
     assert redirect_params(again)["error"] == "login_required"
+
+
+def test_the_password_form_answers_with_the_code_once_consent_is_remembered(app, rp):
+    """With nothing left to ask (consent given before), the password form's own answer is the
+    authorization response: a 303 (RFC 9700 §4.12) to the redirect URI with the code, ``state``
+    and ``iss`` (RFC 9207), and the browser's session cookie. The first time, the consent page
+    comes after a redirect (POST/redirect/GET), so reloading it posts no password again."""
+    factories.load_registry(app)
+    factories.make_citizen(app)
+    client_id, secret = rp
+    verifier, challenge = pkce_pair()
+
+    def password_answer(browser):
+        first = authorize(browser, client_id, scope="openid profile", code_challenge=challenge,
+                          code_challenge_method="S256")
+        assert first.status_code == 302
+        next_url = parse_qs(urlsplit(first.headers["Location"]).query)["next"][0]
+        return next_url, first.request.args["state"], factories.sign_in(browser, next=next_url)
+
+    browser = app.test_client()
+    next_url, _, answer = password_answer(browser)
+    assert answer.status_code == 303 and answer.headers["Location"] == next_url
+    redirect_params(decide(browser, browser.get(next_url), "allow"))
+
+    browser = app.test_client()  # another browser, no session yet: the password again
+    next_url, state, answer = password_answer(browser)
+    params = redirect_params(answer)
+    assert params["state"] == state and params["iss"] == ISSUER
+    tokens = exchange(browser, client_id, secret, params["code"], verifier=verifier).get_json()
+    assert verify(tokens["id_token"], jwks_of(browser)).claims["aud"] == client_id
+    assert browser.get(next_url).status_code == 400  # the stored request is used up
+    # The answer signed the browser in: the next request needs no password.
+    assert "code" in redirect_params(authorize(browser, client_id, prompt="none",
+                                               code_challenge=challenge, code_challenge_method="S256"))

@@ -15,6 +15,11 @@
    ``prompt=none`` then gets ``account_selection_required`` (OIDC Core §3.1.2.6);
 4. a single-use code to the redirect URI, with ``state`` and ``iss``.
 
+After the password form, the sign-in's own response answers the stored request
+(:func:`idp.auth.signin.answer_in_place`) when no page is due (consent remembered): the browser
+goes from the password straight to the relying party. A page (consent, who to act as) is shown
+after a redirect to ``/authorize/continue/<id>``, as after every other way of signing in.
+
 A request that needs the citizen is stored in the database (:class:`PendingAuthorization`) so
 that any node resumes it. That row is written, read and deleted with Core statements on its
 table: it is plain data that no other code loads, and every complete sign-in goes through it
@@ -40,6 +45,7 @@ from werkzeug.datastructures import MultiDict
 from idp.auth import assurance
 from idp.auth.second_factor import can_reach, step_up_url
 from idp.auth.sessions import current_session, join
+from idp.auth.signin import answer_in_place
 from idp.citizens.models import Citizen
 from idp.db import db
 from idp.db.types import utcnow
@@ -105,11 +111,31 @@ def decide(pending_id: str):
                 decision=decision, context=request.form.get("context"))
 
 
+def _answer_after_sign_in(rest: str):
+    """The stored request ``rest`` names, answered in the password form's response; None when it
+    has a page to show (then the browser is sent to :func:`resume`)."""
+    pending = _stored(rest.split("?", 1)[0])
+    if pending is None:  # gone: the redirect shows why
+        return None
+    return _run(MultiDict(pending.params), created_at=pending.created_at, pending=pending, pages=False)
+
+
+answer_in_place("/authorize/continue/", _answer_after_sign_in)
+
+
 def _pending(pending_id: str) -> Row:
     """The stored request (``id``, ``params``, ``created_at``), or a 400 page once expired."""
+    pending = _stored(pending_id)
+    if pending is None:
+        abort(400, description="This sign-in request has expired. Go back to the service and start again.")
+    return pending
+
+
+def _stored(pending_id: str) -> Row | None:
+    """The stored request unless unknown or expired; its ``ui_locales`` become the page's."""
     pending = db.session.execute(_PENDING_BY_ID, {"id": pending_id[:64]}).first()
     if pending is None or pending.expires_at <= utcnow():
-        abort(400, description="This sign-in request has expired. Go back to the service and start again.")
+        return None
     if pending.params.get("ui_locales"):
         g.idp_locale = _locale(pending.params["ui_locales"])
     return pending
@@ -124,7 +150,9 @@ def _locale(ui_locales: str) -> str:
 
 
 def _run(values, *, created_at: datetime, pending: Row | None, decision: str | None = None,
-         context: str | None = None):
+         context: str | None = None, pages: bool = True):
+    """The request answered: a redirect to the client (or to a sign-in page), an error page, or
+    the consent page; with ``pages=False``, None instead of the consent page (nothing written)."""
     try:
         areq = validate(values, stored=pending is not None)
     except InvalidAuthorizationRequest as exc:
@@ -159,6 +187,8 @@ def _run(values, *, created_at: datetime, pending: Row | None, decision: str | N
                 consents.needs_consent(session.citizen_id, areq.client, areq.scopes):
             if "none" in areq.prompt:
                 raise AccountSelectionRequiredError() if must_choose else ConsentRequiredError()
+            if not pages:
+                return None
             return _consent_page(areq, pending, values, offered if must_choose else None)
         response = _issue_code(areq, session, acting)
     except OAuth2Error as error:
