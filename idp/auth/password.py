@@ -9,10 +9,12 @@ database) must not multiply that by its thread count when sign-ins arrive togeth
 beyond one per core only take turns at the cores, each costing more CPU than alone.
 
 A hash runs as a batch computation (Linux ``SCHED_BATCH``, :func:`_as_batch`): it keeps its
-full share of the CPU, but the scheduler no longer lets it (and the lane threads argon2 starts)
-preempt a request thread that is running. Each such preemption streams argon2id's 64 MiB
-through the caches in the middle of that request, which then goes on cold: measured in
-process, the other requests of a sign-in cost half as much CPU again beside a running hash.
+full share of the CPU, but when its threads wake (argon2 starts its lane threads afresh for
+every segment, twelve times a hash by default) the scheduler does not let them preempt a
+request thread that is running; the two still take turns at the core by time slice. Each turn
+of the hash streams argon2id's 64 MiB through the caches, and the request goes on cold:
+measured in process, the other requests of a sign-in cost half as much CPU again beside a
+running hash.
 
 The policy follows NIST SP 800-63B section 3.1.1.2: a minimum length, no composition rules,
 and a refusal of passwords found in lists of common ones.
