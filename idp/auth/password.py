@@ -78,6 +78,9 @@ def concurrent_hashes(setting: int | None) -> int:
     return max(1, cores // workers)
 
 
+_NO_PRIORITY = os.sched_param(0) if hasattr(os, "sched_param") else None
+
+
 @contextlib.contextmanager
 def _as_batch():
     """Run the block with this thread's scheduling policy ``SCHED_BATCH``, then as before.
@@ -99,8 +102,6 @@ def _as_batch():
             with contextlib.suppress(OSError):
                 os.sched_setscheduler(0, os.SCHED_OTHER, _NO_PRIORITY)
 
-
-_NO_PRIORITY = os.sched_param(0) if hasattr(os, "sched_param") else None
 
 
 def _prepare(password: str) -> str:

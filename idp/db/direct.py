@@ -96,12 +96,10 @@ class DirectConnection:
         return cursor
 
     def executemany(self, sql: str, rows: list[dict[str, Any]]) -> None:
-        """SQLite: run ``sql`` once per parameter set in ``rows`` (a multi-row write; on
-        PostgreSQL one statement takes them all, :func:`idp.audit.log._append_at_tip`)."""
-        if not self.sqlite:
-            raise NotImplementedError("executemany is for SQLite connections")
+        """Run ``sql`` once per parameter set in ``rows`` (a multi-row write)."""
         try:
-            self._connection().executemany(sql, rows)
+            with contextlib.closing(self._connection().cursor()) as cursor:
+                cursor.executemany(sql, rows)
         except Exception:
             self.close()
             raise

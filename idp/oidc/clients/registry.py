@@ -361,10 +361,7 @@ def get_client(client_id: str | None) -> Client | None:
         return None
     memo = g.setdefault("idp_clients", {})
     if client_id not in memo:
-        client = cached_client(client_id)
-        if client is False:
-            client = db.session.execute(_CLIENT_AND_SECRETS_BY_ID, {"client_id": client_id}).unique().scalar()
-        memo[client_id] = _enabled(client)
+        memo[client_id] = _enabled_by_id(client_id, _CLIENT_AND_SECRETS_BY_ID)
     return memo[client_id]
 
 
@@ -374,9 +371,15 @@ def registered_client(client_id: str | None) -> Client | None:
     client). The same answer as :func:`get_client`."""
     if not _possible_id(client_id):
         return None
+    return _enabled_by_id(client_id, _CLIENT_BY_ID)
+
+
+def _enabled_by_id(client_id: str, statement) -> Client | None:
+    """From the client cache (:mod:`idp.oidc.clients.attached`), or read with ``statement`` when
+    the cache cannot say."""
     client = cached_client(client_id)
     if client is False:
-        client = db.session.execute(_CLIENT_BY_ID, {"client_id": client_id}).scalar()
+        client = db.session.execute(statement, {"client_id": client_id}).unique().scalar()
     return _enabled(client)
 
 
