@@ -23,6 +23,7 @@ from idp.oidc.models import (
     Client,
     ClientSecret,
     LogoutDelivery,
+    PendingAuthorization,
     PushedAuthorizationRequest,
     RefreshToken,
     RefreshTokenFamily,
@@ -121,6 +122,10 @@ class World:
                                        params={}, expires_at=now - MINUTE),
             PushedAuthorizationRequest(uri_digest="live".ljust(64, "p"), client_pk=self.client.id,
                                        params={}, expires_at=now + MINUTE),
+            PendingAuthorization(id="abandoned", client_pk=self.client.id, params={},
+                                 expires_at=now - MINUTE),
+            PendingAuthorization(id="waiting", client_pk=self.client.id, params={},
+                                 expires_at=now + MINUTE),
         ])
 
         def delivery(name, *, finished=None, status="delivered"):
@@ -157,7 +162,8 @@ def world(app):
 EXPECTED = {"outbox_messages": 1, "app_enrolments": 0, "app_signin_requests": 0,
             "authorization_codes": 2, "refresh_tokens": 2, "refresh_token_families": 2,
             "revoked_access_tokens": 1, "sso_sessions": 3, "client_secrets": 1, "used_client_assertions": 1,
-            "used_jtis": 1, "pushed_authorization_requests": 1, "logout_deliveries": 1, "ciba_requests": 0}
+            "used_jtis": 1, "pushed_authorization_requests": 1, "pending_authorizations": 1, "logout_deliveries": 1,
+            "ciba_requests": 0}
 
 
 def test_only_rows_past_their_life_are_purged(app, world):
@@ -173,6 +179,7 @@ def test_only_rows_past_their_life_are_purged(app, world):
         assert sorted(s.scalars(select(RefreshTokenFamily.id)).all()) == sorted(
             [world.f_live.id, world.f_revoked_recent.id])
         assert s.scalars(select(RevokedAccessToken.jti)).all() == ["live"]
+        assert s.scalars(select(PendingAuthorization.id)).all() == ["waiting"]
         assert sorted(s.scalars(select(SsoSession.sid)).all()) == ["ended-recent", "live"]
         assert sorted(s.scalars(select(ClientSecret.digest)).all()) == [
             "current".ljust(64, "s"), "grace".ljust(64, "s")]

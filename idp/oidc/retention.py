@@ -19,6 +19,7 @@ from idp.oidc.clients.authentication import LEEWAY
 from idp.oidc.models import (
     AuthorizationCode,
     ClientSecret,
+    PendingAuthorization,
     PushedAuthorizationRequest,
     RefreshToken,
     RefreshTokenFamily,
@@ -68,6 +69,12 @@ def _pushed_requests(ctx: PurgeContext):
     return PushedAuthorizationRequest.expires_at < ctx.now
 
 
+def _pending_authorizations(ctx: PurgeContext):
+    # A request left waiting for a sign-in or a consent that never came: /authorize/continue
+    # refuses it past its expiry whether its row exists or not.
+    return PendingAuthorization.expires_at < ctx.now
+
+
 def _sessions(ctx: PurgeContext):
     idle = timedelta(seconds=ctx.settings.session_idle_ttl)
     # Ended, past its absolute lifetime, or idle past its idle limit, before the cutoff.
@@ -105,4 +112,6 @@ CORE_RULES = (
               description="jti of DPoP proofs and request objects past their acceptance window"),
     PurgeRule("pushed_authorization_requests", PushedAuthorizationRequest.__table__, _pushed_requests,
               description="pushed authorization requests past their expiry (RFC 9126)"),
+    PurgeRule("pending_authorizations", PendingAuthorization.__table__, _pending_authorizations,
+              description="authorization requests abandoned at the sign-in or consent page, past expiry"),
 )

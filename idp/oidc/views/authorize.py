@@ -77,7 +77,6 @@ _PENDING = PendingAuthorization.__table__
 _PENDING_BY_ID = (_PENDING.select().with_only_columns(_PENDING.c.id, _PENDING.c.params,
                                                       _PENDING.c.created_at, _PENDING.c.expires_at)
                   .where(_PENDING.c.id == bindparam("id")))
-_PENDING_EXPIRED = _PENDING.delete().where(_PENDING.c.expires_at < bindparam("now"))
 _PENDING_DELETE = _PENDING.delete().where(_PENDING.c.id == bindparam("id"))
 _PENDING_INSERT = _PENDING.insert()
 
@@ -253,8 +252,7 @@ def _store(areq: AuthorizationRequest, pending: Row | None, values) -> str:
         return pending.id
     now = utcnow()
     pending_id = secrets.token_urlsafe(24)
-    # Abandoned requests go away as new ones arrive (indexed on expires_at).
-    db.session.execute(_PENDING_EXPIRED, {"now": now})
+    # Abandoned ones are deleted by the purge (idp.oidc.retention), not here on every request.
     db.session.execute(_PENDING_INSERT, {
         "id": pending_id, "client_pk": areq.client.id, "params": {k: values.get(k) for k in values},
         "created_at": now, "expires_at": now + PENDING_TTL})
