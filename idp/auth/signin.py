@@ -208,13 +208,16 @@ def complete_sign_in(citizen: Citizen, amr: list[str], acr: str | None = None, *
     # pay three statements for it. The answer (and its cookie) waits for the event all the same.
     record_after_commit("signin", actor="citizen", citizen_id=citizen.id, details=details)
     citizen_id = citizen.id  # read before the commit expires it: no reload just for the log line
+    target = safe_next(next_url) or "/account"
+    # An answer in place (the code) is written in the sign-in's own transaction: one commit
+    # for both, and the new session and the citizen are not read back after it.
+    answered = _answered_in_place(target) if in_place else None
     db.session.commit()  # (if it fails, the request ends here and its deferred event with it)
     flush_after_commit()
     count_signin("_".join(amr), "success")
     session.pop("csrf_token", None)
     log.info("sign-in succeeded (citizen %s, %s)", citizen_id, "+".join(amr))
-    target = safe_next(next_url) or "/account"
-    response = (_answered_in_place(target) if in_place else None) or redirect(target, 303)
+    response = answered or redirect(target, 303)
     if signed_in.receivers:
         signed_in.send(current_app._get_current_object(), citizen_id=citizen_id, response=response,
                        new_session="step_up" not in details)

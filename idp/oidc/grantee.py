@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, inspect, select
+from sqlalchemy.orm.util import identity_key
 
 from idp.citizens.models import Citizen
 from idp.db import db
@@ -23,7 +24,11 @@ class CitizenRef(NamedTuple):
 
 
 def citizen_ref(citizen_id: int) -> CitizenRef | None:
-    """The citizen's id and uid, or None when the account is gone."""
+    """The citizen's id and uid, or None when the account is gone; from the account this
+    request already loaded when there is one (the sign-in that is answered with a code)."""
+    loaded = db.session.identity_map.get(identity_key(Citizen, citizen_id))
+    if loaded is not None and "uid" not in inspect(loaded).unloaded:
+        return CitizenRef(citizen_id, loaded.uid)
     row = db.session.execute(_REF, {"citizen_id": citizen_id}).first()
     return CitizenRef(row.id, row.uid) if row is not None else None
 
@@ -36,9 +41,15 @@ def active_citizen_ref(citizen_id: int) -> CitizenRef | None:
     account, so no grant (a code redeemed, a refresh token exchanged) yields tokens for it
     (RFC 9700 §4.14; ASVS 3.3). One query, as :func:`citizen_ref`."""
     row = db.session.execute(_ACTIVE_REF, {"citizen_id": citizen_id}).first()
-    if row is None or (row.locked_until is not None and row.locked_until > utcnow()):
+    return active_ref(citizen_id, row.uid, row.locked_until) if row is not None else None
+
+
+def active_ref(citizen_id: int, uid: str | None, locked_until) -> CitizenRef | None:
+    """:func:`active_citizen_ref` from the two columns read with something else (the code
+    being redeemed): None when there is no account (``uid`` None) or it is locked now."""
+    if uid is None or (locked_until is not None and locked_until > utcnow()):
         return None
-    return CitizenRef(row.id, row.uid)
+    return CitizenRef(citizen_id, uid)
 
 
 _ACTIVE_REF = select(Citizen.id, Citizen.uid, Citizen.locked_until).where(

@@ -23,7 +23,7 @@ from idp.db import db
 from idp.db.types import utcnow
 from idp.oidc.authorization import claims_parameter
 from idp.oidc.clients import fapi2
-from idp.oidc.grantee import CitizenRef, Grantee, active_citizen_ref
+from idp.oidc.grantee import CitizenRef, Grantee, active_citizen_ref, active_ref
 from idp.oidc.models import AuthorizationCode, RefreshTokenFamily
 from idp.oidc.tokens import access as access_token
 from idp.oidc.tokens import dpop
@@ -38,19 +38,27 @@ def code_digest(code: str) -> str:
     return hashlib.sha256(code.encode()).hexdigest()
 
 
+#: ``grantee_for`` reads the session's ``sid`` unless the caller read it already.
+_READ_SID = object()
+
+
 def grantee_for(citizen: Citizen | CitizenRef, client, *, session_id, auth_time, acr, amr,
-                acting: Acting | None = None) -> Grantee:
-    sid = db.session.scalar(_SID, {"session_id": session_id}) if session_id is not None else None
+                acting: Acting | None = None, sid=_READ_SID) -> Grantee:
+    if sid is _READ_SID:
+        sid = db.session.scalar(_SID, {"session_id": session_id}) if session_id is not None else None
     return Grantee(citizen=citizen, sub=subject_of(citizen, acting, client), auth_time=auth_time,
                    acr=acr, amr=list(amr or []), session_id=session_id, sid=sid, acting=acting,
                    context=claims_for(citizen, acting, client))
 
 
-# Built once, with bound parameters: every code redemption runs them. The claim is a Core
-# UPDATE of the table (the ORM's version would also look for the row in the session to
-# synchronise it; nothing reads ``used_at`` back in this request), and the session is read for
-# its ``sid`` only.
-_CODE = select(AuthorizationCode).where(AuthorizationCode.code_digest == bindparam("digest"))
+# Built once, with bound parameters: every code redemption runs them. The code is read with
+# what the grant needs of its citizen (uid, lock) and of its session (``sid``) in one query.
+# The claim is a Core UPDATE of the table (the ORM's version would also look for the row in
+# the session to synchronise it; nothing reads ``used_at`` back in this request).
+_CODE = (select(AuthorizationCode, Citizen.uid, Citizen.locked_until, SsoSession.sid)
+         .outerjoin(Citizen, Citizen.id == AuthorizationCode.citizen_id)
+         .outerjoin(SsoSession, SsoSession.id == AuthorizationCode.session_id)
+         .where(AuthorizationCode.code_digest == bindparam("digest")))
 _CODES = AuthorizationCode.__table__
 _CLAIM = (update(_CODES).where(_CODES.c.id == bindparam("code_id"), _CODES.c.used_at.is_(None))
           .values(used_at=bindparam("now")))
@@ -98,9 +106,13 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         revoke the tokens issued from the first (committed now, whatever follows)."""
         if not code or len(code) > 200:
             return None
-        row = db.session.scalar(_CODE, {"digest": code_digest(code)})
-        if row is None or row.client_pk != client.id:
+        found = db.session.execute(_CODE, {"digest": code_digest(code)}).first()
+        if found is None or found.AuthorizationCode.client_pk != client.id:
             return None
+        row = found.AuthorizationCode
+        # For authenticate_user: the citizen (None if gone or locked) and the session's sid.
+        self._read_with_code = (row.id, active_ref(row.citizen_id, found.uid, found.locked_until),
+                                found.sid)
         if not dpop.code_key_matches(row):
             return None  # RFC 9449 §10: not the key the code is bound to (the code stays usable)
         claimed = db.session.execute(_CLAIM, {"code_id": row.id, "now": utcnow()}).rowcount == 1
@@ -128,7 +140,11 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
     def authenticate_user(self, authorization_code: AuthorizationCode):
         """The grantee; None (``invalid_grant``) when the account is gone or was locked since
         the code was issued, or the citizen no longer holds the context they chose."""
-        citizen = active_citizen_ref(authorization_code.citizen_id)
+        read = getattr(self, "_read_with_code", None)
+        if read is not None and read[0] == authorization_code.id:
+            _, citizen, sid = read
+        else:
+            citizen, sid = active_citizen_ref(authorization_code.citizen_id), _READ_SID
         if citizen is None:
             return None
         acting = resolve(authorization_code.acting, citizen.id)
@@ -136,7 +152,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             return None
         return grantee_for(citizen, self.request.client, session_id=authorization_code.session_id,
                            auth_time=authorization_code.auth_time, acr=authorization_code.acr,
-                           amr=authorization_code.amr, acting=acting)
+                           amr=authorization_code.amr, acting=acting, sid=sid)
 
 
 # What Authlib's OpenID and PKCE extensions read from a stored code.
