@@ -67,6 +67,8 @@ class Attempt:
     outcome: str
     citizen: Citizen | None = None
     wait_seconds: int = 0
+    #: For ``ok``: whether the account has a second factor (read with the password's hash).
+    second_factor: bool = False
 
 
 def _fail(citizen: Citizen | None, reason: str, key: str | None) -> lockout.Status | None:
@@ -107,12 +109,19 @@ def check_password(username: str, password: str) -> Attempt:
         # Parameters changed (IDP_ARGON2_*): upgrade the hash while the password is at hand.
         db.session.execute(_REHASH, {"credential_id": credential.id, "new_hash": hash_password(password)})
         db.session.commit()
-    return Attempt("ok", citizen=citizen)
+    return Attempt("ok", citizen=citizen, second_factor=bool(credential.second_factor))
 
+
+#: An enrolled authenticator app or a registered passkey of the citizen ``:citizen_id``.
+_SECOND_FACTOR = (exists().where(TotpCredential.citizen_id == bindparam("citizen_id"),
+                                 TotpCredential.confirmed_at.is_not(None))
+                  | exists().where(WebAuthnCredential.citizen_id == bindparam("citizen_id")))
 
 # Built once, with bound parameters (every password sign-in runs them). The credential is read
-# and, rarely, rewritten as plain columns: the sign-in needs its hash, not an ORM object.
-_CREDENTIAL = select(PasswordCredential.id, PasswordCredential.hash).where(
+# and, rarely, rewritten as plain columns: the sign-in needs its hash, not an ORM object, and
+# whether a second factor comes next, asked in the same statement.
+_CREDENTIAL = select(PasswordCredential.id, PasswordCredential.hash,
+                     _SECOND_FACTOR.label("second_factor")).where(
     PasswordCredential.citizen_id == bindparam("citizen_id"))
 _REHASH = (update(PasswordCredential.__table__)
            .where(PasswordCredential.__table__.c.id == bindparam("credential_id"))
@@ -132,22 +141,21 @@ def has_second_factor(citizen_id: int) -> bool:
 
 
 #: Both kinds of second factor in one statement (every sign-in asks), built once.
-_HAS_SECOND_FACTOR = select(
-    exists().where(TotpCredential.citizen_id == bindparam("citizen_id"),
-                   TotpCredential.confirmed_at.is_not(None))
-    | exists().where(WebAuthnCredential.citizen_id == bindparam("citizen_id")))
+_HAS_SECOND_FACTOR = select(_SECOND_FACTOR)
 
 
-def begin_sign_in(citizen: Citizen, amr: list[str], next_url: str | None) -> Response:
+def begin_sign_in(citizen: Citizen, amr: list[str], next_url: str | None, *,
+                  second_factor: bool | None = None) -> Response:
     """Step 2: the first factor is verified; remember it and go on.
 
     A citizen who protected the account with a second factor is always asked for it (the
     account's protection does not depend on what a relying party asks); otherwise the sign-in
-    completes at once.
+    completes at once. ``second_factor``: whether the account has one, when the caller read it
+    already (:func:`check_password` does).
     """
     session[PENDING_KEY] = {"citizen_id": citizen.id, "amr": list(amr),
                             "next": safe_next(next_url), "at": int(clock.time())}
-    if has_second_factor(citizen.id):
+    if second_factor if second_factor is not None else has_second_factor(citizen.id):
         return redirect("/login/second-factor", 303)
     return complete_sign_in(citizen, amr, in_place=True)
 

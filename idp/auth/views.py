@@ -60,7 +60,7 @@ def login():
         return render_template("auth/login.html", form=form, next_url=next_url), 422
     attempt = check_password(form.username.data, form.password.data)
     if attempt.outcome == "ok":
-        return begin_sign_in(attempt.citizen, ["pwd"], next_url)
+        return begin_sign_in(attempt.citizen, ["pwd"], next_url, second_factor=attempt.second_factor)
     message, status = _refusal(attempt.outcome, attempt.wait_seconds)
     response = render_template("auth/login.html", form=form, next_url=next_url, failure=message)
     headers = {"Retry-After": str(attempt.wait_seconds)} if status == 429 else {}
