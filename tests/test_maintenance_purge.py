@@ -162,8 +162,8 @@ def world(app):
 EXPECTED = {"outbox_messages": 1, "app_enrolments": 0, "app_signin_requests": 0,
             "authorization_codes": 2, "refresh_tokens": 2, "refresh_token_families": 2,
             "revoked_access_tokens": 1, "sso_sessions": 3, "client_secrets": 1, "used_client_assertions": 1,
-            "used_jtis": 1, "pushed_authorization_requests": 1, "pending_authorizations": 1, "logout_deliveries": 1,
-            "ciba_requests": 0}
+            "used_jtis": 1, "pushed_authorization_requests": 1, "pending_authorizations": 1,
+            "logout_deliveries": 1, "ciba_requests": 0}
 
 
 def test_only_rows_past_their_life_are_purged(app, world):
