@@ -511,7 +511,7 @@ def signin_rounds(rounds: int, floor, signins) -> dict:
     for _ in range(max(1, rounds)):
         runs.append(signins())
         floors.append(floor())
-    for run, before, after in zip(runs, floors, floors[1:], strict=False):
+    for run, before, after in zip(runs, floors[:-1], floors[1:], strict=True):
         run["of_argon2_floor"] = run["rps"] / ((before["rps"] + after["rps"]) / 2)
         # The same ratio from CPU time per sign-in, which a shared machine does not distort.
         run["of_argon2_floor_cpu"] = ((before["server_cpu_ms"] + after["server_cpu_ms"]) / 2

@@ -145,17 +145,17 @@ _HAS_SECOND_FACTOR = select(_SECOND_FACTOR)
 
 
 def begin_sign_in(citizen: Citizen, amr: list[str], next_url: str | None, *,
-                  second_factor: bool | None = None) -> Response:
+                  second_factor: bool) -> Response:
     """Step 2: the first factor is verified; remember it and go on.
 
-    A citizen who protected the account with a second factor is always asked for it (the
-    account's protection does not depend on what a relying party asks); otherwise the sign-in
-    completes at once. ``second_factor``: whether the account has one, when the caller read it
-    already (:func:`check_password` does).
+    A citizen who protected the account with a second factor (``second_factor``, read by
+    :func:`check_password` with the password's hash) is always asked for it (the account's
+    protection does not depend on what a relying party asks); otherwise the sign-in completes
+    at once.
     """
     session[PENDING_KEY] = {"citizen_id": citizen.id, "amr": list(amr),
                             "next": safe_next(next_url), "at": int(clock.time())}
-    if second_factor if second_factor is not None else has_second_factor(citizen.id):
+    if second_factor:
         return redirect("/login/second-factor", 303)
     return complete_sign_in(citizen, amr, in_place=True)
 

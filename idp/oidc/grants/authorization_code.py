@@ -23,7 +23,7 @@ from idp.db import db
 from idp.db.types import utcnow
 from idp.oidc.authorization import claims_parameter
 from idp.oidc.clients import fapi2
-from idp.oidc.grantee import CitizenRef, Grantee, active_citizen_ref, active_ref
+from idp.oidc.grantee import CitizenRef, Grantee, active_ref
 from idp.oidc.models import AuthorizationCode, RefreshTokenFamily
 from idp.oidc.tokens import access as access_token
 from idp.oidc.tokens import dpop
@@ -38,17 +38,16 @@ def code_digest(code: str) -> str:
     return hashlib.sha256(code.encode()).hexdigest()
 
 
-#: ``grantee_for`` reads the session's ``sid`` unless the caller read it already.
-_READ_SID = object()
-
-
-def grantee_for(citizen: Citizen | CitizenRef, client, *, session_id, auth_time, acr, amr,
-                acting: Acting | None = None, sid=_READ_SID) -> Grantee:
-    if sid is _READ_SID:
-        sid = db.session.scalar(_SID, {"session_id": session_id}) if session_id is not None else None
+def grantee_for(citizen: Citizen | CitizenRef, client, *, session_id, sid, auth_time, acr, amr,
+                acting: Acting | None = None) -> Grantee:
     return Grantee(citizen=citizen, sub=subject_of(citizen, acting, client), auth_time=auth_time,
                    acr=acr, amr=list(amr or []), session_id=session_id, sid=sid, acting=acting,
                    context=claims_for(citizen, acting, client))
+
+
+def session_sid(session_id: int | None) -> str | None:
+    """The ``sid`` of the SSO session a grant came from (None without one, or once purged)."""
+    return db.session.scalar(_SID, {"session_id": session_id}) if session_id is not None else None
 
 
 # Built once, with bound parameters: every code redemption runs them. The code is read with
@@ -111,8 +110,8 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             return None
         row = found.AuthorizationCode
         # For authenticate_user: the citizen (None if gone or locked) and the session's sid.
-        self._read_with_code = (row.id, active_ref(row.citizen_id, found.uid, found.locked_until),
-                                found.sid)
+        self._citizen = active_ref(row.citizen_id, found.uid, found.locked_until)
+        self._sid = found.sid
         if not dpop.code_key_matches(row):
             return None  # RFC 9449 §10: not the key the code is bound to (the code stays usable)
         claimed = db.session.execute(_CLAIM, {"code_id": row.id, "now": utcnow()}).rowcount == 1
@@ -140,19 +139,15 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
     def authenticate_user(self, authorization_code: AuthorizationCode):
         """The grantee; None (``invalid_grant``) when the account is gone or was locked since
         the code was issued, or the citizen no longer holds the context they chose."""
-        read = getattr(self, "_read_with_code", None)
-        if read is not None and read[0] == authorization_code.id:
-            _, citizen, sid = read
-        else:
-            citizen, sid = active_citizen_ref(authorization_code.citizen_id), _READ_SID
+        citizen = self._citizen  # read with the code by query_authorization_code
         if citizen is None:
             return None
         acting = resolve(authorization_code.acting, citizen.id)
         if authorization_code.acting and acting is None:
             return None
         return grantee_for(citizen, self.request.client, session_id=authorization_code.session_id,
-                           auth_time=authorization_code.auth_time, acr=authorization_code.acr,
-                           amr=authorization_code.amr, acting=acting, sid=sid)
+                           sid=self._sid, auth_time=authorization_code.auth_time,
+                           acr=authorization_code.acr, amr=authorization_code.amr, acting=acting)
 
 
 # What Authlib's OpenID and PKCE extensions read from a stored code.

@@ -326,7 +326,7 @@ class CibaGrant(grants.BaseGrant, grants.TokenEndpointMixin):
         if citizen is None:
             raise InvalidGrantError("The request cannot be used.")
         remember_subject(citizen, client)  # a pairwise sub must resolve at UserInfo (OIDC Core §8.1)
-        self.request.user = grantee_for(citizen, client, session_id=None, auth_time=row.auth_time,
+        self.request.user = grantee_for(citizen, client, session_id=None, sid=None, auth_time=row.auth_time,
                                         acr=row.acr, amr=row.amr)
         self.request.scope = row.scope
 

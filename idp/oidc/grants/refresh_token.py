@@ -9,7 +9,7 @@ from __future__ import annotations
 from authlib.oauth2.rfc6749 import grants
 
 from idp.oidc.grantee import active_citizen_ref
-from idp.oidc.grants.authorization_code import AUTH_METHODS, grantee_for
+from idp.oidc.grants.authorization_code import AUTH_METHODS, grantee_for, session_sid
 from idp.oidc.tokens import dpop
 from idp.oidc.tokens import refresh as families
 from idp.orgs.context import resolve
@@ -51,8 +51,8 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         if citizen is None:
             return None
         return grantee_for(citizen, self.request.client, session_id=family.session_id,
-                           auth_time=family.auth_time, acr=family.acr, amr=family.amr,
-                           acting=self._acting)
+                           sid=session_sid(family.session_id), auth_time=family.auth_time,
+                           acr=family.acr, amr=family.amr, acting=self._acting)
 
     def revoke_old_credential(self, refresh_token):
         """Already marked exchanged when it was claimed."""
