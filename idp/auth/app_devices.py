@@ -174,7 +174,9 @@ def enrol(token: str, message: str) -> Enrolled:
         raise AppProtocolError("invalid_request", "This key is already enrolled.")
     if len(devices_of(row.citizen_id)) >= MAX_DEVICES:
         raise AppProtocolError("invalid_request", f"At most {MAX_DEVICES} apps per account.")
-    device = AppDevice(device_id=secrets.token_urlsafe(16), citizen_id=row.citizen_id, name=name.strip(),
+    # Hex, not base64url: an id starting with "-" would read as an option to
+    # `idp citizens remove-device` (1 enrolment in 64).
+    device = AppDevice(device_id=secrets.token_hex(16), citizen_id=row.citizen_id, name=name.strip(),
                        public_jwk=key.as_dict(private=False), thumbprint=thumbprint,
                        claims_hardware=payload.get("hardware_backed") is True, created_at=now)
     db.session.add(device)
