@@ -374,8 +374,9 @@ class Settings:
             "the cores the process may run on divided by the server's worker processes "
             "(`WEB_CONCURRENCY`), at least 1, so that a machine runs about one per core: more at once "
             "on a core only take turns at it, and cost more CPU each (measured: 5 to 9 % for 4 on "
-            "one core). Each holds `IDP_ARGON2_MEMORY_COST` KiB while it runs, so this also bounds "
-            "a process's password memory whatever its thread count.")
+            "one core). Each needs `IDP_ARGON2_MEMORY_COST` KiB, which a process maps at its first "
+            "hash and keeps for the next (no page faults per hash), so this also bounds a "
+            "process's password memory whatever its thread count.")
     login_rate_limit: str = _variable("IDP_LOGIN_RATE_LIMIT", "20/minute;200/hour", _rate_limit,
             "Sign-in, registration and password-change attempts allowed per client IP "
             "(Flask-Limiter notation).")

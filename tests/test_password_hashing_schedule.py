@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import os
 
-import argon2
 import pytest
 
+from idp.auth.argon2_memory import KeptMemoryVerifier
 from tests.factories import AN, load_registry, make_citizen, sign_in
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "SCHED_BATCH"), reason="Linux scheduling policies")
@@ -25,13 +25,13 @@ def citizen_app(app):
 def policies(monkeypatch):
     """The scheduling policy of the thread running each argon2id verification."""
     seen: list[int] = []
-    verify = argon2.PasswordHasher.verify
+    verify = KeptMemoryVerifier.verify
 
     def observed(self, stored, password):
         seen.append(os.sched_getscheduler(0))
         return verify(self, stored, password)
 
-    monkeypatch.setattr(argon2.PasswordHasher, "verify", observed)
+    monkeypatch.setattr(KeptMemoryVerifier, "verify", observed)
     return seen
 
 

@@ -35,6 +35,8 @@ from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from flask import current_app
 
+from idp.auth.argon2_memory import KeptMemoryVerifier
+
 #: Longer inputs are refused before hashing: argon2 cost must not be driven by the attacker.
 MAX_LENGTH = 256
 _COMMON_LISTS = ("common-passwords.txt.gz", "common-passwords-vi.txt")
@@ -47,6 +49,8 @@ class _Hashing:
     dummy_hash: str
     #: The hashes allowed to run at once (``IDP_ARGON2_MAX_CONCURRENT``).
     slots: threading.BoundedSemaphore
+    #: Verifies hashes made with the configured parameters (:mod:`idp.auth.argon2_memory`).
+    kept: KeptMemoryVerifier
 
 
 def _hashing() -> _Hashing:
@@ -59,7 +63,9 @@ def _hashing() -> _Hashing:
         # The first to finish wins, so every thread shares one set of slots.
         extensions.setdefault("idp.password", _Hashing(
             hasher, hasher.hash("not a password of anyone"),
-            threading.BoundedSemaphore(concurrent_hashes(settings.argon2_max_concurrent))))
+            threading.BoundedSemaphore(concurrent_hashes(settings.argon2_max_concurrent)),
+            KeptMemoryVerifier(settings.argon2_time_cost, settings.argon2_memory_cost,
+                               settings.argon2_parallelism)))
     return extensions["idp.password"]
 
 
@@ -119,9 +125,12 @@ def verify_password(stored_hash: str | None, password: str) -> bool:
     """True when ``password`` matches. With no stored hash, a dummy verification still runs."""
     hashing = _hashing()
     candidate = _prepare(password)[:MAX_LENGTH]
+    encoded = stored_hash or hashing.dummy_hash
     try:
         with hashing.slots, _as_batch():
-            matched = hashing.hasher.verify(stored_hash or hashing.dummy_hash, candidate)
+            matched = hashing.kept.verify(encoded, candidate)
+            if matched is None:
+                matched = hashing.hasher.verify(encoded, candidate)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
     return matched and stored_hash is not None

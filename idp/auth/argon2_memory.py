@@ -1,0 +1,112 @@
+"""argon2id verification in memory the process keeps from one hash to the next (RFC 9106).
+
+libargon2 allocates its memory cost (64 MiB by default) afresh for every hash. That is above
+glibc's largest mmap threshold (32 MiB), so each hash maps new memory: 16,384 page faults, the
+kernel zeroing 64 MiB, and a walk over 4 KiB pages that misses the TLB on nearly every block.
+Measured on one core of this kind of machine, that is a sixth of a verification's CPU.
+
+Here each hash in progress has its own :class:`_Arena`: one anonymous mapping made at the
+process's first verification and kept, advised for transparent huge pages (2 MiB pages where
+the kernel has them, ordinary pages elsewhere). It reaches libargon2 through the allocation
+callbacks of its context, the hook argon2-cffi's :func:`argon2.low_level.core` exposes.
+libargon2 still wipes the memory before it hands it back (``clear_internal_memory``), so
+nothing of one password's hash is left for the next. A worker keeps one arena per hash it has
+run at once (``IDP_ARGON2_MAX_CONCURRENT`` at most), which is the memory it needed at its
+busiest anyway.
+
+Only hashes made with the configured parameters go this way; the rest (accounts not yet
+re-hashed after a parameter change) are verified by argon2-cffi itself.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import hmac
+import mmap
+import queue
+
+from argon2 import Type, extract_parameters
+from argon2.exceptions import InvalidHashError, VerificationError
+from argon2.low_level import ARGON2_VERSION, core, error_to_str, ffi
+
+_ALLOCATION_FAILED = -22  # ARGON2_MEMORY_ALLOCATION_ERROR
+
+
+class _Arena:
+    """One mapping of ``size`` bytes and the callbacks that hand it to libargon2."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self._mapping = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+        if hasattr(mmap, "MADV_HUGEPAGE"):
+            # A kernel without transparent huge pages refuses: ordinary pages, then.
+            with contextlib.suppress(OSError):
+                self._mapping.madvise(mmap.MADV_HUGEPAGE)
+        self._memory = ffi.from_buffer("uint8_t[]", self._mapping)
+
+        @ffi.callback("int(uint8_t **, size_t)")
+        def allocate(memory, size):
+            if size > self.size:
+                return _ALLOCATION_FAILED
+            memory[0] = self._memory
+            return 0
+
+        @ffi.callback("void(uint8_t *, size_t)")
+        def release(memory, size):
+            """libargon2 has wiped it; it stays mapped for the next hash."""
+
+        self.allocate, self.release = allocate, release
+
+
+class KeptMemoryVerifier:
+    """Verifies encoded argon2id hashes made with the given parameters."""
+
+    def __init__(self, time_cost: int, memory_cost: int, parallelism: int):
+        self.time_cost, self.memory_cost, self.parallelism = time_cost, memory_cost, parallelism
+        self._idle: queue.SimpleQueue[_Arena] = queue.SimpleQueue()
+
+    def verify(self, encoded: str, password: str) -> bool | None:
+        """Whether ``password`` matches ``encoded``; None when the hash was made with other
+        parameters (verify it with argon2-cffi). Raises :class:`InvalidHashError` for a hash
+        that cannot be read."""
+        parameters = extract_parameters(encoded)
+        if (parameters.type is not Type.ID or parameters.version != ARGON2_VERSION
+                or (parameters.time_cost, parameters.memory_cost, parameters.parallelism)
+                != (self.time_cost, self.memory_cost, self.parallelism)):
+            return None
+        salt, digest = (_unpadded_base64(part) for part in encoded.rsplit("$", 2)[1:])
+        secret = password.encode("utf-8")
+        out = ffi.new("uint8_t[]", len(digest))
+        arena = self._take()
+        try:
+            context = ffi.new("argon2_context *", {
+                "out": out, "outlen": len(digest),
+                "pwd": ffi.from_buffer("uint8_t[]", secret), "pwdlen": len(secret),
+                "salt": ffi.from_buffer("uint8_t[]", salt), "saltlen": len(salt),
+                "secret": ffi.NULL, "secretlen": 0, "ad": ffi.NULL, "adlen": 0,
+                "t_cost": self.time_cost, "m_cost": self.memory_cost,
+                "lanes": self.parallelism, "threads": self.parallelism,
+                "version": ARGON2_VERSION, "allocate_cbk": arena.allocate,
+                "free_cbk": arena.release, "flags": 0})
+            result = core(context, Type.ID.value)
+        finally:
+            self._idle.put(arena)
+        if result != 0:
+            raise VerificationError(error_to_str(result))
+        return hmac.compare_digest(ffi.buffer(out)[:], digest)
+
+    def _take(self) -> _Arena:
+        try:
+            return self._idle.get_nowait()
+        except queue.Empty:
+            return _Arena(self.memory_cost * 1024)
+
+
+def _unpadded_base64(text: str) -> bytes:
+    """PHC strings carry standard base64 without its padding."""
+    try:
+        return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+    except binascii.Error:
+        raise InvalidHashError from None
