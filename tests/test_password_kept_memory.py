@@ -84,6 +84,24 @@ def test_a_process_keeps_one_arena_per_hash_it_runs_at_once(app):
         assert 1 <= _hashing().kept._idle.qsize() <= 2  # IDP_ARGON2_MAX_CONCURRENT
 
 
+def test_without_memory_for_an_arena_argon2_cffi_verifies(app, monkeypatch):
+    """A system that refuses the mapping (or cffi's callback) still signs its citizens in."""
+    def refused(*args, **kwargs):
+        raise MemoryError("Cannot allocate write+execute memory for ffi.callback()")
+
+    monkeypatch.setattr("idp.auth.argon2_memory._Arena", refused)
+    with app.app_context():
+        encoded = hash_password("correct horse battery staple")
+        assert verify_password(encoded, "correct horse battery staple")
+        assert not verify_password(encoded, "wrong")
+        assert _hashing().kept.unavailable.startswith("MemoryError")
+
+
+def test_an_empty_password_is_a_mismatch_not_an_error(app):
+    with app.app_context():
+        assert verify_password(hash_password("correct horse battery staple"), "") is False
+
+
 def test_an_allocation_larger_than_the_arena_is_refused_not_overrun():
     arena = KeptMemoryVerifier(1, 64, 1)._take()
     memory = ffi.new("uint8_t **")

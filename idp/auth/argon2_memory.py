@@ -24,12 +24,15 @@ import base64
 import binascii
 import contextlib
 import hmac
+import logging
 import mmap
 import queue
 
 from argon2 import Type, extract_parameters
 from argon2.exceptions import InvalidHashError, VerificationError
 from argon2.low_level import ARGON2_VERSION, core, error_to_str, ffi
+
+log = logging.getLogger(__name__)
 
 _ALLOCATION_FAILED = -22  # ARGON2_MEMORY_ALLOCATION_ERROR
 
@@ -66,13 +69,17 @@ class KeptMemoryVerifier:
     def __init__(self, time_cost: int, memory_cost: int, parallelism: int):
         self.time_cost, self.memory_cost, self.parallelism = time_cost, memory_cost, parallelism
         self._idle: queue.SimpleQueue[_Arena] = queue.SimpleQueue()
+        #: Why no arena could be made (no memory to map, or a system that refuses cffi's
+        #: callbacks their executable memory): argon2-cffi verifies from then on.
+        self.unavailable: str | None = None
 
     def verify(self, encoded: str, password: str) -> bool | None:
         """Whether ``password`` matches ``encoded``; None when the hash was made with other
         parameters (verify it with argon2-cffi). Raises :class:`InvalidHashError` for a hash
         that cannot be read."""
         parameters = extract_parameters(encoded)
-        if (parameters.type is not Type.ID or parameters.version != ARGON2_VERSION
+        if (self.unavailable is not None
+                or parameters.type is not Type.ID or parameters.version != ARGON2_VERSION
                 or (parameters.time_cost, parameters.memory_cost, parameters.parallelism)
                 != (self.time_cost, self.memory_cost, self.parallelism)):
             return None
@@ -80,6 +87,8 @@ class KeptMemoryVerifier:
         secret = password.encode("utf-8")
         out = ffi.new("uint8_t[]", len(digest))
         arena = self._take()
+        if arena is None:
+            return None
         try:
             context = ffi.new("argon2_context *", {
                 "out": out, "outlen": len(digest),
@@ -97,11 +106,17 @@ class KeptMemoryVerifier:
             raise VerificationError(error_to_str(result))
         return hmac.compare_digest(ffi.buffer(out)[:], digest)
 
-    def _take(self) -> _Arena:
+    def _take(self) -> _Arena | None:
         try:
             return self._idle.get_nowait()
         except queue.Empty:
+            pass
+        try:
             return _Arena(self.memory_cost * 1024)
+        except (OSError, MemoryError) as error:
+            self.unavailable = f"{type(error).__name__}: {error}"
+            log.warning("argon2id runs in memory mapped afresh for each hash: %s", self.unavailable)
+            return None
 
 
 def _unpadded_base64(text: str) -> bytes:
