@@ -368,7 +368,7 @@ from idp.config import load_settings
 s = load_settings()
 h = PasswordHasher(time_cost=s.argon2_time_cost, memory_cost=s.argon2_memory_cost,
                    parallelism=s.argon2_parallelism, type=Type.ID)
-kept = KeptMemoryVerifier(s.argon2_time_cost, s.argon2_memory_cost, s.argon2_parallelism)
+kept = KeptMemoryVerifier(h)
 stored = h.hash("x")
 n, t0, c0, lat = 0, time.monotonic(), time.process_time(), []
 while time.monotonic() - t0 < float(sys.argv[1]):

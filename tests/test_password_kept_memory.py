@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from argon2 import PasswordHasher, Type
+from argon2.exceptions import VerifyMismatchError
 from argon2.low_level import ffi
 
 from idp import create_app
@@ -22,16 +23,25 @@ def app(environ):
     return create_app({**environ, "IDP_ARGON2_MAX_CONCURRENT": "2"})
 
 
+def _library_answer(hasher: PasswordHasher, encoded: str, password: str) -> bool:
+    try:
+        return hasher.verify(encoded, password)
+    except VerifyMismatchError:
+        return False
+
+
+@pytest.mark.parametrize("shape", [
+    {"time_cost": 1, "memory_cost": 64, "parallelism": 1},   # the tests' own parameters
+    {"time_cost": 3, "memory_cost": 256, "parallelism": 4},  # the default's shape: 4 lanes, 4 threads
+])
 @pytest.mark.parametrize("stored", PASSWORDS)
 @pytest.mark.parametrize("offered", PASSWORDS)
-def test_answers_as_argon2_cffi_does(app, stored, offered):
-    with app.app_context():
-        encoded = hash_password(stored)
-        kept = _hashing().kept
-    assert kept.verify(encoded, offered) is (stored == offered)
-    library = PasswordHasher(time_cost=kept.time_cost, memory_cost=kept.memory_cost,
-                             parallelism=kept.parallelism, type=Type.ID)
-    assert library.verify(encoded, stored)  # the hash is argon2-cffi's own
+def test_answers_as_argon2_cffi_does(shape, stored, offered):
+    hasher = PasswordHasher(**shape, type=Type.ID)
+    kept = KeptMemoryVerifier(hasher)
+    encoded = hasher.hash(stored)
+    assert kept.verify(encoded, offered) is _library_answer(hasher, encoded, offered)
+    assert kept._idle.qsize() == 1  # it ran in kept memory, not through the library
 
 
 def test_a_hash_made_with_other_parameters_is_verified_by_argon2_cffi(app):
@@ -39,8 +49,8 @@ def test_a_hash_made_with_other_parameters_is_verified_by_argon2_cffi(app):
     older = PasswordHasher(time_cost=2, memory_cost=128, parallelism=2, type=Type.ID)
     encoded = older.hash("correct horse battery staple")
     with app.app_context():
-        assert _hashing().kept.verify(encoded, "correct horse battery staple") is None
         assert verify_password(encoded, "correct horse battery staple")
+        assert _hashing().kept._idle.qsize() == 0  # no arena of the configured size made for it
         assert not verify_password(encoded, "wrong")
         assert not verify_password(PasswordHasher(type=Type.I, memory_cost=64, time_cost=1,
                                                   parallelism=1).hash("argon2i"), "wrong")
@@ -65,7 +75,7 @@ def test_the_memory_is_wiped_after_each_hash(app):
         assert verify_password(encoded, "correct horse battery staple")
         kept = _hashing().kept
     arena = kept._idle.get_nowait()
-    assert arena.size == kept.memory_cost * 1024
+    assert arena.size == kept.hasher.memory_cost * 1024
     assert arena._mapping[:] == bytes(arena.size)
 
 
@@ -103,7 +113,7 @@ def test_an_empty_password_is_a_mismatch_not_an_error(app):
 
 
 def test_an_allocation_larger_than_the_arena_is_refused_not_overrun():
-    arena = KeptMemoryVerifier(1, 64, 1)._take()
+    arena = KeptMemoryVerifier(PasswordHasher(time_cost=1, memory_cost=64, parallelism=1))._take()
     memory = ffi.new("uint8_t **")
     assert arena.allocate(memory, 64 * 1024 + 1) != 0
     assert memory[0] == ffi.NULL

@@ -14,8 +14,9 @@ nothing of one password's hash is left for the next. A worker keeps one arena pe
 run at once (``IDP_ARGON2_MAX_CONCURRENT`` at most), which is the memory it needed at its
 busiest anyway.
 
-Only hashes made with the configured parameters go this way; the rest (accounts not yet
-re-hashed after a parameter change) are verified by argon2-cffi itself.
+Only hashes made with the hasher's own parameters go this way; the rest (accounts not yet
+re-hashed after a parameter change) are verified by the hasher itself, as is everything where
+no arena can be made.
 """
 
 from __future__ import annotations
@@ -28,8 +29,8 @@ import logging
 import mmap
 import queue
 
-from argon2 import Type, extract_parameters
-from argon2.exceptions import InvalidHashError, VerificationError
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from argon2.low_level import ARGON2_VERSION, core, error_to_str, ffi
 
 log = logging.getLogger(__name__)
@@ -64,42 +65,41 @@ class _Arena:
 
 
 class KeptMemoryVerifier:
-    """Verifies encoded argon2id hashes made with the given parameters."""
+    """Verifies encoded argon2id hashes as ``hasher`` would, in kept memory where it can."""
 
-    def __init__(self, time_cost: int, memory_cost: int, parallelism: int):
-        self.time_cost, self.memory_cost, self.parallelism = time_cost, memory_cost, parallelism
+    def __init__(self, hasher: PasswordHasher):
+        self.hasher = hasher
         self._idle: queue.SimpleQueue[_Arena] = queue.SimpleQueue()
         #: Why no arena could be made (no memory to map, or a system that refuses cffi's
         #: callbacks their executable memory): argon2-cffi verifies from then on.
         self.unavailable: str | None = None
 
-    def verify(self, encoded: str, password: str) -> bool | None:
-        """Whether ``password`` matches ``encoded``; None when the hash was made with other
-        parameters (verify it with argon2-cffi). Raises :class:`InvalidHashError` for a hash
-        that cannot be read."""
-        parameters = extract_parameters(encoded)
-        if (self.unavailable is not None
-                or parameters.type is not Type.ID or parameters.version != ARGON2_VERSION
-                or (parameters.time_cost, parameters.memory_cost, parameters.parallelism)
-                != (self.time_cost, self.memory_cost, self.parallelism)):
-            return None
-        salt, digest = (_unpadded_base64(part) for part in encoded.rsplit("$", 2)[1:])
-        secret = password.encode("utf-8")
-        out = ffi.new("uint8_t[]", len(digest))
-        arena = self._take()
+    def verify(self, encoded: str, password: str) -> bool:
+        """Whether ``password`` matches ``encoded``. Raises :class:`InvalidHashError` for a
+        hash that cannot be read, :class:`VerificationError` for one libargon2 refuses."""
+        arena = None
+        if self.unavailable is None and not self.hasher.check_needs_rehash(encoded):
+            arena = self._take()
         if arena is None:
-            return None
+            try:
+                return self.hasher.verify(encoded, password)
+            except VerifyMismatchError:
+                return False
+        hasher = self.hasher
+        salt, digest = (_unpadded_base64(part) for part in encoded.rsplit("$", 2)[1:])
+        secret = password.encode(hasher.encoding)
+        out = ffi.new("uint8_t[]", len(digest))
         try:
             context = ffi.new("argon2_context *", {
                 "out": out, "outlen": len(digest),
                 "pwd": ffi.from_buffer("uint8_t[]", secret), "pwdlen": len(secret),
                 "salt": ffi.from_buffer("uint8_t[]", salt), "saltlen": len(salt),
                 "secret": ffi.NULL, "secretlen": 0, "ad": ffi.NULL, "adlen": 0,
-                "t_cost": self.time_cost, "m_cost": self.memory_cost,
-                "lanes": self.parallelism, "threads": self.parallelism,
+                "t_cost": hasher.time_cost, "m_cost": hasher.memory_cost,
+                "lanes": hasher.parallelism, "threads": hasher.parallelism,
                 "version": ARGON2_VERSION, "allocate_cbk": arena.allocate,
                 "free_cbk": arena.release, "flags": 0})
-            result = core(context, Type.ID.value)
+            result = core(context, hasher.type.value)
         finally:
             self._idle.put(arena)
         if result != 0:
@@ -112,7 +112,7 @@ class KeptMemoryVerifier:
         except queue.Empty:
             pass
         try:
-            return _Arena(self.memory_cost * 1024)
+            return _Arena(self.hasher.memory_cost * 1024)
         except (OSError, MemoryError) as error:
             self.unavailable = f"{type(error).__name__}: {error}"
             log.warning("argon2id runs in memory mapped afresh for each hash: %s", self.unavailable)

@@ -49,7 +49,7 @@ class _Hashing:
     dummy_hash: str
     #: The hashes allowed to run at once (``IDP_ARGON2_MAX_CONCURRENT``).
     slots: threading.BoundedSemaphore
-    #: Verifies hashes made with the configured parameters (:mod:`idp.auth.argon2_memory`).
+    #: Verifies with ``hasher``, in memory kept between hashes (:mod:`idp.auth.argon2_memory`).
     kept: KeptMemoryVerifier
 
 
@@ -64,8 +64,7 @@ def _hashing() -> _Hashing:
         extensions.setdefault("idp.password", _Hashing(
             hasher, hasher.hash("not a password of anyone"),
             threading.BoundedSemaphore(concurrent_hashes(settings.argon2_max_concurrent)),
-            KeptMemoryVerifier(settings.argon2_time_cost, settings.argon2_memory_cost,
-                               settings.argon2_parallelism)))
+            KeptMemoryVerifier(hasher)))
     return extensions["idp.password"]
 
 
@@ -129,8 +128,6 @@ def verify_password(stored_hash: str | None, password: str) -> bool:
     try:
         with hashing.slots, _as_batch():
             matched = hashing.kept.verify(encoded, candidate)
-            if matched is None:
-                matched = hashing.hasher.verify(encoded, candidate)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
     return matched and stored_hash is not None
