@@ -704,84 +704,135 @@ def _side(issuer: str, auth: str, opaque_resource: str | None) -> dict:
 
 
 def peer_comparison(args, workdir: Path) -> dict:
-    """idp and the peer on the same core, the same scenarios in alternating rounds."""
+    """idp and the peer on the same core, the same scenarios in alternating rounds. With
+    ``--database-url`` on PostgreSQL, idp on SQLite (its default threads) is a third side in the
+    same rounds, so that what PostgreSQL costs over SQLite is read from one run, not from two
+    runs minutes apart on a machine whose speed drifts."""
     peer = NodePeer(Path(args.peer_dir).expanduser(), workdir)
     peer.install()
-    (workdir / "idp").mkdir()
-    server = Server(workdir / "idp", args.database_url, "ES256", args.threads, args.workers)
-    seeded = seed(server, 1)
-    idp_auth = basic(seeded["client_id"], seeded["secret"])
+    targets: dict[str, object] = {}
+    auths: dict[str, str] = {}
+    databases = {IDP: args.database_url}
+    if _database_kind(args.database_url) == "PostgreSQL":
+        databases[IDP_SQLITE] = None
+    for side, url in databases.items():
+        (workdir / side).mkdir()
+        threads = args.threads if side == IDP else SQLITE_THREADS
+        targets[side] = Server(workdir / side, url, "ES256", threads, args.workers)
+        seeded = seed(targets[side], 1)
+        auths[side] = basic(seeded["client_id"], seeded["secret"])
+    targets[PEER] = peer
     wanted = [s for s in PEER_SCENARIOS if not args.scenario or s in args.scenario]
-    runs: dict[str, dict[str, list[dict]]] = {s: {"idp": [], "peer": []} for s in wanted}
-    server.start()
+    runs: dict[str, dict[str, list[dict]]] = {s: {side: [] for side in targets} for s in wanted}
+    started: list = []
     try:
-        peer.start()
-        try:
-            sides = {"idp": (server, _side(server.issuer, idp_auth, None)),
-                     "peer": (peer, _side(peer.issuer, basic(peer.client_id, peer.secret),
-                                          PEER_OPAQUE_RESOURCE))}
-            # Warm both up first (the peer's JIT, idp's caches and pool): not counted.
-            for side in ("idp", "peer"):
-                for scenario in wanted:
-                    url, script, env = sides[side][1][scenario]
-                    run_wrk(url, 2, args.connections, script, env)
-            for round_number in range(args.rounds):
-                # Alternate which side goes first, so drift within a round favours neither.
-                order = ["idp", "peer"] if round_number % 2 == 0 else ["peer", "idp"]
-                for scenario in wanted:
-                    for side in order:
-                        target, table = sides[side]
-                        url, script, env = table[scenario]
-                        before, database_before = target.cpu_seconds(), target.database_cpu_seconds()
-                        result = run_wrk(url, args.duration, args.connections, script, env)
-                        requests = max(result["requests"], 1)
-                        result["server_cpu_ms"] = 1000 * (target.cpu_seconds() - before) / requests
-                        result["database_cpu_ms"] = (1000 * (target.database_cpu_seconds() - database_before)
-                                                     / requests)
-                        runs[scenario][side].append(result)
-                        print(f"round {round_number + 1} {scenario:<14} {side:<5} "
-                              f"{result['rps']:>9.0f}/s  non-2xx {result['non_2xx']}", flush=True)
-        finally:
-            peer.stop()
+        for target in targets.values():
+            target.start()
+            started.append(target)
+        sides = {side: _side(target.issuer, basic(peer.client_id, peer.secret), PEER_OPAQUE_RESOURCE)
+                 if side == PEER else _side(target.issuer, auths[side], None)
+                 for side, target in targets.items()}
+        # Warm every side up first (the peer's JIT, idp's caches and pool): not counted.
+        for side in targets:
+            for scenario in wanted:
+                url, script, env = sides[side][scenario]
+                run_wrk(url, 2, args.connections, script, env)
+        order = list(targets)
+        for round_number in range(args.rounds):
+            # Rotate which side goes first, so drift within a round favours none.
+            shift = round_number % len(order)
+            for scenario in wanted:
+                for side in order[shift:] + order[:shift]:
+                    target = targets[side]
+                    url, script, env = sides[side][scenario]
+                    before, database_before = target.cpu_seconds(), target.database_cpu_seconds()
+                    result = run_wrk(url, args.duration, args.connections, script, env)
+                    requests = max(result["requests"], 1)
+                    result["server_cpu_ms"] = 1000 * (target.cpu_seconds() - before) / requests
+                    result["database_cpu_ms"] = (1000 * (target.database_cpu_seconds() - database_before)
+                                                 / requests)
+                    runs[scenario][side].append(result)
+                    print(f"round {round_number + 1} {scenario:<14} {side:<11} "
+                          f"{result['rps']:>9.0f}/s  non-2xx {result['non_2xx']}", flush=True)
     finally:
-        server.stop()
+        for target in started:
+            target.stop()
     return runs
+
+
+#: The sides of a peer comparison: idp on the database asked for, the peer, and (when that
+#: database is PostgreSQL) idp on SQLite.
+IDP, PEER, IDP_SQLITE = "idp", "peer", "idp-sqlite"
+#: Server threads on SQLite, whose one writer more threads only queue on.
+SQLITE_THREADS = 4
+
+
+def _mean_cpu(results: list[dict], key: str) -> float:
+    return statistics.mean(r.get(key, 0.0) for r in results)
 
 
 def summarise_comparison(runs: dict) -> dict:
     summary = {}
     for scenario, sides in runs.items():
-        idp_rps = [r["rps"] for r in sides["idp"]]
-        peer_rps = [r["rps"] for r in sides["peer"]]
-        idp_cpu = statistics.mean(r["server_cpu_ms"] for r in sides["idp"])
-        database_cpu = statistics.mean(r.get("database_cpu_ms", 0.0) for r in sides["idp"])
-        peer_cpu = statistics.mean(r["server_cpu_ms"] for r in sides["peer"])
+        idp_rps = [r["rps"] for r in sides[IDP]]
+        peer_rps = [r["rps"] for r in sides[PEER]]
+        idp_cpu = _mean_cpu(sides[IDP], "server_cpu_ms")
+        database_cpu = _mean_cpu(sides[IDP], "database_cpu_ms")
+        peer_cpu = _mean_cpu(sides[PEER], "server_cpu_ms")
         summary[scenario] = {
             "idp_rps": idp_rps, "peer_rps": peer_rps,
             "ratio": statistics.mean(idp_rps) / statistics.mean(peer_rps),
             "idp_cpu_ms": idp_cpu, "database_cpu_ms": database_cpu, "peer_cpu_ms": peer_cpu,
             # The same comparison from CPU time per request, which a shared machine distorts less.
             "cpu_ratio": peer_cpu / idp_cpu if idp_cpu else None,
-            "non_2xx": {"idp": sum(r["non_2xx"] + r["errors"] for r in sides["idp"]),
-                        "peer": sum(r["non_2xx"] + r["errors"] for r in sides["peer"])},
+            "non_2xx": {side: sum(r["non_2xx"] + r["errors"] for r in results)
+                        for side, results in sides.items()},
         }
+        if IDP_SQLITE in sides:
+            sqlite_rps = [r["rps"] for r in sides[IDP_SQLITE]]
+            sqlite_cpu = _mean_cpu(sides[IDP_SQLITE], "server_cpu_ms")
+            summary[scenario].update({
+                "sqlite_rps": sqlite_rps,
+                "sqlite_ratio": statistics.mean(sqlite_rps) / statistics.mean(peer_rps),
+                "sqlite_cpu_ms": sqlite_cpu,
+                "sqlite_cpu_ratio": peer_cpu / sqlite_cpu if sqlite_cpu else None,
+                # PostgreSQL's whole cost (idp's processes and the database's) over SQLite's,
+                # per request, measured in the same rounds.
+                "postgresql_over_sqlite_cpu": ((idp_cpu + database_cpu) / sqlite_cpu
+                                               if sqlite_cpu else None),
+            })
     return summary
 
 
-def print_comparison(summary: dict, peer: str) -> None:
+def print_comparison(summary: dict, peer: str, database: str) -> None:
     def rates(values):
         return "–".join(f"{v:,.0f}" for v in (min(values), max(values))) if len(values) > 1 \
             else f"{values[0]:,.0f}"
-    print(f"\n{'scenario':<16} {'idp req/s':>17} {peer + ' req/s':>28} {'idp/peer':>9} "
-          f"{'by CPU':>7} {'idp ms/req':>10} {'db ms/req':>9} {'non-2xx idp/peer':>17}")
+
+    def ratio(value):
+        return f"{value:.2f}" if value else "-"
+    print(f"\nidp on {database}")
+    print(f"{'scenario':<16} {'idp req/s':>17} {peer + ' req/s':>28} {'idp/peer':>9} "
+          f"{'by CPU':>7} {'idp ms/req':>10} {'db ms/req':>9} {'non-2xx':>8}")
     for name, r in summary.items():
-        cpu = f"{r['cpu_ratio']:.2f}" if r["cpu_ratio"] else "-"
         print(f"{name:<16} {rates(r['idp_rps']):>17} {rates(r['peer_rps']):>28} "
-              f"{r['ratio']:>8.2f}x {cpu:>7} {r['idp_cpu_ms']:>10.3f} {r['database_cpu_ms']:>9.3f} "
-              f"{r['non_2xx']['idp']:>8}/{r['non_2xx']['peer']}")
+              f"{r['ratio']:>8.2f}x {ratio(r['cpu_ratio']):>7} {r['idp_cpu_ms']:>10.3f} "
+              f"{r['database_cpu_ms']:>9.3f} {' '.join(str(n) for n in r['non_2xx'].values()):>8}")
     print("\nidp/peer: mean rate over the rounds, idp's divided by the peer's; 'by CPU': the peer's "
           "CPU time per request divided by idp's (both on core 0, the load on core 1); "
-          "'idp ms/req': idp's processes' CPU time per request, 'db ms/req': PostgreSQL's (0 on SQLite)")
+          "'idp ms/req': idp's processes' CPU time per request, 'db ms/req': PostgreSQL's (0 on "
+          "SQLite); non-2xx: per side")
+    if not any("sqlite_rps" in r for r in summary.values()):
+        return
+    print("\nidp on SQLite, in the same rounds")
+    print(f"{'scenario':<16} {'idp req/s':>17} {'idp/peer':>9} {'by CPU':>7} {'idp ms/req':>10} "
+          f"{'PostgreSQL/SQLite CPU':>22}")
+    for name, r in summary.items():
+        print(f"{name:<16} {rates(r['sqlite_rps']):>17} {r['sqlite_ratio']:>8.2f}x "
+              f"{ratio(r['sqlite_cpu_ratio']):>7} {r['sqlite_cpu_ms']:>10.3f} "
+              f"{ratio(r['postgresql_over_sqlite_cpu']):>22}")
+    print("\nPostgreSQL/SQLite CPU: idp's and PostgreSQL's CPU time per request on PostgreSQL, "
+          "divided by idp's on SQLite")
 
 
 def print_table(results: dict) -> None:
@@ -892,14 +943,14 @@ def main() -> None:
     if args.database_url:
         ensure_database(args.database_url)
     if args.threads is None:
-        args.threads = 16 if args.database_url else 4
+        args.threads = 16 if args.database_url else SQLITE_THREADS
     if args.peer:
         with tempfile.TemporaryDirectory(prefix="idp-bench-") as folder, \
                 fresh_schema(args.database_url) as url:
             runs = peer_comparison(argparse.Namespace(**{**vars(args), "database_url": url}),
                                    Path(folder))
         summary = summarise_comparison(runs)
-        print_comparison(summary, args.peer)
+        print_comparison(summary, args.peer, _database_kind(args.database_url))
         report = {"peer": f"{args.peer} {PEER_VERSION} (node {_node_version()})",
                   "idp": f"granian, {args.workers} worker(s) of {args.threads} threads, core 0",
                   "database": _database_kind(args.database_url),
@@ -908,7 +959,7 @@ def main() -> None:
                   "load_average": os.getloadavg(), "scenarios": summary, "runs": runs}
         Path(args.output).write_text(json.dumps(report, indent=2) + "\n")
         print(f"\nwritten: {args.output}")
-        if any(r["non_2xx"]["idp"] or r["non_2xx"]["peer"] for r in summary.values()):
+        if any(any(r["non_2xx"].values()) for r in summary.values()):
             sys.exit(1)
         return
     if args.issuer:
