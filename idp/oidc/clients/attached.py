@@ -78,8 +78,12 @@ def _attached(client_row: dict[str, Any], secret_rows: list[dict[str, Any]]) -> 
 
 
 def _persistent(model, row: dict[str, Any]):
-    instance = model(**{name: copy.deepcopy(value) if isinstance(value, (list, dict)) else value
-                        for name, value in row.items()})
+    """An instance holding ``row`` as its loaded state, as the ORM's own loading makes one: a
+    new instance whose ``__dict__`` takes the column values, without the constructor's
+    per-attribute events (their history would be reset at once: loaded values have none)."""
+    instance = model.__mapper__.class_manager.new_instance()
+    instance.__dict__.update({name: copy.deepcopy(value) if isinstance(value, (list, dict)) else value
+                              for name, value in row.items()})
     make_transient_to_detached(instance)
     db.session.add(instance)
     return instance
