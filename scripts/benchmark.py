@@ -634,7 +634,10 @@ def _wait_ready(process: subprocess.Popen, url: str, log: Path) -> None:
 
 
 def _named_cpu_seconds(name: str) -> float:
-    """CPU time (user + system) of every process whose command name is ``name``."""
+    """CPU time (user + system) of every process whose command name is ``name``, with that of
+    their children that have exited (a PostgreSQL backend or autovacuum worker ending during a
+    scenario takes its CPU time out of the live processes' sum; its parent, the postmaster,
+    gains it when it reaps it)."""
     total, tick = 0.0, os.sysconf("SC_CLK_TCK")
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
@@ -644,7 +647,7 @@ def _named_cpu_seconds(name: str) -> float:
         command, rest = text.split("(", 1)[1].rsplit(")", 1)
         if command == name:
             fields = rest.split()
-            total += (int(fields[11]) + int(fields[12])) / tick
+            total += sum(int(fields[i]) for i in (11, 12, 13, 14)) / tick
     return total
 
 

@@ -21,7 +21,8 @@ from idp.db.types import utcnow
 from idp.oidc.clients.record_cache import cache_of
 from idp.oidc.clients.registry import client_record
 from idp.oidc.models import Client, ClientSecret, RevokedAccessToken
-from tests.oidc_support import authorize, basic, make_citizen, register
+from idp.oidc.tokens.access import unverified_claims
+from tests.oidc_support import authorize, basic, make_citizen, register, sign_in, tokens_for
 
 #: The documented bound for a change heard through NOTIFY (docs/performance.md: milliseconds;
 #: the test allows a loaded CI machine far more).
@@ -253,3 +254,48 @@ def test_a_secret_expired_elsewhere_is_refused_at_the_token_endpoints_within_the
              .values(expires_at=utcnow() - timedelta(seconds=1)))
     _until(app, lambda: revoke().status_code == 200, "the expired secret was still accepted")
     assert revoke().status_code == 401
+
+
+def _statements(app, reads: list[str]):
+    """Count every statement run through SQLAlchemy into ``reads``; returns the listener."""
+    with app.app_context():
+        engine = db.engine
+
+    def count(_connection, _cursor, statement, *_args):
+        reads.append(statement)
+    event.listen(engine, "before_cursor_execute", count)
+    return engine, count
+
+
+@pytest.mark.parametrize("change", ["revoked", "locked"])
+def test_userinfo_refuses_a_token_revoked_or_a_citizen_locked_elsewhere_within_the_bound(app, change):
+    """RFC 6750 §3.1 ``invalid_token`` at UserInfo (OIDC Core §5.3.3): the standing of a
+    presented token (not revoked, citizen not locked) is kept by the cache after its first
+    read, as for introspection, and a revocation or lock committed by any connection voids it."""
+    client_id, secret = register(app)
+    citizen = make_citizen(app)
+    browser = app.test_client()
+    sign_in(app, browser, citizen)
+    access_token = tokens_for(browser, client_id, secret)["access_token"]
+    _listening(app)
+    bearer = {"Authorization": f"Bearer {access_token}"}
+    assert browser.get("/userinfo", headers=bearer).status_code == 200
+    reads: list[str] = []
+    engine, listener = _statements(app, reads)
+    try:
+        assert browser.get("/userinfo", headers=bearer).status_code == 200
+        assert not [s for s in reads if "revoked_access_tokens" in s]  # the standing from the cache
+    finally:
+        event.remove(engine, "before_cursor_execute", listener)
+
+    claims = unverified_claims(access_token)
+    if change == "revoked":
+        _outside(app, sa.insert(RevokedAccessToken.__table__).values(
+            jti=claims["jti"], expires_at=utcnow() + timedelta(hours=1)))
+    else:
+        _outside(app, sa.update(Citizen.__table__).where(Citizen.id == citizen).values(
+            locked_until=utcnow() + timedelta(days=1)))
+    _until(app, lambda: browser.get("/userinfo", headers=bearer).status_code == 200,
+           f"UserInfo still answered for a token whose citizen or itself was {change} elsewhere")
+    refused = browser.get("/userinfo", headers=bearer)
+    assert refused.status_code == 401 and 'error="invalid_token"' in refused.headers["WWW-Authenticate"]

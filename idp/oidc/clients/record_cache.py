@@ -1,10 +1,11 @@
 """What client authentication reads on PostgreSQL, kept in memory between requests, and
-dropped the moment any node changes it: the clients, and the state of access tokens presented
-for introspection (not revoked, citizen not locked).
+dropped the moment any node changes it: the clients, and the state of presented access tokens
+(not revoked, citizen not locked) for introspection, UserInfo and the APIs.
 
 Authenticating a client is a read on every client_credentials token, introspection and
-revocation, and introspection also asks whether the token was revoked and whether its citizen
-is locked: on PostgreSQL a round trip per request, the largest cost of those answers after the
+revocation, and every presented access token (introspection, UserInfo, the APIs of
+:mod:`idp.oidc.tokens.resource`) also asks whether it was revoked and whether its citizen is
+locked: on PostgreSQL a round trip per request, the largest cost of those answers after the
 signature. Clients change rarely (registration, a rotated secret, an operator disabling one),
 revocations and locks more often but still far less than tokens are presented; yet a disabled
 client, a revoked token and a locked citizen must be refused by every node at once. So the copy

@@ -30,6 +30,7 @@ from sqlalchemy import bindparam, delete, exists, select
 from idp.db import db
 from idp.db.types import utcnow
 from idp.keys import service as keys
+from idp.oidc.clients.record_cache import cache_of
 from idp.oidc.clients.registry import get_client
 from idp.oidc.models import RevokedAccessToken
 from idp.oidc.subject import locked_subject
@@ -111,10 +112,22 @@ _TOKEN_STATE = select(
 
 
 def token_state(jti: str, sub: str) -> tuple[bool, bool]:
-    """Whether the token was revoked and whether its citizen's account is locked. Read in the
-    request's transaction, so a revocation or a lock committed by any node is seen."""
+    """Whether the token was revoked and whether its citizen's account is locked, as committed
+    by any node. A token read in good standing is remembered by the client cache
+    (:mod:`idp.oidc.clients.record_cache`, as for introspection), which forgets it the moment
+    any node revokes a token or locks an account; when the cache cannot say, it is read in the
+    request's transaction."""
+    cache = cache_of(current_app)
+    if cache is not None:
+        cache.refresh()
+        generation = cache.generation  # taken before the read: a change heard since wins
+        if cache.token_in_good_standing(jti, sub):
+            return False, False
     row = db.session.connection().execute(_TOKEN_STATE, {"jti": jti, "sub": sub, "now": utcnow()}).one()
-    return bool(row.revoked), bool(row.locked)
+    revoked, locked = bool(row.revoked), bool(row.locked)
+    if cache is not None and not (revoked or locked):
+        cache.put_token_in_good_standing(jti, sub, generation)
+    return revoked, locked
 
 
 def revoke(jti: str, exp: int | datetime, reason: str) -> None:
