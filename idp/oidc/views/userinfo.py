@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from flask import jsonify
 
+from idp.db.autocommit_reads import autocommit_reads
 from idp.oidc.blueprint import bp
 from idp.oidc.claims import user_claims
 from idp.oidc.clients.registry import get_client
@@ -25,6 +26,7 @@ from idp.web.cors import cross_origin
 @csrf.exempt
 @cross_origin(methods=("GET", "POST"), allow_headers=("Authorization", "DPoP", "Content-Type"),
               expose_headers=("WWW-Authenticate", "DPoP-Nonce"))
+@autocommit_reads
 @require_access_token("openid", allow_body=True)
 def userinfo():
     token = current_token
