@@ -386,121 +386,191 @@ print(n, el, lat[len(lat)//2], lat[min(len(lat)-1, int(len(lat)*0.99))], cpu,
             "params": {"time_cost": int(out[5]), "memory_kib": int(out[6]), "parallelism": int(out[7])}}
 
 
-def own_server_scenarios(args, workdir: Path) -> dict:
-    results: dict[str, dict] = {}
-    server = Server(workdir / "es256", args.database_url, "ES256", args.threads, args.workers)
-    (workdir / "es256").mkdir()
-    seeded = seed(server, args.citizens)
-    client = {"client_id": seeded["client_id"], "secret": seeded["secret"]}
-    users = seeded["usernames"]
-    wanted = set(args.scenario or SCENARIOS)
-    server.start()
-    try:
-        issuer = server.issuer
-        auth = basic(client["client_id"], client["secret"])
-        # Tokens the request scenarios present: from real sign-ins (consent given once here).
+class OwnSide:
+    """idp on one database, seeded, started, and holding what the request scenarios present:
+    a client, tokens from real sign-ins (every citizen has consented once, so the measured
+    sign-ins find consent remembered), a pool of refresh tokens."""
+
+    def __init__(self, args, workdir: Path, database_url: str | None, threads: int):
+        workdir.mkdir()
+        (workdir / "es256").mkdir()
+        self.args, self.workdir = args, workdir
+        self.server = Server(workdir / "es256", database_url, "ES256", threads, args.workers)
+        seeded = seed(self.server, args.citizens)
+        self.client = {"client_id": seeded["client_id"], "secret": seeded["secret"]}
+        self.users = seeded["usernames"]
+        self.auth = basic(self.client["client_id"], self.client["secret"])
+        self.threads = threads
+
+    def start(self) -> None:
+        self.server.start()
+        issuer, client = self.server.issuer, self.client
         with httpx.Client(timeout=30) as browser:
-            first = sign_in_flow(browser, issuer, client, users[0])
+            first = sign_in_flow(browser, issuer, client, self.users[0])
             if first is None:
-                raise SystemExit(f"the seeding sign-in failed; server log:\n{server.log.read_text()}")
-            refresh_pool = [first["refresh_token"]]
-            while len(refresh_pool) < args.connections:
-                refresh_pool.append(code_flow_with_session(browser, issuer, client)["refresh_token"])
-        for user in users[1:]:  # every citizen consents once: the measured sign-ins find it remembered
+                raise SystemExit(f"the seeding sign-in failed; server log:\n{self.server.log.read_text()}")
+            self.refresh_pool = [first["refresh_token"]]
+            while len(self.refresh_pool) < self.args.connections:
+                self.refresh_pool.append(code_flow_with_session(browser, issuer, client)["refresh_token"])
+        for user in self.users[1:]:
             with httpx.Client(timeout=30) as browser:
                 if sign_in_flow(browser, issuer, client, user) is None:
                     raise SystemExit("a seeding sign-in failed")
-        access = first["access_token"]
+        self.access = first["access_token"]
 
-        def measured(run):
-            before, database_before = server.cpu_seconds(), server.database_cpu_seconds()
-            result = run()
-            requests = max(result["requests"], 1)
-            result["server_cpu_ms"] = 1000 * (server.cpu_seconds() - before) / requests
-            result["database_cpu_ms"] = 1000 * (server.database_cpu_seconds() - database_before) / requests
-            return result
+    def stop(self) -> None:
+        self.server.stop()
 
-        def wrk(path, script="", env=None):
-            return measured(lambda: run_wrk(issuer + path, args.duration, args.connections, script, env))
-        if "discovery" in wanted:
-            results["discovery"] = wrk("/.well-known/openid-configuration")
-        if "jwks" in wanted:
-            results["jwks"] = wrk("/.well-known/jwks.json")
-        if "cc-es256" in wanted:
-            results["client_credentials ES256"] = wrk("/token", WRK_POST, {
-                "BENCH_BODY": "grant_type=client_credentials", "BENCH_AUTH": auth})
-        if "introspection" in wanted:
-            results["introspection"] = wrk("/introspect", WRK_POST, {
-                "BENCH_BODY": urlencode({"token": access, "token_type_hint": "access_token"}),
-                "BENCH_AUTH": auth})
-        if "introspection-cold" in wanted:
+    def measured(self, run, server: Server | None = None) -> dict:
+        """``run``'s result with the server's (and PostgreSQL's) CPU time per request."""
+        server = server or self.server
+        before, database_before = server.cpu_seconds(), server.database_cpu_seconds()
+        result = run()
+        requests = max(result["requests"], 1)
+        result["server_cpu_ms"] = 1000 * (server.cpu_seconds() - before) / requests
+        result["database_cpu_ms"] = 1000 * (server.database_cpu_seconds() - database_before) / requests
+        return result
+
+    def wrk(self, path: str, script: str = "", env: dict | None = None) -> dict:
+        args = self.args
+        return self.measured(lambda: run_wrk(self.server.issuer + path, args.duration, args.connections,
+                                             script, env))
+
+    def run(self, scenario: str) -> dict[str, dict]:
+        """One scenario, by its ``--scenario`` name; {table row name: result}."""
+        args, issuer, auth = self.args, self.server.issuer, self.auth
+        if scenario == "discovery":
+            return {"discovery": self.wrk("/.well-known/openid-configuration")}
+        if scenario == "jwks":
+            return {"jwks": self.wrk("/.well-known/jwks.json")}
+        if scenario == "cc-es256":
+            return {"client_credentials ES256": self.wrk("/token", WRK_POST, {
+                "BENCH_BODY": "grant_type=client_credentials", "BENCH_AUTH": auth})}
+        if scenario == "introspection":
+            return {"introspection": self.wrk("/introspect", WRK_POST, {
+                "BENCH_BODY": urlencode({"token": self.access, "token_type_hint": "access_token"}),
+                "BENCH_AUTH": auth})}
+        if scenario == "introspection-cold":
             # More distinct tokens than the server remembers verified signatures for
             # (idp.oidc.tokens.access.VerifiedSignatures.SIZE), walked in order: every request
             # verifies a signature, as for tokens each presented once.
-            bodies = workdir / "introspection-bodies.txt"
+            bodies = self.workdir / "introspection-bodies.txt"
             with httpx.Client(timeout=30) as http, bodies.open("w") as out:
                 for _ in range(COLD_TOKENS):
                     minted = http.post(f"{issuer}/token", headers={"Authorization": auth},
                                        data={"grant_type": "client_credentials"})
                     minted.raise_for_status()
                     out.write(urlencode({"token": minted.json()["access_token"]}) + "\n")
-            results["introspection, cold"] = wrk("/introspect", WRK_BODIES, {
-                "BENCH_BODIES": str(bodies), "BENCH_AUTH": auth})
-        if "userinfo" in wanted:
-            results["userinfo"] = wrk("/userinfo", WRK_BEARER, {"BENCH_TOKEN": access})
-
+            return {"introspection, cold": self.wrk("/introspect", WRK_BODIES, {
+                "BENCH_BODIES": str(bodies), "BENCH_AUTH": auth})}
+        if scenario == "userinfo":
+            return {"userinfo": self.wrk("/userinfo", WRK_BEARER, {"BENCH_TOKEN": self.access})}
         pin_self_to_load_core()
-        driver = Driver(args.duration, args.connections)
+        if scenario == "refresh":
+            pool = self.refresh_pool
 
-        def refresh_state(index):
-            return {"http": httpx.Client(timeout=30), "token": refresh_pool[index]}
+            def refresh_state(index):
+                return {"http": httpx.Client(timeout=30), "index": index}
 
-        def refresh_step(state):
-            answer = state["http"].post(f"{issuer}/token", headers={"Authorization": auth}, data={
-                "grant_type": "refresh_token", "refresh_token": state["token"]})
-            if answer.status_code != 200:
-                return False
-            state["token"] = answer.json()["refresh_token"]
-            return True
+            def refresh_step(state):  # each connection rotates its own family, round after round
+                answer = state["http"].post(f"{issuer}/token", headers={"Authorization": auth}, data={
+                    "grant_type": "refresh_token", "refresh_token": pool[state["index"]]})
+                if answer.status_code != 200:
+                    return False
+                pool[state["index"]] = answer.json()["refresh_token"]
+                return True
+            return {"refresh_token": self.measured(
+                lambda: Driver(args.duration, args.connections).run(refresh_state, refresh_step))}
+        if scenario == "signin":
+            users, client = self.users, self.client
 
-        if "refresh" in wanted:
-            results["refresh_token"] = measured(lambda: driver.run(refresh_state, refresh_step))
+            def signin_step(state):
+                with httpx.Client(timeout=30) as browser:  # a new browser: no session cookie
+                    return sign_in_flow(browser, issuer, client, state["user"]) is not None
+            return signin_rounds(
+                args.rounds, lambda: argon2_floor(self.server.env, args.duration),
+                lambda: self.measured(lambda: Driver(args.duration, args.signin_connections)
+                                      .run(lambda index: {"user": users[index % len(users)]}, signin_step)))
+        if scenario == "cc-rs256":
+            return {"client_credentials RS256": self.rs256()}
+        raise ValueError(scenario)
 
-        def signin_state(index):
-            return {"user": users[index % len(users)]}
+    def rs256(self) -> dict:
+        """client_credentials with RS256 access tokens: a second server on the same database
+        and instance, started with IDP_ACCESS_TOKEN_ALG=RS256 while the first is stopped."""
+        self.server.stop()
+        (self.workdir / "rs256").mkdir(exist_ok=True)
+        rs = Server(self.workdir / "rs256", None, "RS256", self.threads)
+        rs.env["IDP_DATABASE_URL"] = self.server.env["IDP_DATABASE_URL"]
+        rs.env["IDP_INSTANCE_DIR"] = self.server.env["IDP_INSTANCE_DIR"]
+        rs.start()
+        try:
+            return self.measured(lambda: run_wrk(
+                rs.issuer + "/token", self.args.duration, self.args.connections, WRK_POST,
+                {"BENCH_BODY": "grant_type=client_credentials", "BENCH_AUTH": self.auth}), rs)
+        finally:
+            rs.stop()
+            self.server.start()
 
-        def signin_step(state):
-            with httpx.Client(timeout=30) as browser:  # a new browser: no session cookie
-                return sign_in_flow(browser, issuer, client, state["user"]) is not None
 
-        if "signin" in wanted:
-            results.update(signin_rounds(
-                args.rounds, lambda: argon2_floor(server.env, args.duration),
-                lambda: measured(lambda: Driver(args.duration, args.signin_connections)
-                                 .run(signin_state, signin_step))))
-    finally:
-        server.stop()
-    if "cc-rs256" not in wanted:
-        return results
-
-    # RS256 access tokens: the same server started with IDP_ACCESS_TOKEN_ALG=RS256.
-    (workdir / "rs256").mkdir()
-    rs = Server(workdir / "rs256", None, "RS256", args.threads)
-    if args.database_url:
-        rs.env["IDP_DATABASE_URL"] = args.database_url
-    else:
-        rs.env["IDP_DATABASE_URL"] = server.env["IDP_DATABASE_URL"]
-    rs.env["IDP_INSTANCE_DIR"] = server.env["IDP_INSTANCE_DIR"]
-    rs.start()
+def own_server_scenarios(args, workdir: Path) -> dict:
+    """Every scenario asked for on idp; with ``--database-url`` on PostgreSQL, on idp on SQLite
+    too, each scenario run on both in turn (``--rounds`` times for the request scenarios, the
+    first side alternating), so that PostgreSQL's cost over SQLite's comes from one run."""
+    sides = {IDP: OwnSide(args, workdir / IDP, args.database_url, args.threads)}
+    if _database_kind(args.database_url) == "PostgreSQL":
+        sides[IDP_SQLITE] = OwnSide(args, workdir / IDP_SQLITE, None, SQLITE_THREADS)
+    results: dict[str, dict[str, dict]] = {side: {} for side in sides}
+    wanted = [s for s in SCENARIOS if not args.scenario or s in args.scenario]
+    # The RS256 scenario restarts a server: last, so the others run on one long-lived process.
+    wanted.sort(key=lambda s: s == "cc-rs256")
+    started: list[OwnSide] = []
     try:
-        before = rs.cpu_seconds()
-        result = run_wrk(rs.issuer + "/token", args.duration, args.connections, WRK_POST,
-                         {"BENCH_BODY": "grant_type=client_credentials", "BENCH_AUTH": auth})
-        result["server_cpu_ms"] = 1000 * (rs.cpu_seconds() - before) / max(result["requests"], 1)
-        results["client_credentials RS256"] = result
+        for side in sides.values():
+            side.start()
+            started.append(side)
+        order = list(sides)
+        for scenario in wanted:
+            # Sign-ins carry their own rounds (alternating with the argon2id floor).
+            rounds = 1 if scenario == "signin" or len(sides) == 1 else max(1, args.rounds)
+            runs: dict[str, list[dict[str, dict]]] = {side: [] for side in sides}
+            for round_number in range(rounds):
+                shift = round_number % len(order)
+                for side in order[shift:] + order[:shift]:
+                    runs[side].append(sides[side].run(scenario))
+                    if len(sides) > 1:
+                        name, result = next(iter(runs[side][-1].items()))
+                        print(f"{scenario:<18} {side:<11} {result['rps']:>9.1f}/s  "
+                              f"{result.get('server_cpu_ms', 0):.3f} ms CPU", flush=True)
+            for side, side_runs in runs.items():
+                for name, first in side_runs[0].items():
+                    results[side][name] = (first if len(side_runs) == 1
+                                           else _merged([run[name] for run in side_runs]))
     finally:
-        rs.stop()
-    return results
+        for side in started:
+            side.stop()
+    sqlite = results.get(IDP_SQLITE)
+    return {"results": results[IDP], "sqlite": sqlite,
+            "postgresql_over_sqlite": postgresql_over_sqlite(results[IDP], sqlite) if sqlite else None}
+
+
+def postgresql_over_sqlite(postgresql: dict, sqlite: dict) -> dict[str, float]:
+    """Per scenario: CPU per request on PostgreSQL (idp's processes and the database's) over
+    CPU per request on SQLite, measured in the same run. For sign-ins, each side's CPU is first
+    divided by its own argon2id floor (measured around its rounds), which takes the machine's
+    drift between the two sides' rounds out of the comparison."""
+    ratios = {}
+    for name, pg in postgresql.items():
+        lite = sqlite.get(name)
+        if not lite or not lite.get("server_cpu_ms") or name == "argon2id verify (floor)":
+            continue
+        pg_cpu = pg["server_cpu_ms"] + pg.get("database_cpu_ms", 0.0)
+        if "of_argon2_floor_cpu" in pg:
+            ratios[name] = lite["of_argon2_floor_cpu"] / pg["of_argon2_floor_cpu"] * (
+                pg_cpu / pg["server_cpu_ms"])
+        else:
+            ratios[name] = pg_cpu / lite["server_cpu_ms"]
+    return ratios
 
 
 def signin_rounds(rounds: int, floor, signins) -> dict:
@@ -838,7 +908,16 @@ def print_comparison(summary: dict, peer: str, database: str) -> None:
           "divided by idp's on SQLite")
 
 
-def print_table(results: dict) -> None:
+def print_database_ratios(ratios: dict[str, float]) -> None:
+    print("\nPostgreSQL's CPU per request (idp's and the database's) over SQLite's, same run "
+          "(sign-ins: each over its own argon2id floor); target: at most 1.3")
+    for name, ratio in ratios.items():
+        print(f"  {name:<28} {ratio:>5.2f}")
+
+
+def print_table(results: dict, title: str | None = None) -> None:
+    if title:
+        print(f"\nidp on {title}")
     print(f"\n{'scenario':<28} {'req/s':>10} {'p50 ms':>9} {'p99 ms':>9} {'non-2xx':>8} {'errors':>7}"
           f" {'cpu ms/req':>10} {'db ms/req':>9} {'1 core req/s':>12}")
     for name, r in results.items():
@@ -973,12 +1052,18 @@ def main() -> None:
     else:
         with tempfile.TemporaryDirectory(prefix="idp-bench-") as folder, \
                 fresh_schema(args.database_url) as url:
-            results = own_server_scenarios(argparse.Namespace(**{**vars(args), "database_url": url}),
-                                           Path(folder))
+            own = own_server_scenarios(argparse.Namespace(**{**vars(args), "database_url": url}),
+                                       Path(folder))
+        results = own["results"]
         target = f"idp (granian, {args.workers} worker(s) on core 0)"
-    print_table(results)
+    print_table(results, _database_kind(args.database_url) if not args.issuer else None)
     report = {"target": target, "duration_s": args.duration, "connections": args.connections,
               "cpu_count": os.cpu_count(), "load_average": os.getloadavg(), "results": results}
+    if not args.issuer and own["sqlite"]:
+        print_table(own["sqlite"], "SQLite, in the same run")
+        print_database_ratios(own["postgresql_over_sqlite"])
+        report.update(sqlite=own["sqlite"], postgresql_over_sqlite=own["postgresql_over_sqlite"])
+        results = {**results, **{f"{name} (SQLite)": r for name, r in own["sqlite"].items()}}
     Path(args.output).write_text(json.dumps(report, indent=2) + "\n")
     print(f"\nwritten: {args.output}")
     if any(r["non_2xx"] or r["errors"] for r in results.values()):
