@@ -45,11 +45,6 @@ def grantee_for(citizen: Citizen | CitizenRef, client, *, session_id, sid, auth_
                    context=claims_for(citizen, acting, client))
 
 
-def session_sid(session_id: int | None) -> str | None:
-    """The ``sid`` of the SSO session a grant came from (None without one, or once purged)."""
-    return db.session.scalar(_SID, {"session_id": session_id}) if session_id is not None else None
-
-
 # Built once, with bound parameters: every code redemption runs them. The code is read with
 # what the grant needs of its citizen (uid, lock) and of its session (``sid``) in one query.
 # The claim is a Core UPDATE of the table (the ORM's version would also look for the row in
@@ -61,7 +56,6 @@ _CODE = (select(AuthorizationCode, Citizen.uid, Citizen.locked_until, SsoSession
 _CODES = AuthorizationCode.__table__
 _CLAIM = (update(_CODES).where(_CODES.c.id == bindparam("code_id"), _CODES.c.used_at.is_(None))
           .values(used_at=bindparam("now")))
-_SID = select(SsoSession.sid).where(SsoSession.id == bindparam("session_id"))
 _INSERT_CODE = _CODES.insert()
 
 

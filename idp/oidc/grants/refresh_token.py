@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from authlib.oauth2.rfc6749 import grants
 
-from idp.oidc.grantee import active_citizen_ref
-from idp.oidc.grants.authorization_code import AUTH_METHODS, grantee_for, session_sid
+from idp.oidc.grantee import active_ref
+from idp.oidc.grants.authorization_code import AUTH_METHODS, grantee_for
 from idp.oidc.tokens import dpop
 from idp.oidc.tokens import refresh as families
 from idp.orgs.context import resolve
@@ -20,21 +20,25 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
     INCLUDE_NEW_REFRESH_TOKEN = True
     _citizen = None
     _acting = None
+    _sid = None
 
     def authenticate_refresh_token(self, refresh_token):
         """The stored token, claimed; None (``invalid_grant``) when it is unknown, another
         client's, revoked, expired (itself or its family, ``IDP_REFRESH_TOKEN_MAX_AGE``), when
         the citizen's account is locked or gone, or when the citizen no longer holds the context
         the family was issued for (removed from the organisation, the child now of age)."""
-        row = families.find(refresh_token)
+        found = families.find_for_exchange(refresh_token)
+        if found is None:
+            return None
+        row, uid, locked_until, self._sid = found
         client = self.request.client
-        if row is None or not row.check_client(client):
+        if not row.check_client(client):
             return None
         if row.family.revoked_at is not None or families.is_expired(row):
             return None
         if not dpop.refresh_allowed(row.family):
             return None  # RFC 9449 §5: a public client's bound token needs a proof of its key
-        self._citizen = active_citizen_ref(row.family.citizen_id)
+        self._citizen = active_ref(row.family.citizen_id, uid, locked_until)
         if self._citizen is None:
             return None
         self._acting = resolve(row.family.acting, self._citizen.id)
@@ -51,7 +55,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         if citizen is None:
             return None
         return grantee_for(citizen, self.request.client, session_id=family.session_id,
-                           sid=session_sid(family.session_id), auth_time=family.auth_time,
+                           sid=self._sid, auth_time=family.auth_time,
                            acr=family.acr, amr=family.amr, acting=self._acting)
 
     def revoke_old_credential(self, refresh_token):

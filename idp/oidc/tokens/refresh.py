@@ -12,9 +12,12 @@ import hashlib
 from datetime import UTC, datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy.orm import contains_eager
 
 from idp.audit.log import record
+from idp.auth.models import SsoSession
+from idp.citizens.models import Citizen
 from idp.db import db
 from idp.db.types import utcnow
 from idp.oidc.models import AuthorizationCode, RefreshToken, RefreshTokenFamily
@@ -29,6 +32,26 @@ def find(token: str) -> RefreshToken | None:
     if not token or len(token) > 200:
         return None
     return db.session.scalar(select(RefreshToken).where(RefreshToken.token_digest == digest(token)))
+
+
+def find_for_exchange(token: str) -> tuple[RefreshToken, str | None, datetime | None, str | None] | None:
+    """:func:`find` with what an exchange needs of its family's citizen (``uid`` and the lock
+    ``locked_until``, both None when the account is gone) and of its SSO session (``sid``, None
+    without one or once purged), in the same query, as a code redemption reads its code."""
+    if not token or len(token) > 200:
+        return None
+    return db.session.execute(_FOR_EXCHANGE, {"digest": digest(token)}).first()
+
+
+# Built once, with a bound parameter: every refresh runs it. The family is the one joined here
+# (contains_eager), not a second join of the relationship's own.
+_FOR_EXCHANGE = (
+    select(RefreshToken, Citizen.uid, Citizen.locked_until, SsoSession.sid)
+    .join(RefreshTokenFamily, RefreshTokenFamily.id == RefreshToken.family_id)
+    .outerjoin(Citizen, Citizen.id == RefreshTokenFamily.citizen_id)
+    .outerjoin(SsoSession, SsoSession.id == RefreshTokenFamily.session_id)
+    .options(contains_eager(RefreshToken.family))
+    .where(RefreshToken.token_digest == bindparam("digest")))
 
 
 def add(family_id: int, family_created_at: datetime, token: str, access_claims: dict) -> None:
