@@ -42,7 +42,7 @@ os.environ["WEB_CONCURRENCY"] = str(workers)
 
 # A few threads per worker: while one waits on PostgreSQL or Redis, another uses the core. More
 # would mostly queue for the interpreter lock; keep threads below the database pool size of a
-# process (10 + 10 overflow, idp/app.py) so a request never waits for a connection.
+# process (20, idp.app.POOL_SIZE) so a request never waits for a connection.
 threads = int(os.environ.get("GUNICORN_THREADS") or 4)
 
 # Build the app once in the master before forking: a configuration error (an IDP_* variable,

@@ -104,8 +104,17 @@ def _engine_options(url: str) -> dict:
     # No pool_pre_ping: idp.db.pool pings only the connections that sat idle in the pool.
     # pool_timeout bounds the wait for a free connection, so a request answers 503
     # (idp.resilience.database_outage) instead of queueing behind a stuck database.
-    return {"pool_size": 10, "max_overflow": 10, "pool_timeout": 5, "hide_parameters": True,
+    # Every connection is kept (no overflow): with more threads busy than pooled connections,
+    # each connection beyond the pool would be opened for one request and closed after it (a
+    # PostgreSQL backend started and ended per request). POOL_SIZE is above the default 16
+    # threads of a worker (Dockerfile, scripts/bench).
+    return {"pool_size": POOL_SIZE, "max_overflow": 0, "pool_timeout": 5, "hide_parameters": True,
             "connect_args": {"connect_timeout": 5}}
+
+
+#: PostgreSQL connections a worker process keeps at most (the threads' requests; the direct
+#: connections of idp.db.direct and the cache's listener are outside the pool).
+POOL_SIZE = 20
 
 
 def _check_database(app: Flask) -> None:

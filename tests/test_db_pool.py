@@ -1,10 +1,13 @@
-"""Pooled PostgreSQL connections: no liveness round trip for a connection in use a moment ago,
-and still no failed request when the database dropped the pool's connections while idle
-(a restart, a failover, a firewall's idle timeout): idp.db.pool."""
+"""Pooled PostgreSQL connections: as many kept as a worker has threads (idp.app.POOL_SIZE); no
+liveness round trip for a connection in use a moment ago, and still no failed request when the
+database dropped the pool's connections while idle (a restart, a failover, a firewall's idle
+timeout): idp.db.pool."""
 
 from __future__ import annotations
 
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import sqlalchemy as sa
@@ -24,7 +27,7 @@ def _backend_pid(app) -> int:
 @pytest.fixture
 def pg_app(app, database_url):
     if not database_url.startswith("postgresql"):
-        pytest.skip("pooled connections that go stale: PostgreSQL only")
+        pytest.skip("the connection pool is PostgreSQL's (SQLite opens a file)")
     return app
 
 
@@ -53,3 +56,27 @@ def test_connection_back_from_a_request_a_moment_ago_is_reused_without_a_ping(pg
         finally:
             engine.dialect.do_ping = original
     assert pings == []
+
+
+def test_a_worker_busy_on_every_thread_keeps_its_connections(pg_app):
+    """16 requests at once (the default threads of a worker, Dockerfile) hold 16 connections;
+    the next 16 reuse them. A pool smaller than the threads would open its extra connections
+    for one request and close them after it: a PostgreSQL backend started and ended per
+    request under load, CPU on both sides for nothing."""
+    threads = 16
+    barrier = threading.Barrier(threads)
+
+    def hold() -> int:
+        with pg_app.app_context():
+            try:
+                pid = db.session.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
+                barrier.wait(timeout=30)  # every thread holds its connection at once
+                return pid
+            finally:
+                db.session.remove()
+
+    with ThreadPoolExecutor(threads) as pool:
+        first = set(pool.map(lambda _: hold(), range(threads)))
+        second = set(pool.map(lambda _: hold(), range(threads)))
+    assert len(first) == threads
+    assert second == first
