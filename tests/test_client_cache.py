@@ -199,32 +199,35 @@ def test_sqlite_reads_the_database_while_the_change_counts_cannot_be_read(app):
 
 
 @pytest.fixture
-def client_reads(app):
-    """The statements that read the clients table through SQLAlchemy, from when the test
-    first asks for the list (``reads.clear()`` starts counting again)."""
-    reads = []
+def statements(app):
+    """Every statement run through SQLAlchemy, from when the test first asks for the list
+    (``statements.clear()`` starts counting again)."""
+    seen = []
     with app.app_context():
         engine = db.engine
 
-    def count(_connection, _cursor, statement, *_args):
-        if "FROM clients" in statement:
-            reads.append(statement)
-    event.listen(engine, "before_cursor_execute", count)
-    yield reads
-    event.remove(engine, "before_cursor_execute", count)
+    def record(_connection, _cursor, statement, *_args):
+        seen.append(statement)
+    event.listen(engine, "before_cursor_execute", record)
+    yield seen
+    event.remove(engine, "before_cursor_execute", record)
 
 
-def test_the_authorization_endpoint_refuses_a_client_disabled_elsewhere_within_the_bound(app, client_reads):
+def _reading(statements: list[str], table: str) -> list[str]:
+    return [statement for statement in statements if f"FROM {table}" in statement]
+
+
+def test_the_authorization_endpoint_refuses_a_client_disabled_elsewhere_within_the_bound(app, statements):
     """The Flask endpoints' client objects are built from the cache too
     (idp.oidc.clients.attached): the second authorization request reads no client row, and a
     client disabled by another connection is refused within the same bound."""
     client_id, _ = register(app)
     _listening(app)
-    client_reads.clear()
+    statements.clear()
     browser = app.test_client()
     assert authorize(browser, client_id).status_code == 302  # to the sign-in page
     assert authorize(browser, client_id).status_code == 302
-    assert len(client_reads) == 1  # the first request's; the second was answered from the cache
+    assert len(_reading(statements, "clients")) == 1  # the first request's; the second: the cache
 
     _outside(app, sa.update(Client.__table__).where(Client.client_id == client_id).values(enabled=False))
     _until(app, lambda: authorize(browser, client_id).status_code == 302,
@@ -233,7 +236,7 @@ def test_the_authorization_endpoint_refuses_a_client_disabled_elsewhere_within_t
     assert refused.status_code == 400 and "Location" not in refused.headers
 
 
-def test_a_secret_expired_elsewhere_is_refused_at_the_token_endpoints_within_the_bound(app, client_reads):
+def test_a_secret_expired_elsewhere_is_refused_at_the_token_endpoints_within_the_bound(app, statements):
     """Client authentication on the Flask path (here revocation) checks the secrets the cache
     holds, which a change to client_secrets anywhere voids."""
     client_id, secret = register(app)
@@ -244,9 +247,9 @@ def test_a_secret_expired_elsewhere_is_refused_at_the_token_endpoints_within_the
         return browser.post("/revoke", data={"token": "not-a-token"}, headers=basic(client_id, secret))
 
     assert revoke().status_code == 200
-    client_reads.clear()
+    statements.clear()
     assert revoke().status_code == 200
-    assert client_reads == []  # the client and its secret from the cache
+    assert _reading(statements, "clients") == []  # the client and its secret from the cache
 
     with app.app_context():
         pk = db.session.scalar(sa.select(Client.id).where(Client.client_id == client_id))
@@ -256,19 +259,9 @@ def test_a_secret_expired_elsewhere_is_refused_at_the_token_endpoints_within_the
     assert revoke().status_code == 401
 
 
-def _statements(app, reads: list[str]):
-    """Count every statement run through SQLAlchemy into ``reads``; returns the listener."""
-    with app.app_context():
-        engine = db.engine
-
-    def count(_connection, _cursor, statement, *_args):
-        reads.append(statement)
-    event.listen(engine, "before_cursor_execute", count)
-    return engine, count
-
-
 @pytest.mark.parametrize("change", ["revoked", "locked"])
-def test_userinfo_refuses_a_token_revoked_or_a_citizen_locked_elsewhere_within_the_bound(app, change):
+def test_userinfo_refuses_a_token_revoked_or_a_citizen_locked_elsewhere_within_the_bound(app, statements,
+                                                                                          change):
     """RFC 6750 §3.1 ``invalid_token`` at UserInfo (OIDC Core §5.3.3): the standing of a
     presented token (not revoked, citizen not locked) is kept by the cache after its first
     read, as for introspection, and a revocation or lock committed by any connection voids it."""
@@ -280,13 +273,9 @@ def test_userinfo_refuses_a_token_revoked_or_a_citizen_locked_elsewhere_within_t
     _listening(app)
     bearer = {"Authorization": f"Bearer {access_token}"}
     assert browser.get("/userinfo", headers=bearer).status_code == 200
-    reads: list[str] = []
-    engine, listener = _statements(app, reads)
-    try:
-        assert browser.get("/userinfo", headers=bearer).status_code == 200
-        assert not [s for s in reads if "revoked_access_tokens" in s]  # the standing from the cache
-    finally:
-        event.remove(engine, "before_cursor_execute", listener)
+    statements.clear()
+    assert browser.get("/userinfo", headers=bearer).status_code == 200
+    assert _reading(statements, "revoked_access_tokens") == []  # the standing from the cache
 
     claims = unverified_claims(access_token)
     if change == "revoked":

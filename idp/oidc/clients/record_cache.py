@@ -206,7 +206,7 @@ class ClientRecordCache:
 
     @property
     def generation(self) -> tuple[int, int]:
-        """Taken before a read, given back to :meth:`put` / :meth:`put_token_state`."""
+        """Taken before a read, given back to :meth:`put` / :meth:`put_token_in_good_standing`."""
         return self.clients.generation, self.tokens.generation
 
     def usable(self) -> bool:

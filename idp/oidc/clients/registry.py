@@ -410,7 +410,7 @@ class ClientRecord(OAuthClientMixin):
     ``token_revoked`` and ``subject_locked``: read in the same query when a presented access
     token is given (introspection), so the lookups every introspection needs cost one round
     trip (none when :mod:`~idp.oidc.clients.record_cache` holds both): the same two answers as
-    :func:`idp.oidc.tokens.access.token_state`.
+    :func:`token_standing`.
     """
 
     __slots__ = ("id", "client_id", "enabled", "token_endpoint_auth_method", "scope",
@@ -457,22 +457,46 @@ def client_record(connection, client_id: str | None, *, jti: str | None = None,
     cache.refresh()
     generation = cache.generation
     cached = cache.get(client_id)
-    if cached is None:
-        read = _read(connection, client_id, jti, sub)
-        if read is None:
-            return None
-        cache.put(client_id, read[:2], generation)
-        record = ClientRecord(*read)
-    elif jti is None:
-        return ClientRecord(*cached)
-    elif cache.token_in_good_standing(jti, sub or ""):
-        return ClientRecord(*cached, False, False)
-    else:
-        state = connection.execute(_TOKEN_STATE, {"jti": jti, "sub": sub or "", "now": utcnow()}).one()
-        record = ClientRecord(*cached, bool(state.token_revoked), bool(state.subject_locked))
+    if cached is not None:
+        if jti is None:
+            return ClientRecord(*cached)
+        return ClientRecord(*cached, *_standing(cache, generation, connection, jti, sub or ""))
+    read = _read(connection, client_id, jti, sub)
+    if read is None:
+        return None
+    cache.put(client_id, read[:2], generation)
+    record = ClientRecord(*read)
     if jti is not None and not (record.token_revoked or record.subject_locked):
         cache.put_token_in_good_standing(jti, sub or "", generation)
     return record
+
+
+def token_standing(connection, jti: str, sub: str) -> tuple[bool, bool]:
+    """Whether a presented access token was revoked and whether its citizen's account is
+    locked, as committed by any node: from :mod:`~idp.oidc.clients.record_cache` when it holds
+    the token in good standing, else read on ``connection`` (one query) and kept there when
+    good. Introspection gets the same two answers with its client (:func:`client_record`)."""
+    cache = cache_of(current_app)
+    if cache is None:
+        return _read_standing(connection, jti, sub)
+    cache.refresh()
+    return _standing(cache, cache.generation, connection, jti, sub)
+
+
+def _standing(cache, generation, connection, jti: str, sub: str) -> tuple[bool, bool]:
+    """:func:`token_standing` on a cache already refreshed, ``generation`` taken before any
+    read (a change heard since wins)."""
+    if cache.token_in_good_standing(jti, sub):
+        return False, False
+    revoked, locked = _read_standing(connection, jti, sub)
+    if not (revoked or locked):
+        cache.put_token_in_good_standing(jti, sub, generation)
+    return revoked, locked
+
+
+def _read_standing(connection, jti: str, sub: str) -> tuple[bool, bool]:
+    state = connection.execute(_TOKEN_STATE, {"jti": jti, "sub": sub, "now": utcnow()}).one()
+    return bool(state.token_revoked), bool(state.subject_locked)
 
 
 def _read(connection, client_id: str, jti: str | None, sub: str | None) -> tuple | None:

@@ -25,15 +25,13 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 from joserfc.jws import extract_compact
-from sqlalchemy import bindparam, delete, exists, select
+from sqlalchemy import delete, select
 
 from idp.db import db
 from idp.db.types import utcnow
 from idp.keys import service as keys
-from idp.oidc.clients.record_cache import cache_of
-from idp.oidc.clients.registry import get_client
+from idp.oidc.clients.registry import get_client, token_standing
 from idp.oidc.models import RevokedAccessToken
-from idp.oidc.subject import locked_subject
 from idp.oidc.tokens.acting import still_holds
 
 MAX_TOKEN_LENGTH = 4096
@@ -99,35 +97,6 @@ def unverified_claims(token: str) -> dict:
     """The payload of one of our own freshly made JWTs (to record its ``jti`` and ``exp``)."""
     payload = token.split(".")[1]
     return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-
-
-_REVOKED_TABLE = RevokedAccessToken.__table__
-
-#: Built once, run on the session's connection without the ORM: every presented access token
-#: (UserInfo, introspection, APIs) asks it. One round trip for both things the signature
-#: cannot say: revoked (a primary-key lookup) and the account locked (indexed lookups).
-_TOKEN_STATE = select(
-    exists().where(_REVOKED_TABLE.c.jti == bindparam("jti")).label("revoked"),
-    locked_subject(bindparam("sub"), bindparam("now")).label("locked"))
-
-
-def token_state(jti: str, sub: str) -> tuple[bool, bool]:
-    """Whether the token was revoked and whether its citizen's account is locked, as committed
-    by any node. A token read in good standing is remembered by the client cache
-    (:mod:`idp.oidc.clients.record_cache`, as for introspection), which forgets it the moment
-    any node revokes a token or locks an account; when the cache cannot say, it is read in the
-    request's transaction."""
-    cache = cache_of(current_app)
-    if cache is not None:
-        cache.refresh()
-        generation = cache.generation  # taken before the read: a change heard since wins
-        if cache.token_in_good_standing(jti, sub):
-            return False, False
-    row = db.session.connection().execute(_TOKEN_STATE, {"jti": jti, "sub": sub, "now": utcnow()}).one()
-    revoked, locked = bool(row.revoked), bool(row.locked)
-    if cache is not None and not (revoked or locked):
-        cache.put_token_in_good_standing(jti, sub, generation)
-    return revoked, locked
 
 
 def revoke(jti: str, exp: int | datetime, reason: str) -> None:
@@ -254,7 +223,7 @@ class AccessTokenValidator(JWTBearerTokenValidator):
 
     def validate_token(self, token, scopes, request, **kwargs):
         self.validate_claims(token, scopes, request, **kwargs)
-        revoked, locked = token_state(token["jti"], token["sub"])
+        revoked, locked = token_standing(db.session.connection(), token["jti"], token["sub"])
         self.check_live(token, revoked=revoked, locked=locked, client=get_client(token["client_id"]),
                         represented=still_holds(token))
 

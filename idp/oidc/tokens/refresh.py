@@ -28,8 +28,13 @@ def digest(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
 
 
+def _presentable(token) -> bool:
+    """A value that can be one of our refresh tokens (anything else is looked up nowhere)."""
+    return bool(token) and len(token) <= 200
+
+
 def find(token: str) -> RefreshToken | None:
-    if not token or len(token) > 200:
+    if not _presentable(token):
         return None
     return db.session.scalar(select(RefreshToken).where(RefreshToken.token_digest == digest(token)))
 
@@ -38,7 +43,7 @@ def find_for_exchange(token: str) -> tuple[RefreshToken, str | None, datetime | 
     """:func:`find` with what an exchange needs of its family's citizen (``uid`` and the lock
     ``locked_until``, both None when the account is gone) and of its SSO session (``sid``, None
     without one or once purged), in the same query, as a code redemption reads its code."""
-    if not token or len(token) > 200:
+    if not _presentable(token):
         return None
     return db.session.execute(_FOR_EXCHANGE, {"digest": digest(token)}).first()
 
