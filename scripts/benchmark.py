@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
+import functools
 import json
 import os
 import re
@@ -134,34 +135,13 @@ class Server:
                    "--log-level", "warning"]
         self.process = subprocess.Popen(command, env=self.env, stdout=self.log.open("wb"),
                                         stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise SystemExit(f"the server exited; its log:\n{self.log.read_text()}")
-            try:
-                if httpx.get(f"{self.issuer}/readyz", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        raise SystemExit(f"the server did not become ready; its log:\n{self.log.read_text()}")
+        _wait_ready(self.process, f"{self.issuer}/readyz", self.log)
 
     def cpu_seconds(self) -> float:
         """CPU time (user + system) used so far by the server's processes (granian and its
         worker): divided by the requests served, the cost of one request whatever else the
         machine is doing, which the requests/s of a shared machine are not."""
-        total = 0.0
-        tick = os.sysconf("SC_CLK_TCK")
-        pids = [str(self.process.pid)]
-        pids += subprocess.run(["pgrep", "-P", str(self.process.pid)], capture_output=True,
-                               text=True).stdout.split()
-        for pid in pids:
-            try:
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            total += (int(fields[11]) + int(fields[12])) / tick
-        return total
+        return _tree_cpu_seconds(self.process.pid)
 
     def database_cpu_seconds(self) -> float:
         """CPU time used so far by this machine's PostgreSQL processes (0 on SQLite, whose work
@@ -172,12 +152,7 @@ class Server:
         return _named_cpu_seconds("postgres")
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
+        _stop(self.process)
 
 
 SEED = r"""
@@ -386,6 +361,24 @@ print(n, el, lat[len(lat)//2], lat[min(len(lat)-1, int(len(lat)*0.99))], cpu,
             "params": {"time_cost": int(out[5]), "memory_kib": int(out[6]), "parallelism": int(out[7])}}
 
 
+def measured(target, run) -> dict:
+    """``run()``'s result with ``target``'s CPU time per request (and PostgreSQL's, for idp on
+    it): ``target`` is a :class:`Server` or the peer."""
+    before, database_before = target.cpu_seconds(), target.database_cpu_seconds()
+    result = run()
+    requests = max(result["requests"], 1)
+    result["server_cpu_ms"] = 1000 * (target.cpu_seconds() - before) / requests
+    result["database_cpu_ms"] = 1000 * (target.database_cpu_seconds() - database_before) / requests
+    return result
+
+
+def rotated(sides: list[str], round_number: int) -> list[str]:
+    """The sides in the order they run in this round: which goes first rotates every round,
+    so that the machine's drift within a round favours none."""
+    shift = round_number % len(sides)
+    return sides[shift:] + sides[:shift]
+
+
 class OwnSide:
     """idp on one database, seeded, started, and holding what the request scenarios present:
     a client, tokens from real sign-ins (every citizen has consented once, so the measured
@@ -421,15 +414,8 @@ class OwnSide:
     def stop(self) -> None:
         self.server.stop()
 
-    def measured(self, run, server: Server | None = None) -> dict:
-        """``run``'s result with the server's (and PostgreSQL's) CPU time per request."""
-        server = server or self.server
-        before, database_before = server.cpu_seconds(), server.database_cpu_seconds()
-        result = run()
-        requests = max(result["requests"], 1)
-        result["server_cpu_ms"] = 1000 * (server.cpu_seconds() - before) / requests
-        result["database_cpu_ms"] = 1000 * (server.database_cpu_seconds() - database_before) / requests
-        return result
+    def measured(self, run) -> dict:
+        return measured(self.server, run)
 
     def wrk(self, path: str, script: str = "", env: dict | None = None) -> dict:
         args = self.args
@@ -505,9 +491,9 @@ class OwnSide:
         rs.env["IDP_INSTANCE_DIR"] = self.server.env["IDP_INSTANCE_DIR"]
         rs.start()
         try:
-            return self.measured(lambda: run_wrk(
+            return measured(rs, lambda: run_wrk(
                 rs.issuer + "/token", self.args.duration, self.args.connections, WRK_POST,
-                {"BENCH_BODY": "grant_type=client_credentials", "BENCH_AUTH": self.auth}), rs)
+                {"BENCH_BODY": "grant_type=client_credentials", "BENCH_AUTH": self.auth}))
         finally:
             rs.stop()
             self.server.start()
@@ -535,8 +521,7 @@ def own_server_scenarios(args, workdir: Path) -> dict:
             rounds = 1 if scenario == "signin" or len(sides) == 1 else max(1, args.rounds)
             runs: dict[str, list[dict[str, dict]]] = {side: [] for side in sides}
             for round_number in range(rounds):
-                shift = round_number % len(order)
-                for side in order[shift:] + order[:shift]:
+                for side in rotated(order, round_number):
                     runs[side].append(sides[side].run(scenario))
                     if len(sides) > 1:
                         name, result = next(iter(runs[side][-1].items()))
@@ -812,18 +797,11 @@ def peer_comparison(args, workdir: Path) -> dict:
                 run_wrk(url, 2, args.connections, script, env)
         order = list(targets)
         for round_number in range(args.rounds):
-            # Rotate which side goes first, so drift within a round favours none.
-            shift = round_number % len(order)
             for scenario in wanted:
-                for side in order[shift:] + order[:shift]:
-                    target = targets[side]
+                for side in rotated(order, round_number):
                     url, script, env = sides[side][scenario]
-                    before, database_before = target.cpu_seconds(), target.database_cpu_seconds()
-                    result = run_wrk(url, args.duration, args.connections, script, env)
-                    requests = max(result["requests"], 1)
-                    result["server_cpu_ms"] = 1000 * (target.cpu_seconds() - before) / requests
-                    result["database_cpu_ms"] = (1000 * (target.database_cpu_seconds() - database_before)
-                                                 / requests)
+                    result = measured(targets[side], functools.partial(
+                        run_wrk, url, args.duration, args.connections, script, env))
                     runs[scenario][side].append(result)
                     print(f"round {round_number + 1} {scenario:<14} {side:<11} "
                           f"{result['rps']:>9.0f}/s  non-2xx {result['non_2xx']}", flush=True)
