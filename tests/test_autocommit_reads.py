@@ -1,6 +1,8 @@
-"""UserInfo reads without a transaction of its own on PostgreSQL (:mod:`idp.db.autocommit_reads`):
-no ``BEGIN`` and ``ROLLBACK`` round trips around its one ``SELECT``, and the pooled connection
-goes back to transactions for the next request, which may write."""
+"""UserInfo and refresh run without a transaction of their own on PostgreSQL
+(:mod:`idp.db.autocommit_reads`): no ``BEGIN`` and ``ROLLBACK``/``COMMIT`` round trips around
+UserInfo's one ``SELECT``, or around a refresh's read and its one write (the claim of the token
+and its successor); a reused refresh token's revocation, several writes, takes a transaction
+again; and the pooled connection goes back to transactions for the next request."""
 
 from __future__ import annotations
 
@@ -53,3 +55,34 @@ def test_userinfo_reads_in_autocommit_and_the_pool_gets_transactions_back(postgr
     writes = [(verb, autocommit) for verb, autocommit in seen if verb in ("INSERT", "UPDATE", "DELETE")]
     assert writes and not any(autocommit for _, autocommit in writes)
     assert browser.get("/userinfo", headers=bearer).status_code == 401  # the revocation held
+
+
+def _refresh(browser, client_id, secret, refresh_token):
+    return browser.post("/token", headers=basic(client_id, secret),
+                        data={"grant_type": "refresh_token", "refresh_token": refresh_token})
+
+
+def test_refresh_writes_one_statement_in_autocommit_and_reuse_revokes_in_a_transaction(postgresql):
+    app = postgresql
+    client_id, secret = register(app, scope="openid profile")
+    browser = app.test_client()
+    sign_in(app, browser, make_citizen(app))
+    first = tokens_for(browser, client_id, secret, scope="openid profile")
+    seen, stop = _autocommit_per_statement(app)
+    try:
+        second = _refresh(browser, client_id, secret, first["refresh_token"])
+        assert second.status_code == 200 and second.get_json()["refresh_token"]
+        refresh = list(seen)
+        seen.clear()
+        reuse = _refresh(browser, client_id, secret, first["refresh_token"])
+        assert (reuse.status_code, reuse.get_json()["error"]) == (400, "invalid_grant")
+    finally:
+        stop()
+    # The read, then one statement that claims the token and stores its successor; the audit
+    # event goes through its own connection (the group commit), not this request's.
+    assert [verb for verb, _ in refresh if verb != "SELECT"] == ["WITH"]
+    assert all(autocommit for _, autocommit in refresh), refresh
+    revocation = [(verb, autocommit) for verb, autocommit in seen if verb in ("UPDATE", "INSERT", "DELETE")]
+    assert revocation and not any(autocommit for _, autocommit in revocation)
+    after = _refresh(browser, client_id, secret, second.get_json()["refresh_token"])
+    assert (after.status_code, after.get_json()["error"]) == (400, "invalid_grant")  # the family ended

@@ -8,11 +8,11 @@ from datetime import timedelta
 import pytest
 from authlib.oauth2.rfc7523 import private_key_jwt_sign
 from joserfc.jwk import RSAKey
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from idp.db import db
 from idp.db.types import utcnow
-from idp.oidc.models import AuthorizationCode, RefreshTokenFamily
+from idp.oidc.models import AuthorizationCode, RefreshToken, RefreshTokenFamily
 from tests.oidc_support import (
     ISSUER,
     REDIRECT,
@@ -147,6 +147,34 @@ def test_refresh_token_reuse_revokes_the_family(app, browser, rp, signed_in):
     with app.app_context():
         family = db.session.scalar(select(RefreshTokenFamily))
         assert family.revoked_reason == "refresh_token_reuse"
+
+
+def test_refresh_token_exchanged_concurrently_after_it_was_read_is_reuse(app, browser, rp, signed_in,
+                                                                         monkeypatch):
+    """RFC 9700 §4.14.2: of two requests presenting one refresh token at once, the one that finds
+    it exchanged when it comes to rotate it gets invalid_grant, stores nothing, and revokes the
+    family (the claim and the successor are one atomic step, after the read)."""
+    from idp.oidc.tokens import refresh as families
+
+    first = tokens_for(browser, *rp)
+    read = families.find_for_exchange
+
+    def read_then_exchanged_elsewhere(token):
+        found = read(token)  # seen not yet exchanged; the other request's claim (Core: the
+        tokens = RefreshToken.__table__  # object read keeps what it read)
+        db.session.execute(tokens.update().where(tokens.c.id == found[0].id).values(rotated_at=utcnow()))
+        return found
+
+    monkeypatch.setattr(families, "find_for_exchange", read_then_exchanged_elsewhere)
+    raced = _refresh(browser, rp, first["refresh_token"])
+    assert (raced.status_code, raced.get_json()["error"]) == (400, "invalid_grant")
+    assert "refresh_token" not in raced.get_json()
+    with app.app_context():
+        family = db.session.scalar(select(RefreshTokenFamily))
+        assert family.revoked_reason == "refresh_token_reuse"
+        assert db.session.scalar(select(func.count()).select_from(RefreshToken)) == 1  # no successor
+    userinfo = browser.get("/userinfo", headers={"Authorization": f"Bearer {first['access_token']}"})
+    assert userinfo.status_code == 401
 
 
 def test_refresh_token_is_bound_to_its_client(app, browser, rp, signed_in):

@@ -1,7 +1,10 @@
 """The refresh token grant (RFC 6749 §6) with rotation and reuse detection (RFC 9700 §4.14.2).
 
-Every exchange claims the presented token atomically and issues a new one in the same family;
-a token presented after it was exchanged revokes the family (see :mod:`idp.oidc.tokens.refresh`).
+Every exchange claims the presented token and stores its successor in the same family in one
+atomic step (:func:`idp.oidc.tokens.refresh.rotate`, when the response is saved); a token
+presented after it was exchanged revokes the family (see :mod:`idp.oidc.tokens.refresh`).
+Its only write being that one statement, on PostgreSQL the request runs without a transaction
+of its own (:mod:`idp.db.autocommit_reads`, taken by the token view).
 """
 
 from __future__ import annotations
@@ -26,7 +29,9 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         """The stored token, claimed; None (``invalid_grant``) when it is unknown, another
         client's, revoked, expired (itself or its family, ``IDP_REFRESH_TOKEN_MAX_AGE``), when
         the citizen's account is locked or gone, or when the citizen no longer holds the context
-        the family was issued for (removed from the organisation, the child now of age)."""
+        the family was issued for (removed from the organisation, the child now of age).
+        A token exchanged already is reported as reused here; one exchanged by a concurrent
+        request in the meantime, when the response is saved."""
         found = families.find_for_exchange(refresh_token)
         if found is None:
             return None
@@ -44,7 +49,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         self._acting = resolve(row.family.acting, self._citizen.id)
         if row.family.acting and self._acting is None:
             return None
-        if row.rotated_at is not None or not families.claim(row):
+        if row.rotated_at is not None:
             families.report_reuse(row, client.client_id)
             return None
         return row

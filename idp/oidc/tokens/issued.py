@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from authlib.oauth2.rfc6749.errors import InvalidGrantError
 from sqlalchemy import bindparam
 
 from idp.audit.log import record_after_commit
@@ -35,8 +36,10 @@ def save_token(token: dict, request) -> None:
                                           "jti": claims["jti"], "exp": _exp(claims)})
         if family_id is not None:
             families.add(family_id, started, token["refresh_token"], claims)
-    elif previous is not None and token.get("refresh_token"):
-        families.add(previous.family_id, previous.family.created_at, token["refresh_token"], claims)
+    elif previous is not None and not families.rotate(previous, token.get("refresh_token"), claims):
+        # RFC 9700 §4.14.2: exchanged by a concurrent request since it was read.
+        families.report_reuse(previous, request.client.client_id)
+        raise InvalidGrantError()
     grantee = request.user
     # Group-committed after the token's transaction (idp.audit.log.record_after_commit).
     record_after_commit(**issued_event(

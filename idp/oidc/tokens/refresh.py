@@ -19,6 +19,7 @@ from idp.audit.log import record
 from idp.auth.models import SsoSession
 from idp.citizens.models import Citizen
 from idp.db import db
+from idp.db.autocommit_reads import transaction_from_here
 from idp.db.types import utcnow
 from idp.oidc.models import AuthorizationCode, RefreshToken, RefreshTokenFamily
 from idp.oidc.tokens import access as access_token
@@ -66,12 +67,16 @@ def add(family_id: int, family_created_at: datetime, token: str, access_claims: 
     (:func:`family_end`), so its ``exp`` at introspection is the true one.
     A Core INSERT: every token response with a refresh token writes one, and nothing in the
     request reads it back as an object."""
+    db.session.execute(_INSERT_TOKEN, {"family_id": family_id,
+                                       **_successor(family_created_at, token, access_claims, utcnow())})
+
+
+def _successor(family_created_at: datetime, token: str, access_claims: dict, now: datetime) -> dict:
+    """A new refresh token's row, but for its family."""
     ttl = current_app.config["IDP"].refresh_token_ttl
-    now = utcnow()
-    db.session.execute(_INSERT_TOKEN, {
-        "token_digest": digest(token), "family_id": family_id, "issued_at": now,
-        "expires_at": min(now + timedelta(seconds=ttl), family_end(family_created_at)),
-        "access_jti": access_claims["jti"], "access_expires_at": _at(access_claims["exp"])})
+    return {"token_digest": digest(token), "issued_at": now,
+            "expires_at": min(now + timedelta(seconds=ttl), family_end(family_created_at)),
+            "access_jti": access_claims["jti"], "access_expires_at": _at(access_claims["exp"])}
 
 
 def family_end(created_at: datetime) -> datetime:
@@ -102,12 +107,40 @@ _INSERT_TOKEN = RefreshToken.__table__.insert()
 _INSERT_FAMILY = RefreshTokenFamily.__table__.insert().returning(RefreshTokenFamily.__table__.c.id)
 
 
-def claim(row: RefreshToken) -> bool:
-    """Mark the token exchanged, atomically: False if someone exchanged it first."""
-    result = db.session.execute(
-        update(RefreshToken).where(RefreshToken.id == row.id, RefreshToken.rotated_at.is_(None))
-        .values(rotated_at=utcnow()))
-    return result.rowcount == 1
+def rotate(previous: RefreshToken, token: str | None, access_claims: dict) -> bool:
+    """Mark ``previous`` exchanged and store its successor ``token`` (when the response carries
+    one) atomically: False, and nothing stored, when someone exchanged it first.
+
+    On PostgreSQL one statement does both, so the refresh request needs no transaction of its
+    own (:func:`idp.db.autocommit_reads.statements_commit_alone`): a node that dies after it
+    has either rotated the token or not, never half. On SQLite, two in the request's
+    transaction."""
+    now = utcnow()
+    if token is not None and db.session.get_bind().dialect.name == "postgresql":
+        successor = _successor(previous.family.created_at, token, access_claims, now)
+        return db.session.execute(_CLAIM_AND_ADD, {
+            "previous": previous.id, "now": now,
+            **{f"new_{name}": value for name, value in successor.items()}}).first() is not None
+    claimed = db.session.execute(_CLAIM, {"previous": previous.id, "now": now}).rowcount == 1
+    if claimed and token is not None:
+        add(previous.family_id, previous.family.created_at, token, access_claims)
+    return claimed
+
+
+_TOKENS = RefreshToken.__table__
+_CLAIM = (_TOKENS.update().where(_TOKENS.c.id == bindparam("previous"), _TOKENS.c.rotated_at.is_(None))
+          .values(rotated_at=bindparam("now", type_=_TOKENS.c.rotated_at.type)))
+# WITH claimed AS (UPDATE ... RETURNING family_id) INSERT ... SELECT ... FROM claimed: the
+# successor exists exactly when the claim succeeded (PostgreSQL only: SQLite has no UPDATE
+# inside WITH).
+_CLAIMED = _CLAIM.returning(_TOKENS.c.family_id).cte("claimed")
+_SUCCESSOR = ("token_digest", "issued_at", "expires_at", "access_jti", "access_expires_at")
+# Its parameters are not named after columns: an UPDATE takes such parameters as values to set.
+_CLAIM_AND_ADD = _TOKENS.insert().from_select(
+    ["family_id", *_SUCCESSOR],
+    select(_CLAIMED.c.family_id,
+           *(bindparam(f"new_{name}", type_=_TOKENS.c[name].type) for name in _SUCCESSOR))
+).returning(_TOKENS.c.id)  # the successor's row when stored (psycopg's rowcount is -1 here)
 
 
 def revoke_family(family: RefreshTokenFamily, reason: str) -> None:
@@ -145,7 +178,8 @@ def revoke_families(condition, reason: str, *, codes=None) -> int:
 
 def report_reuse(row: RefreshToken, client_id: str) -> None:
     """RFC 9700 §4.14.2: a rotated token came back. Revoke the family; commit at once so the
-    revocation stands although the request fails."""
+    revocation stands although the request fails (one transaction: several statements)."""
+    transaction_from_here()
     revoke_family(row.family, "refresh_token_reuse")
     record("token.refresh_reuse_detected", actor=f"client:{client_id}", outcome="failure",
            citizen_id=row.family.citizen_id, client_id=client_id,
