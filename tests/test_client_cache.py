@@ -17,6 +17,7 @@ from sqlalchemy import event
 
 from idp.citizens.models import Citizen
 from idp.db import db
+from idp.db.direct import DirectConnection
 from idp.db.types import utcnow
 from idp.oidc.clients.record_cache import cache_of
 from idp.oidc.clients.registry import client_record
@@ -199,15 +200,22 @@ def test_sqlite_reads_the_database_while_the_change_counts_cannot_be_read(app):
 
 
 @pytest.fixture
-def statements(app):
-    """Every statement run through SQLAlchemy, from when the test first asks for the list
-    (``statements.clear()`` starts counting again)."""
+def statements(app, monkeypatch):
+    """Every statement run through SQLAlchemy or on a thread's direct connection
+    (:mod:`idp.db.direct`), from when the test first asks for the list (``statements.clear()``
+    starts counting again)."""
     seen = []
     with app.app_context():
         engine = db.engine
 
     def record(_connection, _cursor, statement, *_args):
         seen.append(statement)
+    direct_execute = DirectConnection.execute
+
+    def record_direct(self, sql, params):
+        seen.append(sql)
+        return direct_execute(self, sql, params)
+    monkeypatch.setattr(DirectConnection, "execute", record_direct)
     event.listen(engine, "before_cursor_execute", record)
     yield seen
     event.remove(engine, "before_cursor_execute", record)

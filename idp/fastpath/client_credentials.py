@@ -17,8 +17,8 @@ from __future__ import annotations
 from flask import Flask
 
 from idp.audit.log import record_grouped
+from idp.db.single_read import single_read_connection
 from idp.fastpath.client_auth import authenticate
-from idp.fastpath.reads import single_read_connection
 from idp.metrics import count_token
 from idp.oidc.grants.client_credentials import refused_scope
 from idp.oidc.server import authorization_server

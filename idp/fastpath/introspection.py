@@ -22,8 +22,8 @@ from __future__ import annotations
 from authlib.oauth2.rfc6750.errors import InvalidTokenError
 from flask import Flask
 
+from idp.db.single_read import single_read_connection
 from idp.fastpath.client_auth import authenticate
-from idp.fastpath.reads import single_read_connection
 from idp.oidc.endpoints.introspection import IntrospectionEndpoint, access_token_answer, may_introspect
 from idp.oidc.tokens.access import ANY_AUDIENCE, AccessTokenValidator
 from idp.oidc.tokens.acting import still_holds

@@ -4,7 +4,7 @@ Every exchange claims the presented token and stores its successor in the same f
 atomic step (:func:`idp.oidc.tokens.refresh.rotate`, when the response is saved); a token
 presented after it was exchanged revokes the family (see :mod:`idp.oidc.tokens.refresh`).
 Its only write being that one statement, on PostgreSQL the request runs without a transaction
-of its own (:mod:`idp.db.autocommit_reads`, taken by the token view).
+of its own (:mod:`idp.db.autocommit`, taken by the token view).
 """
 
 from __future__ import annotations

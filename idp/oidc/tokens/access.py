@@ -28,6 +28,7 @@ from joserfc.jws import extract_compact
 from sqlalchemy import delete, select
 
 from idp.db import db
+from idp.db.single_read import single_read_connection
 from idp.db.types import utcnow
 from idp.keys import service as keys
 from idp.oidc.clients.registry import get_client, token_standing
@@ -223,7 +224,8 @@ class AccessTokenValidator(JWTBearerTokenValidator):
 
     def validate_token(self, token, scopes, request, **kwargs):
         self.validate_claims(token, scopes, request, **kwargs)
-        revoked, locked = token_standing(db.session.connection(), token["jti"], token["sub"])
+        with single_read_connection() as connection:  # none checked out when the cache answers
+            revoked, locked = token_standing(connection, token["jti"], token["sub"])
         self.check_live(token, revoked=revoked, locked=locked, client=get_client(token["client_id"]),
                         represented=still_holds(token))
 

@@ -19,7 +19,7 @@ from idp.audit.log import record
 from idp.auth.models import SsoSession
 from idp.citizens.models import Citizen
 from idp.db import db
-from idp.db.autocommit_reads import transaction_from_here
+from idp.db.autocommit import transaction_from_here
 from idp.db.types import utcnow
 from idp.oidc.models import AuthorizationCode, RefreshToken, RefreshTokenFamily
 from idp.oidc.tokens import access as access_token
@@ -112,7 +112,7 @@ def rotate(previous: RefreshToken, token: str | None, access_claims: dict) -> bo
     one) atomically: False, and nothing stored, when someone exchanged it first.
 
     On PostgreSQL one statement does both, so the refresh request needs no transaction of its
-    own (:func:`idp.db.autocommit_reads.statements_commit_alone`): a node that dies after it
+    own (:func:`idp.db.autocommit.statements_commit_alone`): a node that dies after it
     has either rotated the token or not, never half. On SQLite, two in the request's
     transaction."""
     now = utcnow()

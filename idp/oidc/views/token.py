@@ -10,7 +10,7 @@ from flask import request
 
 from idp.audit.log import discard_after_commit, flush_after_commit
 from idp.db import db
-from idp.db.autocommit_reads import statements_commit_alone
+from idp.db.autocommit import statements_commit_alone
 from idp.metrics import count_token
 from idp.oidc.blueprint import bp
 from idp.oidc.errors import quoted

@@ -4,18 +4,22 @@ Claims are released by the token's scopes only; the response is never cached.
 
 A browser-based client reads every answer cross-origin, the 401s with their ``WWW-Authenticate``
 and ``DPoP-Nonce`` too, after a preflight for its ``Authorization`` and ``DPoP`` headers
-(:mod:`idp.web.cors`)."""
+(:mod:`idp.web.cors`).
+
+The token's standing and the citizen are each one statement on a single read connection
+(:mod:`idp.db.single_read`): on PostgreSQL no pooled connection, no transaction, no ORM; with
+the token's standing and the client cached, one ``SELECT``. The ``address`` and
+``national_id`` scopes read the registry through the ORM as well."""
 
 from __future__ import annotations
 
 from flask import jsonify
 
-from idp.db.autocommit_reads import autocommit_reads
+from idp.db.single_read import single_read_connection
 from idp.oidc.blueprint import bp
-from idp.oidc.claims import user_claims
+from idp.oidc.claims import claims_source, user_claims
 from idp.oidc.clients.registry import get_client
 from idp.oidc.errors import InvalidTokenError
-from idp.oidc.subject import citizen_for_subject
 from idp.oidc.tokens.acting import CONTEXT_CLAIMS
 from idp.oidc.tokens.resource import current_token, error_response, require_access_token
 from idp.web import csrf, no_store
@@ -26,12 +30,12 @@ from idp.web.cors import cross_origin
 @csrf.exempt
 @cross_origin(methods=("GET", "POST"), allow_headers=("Authorization", "DPoP", "Content-Type"),
               expose_headers=("WWW-Authenticate", "DPoP-Nonce"))
-@autocommit_reads
 @require_access_token("openid", allow_body=True)
 def userinfo():
     token = current_token
     client = get_client(token["client_id"])
-    citizen = citizen_for_subject(client, token["sub"])
+    with single_read_connection() as connection:
+        citizen = claims_source(connection, client, token["sub"])
     if citizen is None:
         return error_response(InvalidTokenError(description="The citizen is unknown."))
     claims = user_claims(citizen, token["sub"], token.get("scope", "").split())

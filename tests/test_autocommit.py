@@ -1,15 +1,19 @@
-"""UserInfo and refresh run without a transaction of their own on PostgreSQL
-(:mod:`idp.db.autocommit_reads`): no ``BEGIN`` and ``ROLLBACK``/``COMMIT`` round trips around
-UserInfo's one ``SELECT``, or around a refresh's read and its one write (the claim of the token
-and its successor); a reused refresh token's revocation, several writes, takes a transaction
-again; and the pooled connection goes back to transactions for the next request."""
+"""Requests without a transaction of their own on PostgreSQL: UserInfo reads on the thread's
+own autocommit connection (:mod:`idp.db.single_read`), no pooled connection, no ``BEGIN`` or
+``ROLLBACK``; a refresh runs in autocommit (:mod:`idp.db.autocommit`), its read and its one
+write (the claim of the token and its successor) without ``BEGIN`` and ``COMMIT``; a reused
+refresh token's revocation, several writes, takes a transaction again; and the pooled
+connection goes back to transactions for the next request."""
 
 from __future__ import annotations
+
+import time
 
 import pytest
 from sqlalchemy import event
 
 from idp.db import db
+from idp.oidc.clients.record_cache import cache_of
 from tests.oidc_support import basic, make_citizen, register, sign_in, tokens_for
 
 
@@ -18,6 +22,17 @@ def postgresql(app):
     if not app.config["IDP"].database_url.startswith("postgresql"):
         pytest.skip("SQLite begins no transaction for a read: nothing to leave out")
     return app
+
+
+def _listening(app):
+    """The client cache, listening (so that UserInfo's client comes from it)."""
+    cache = cache_of(app)
+    cache.start(app)
+    deadline = time.monotonic() + 10
+    while not cache.usable():
+        assert time.monotonic() < deadline, "the listener never listened"
+        time.sleep(0.02)
+    return cache
 
 
 def _autocommit_per_statement(app) -> tuple[list[tuple[str, bool]], callable]:
@@ -31,18 +46,21 @@ def _autocommit_per_statement(app) -> tuple[list[tuple[str, bool]], callable]:
     return seen, lambda: event.remove(engine, "before_cursor_execute", record)
 
 
-def test_userinfo_reads_in_autocommit_and_the_pool_gets_transactions_back(postgresql):
+def test_userinfo_reads_outside_the_pool_and_sees_a_revocation_committed_through_it(postgresql):
     app = postgresql
     client_id, secret = register(app, scope="openid profile")
     browser = app.test_client()
     sign_in(app, browser, make_citizen(app))
     tokens = tokens_for(browser, client_id, secret, scope="openid profile")
     bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
+    cache = _listening(app)
     seen, stop = _autocommit_per_statement(app)
     try:
+        assert browser.get("/userinfo", headers=bearer).status_code == 200  # the cache fills
+        seen.clear()
         for _ in range(2):
             answer = browser.get("/userinfo", headers=bearer)
-            assert answer.status_code == 200 and answer.get_json()["sub"]
+            assert answer.status_code == 200 and answer.get_json()["sub"] and answer.get_json()["name"]
         userinfo = list(seen)
         seen.clear()
         # The next request through the same pool writes (the revocation and its audit event).
@@ -51,7 +69,9 @@ def test_userinfo_reads_in_autocommit_and_the_pool_gets_transactions_back(postgr
         assert revoke.status_code == 200
     finally:
         stop()
-    assert userinfo and all(autocommit for _, autocommit in userinfo)
+        cache.stop()
+    assert userinfo == []  # nothing on the pool: the client and the token's standing cached,
+    # the citizen read on the thread's own connection
     writes = [(verb, autocommit) for verb, autocommit in seen if verb in ("INSERT", "UPDATE", "DELETE")]
     assert writes and not any(autocommit for _, autocommit in writes)
     assert browser.get("/userinfo", headers=bearer).status_code == 401  # the revocation held

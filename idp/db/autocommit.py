@@ -2,20 +2,19 @@
 
 A request's first statement makes psycopg send ``BEGIN``, and the end of the request sends
 ``ROLLBACK`` or ``COMMIT``: two round trips to the database, each a wake-up of a backend
-process, around what may be a single statement (UserInfo reads one citizen; a refresh reads its
-token, then claims it and stores its successor in one statement). In autocommit each statement
+process, around what may be a read and a single write (a refresh reads its token, then claims
+it and stores its successor in one statement). In autocommit each statement
 is its own transaction; at PostgreSQL's READ COMMITTED, statements inside one transaction also
 each see what was committed before they started, so a request whose writes are each one
 statement sees and leaves exactly the same. A write made anyway (a DPoP proof's ``jti`` marked
 used without Redis) commits by itself, as its code commits it at once already; a request that
 turns out to need several writes together (a reused refresh token revoking its family) takes a
 transaction again first (:func:`transaction_from_here`). SQLite begins no transaction for
-reads: nothing to do there.
+reads: nothing to do there. (UserInfo, which only reads, takes no pooled connection at all:
+:mod:`idp.db.single_read`.)
 """
 
 from __future__ import annotations
-
-import functools
 
 from idp.db import db
 
@@ -37,13 +36,3 @@ def transaction_from_here() -> None:
     if (session.in_transaction()
             and session.connection().get_execution_options().get("isolation_level") == "AUTOCOMMIT"):
         session.commit()  # nothing to commit: it hands the connection back
-
-
-def autocommit_reads(view):
-    """Decorator for a view that only reads: its session's connection is taken in autocommit
-    (on PostgreSQL), before any statement runs (the decorators inside it run statements too)."""
-    @functools.wraps(view)
-    def wrapper(*args, **kwargs):
-        statements_commit_alone()
-        return view(*args, **kwargs)
-    return wrapper

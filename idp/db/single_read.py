@@ -1,13 +1,15 @@
-"""The connection the fast path reads a client (and a token's state) on.
+"""The connection a request that only reads, one statement at a time, reads on: the fast path's
+client (and its token's state), a presented access token's standing, UserInfo's citizen.
 
-Each fast-path request reads with at most one SELECT, and none when the client comes from the
-client cache (:mod:`idp.oidc.clients.record_cache`): nothing is checked out before a statement
-runs. On PostgreSQL the statement runs on the thread's own autocommit connection
+Such a request reads with a SELECT or two, and none when the answer is cached (the client
+cache, :mod:`idp.oidc.clients.record_cache`): nothing is checked out before a statement runs.
+On PostgreSQL each statement runs on the thread's own autocommit connection
 (:func:`idp.db.direct.thread_connection`): one round trip, no pool checkout, no SQLAlchemy
 execution layer. On SQLite it runs on a pooled connection through SQLAlchemy, in autocommit.
 Either way a single statement sees one snapshot of committed data (READ COMMITTED), so a client
 disabled, or a token revoked, and committed on any node is refused by the next read here.
-Writes (the audit group commit) keep their own connections.
+Writes (the audit group commit) keep their own connections; so does anything read through the
+ORM session in the same request.
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ class ReadConnection:
 
 
 class _Rows:
-    """A psycopg cursor read as SQLAlchemy's result is here: ``all()`` and ``one()``."""
+    """A psycopg cursor read as SQLAlchemy's result is here: ``all()``, ``one()``, ``first()``."""
 
     __slots__ = ("cursor",)
 
@@ -55,6 +57,9 @@ class _Rows:
 
     def all(self) -> list:
         return self.cursor.fetchall()
+
+    def first(self):
+        return self.cursor.fetchone()
 
     def one(self):
         rows = self.cursor.fetchall()
