@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
+import time
 from datetime import date, timedelta
 from urllib.parse import parse_qs, urlsplit
 
@@ -21,6 +22,7 @@ from idp.auth.sessions import COOKIE_NAME, start_session
 from idp.citizens.models import LEVEL_VERIFIED, Citizen, NationalIdentifier, RegistryEntry
 from idp.db import db
 from idp.db.types import utcnow
+from idp.oidc.clients.record_cache import cache_of
 from idp.oidc.clients.registry import create_client
 
 ISSUER = "http://127.0.0.1:8000"
@@ -169,3 +171,16 @@ def tokens_for(browser, client_id: str, secret: str, **params) -> dict:
     response = exchange(browser, client_id, secret, code)
     assert response.status_code == 200, response.get_json()
     return response.get_json()
+
+
+def listening_client_cache(app):
+    """The client cache (:mod:`idp.oidc.clients.record_cache`), on PostgreSQL listening for
+    changes before this returns (tests start it themselves; stop it after)."""
+    cache = cache_of(app)
+    if app.config["IDP"].database_url.startswith("postgresql"):
+        cache.start(app)
+        deadline = time.monotonic() + 10
+        while not cache.usable():
+            assert time.monotonic() < deadline, "the listener never listened"
+            time.sleep(0.02)
+    return cache

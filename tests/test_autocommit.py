@@ -7,14 +7,11 @@ connection goes back to transactions for the next request."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from sqlalchemy import event
 
 from idp.db import db
-from idp.oidc.clients.record_cache import cache_of
-from tests.oidc_support import basic, make_citizen, register, sign_in, tokens_for
+from tests.oidc_support import basic, listening_client_cache, make_citizen, register, sign_in, tokens_for
 
 
 @pytest.fixture
@@ -22,17 +19,6 @@ def postgresql(app):
     if not app.config["IDP"].database_url.startswith("postgresql"):
         pytest.skip("SQLite begins no transaction for a read: nothing to leave out")
     return app
-
-
-def _listening(app):
-    """The client cache, listening (so that UserInfo's client comes from it)."""
-    cache = cache_of(app)
-    cache.start(app)
-    deadline = time.monotonic() + 10
-    while not cache.usable():
-        assert time.monotonic() < deadline, "the listener never listened"
-        time.sleep(0.02)
-    return cache
 
 
 def _autocommit_per_statement(app) -> tuple[list[tuple[str, bool]], callable]:
@@ -46,14 +32,20 @@ def _autocommit_per_statement(app) -> tuple[list[tuple[str, bool]], callable]:
     return seen, lambda: event.remove(engine, "before_cursor_execute", record)
 
 
-def test_userinfo_reads_outside_the_pool_and_sees_a_revocation_committed_through_it(postgresql):
-    app = postgresql
-    client_id, secret = register(app, scope="openid profile")
-    browser = app.test_client()
-    sign_in(app, browser, make_citizen(app))
-    tokens = tokens_for(browser, client_id, secret, scope="openid profile")
+@pytest.fixture
+def signed_in(postgresql):
+    """(app, browser, client id, secret, first token response) of a signed-in citizen."""
+    client_id, secret = register(postgresql, scope="openid profile")
+    browser = postgresql.test_client()
+    sign_in(postgresql, browser, make_citizen(postgresql))
+    return postgresql, browser, client_id, secret, tokens_for(browser, client_id, secret,
+                                                                scope="openid profile")
+
+
+def test_userinfo_reads_outside_the_pool_and_sees_a_revocation_committed_through_it(signed_in):
+    app, browser, client_id, secret, tokens = signed_in
     bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
-    cache = _listening(app)
+    cache = listening_client_cache(app)
     seen, stop = _autocommit_per_statement(app)
     try:
         assert browser.get("/userinfo", headers=bearer).status_code == 200  # the cache fills
@@ -82,12 +74,8 @@ def _refresh(browser, client_id, secret, refresh_token):
                         data={"grant_type": "refresh_token", "refresh_token": refresh_token})
 
 
-def test_refresh_writes_one_statement_in_autocommit_and_reuse_revokes_in_a_transaction(postgresql):
-    app = postgresql
-    client_id, secret = register(app, scope="openid profile")
-    browser = app.test_client()
-    sign_in(app, browser, make_citizen(app))
-    first = tokens_for(browser, client_id, secret, scope="openid profile")
+def test_refresh_writes_one_statement_in_autocommit_and_reuse_revokes_in_a_transaction(signed_in):
+    app, browser, client_id, secret, first = signed_in
     seen, stop = _autocommit_per_statement(app)
     try:
         second = _refresh(browser, client_id, secret, first["refresh_token"])

@@ -23,7 +23,15 @@ from idp.oidc.clients.record_cache import cache_of
 from idp.oidc.clients.registry import client_record
 from idp.oidc.models import Client, ClientSecret, RevokedAccessToken
 from idp.oidc.tokens.access import unverified_claims
-from tests.oidc_support import authorize, basic, make_citizen, register, sign_in, tokens_for
+from tests.oidc_support import (
+    authorize,
+    basic,
+    listening_client_cache,
+    make_citizen,
+    register,
+    sign_in,
+    tokens_for,
+)
 
 #: The documented bound for a change heard through NOTIFY (docs/performance.md: milliseconds;
 #: the test allows a loaded CI machine far more).
@@ -40,23 +48,12 @@ def _bound(app) -> float:
 
 
 @pytest.fixture(autouse=True)
-def _stop_listening(app):
+def _stoplistening_client_cache(app):
     """The listener a test starts stops with it (its database goes with the test)."""
     yield
     cache = cache_of(app)
     if cache is not None:
         cache.stop()
-
-
-def _listening(app):
-    cache = cache_of(app)
-    if _postgresql(app):
-        cache.start(app)
-        deadline = time.monotonic() + 10
-        while not cache.usable():
-            assert time.monotonic() < deadline, "the listener never listened"
-            time.sleep(0.02)
-    return cache
 
 
 def _read(app, client_id, **token):
@@ -96,7 +93,7 @@ def _service(app) -> str:
 
 def test_a_client_disabled_by_another_connection_is_refused_within_the_bound(app):
     client_id = _service(app)
-    _listening(app)
+    listening_client_cache(app)
     first, statements = _read(app, client_id)
     assert first is not None and statements == 1
     again, statements = _read(app, client_id)
@@ -110,7 +107,7 @@ def test_a_new_secret_committed_elsewhere_reaches_the_cache(app):
     """client_secrets has its own trigger: a rotated secret (inserted, the old one given an
     expiry) is seen without the clients row changing."""
     client_id = _service(app)
-    _listening(app)
+    listening_client_cache(app)
     assert len(_read(app, client_id)[0].secrets) == 1
     assert _read(app, client_id)[1] == 0
     with app.app_context():
@@ -124,7 +121,7 @@ def test_a_token_revoked_by_another_connection_is_reported_within_the_bound(app)
     """Introspection's token state (not revoked, citizen not locked) is kept like the client,
     and a revocation committed anywhere voids it (the trigger on revoked_access_tokens)."""
     client_id = _service(app)
-    _listening(app)
+    listening_client_cache(app)
     token = {"jti": "jti-revoked-elsewhere", "sub": "some-subject"}
     assert _read(app, client_id, **token)[0].token_revoked is False
     record, statements = _read(app, client_id, **token)
@@ -144,7 +141,7 @@ def test_a_citizen_locked_by_another_connection_is_reported_within_the_bound(app
     citizen = make_citizen(app)
     with app.app_context():
         uid = db.session.scalar(sa.select(Citizen.uid).where(Citizen.id == citizen))
-    _listening(app)
+    listening_client_cache(app)
     token = {"jti": "jti-of-a-citizen", "sub": uid}
     assert _read(app, client_id, **token)[0].subject_locked is False
     assert _read(app, client_id, **token)[1] == 0
@@ -159,7 +156,7 @@ def test_a_change_elsewhere_of_another_citizen_keeps_the_cache(app):
     writes some) leaves the cache as it was."""
     client_id = _service(app)
     citizen = make_citizen(app)
-    _listening(app)
+    listening_client_cache(app)
     token = {"jti": "jti-kept", "sub": "some-subject"}
     _read(app, client_id, **token)
     _outside(app, sa.update(Citizen.__table__).where(Citizen.id == citizen).values(locale="en"))
@@ -173,7 +170,7 @@ def test_the_cache_reads_the_database_while_its_listener_is_cut_off(app):
     if not _postgresql(app):
         pytest.skip("the listener is PostgreSQL's")
     client_id = _service(app)
-    cache = _listening(app)
+    cache = listening_client_cache(app)
     _read(app, client_id)
     assert _read(app, client_id)[1] == 0
     _outside(app, sa.text(f"SELECT pg_terminate_backend({int(cache.listener.backend_pid)})"))
@@ -182,7 +179,7 @@ def test_the_cache_reads_the_database_while_its_listener_is_cut_off(app):
         assert time.monotonic() < deadline, "a cut-off listener still counted as listening"
         time.sleep(0.005)
     assert _read(app, client_id)[1] == 1 and _read(app, client_id)[1] == 1  # not kept meanwhile
-    _listening(app)  # it connects again by itself
+    listening_client_cache(app)  # it connects again by itself
     _read(app, client_id)
     assert _read(app, client_id)[1] == 0
 
@@ -230,7 +227,7 @@ def test_the_authorization_endpoint_refuses_a_client_disabled_elsewhere_within_t
     (idp.oidc.clients.attached): the second authorization request reads no client row, and a
     client disabled by another connection is refused within the same bound."""
     client_id, _ = register(app)
-    _listening(app)
+    listening_client_cache(app)
     statements.clear()
     browser = app.test_client()
     assert authorize(browser, client_id).status_code == 302  # to the sign-in page
@@ -248,7 +245,7 @@ def test_a_secret_expired_elsewhere_is_refused_at_the_token_endpoints_within_the
     """Client authentication on the Flask path (here revocation) checks the secrets the cache
     holds, which a change to client_secrets anywhere voids."""
     client_id, secret = register(app)
-    _listening(app)
+    listening_client_cache(app)
     browser = app.test_client()
 
     def revoke():
@@ -278,7 +275,7 @@ def test_userinfo_refuses_a_token_revoked_or_a_citizen_locked_elsewhere_within_t
     browser = app.test_client()
     sign_in(app, browser, citizen)
     access_token = tokens_for(browser, client_id, secret)["access_token"]
-    _listening(app)
+    listening_client_cache(app)
     bearer = {"Authorization": f"Bearer {access_token}"}
     assert browser.get("/userinfo", headers=bearer).status_code == 200
     statements.clear()
