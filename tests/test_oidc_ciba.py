@@ -5,6 +5,7 @@ decision in the identity app, the token endpoint's poll answers (§10.1, §11) a
 from __future__ import annotations
 
 import json
+import re
 from datetime import timedelta
 
 import pytest
@@ -83,6 +84,8 @@ def test_poll_mode_request_approve_in_the_app_tokens_issued_once(app, client, ph
     assert listed[0]["service"] == "Tổng đài BHXH"
     assert AN["identifier"] not in json.dumps(listed)  # the login_hint is never shown back
     request_id = listed[0]["request_id"]
+    # 128 random bits in hex: a command line takes it back (never a leading "-", an option)
+    assert re.fullmatch(r"[0-9a-f]{32}", request_id)
     approved = phone.ciba(client, f"/app/ciba/{request_id}", {"action": "approve", "request_id": request_id})
     assert approved.get_json() == {"status": "approved"}
 

@@ -202,7 +202,9 @@ class BackchannelAuthenticationEndpoint(Endpoint):
         interval = current_app.config["IDP"].ciba_poll_interval
         citizen_id = _citizen_for_hint(validated["login_hint"])
         row = CibaRequest(
-            digest=_digest(auth_req_id), request_id=secrets.token_urlsafe(16),
+            # Hex, not base64url: the app shows this id and a command line takes it back
+            # (``wallet approve ID``), where one beginning with "-" would read as an option.
+            digest=_digest(auth_req_id), request_id=secrets.token_hex(16),
             client_pk=validated["client"].id, citizen_id=citizen_id, scope=validated["scope"],
             binding_message=validated["binding_message"], acr_values=validated["acr_values"],
             delivery_mode=validated["mode"], interval=interval, created_at=now,
