@@ -10,6 +10,7 @@ from sqlalchemy import event, select
 from idp.audit.log import verify_chain
 from idp.audit.models import AuditEvent
 from idp.db import db
+from tests import oidc_support as oidc
 from tests.factories import load_registry, make_citizen, sign_in
 from tests.oidc_support import basic, register
 
@@ -142,4 +143,25 @@ def test_a_sign_in_is_not_answered_when_its_audit_event_cannot_be_written(app):
     with app.app_context():
         signins = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "signin")).all()
         assert [event.outcome for event in signins] == ["success"]
+        assert verify_chain()[1] is None
+
+
+def test_a_refresh_is_not_answered_when_its_audit_event_cannot_be_written(app):
+    """A refresh (on PostgreSQL in autocommit, its rotation one statement: idp.db.autocommit)
+    is answered only once its ``token.issued`` event is committed: when the database refuses
+    the event, no token; the presented token was rotated meanwhile, so it now counts as reused,
+    as one whose answer was lost would."""
+    client_id, secret = register(app, scope="openid profile")
+    browser = app.test_client()
+    oidc.sign_in(app, browser, oidc.make_citizen(app))
+    first = oidc.tokens_for(browser, client_id, secret, scope="openid profile")
+    refresh = {"grant_type": "refresh_token", "refresh_token": first["refresh_token"]}
+    issued = _issued_events(app)
+    _refuse_audit_inserts(app, True)
+    _assert_no_token(browser.post("/token", data=refresh, headers=basic(client_id, secret)))
+    assert _issued_events(app) == issued
+    _refuse_audit_inserts(app, False)
+    again = browser.post("/token", data=refresh, headers=basic(client_id, secret))
+    assert (again.status_code, again.get_json()["error"]) == (400, "invalid_grant")
+    with app.app_context():
         assert verify_chain()[1] is None
