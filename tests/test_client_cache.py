@@ -48,7 +48,7 @@ def _bound(app) -> float:
 
 
 @pytest.fixture(autouse=True)
-def _stoplistening_client_cache(app):
+def _stop_listening(app):
     """The listener a test starts stops with it (its database goes with the test)."""
     yield
     cache = cache_of(app)

@@ -17,6 +17,7 @@ from __future__ import annotations
 from sqlalchemy.engine import Connection
 
 from idp.db import db
+from idp.db.autocommit import AUTOCOMMIT
 from idp.db.direct import compiled, thread_connection
 
 
@@ -38,7 +39,7 @@ class ReadConnection:
         if engine.dialect.name == "postgresql":
             return _Rows(thread_connection(engine).execute(compiled(statement, engine), parameters))
         if self.connection is None:
-            self.connection = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            self.connection = engine.connect().execution_options(**AUTOCOMMIT)
         return self.connection.execute(statement, parameters)
 
     def __exit__(self, *exc_info) -> None:

@@ -3,12 +3,12 @@ this server's ``national_id`` and ``assurance`` scopes."""
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import select
 
 from idp.citizens.models import Citizen, NationalIdentifier, RegistryEntry
 from idp.db import db
-from idp.oidc.models import Client, SubjectIdentifier
-from idp.oidc.subject import sector_of
+from idp.oidc.models import Client
+from idp.oidc.subject import designated_by_subject, subject_lookup
 
 
 def _registry(citizen) -> tuple[NationalIdentifier | None, RegistryEntry | None]:
@@ -28,23 +28,15 @@ CLAIM_COLUMNS = ("id", "full_name", "family_name", "given_name", "middle_name", 
 
 
 def claims_source(connection, client: Client, sub: str):
-    """The citizen ``sub`` designates for ``client``, as one row of :data:`CLAIM_COLUMNS` read
-    on ``connection`` (:func:`idp.db.single_read.single_read_connection`), or None: what
-    UserInfo makes its claims of, without loading the citizen through the ORM (which costs
-    several times the read itself). As :func:`idp.oidc.subject.citizen_for_subject`: the
-    ``uid`` for a public subject, the recorded pairwise identifier of the client's sector else."""
-    if client.subject_type == "public":
-        return connection.execute(_BY_UID, {"sub": sub}).first()
-    return connection.execute(_BY_PAIRWISE, {"sector": sector_of(client), "sub": sub}).first()
+    """The citizen ``sub`` designates for ``client`` (as :func:`~idp.oidc.subject.citizen_for_subject`),
+    as one row of :data:`CLAIM_COLUMNS` read on ``connection``
+    (:func:`idp.db.single_read.single_read_connection`), or None: what UserInfo makes its
+    claims of, without loading the citizen through the ORM (which costs several times the read
+    itself)."""
+    return connection.execute(*subject_lookup(_CLAIMS_BY_SUBJECT, client, sub)).first()
 
 
-_CLAIMED = [Citizen.__table__.c[name] for name in CLAIM_COLUMNS]
-_BY_UID = select(*_CLAIMED).where(Citizen.__table__.c.uid == bindparam("sub"))
-_BY_PAIRWISE = (select(*_CLAIMED)
-                .join(SubjectIdentifier.__table__,
-                      SubjectIdentifier.__table__.c.citizen_id == Citizen.__table__.c.id)
-                .where(SubjectIdentifier.__table__.c.sector == bindparam("sector"),
-                       SubjectIdentifier.__table__.c.sub == bindparam("sub")))
+_CLAIMS_BY_SUBJECT = designated_by_subject(*(Citizen.__table__.c[name] for name in CLAIM_COLUMNS))
 
 
 def user_claims(citizen: Citizen, sub: str, scopes: list[str] | set[str]) -> dict:

@@ -68,12 +68,29 @@ _RECORDED = select(SubjectIdentifier.id).where(
     SubjectIdentifier.sector == bindparam("sector"), SubjectIdentifier.sub == bindparam("sub"))
 
 
-def citizen_for_subject(client: Client, sub: str) -> Citizen | None:
+def designated_by_subject(*columns) -> tuple:
+    """Statements selecting ``columns`` of the citizen a ``sub`` designates: (for a public
+    subject, the account's ``uid``; for a pairwise one, the identifier recorded for the
+    client's sector), with bound parameters, built once by each caller; run them with
+    :func:`subject_lookup`."""
+    return (select(*columns).where(_CITIZENS_TABLE.c.uid == bindparam("sub")),
+            select(*columns)
+            .join(_SUBJECTS_TABLE, _SUBJECTS_TABLE.c.citizen_id == _CITIZENS_TABLE.c.id)
+            .where(_SUBJECTS_TABLE.c.sector == bindparam("sector"),
+                   _SUBJECTS_TABLE.c.sub == bindparam("sub")))
+
+
+def subject_lookup(statements: tuple, client: Client, sub: str) -> tuple:
+    """The statement of :func:`designated_by_subject`'s pair for ``client``'s subject type,
+    and its parameters."""
+    by_uid, by_pairwise = statements
     if client.subject_type == "public":
-        return db.session.scalar(select(Citizen).where(Citizen.uid == sub))
-    return db.session.scalar(
-        select(Citizen).join(SubjectIdentifier, SubjectIdentifier.citizen_id == Citizen.id)
-        .where(SubjectIdentifier.sector == sector_of(client), SubjectIdentifier.sub == sub))
+        return by_uid, {"sub": sub}
+    return by_pairwise, {"sector": sector_of(client), "sub": sub}
+
+
+def citizen_for_subject(client: Client, sub: str) -> Citizen | None:
+    return db.session.scalar(*subject_lookup(_CITIZEN_BY_SUBJECT, client, sub))
 
 
 def locked_subject(sub, now):
@@ -95,3 +112,4 @@ def locked_subject(sub, now):
 
 _CITIZENS_TABLE = Citizen.__table__
 _SUBJECTS_TABLE = SubjectIdentifier.__table__
+_CITIZEN_BY_SUBJECT = designated_by_subject(Citizen)

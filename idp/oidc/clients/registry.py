@@ -434,12 +434,11 @@ _CLIENT_RECORD = (
     .select_from(_CLIENTS.outerjoin(_SECRETS, _SECRETS.c.client_pk == _CLIENTS.c.id))
     .where(_CLIENTS.c.client_id == bindparam("client_id")))
 _REVOKED = RevokedAccessToken.__table__
-_TOKEN_STATE = select(
-    exists().where(_REVOKED.c.jti == bindparam("jti")).label("token_revoked"),
-    locked_subject(bindparam("sub"), bindparam("now")).label("subject_locked"))
-_CLIENT_RECORD_AND_TOKEN_STATE = _CLIENT_RECORD.add_columns(
-    exists().where(_REVOKED.c.jti == bindparam("jti")).label("token_revoked"),
-    locked_subject(bindparam("sub"), bindparam("now")).label("subject_locked"))
+#: A presented access token's standing: revoked (a primary-key lookup), its account locked.
+_STANDING = (exists().where(_REVOKED.c.jti == bindparam("jti")).label("token_revoked"),
+             locked_subject(bindparam("sub"), bindparam("now")).label("subject_locked"))
+_TOKEN_STATE = select(*_STANDING)
+_CLIENT_RECORD_AND_TOKEN_STATE = _CLIENT_RECORD.add_columns(*_STANDING)
 
 
 def client_record(connection, client_id: str | None, *, jti: str | None = None,

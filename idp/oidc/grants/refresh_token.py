@@ -4,13 +4,14 @@ Every exchange claims the presented token and stores its successor in the same f
 atomic step (:func:`idp.oidc.tokens.refresh.rotate`, when the response is saved); a token
 presented after it was exchanged revokes the family (see :mod:`idp.oidc.tokens.refresh`).
 Its only write being that one statement, on PostgreSQL the request runs without a transaction
-of its own (:mod:`idp.db.autocommit`, taken by the token view).
+of its own (:mod:`idp.db.autocommit`), from the client's authentication on.
 """
 
 from __future__ import annotations
 
 from authlib.oauth2.rfc6749 import grants
 
+from idp.db.autocommit import statements_commit_alone
 from idp.oidc.grantee import active_ref
 from idp.oidc.grants.authorization_code import AUTH_METHODS, grantee_for
 from idp.oidc.tokens import dpop
@@ -24,6 +25,10 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
     _citizen = None
     _acting = None
     _sid = None
+
+    def validate_token_request(self):
+        statements_commit_alone()  # before the client's authentication reads anything
+        super().validate_token_request()
 
     def authenticate_refresh_token(self, refresh_token):
         """The stored token, claimed; None (``invalid_grant``) when it is unknown, another

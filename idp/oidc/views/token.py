@@ -10,7 +10,6 @@ from flask import request
 
 from idp.audit.log import discard_after_commit, flush_after_commit
 from idp.db import db
-from idp.db.autocommit import statements_commit_alone
 from idp.metrics import count_token
 from idp.oidc.blueprint import bp
 from idp.oidc.errors import quoted
@@ -48,10 +47,6 @@ def token():
     refused = _repeated_parameter()
     if refused is not None:
         return refused
-    if request.form.get("grant_type") == "refresh_token":
-        # Its one write is one statement (idp.oidc.tokens.refresh.rotate): no transaction
-        # round trips around it on PostgreSQL, from the client's authentication on.
-        statements_commit_alone()
     try:
         proven = dpop.token_request_key()  # RFC 9449 §5: the proof, before anything else
     except OAuth2Error as error:
