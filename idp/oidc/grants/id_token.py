@@ -12,11 +12,9 @@ from __future__ import annotations
 from authlib.oidc.core.grants import OpenIDCode
 from authlib.oidc.core.util import create_half_hash
 from flask import current_app
-from joserfc import jwt
-from joserfc.jwk import KeySet
 
 from idp import clock
-from idp.keys import service as keys
+from idp.keys import compact_jws
 
 
 def id_token_alg(client) -> str:
@@ -79,5 +77,4 @@ class IdToken(OpenIDCode):
         at_hash = create_half_hash(token["access_token"], alg)
         if at_hash is not None:
             claims["at_hash"] = at_hash.decode()
-        key = KeySet([keys.signing_key(alg)])
-        return jwt.encode({"alg": alg, "typ": "JWT"}, claims, key, algorithms=[alg])
+        return compact_jws.sign(claims, alg=alg, typ="JWT")

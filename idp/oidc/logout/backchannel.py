@@ -27,8 +27,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from flask import Flask, current_app
-from joserfc import jwt
-from joserfc.jwk import KeySet
 from sqlalchemy import func, select
 
 from idp import clock, process_threads
@@ -38,7 +36,7 @@ from idp.auth.sessions import end_expired_sessions, session_ended
 from idp.citizens.models import Citizen
 from idp.db import db, work_queue
 from idp.db.types import utcnow
-from idp.keys import service as keys
+from idp.keys import compact_jws
 from idp.maintenance import PurgeRule, register_rule
 from idp.oidc.grants.id_token import id_token_alg
 from idp.oidc.models import Client, LogoutDelivery
@@ -82,8 +80,7 @@ def make_logout_token(client: Client, *, sub: str | None, sid: str | None, jti: 
     if sid:
         claims["sid"] = sid
     alg = id_token_alg(client)
-    token = jwt.encode({"alg": alg, "typ": TOKEN_TYPE}, claims, KeySet([keys.signing_key(alg)]),
-                       algorithms=[alg])
+    token = compact_jws.sign(claims, alg=alg, typ=TOKEN_TYPE)
     return token, datetime.fromtimestamp(claims["exp"], UTC)
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import json
 import secrets
+import time
 from datetime import UTC, datetime
 
 from authlib.oauth2.rfc6750 import BearerTokenValidator
@@ -30,6 +31,7 @@ from sqlalchemy import delete, select
 from idp.db import db
 from idp.db.single_read import single_read_connection
 from idp.db.types import utcnow
+from idp.keys import compact_jws
 from idp.keys import service as keys
 from idp.oidc.clients.registry import get_client, token_standing
 from idp.oidc.models import RevokedAccessToken
@@ -53,11 +55,6 @@ class AccessTokenGenerator(JWTBearerTokenGenerator):
         super().__init__(issuer=issuer, alg=alg,
                          refresh_token_generator=lambda **_: secrets.token_urlsafe(32),
                          expires_generator=lambda client, grant_type: access_ttl)
-
-    def get_jwks(self):
-        # A one-key set, so joserfc writes the ``kid`` header (RFC 7515 §4.1.4) that lets
-        # relying parties pick the right JWKS entry across rotations.
-        return KeySet([keys.signing_key(self.alg)])
 
     def get_audiences(self, client, user, scope):
         """RFC 9068 §3: without a ``resource`` parameter, a default resource: this server's APIs."""
@@ -85,6 +82,30 @@ class AccessTokenGenerator(JWTBearerTokenGenerator):
         if jkt:
             claims["cnf"] = {"jkt": jkt}
         return claims
+
+    def access_token_generator(self, client, grant_type, user, scope):
+        """Authlib's claims (RFC 9068 §2.2, in its order), signed by :mod:`idp.keys.compact_jws`
+        rather than by a ``jwt.encode`` that re-checks a fixed header on every token."""
+        now = int(time.time())
+        client_id = client.get_client_id()
+        claims = {
+            "iss": self.issuer,
+            "exp": now + self._get_expires_in(client, grant_type),
+            "client_id": client_id,
+            "iat": now,
+            "jti": self.get_jti(client, grant_type, user, scope),
+            "scope": scope,
+            "sub": str(user.get_user_id()) if user else client_id,
+            "aud": self.get_audiences(client, user, scope),
+        }
+        if auth_time := self.get_auth_time(user):
+            claims["auth_time"] = auth_time
+        if acr := self.get_acr(user):
+            claims["acr"] = acr
+        if amr := self.get_amr(user):
+            claims["amr"] = amr
+        claims.update(self.get_extra_claims(client, grant_type, user, scope))
+        return compact_jws.sign(claims, alg=self.alg, typ="at+jwt")
 
     def generate(self, *args, **kwargs):
         """RFC 9449 §5: a key-bound token is announced as ``token_type: DPoP``."""
