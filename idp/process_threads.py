@@ -6,16 +6,22 @@ worker boot (:func:`idp.server.post_worker_init`); granian, which the Dockerfile
 such hook, so the first request a process serves starts them: :class:`StartThreads` is the
 outermost WSGI layer (:func:`idp.app.create_app` installs it last), crossed by every request
 whichever path answers it (Flask, or :mod:`idp.fastpath` when ``IDP_FAST_PATH`` is on). This is
-the one place they start. Each starter is a dictionary lookup once its thread runs.
+the one place they start. Once they run, a request only compares the clock: the starters (which
+also restart a thread that died, and start new ones in a forked process) are run again at most
+every :data:`CHECK_EVERY` seconds, and at once in a process that was forked since.
 """
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Callable, Iterable
 
 from flask import Flask
 
 _STARTERS = "idp.process_thread_starters"
+#: Seconds between two runs of the starters in one process.
+CHECK_EVERY = 1.0
 
 
 def register(app: Flask, start: Callable[[], object]) -> None:
@@ -34,9 +40,15 @@ class StartThreads:
     def __init__(self, app: Flask, wsgi_app) -> None:
         self.app = app
         self.wsgi_app = wsgi_app
+        #: (process id, monotonic time) of the next run of the starters.
+        self.next_check = (0, 0.0)
 
     def __call__(self, environ: dict, start_response) -> Iterable[bytes]:
-        start_all(self.app)
+        pid, due = self.next_check
+        now = time.monotonic()
+        if now >= due or pid != os.getpid():
+            start_all(self.app)
+            self.next_check = (os.getpid(), now + CHECK_EVERY)
         return self.wsgi_app(environ, start_response)
 
 

@@ -369,6 +369,37 @@ def test_the_first_request_starts_the_background_threads_with_or_without_the_fas
             db.engine.dispose()
 
 
+def test_a_stopped_background_thread_is_started_again_by_a_request_once_the_check_is_due(
+        environ, monkeypatch):
+    """idp.process_threads: requests run the starters at most every CHECK_EVERY seconds (not on
+    each request, the hottest answers being tens of microseconds), so a thread gone is back
+    with the first request after that."""
+    import time
+
+    from idp import create_app, process_threads
+    from idp.maintenance import periodic
+
+    monkeypatch.setattr(process_threads, "CHECK_EVERY", 0.3)
+    node = create_app({**environ, "IDP_PURGE_INTERVAL": "3600"})
+    try:
+        with node.app_context():
+            db.create_all()
+        client = node.test_client()
+        assert client.get("/.well-known/jwks.json").status_code == 200
+        first = node.extensions[periodic._STATE][1]
+        periodic.stop(node)
+        assert client.get("/.well-known/jwks.json").status_code == 200
+        assert periodic._STATE not in node.extensions  # not checked again yet
+        time.sleep(0.35)
+        assert client.get("/.well-known/jwks.json").status_code == 200
+        again = node.extensions[periodic._STATE][1]
+        assert again is not first and again.is_alive()
+    finally:
+        periodic.stop(node)
+        with node.app_context():
+            db.engine.dispose()
+
+
 def test_the_test_clients_app_and_interval_0_never_start_a_purge_thread(app, environ):
     from idp import create_app
     from idp.maintenance import periodic
