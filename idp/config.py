@@ -368,7 +368,9 @@ class Settings:
     argon2_memory_cost: int = _variable("IDP_ARGON2_MEMORY_COST", "65536", _positive_int,
             "argon2id memory in KiB (RFC 9106 section 4: 64 MiB). At least 8 x parallelism.")
     argon2_parallelism: int = _variable("IDP_ARGON2_PARALLELISM", "4", _positive_int,
-            "argon2id lanes (RFC 9106 section 4).")
+            "argon2id lanes (RFC 9106 section 4). A hash computes them on the cores left to it per "
+            "hash run at once: one thread each with `IDP_ARGON2_MAX_CONCURRENT=auto`; the hash is "
+            "the same either way.")
     argon2_max_concurrent: int | None = _variable("IDP_ARGON2_MAX_CONCURRENT", "auto", _auto_or_positive_int,
             "argon2id hashes and verifications one process runs at once; more wait their turn. `auto`: "
             "the cores the process may run on divided by the server's worker processes "

@@ -339,11 +339,12 @@ def argon2_floor(env: dict, duration: int) -> dict:
 import sys, time
 from argon2 import PasswordHasher, Type
 from idp.auth.argon2_memory import KeptMemoryVerifier
+from idp.auth.password import lane_threads
 from idp.config import load_settings
 s = load_settings()
 h = PasswordHasher(time_cost=s.argon2_time_cost, memory_cost=s.argon2_memory_cost,
                    parallelism=s.argon2_parallelism, type=Type.ID)
-kept = KeptMemoryVerifier(h)
+kept = KeptMemoryVerifier(h, lane_threads(s.argon2_max_concurrent))
 stored = h.hash("x")
 n, t0, c0, lat = 0, time.monotonic(), time.process_time(), []
 while time.monotonic() - t0 < float(sys.argv[1]):

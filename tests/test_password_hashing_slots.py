@@ -13,7 +13,7 @@ import pytest
 
 from idp import create_app
 from idp.auth.argon2_memory import KeptMemoryVerifier
-from idp.auth.password import concurrent_hashes, hash_password, verify_password
+from idp.auth.password import concurrent_hashes, hash_password, lane_threads, verify_password
 
 
 @pytest.fixture
@@ -89,6 +89,21 @@ def test_auto_runs_about_one_hash_per_core_of_the_machine(monkeypatch, cores, we
     assert concurrent_hashes(3) == 3  # a number given is kept as it is
 
 
+@pytest.mark.parametrize(("cores", "web_concurrency", "setting", "expected"), [
+    (1, None, None, 1), (8, None, None, 1), (8, "2", None, 1), (8, None, 1, 8), (8, None, 2, 4),
+    (8, "2", 1, 4), (2, None, 4, 1)])
+def test_a_hash_gets_the_cores_left_to_it_as_lane_threads(monkeypatch, cores, web_concurrency,
+                                                         setting, expected):
+    """idp.auth.password.lane_threads: the worker's share of the cores divided among the hashes
+    it runs at once, so a machine runs about one argon2 thread per core; auto: one per hash."""
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(cores)), raising=False)
+    if web_concurrency is None:
+        monkeypatch.delenv("WEB_CONCURRENCY", raising=False)
+    else:
+        monkeypatch.setenv("WEB_CONCURRENCY", web_concurrency)
+    assert lane_threads(setting) == expected
+
+
 def test_auto_is_the_default_and_a_worker_pinned_to_one_core_hashes_one_at_a_time(environ, running,
                                                                                   monkeypatch):
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0}, raising=False)
@@ -97,3 +112,7 @@ def test_auto_is_the_default_and_a_worker_pinned_to_one_core_hashes_one_at_a_tim
     assert app.config["IDP"].argon2_max_concurrent is None
     assert _verified_at_once(app, ["correct horse battery staple"] * 4) == [True] * 4
     assert running["most"] == 1
+    with app.app_context():  # its lanes computed on one thread: no turns taken with itself
+        from idp.auth.password import _hashing
+
+        assert _hashing().kept.threads == 1

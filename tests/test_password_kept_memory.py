@@ -44,6 +44,19 @@ def test_answers_as_argon2_cffi_does(shape, stored, offered):
     assert kept._idle.qsize() == 1  # it ran in kept memory, not through the library
 
 
+@pytest.mark.parametrize("threads", [1, 2, 4, 8])
+def test_the_lanes_on_fewer_threads_give_the_same_answers(threads):
+    """RFC 9106 §3.2: lanes are independent within a segment, so computing four of them on one
+    thread (idp.auth.password.lane_threads on a worker with one core) is the same hash."""
+    hasher = PasswordHasher(time_cost=3, memory_cost=256, parallelism=4, type=Type.ID)
+    kept = KeptMemoryVerifier(hasher, threads)
+    assert kept.threads == min(threads, 4)
+    encoded = hasher.hash(PASSWORDS[1])
+    assert kept.verify(encoded, PASSWORDS[1]) is True
+    assert kept.verify(encoded, PASSWORDS[0]) is False
+    assert kept._idle.qsize() == 1
+
+
 def test_a_hash_made_with_other_parameters_is_verified_by_argon2_cffi(app):
     """Accounts hashed before a parameter change still sign in (and are re-hashed then)."""
     older = PasswordHasher(time_cost=2, memory_cost=128, parallelism=2, type=Type.ID)

@@ -65,10 +65,14 @@ class _Arena:
 
 
 class KeptMemoryVerifier:
-    """Verifies encoded argon2id hashes as ``hasher`` would, in kept memory where it can."""
+    """Verifies encoded argon2id hashes as ``hasher`` would, in kept memory where it can,
+    computing a hash's lanes on ``threads`` threads (by default one per lane, as the library
+    does). The threads change how the lanes are scheduled, never the hash (RFC 9106 §3.2:
+    lanes are computed independently within a segment)."""
 
-    def __init__(self, hasher: PasswordHasher):
+    def __init__(self, hasher: PasswordHasher, threads: int | None = None):
         self.hasher = hasher
+        self.threads = min(threads or hasher.parallelism, hasher.parallelism)
         self._idle: queue.SimpleQueue[_Arena] = queue.SimpleQueue()
         #: Why no arena could be made (no memory to map, or a system that refuses cffi's
         #: callbacks their executable memory): argon2-cffi verifies from then on.
@@ -96,7 +100,7 @@ class KeptMemoryVerifier:
                 "salt": ffi.from_buffer("uint8_t[]", salt), "saltlen": len(salt),
                 "secret": ffi.NULL, "secretlen": 0, "ad": ffi.NULL, "adlen": 0,
                 "t_cost": hasher.time_cost, "m_cost": hasher.memory_cost,
-                "lanes": hasher.parallelism, "threads": hasher.parallelism,
+                "lanes": hasher.parallelism, "threads": self.threads,
                 "version": ARGON2_VERSION, "allocate_cbk": arena.allocate,
                 "free_cbk": arena.release, "flags": 0})
             result = core(context, hasher.type.value)
