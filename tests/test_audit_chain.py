@@ -164,6 +164,63 @@ def test_token_events_are_group_committed_each_before_its_answer_and_the_chain_h
         assert verify_chain() == (total, None)
 
 
+def test_many_threads_sharing_one_group_commit_each_return_once_their_event_is_written(
+        app, monkeypatch):
+    """idp.audit.log._GroupCommit: 12 threads submit at once, again and again, through one
+    committer (one worker's threads). Every submit returns (no waiter left behind when the
+    leader hands over), only after its own event is committed, and a batch whose write fails
+    raises in every thread that waited on it, not just in the leader's."""
+    from idp.audit import log as audit_log
+
+    with app.app_context():
+        committer = audit_log._GroupCommit(db.engine)
+    write = committer._write
+    failing = {"left": 1}
+
+    def write_or_fail(batch):
+        if failing["left"] and len(batch) > 1:
+            failing["left"] -= 1
+            raise RuntimeError("the database refused the batch")
+        write(batch)
+
+    monkeypatch.setattr(committer, "_write", write_or_fail)
+    threads, rounds = 12, 25
+    barrier, returned, refused, errors = threading.Barrier(threads), [], [], []
+
+    def submitter(n: int) -> None:
+        try:
+            with app.app_context():
+                barrier.wait()
+                for i in range(rounds):
+                    tag = f"{n}-{i}"
+                    try:
+                        committer.submit([audit_log._event_fields(
+                            "test.grouped", "system", "success", None, "c", {"tag": tag})])
+                    except RuntimeError:
+                        refused.append(tag)
+                        continue
+                    # committed by the time submit returns: visible on another connection
+                    with db.engine.connect() as other:
+                        assert other.execute(select(func.count()).select_from(AuditEvent).where(
+                            AuditEvent.details["tag"].as_string() == tag)).scalar() == 1
+                    returned.append(tag)
+        except Exception as exc:  # reported by the assertion below
+            errors.append(exc)
+
+    workers = [threading.Thread(target=submitter, args=(n,)) for n in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=120)
+    assert not any(worker.is_alive() for worker in workers), "a submit never returned"
+    assert errors == []
+    assert len(refused) >= 2 and len(returned) + len(refused) == threads * rounds
+    with app.app_context():
+        total = db.session.scalar(select(func.count()).select_from(AuditEvent))
+        assert total == len(returned)  # a refused batch wrote nothing
+        assert verify_chain() == (total, None)
+
+
 def test_two_processes_group_committing_beside_request_transactions_never_fork_the_chain(app, monkeypatch):
     """Two group committers (as two nodes' processes) and plain ``record`` calls append at once.
     On PostgreSQL each committer appends after the head it last wrote in one statement, and

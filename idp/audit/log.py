@@ -293,6 +293,15 @@ class _GroupCommit:
     bigger, the append being one autocommitted statement on PostgreSQL and a short write
     transaction on SQLite, and costs every token the thread switches.
 
+    How the others wait depends on how long a batch takes. On PostgreSQL the leader waits for
+    the WAL flush (a few tenths of a millisecond) while requests queue behind it; it keeps
+    writing batches until the queue is empty (:meth:`_lead`), and each of the others sleeps on
+    its event until its batch is written: one sleep per request. Queued on the flush lock
+    instead, they woke one after another to take it in turn, twice the thread switches (8 per
+    token instead of 4) and ~15 % more CPU per token. On SQLite a batch is a short write in
+    the process itself, and waiting on the lock, then writing the next batch oneself, costs
+    less (0.41 against 0.43 ms per token).
+
     On PostgreSQL the leader remembers where its last batch left the chain (``tip``) and first
     tries :func:`_append_at_tip`: one statement, one round trip, committed by itself. When
     another writer moved the head since (another worker or node, or an event recorded in a
@@ -319,27 +328,60 @@ class _GroupCommit:
         self.tip_connection = DirectConnection(engine) if self.direct else None
 
     def submit(self, events: list[dict[str, Any]]) -> None:
-        items = [(fields, [False, None]) for fields in events]  # [done, error]
+        written = threading.Event()
+        items = [(fields, [False, None, written]) for fields in events]  # [done, error, event]
         with self.queue_lock:
             self.queue.extend(items)
-        while not items[-1][1][0]:
-            with self.flush_lock:
-                if items[-1][1][0]:
-                    break
-                with self.queue_lock:
-                    batch, self.queue = self.queue, []
-                if not batch:
-                    continue
-                error = None
-                try:
-                    self._write([fields for fields, _ in batch])
-                except Exception as exc:  # every waiter of this batch learns of the failure
-                    error = exc
-                for _, state in batch:
-                    state[0], state[1] = True, error
+        if self.direct == "postgresql":
+            if self.flush_lock.acquire(blocking=False):
+                self._lead()
+            if not items[-1][1][0]:
+                # A leader is writing: it writes whatever is queued before it stops, ours too.
+                written.wait()
+        else:
+            while not items[-1][1][0]:
+                with self.flush_lock:
+                    if not items[-1][1][0]:
+                        self._write_queued()
         errors = [state[1] for _, state in items if state[1] is not None]
         if errors:
             raise errors[0]
+
+    def _write_queued(self) -> bool:
+        """Write what is queued as one batch (``flush_lock`` held); False when nothing was."""
+        with self.queue_lock:
+            batch, self.queue = self.queue, []
+        if not batch:
+            return False
+        error = None
+        try:
+            self._write([fields for fields, _ in batch])
+        except BaseException as exc:  # every waiter of this batch learns of the failure
+            error = exc
+        for _, state in batch:
+            state[0], state[1] = True, error
+            state[2].set()
+        if error is not None and not isinstance(error, Exception):
+            raise error  # an interrupt: this thread's own business too
+        return True
+
+    def _lead(self) -> None:
+        """PostgreSQL: write batches while anything is queued (``flush_lock`` held on entry,
+        released on return). The lock is let go before the last look at the queue: an event
+        queued after that look finds the lock free and leads itself."""
+        while True:
+            try:
+                if self._write_queued():
+                    continue
+            except BaseException:
+                self.flush_lock.release()
+                raise
+            self.flush_lock.release()
+            with self.queue_lock:
+                if not self.queue:
+                    return
+            if not self.flush_lock.acquire(blocking=False):
+                return  # another leader took over, and writes what was queued
 
     #: PostgreSQL: appends tried at a head read just before, when the remembered one moved,
     #: before taking the head's lock (several workers of one machine take turns at the head).
