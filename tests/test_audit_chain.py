@@ -16,6 +16,14 @@ from idp.audit.models import AuditEvent
 from idp.db import db
 
 
+def _run_together(workers: list[threading.Thread]) -> None:
+    """Start every thread, then wait for each (two minutes at most)."""
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=120)
+
+
 def test_an_event_with_unicode_nested_details_and_microseconds_verifies_after_a_round_trip(app):
     details = {
         "b": 1, "a": {"z": [1, 2.5, "Nguyễn"], "y": None}, "emoji": "🔐",
@@ -87,10 +95,7 @@ def test_concurrent_writers_never_fork_the_chain(app):
             errors.append(exc)
 
     workers = [threading.Thread(target=writer, args=(n,)) for n in range(threads)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join(timeout=120)
+    _run_together(workers)
     assert errors == []
     with app.app_context():
         assert verify_chain() == (threads * per_thread, None)
@@ -150,10 +155,7 @@ def test_token_events_are_group_committed_each_before_its_answer_and_the_chain_h
             errors.append(exc)
 
     workers = [threading.Thread(target=caller) for _ in range(threads)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join(timeout=120)
+    _run_together(workers)
     assert errors == []
     with app.app_context():
         issued = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "token.issued")).all()
@@ -208,10 +210,7 @@ def test_many_threads_sharing_one_group_commit_each_return_once_their_event_is_w
             errors.append(exc)
 
     workers = [threading.Thread(target=submitter, args=(n,)) for n in range(threads)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join(timeout=120)
+    _run_together(workers)
     assert not any(worker.is_alive() for worker in workers), "a submit never returned"
     assert errors == []
     assert len(refused) >= 2 and len(returned) + len(refused) == threads * rounds
@@ -265,10 +264,7 @@ def test_two_processes_group_committing_beside_request_transactions_never_fork_t
 
     workers = [threading.Thread(target=grouped, args=(c,)) for c in committers]
     workers.append(threading.Thread(target=plain))
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join(timeout=120)
+    _run_together(workers)
     assert errors == []
     with app.app_context():
         total = db.session.scalar(select(func.count()).select_from(AuditEvent))

@@ -74,17 +74,22 @@ def test_an_unknown_account_takes_a_slot_too(app, running):
     assert running["most"] == 2
 
 
+def _machine(monkeypatch, cores: int, web_concurrency: str | None) -> None:
+    """This process may run on ``cores`` cores, shared by ``web_concurrency`` workers."""
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(cores)), raising=False)
+    if web_concurrency is None:
+        monkeypatch.delenv("WEB_CONCURRENCY", raising=False)
+    else:
+        monkeypatch.setenv("WEB_CONCURRENCY", web_concurrency)
+
+
 @pytest.mark.parametrize(("cores", "web_concurrency", "expected"), [
     (1, None, 1), (4, None, 4), (4, "2", 2), (4, "4", 1), (2, "8", 1), (4, "not a number", 4)])
 def test_auto_runs_about_one_hash_per_core_of_the_machine(monkeypatch, cores, web_concurrency,
                                                           expected):
     """IDP_ARGON2_MAX_CONCURRENT=auto (the default): the cores the process may run on, shared
     among the server's worker processes (WEB_CONCURRENCY), at least one."""
-    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(cores)), raising=False)
-    if web_concurrency is None:
-        monkeypatch.delenv("WEB_CONCURRENCY", raising=False)
-    else:
-        monkeypatch.setenv("WEB_CONCURRENCY", web_concurrency)
+    _machine(monkeypatch, cores, web_concurrency)
     assert concurrent_hashes(None) == expected
     assert concurrent_hashes(3) == 3  # a number given is kept as it is
 
@@ -96,11 +101,7 @@ def test_a_hash_gets_the_cores_left_to_it_as_lane_threads(monkeypatch, cores, we
                                                          setting, expected):
     """idp.auth.password.lane_threads: the worker's share of the cores divided among the hashes
     it runs at once, so a machine runs about one argon2 thread per core; auto: one per hash."""
-    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(cores)), raising=False)
-    if web_concurrency is None:
-        monkeypatch.delenv("WEB_CONCURRENCY", raising=False)
-    else:
-        monkeypatch.setenv("WEB_CONCURRENCY", web_concurrency)
+    _machine(monkeypatch, cores, web_concurrency)
     assert lane_threads(setting) == expected
 
 
