@@ -293,14 +293,12 @@ class _GroupCommit:
     bigger, the append being one autocommitted statement on PostgreSQL and a short write
     transaction on SQLite, and costs every token the thread switches.
 
-    How the others wait depends on how long a batch takes. On PostgreSQL the leader waits for
-    the WAL flush (a few tenths of a millisecond) while requests queue behind it; each of them
-    sleeps on its event until its batch is written, and the leader, once its batch is, wakes
-    the first still queued to lead the next (:meth:`_lead`): one sleep per request. Queued on
-    the flush lock instead, they woke one after another to take it in turn, twice the thread
-    switches (8 per token instead of 4) and ~15 % more CPU per token. On SQLite a batch is a short write in
-    the process itself, and waiting on the lock, then writing the next batch oneself, costs
-    less (0.41 against 0.43 ms per token).
+    The others sleep on an event of their own until their batch is written, and the leader,
+    once its batch is, wakes the first request still queued to lead the next (:meth:`_lead`):
+    one sleep per request, and no leader answers late for writing everyone else's batches. On
+    PostgreSQL, where a batch waits for its WAL flush while requests queue behind it, queueing
+    on the flush lock instead woke them one after another to take it in turn: twice the thread
+    switches (8 per token instead of 4) and ~15 % more CPU per token.
 
     On PostgreSQL the leader remembers where its last batch left the chain (``tip``) and first
     tries :func:`_append_at_tip`: one statement, one round trip, committed by itself. When
@@ -332,48 +330,36 @@ class _GroupCommit:
         items = [(fields, [False, None, written]) for fields in events]  # [done, error, event]
         with self.queue_lock:
             self.queue.extend(items)
-        if self.direct == "postgresql":
-            while not items[-1][1][0]:
-                if self.flush_lock.acquire(blocking=False):
-                    self._lead()
-                else:  # its leader sets it once our batch is written, or to hand us the lead
-                    written.wait()
-                    written.clear()
-        else:
-            while not items[-1][1][0]:
-                with self.flush_lock:
-                    if not items[-1][1][0]:
-                        self._write_queued()
+        while not items[-1][1][0]:
+            if self.flush_lock.acquire(blocking=False):
+                self._lead()
+            else:  # its leader sets it once our batch is written, or to hand us the lead
+                written.wait()
+                written.clear()
         errors = [state[1] for _, state in items if state[1] is not None]
         if errors:
             raise errors[0]
 
-    def _write_queued(self) -> bool:
-        """Write what is queued as one batch (``flush_lock`` held); False when nothing was."""
-        with self.queue_lock:
-            batch, self.queue = self.queue, []
-        if not batch:
-            return False
-        error = None
-        try:
-            self._write([fields for fields, _ in batch])
-        except BaseException as exc:  # every waiter of this batch learns of the failure
-            error = exc
-        for _, state in batch:
-            state[0], state[1] = True, error
-            state[2].set()
-        if error is not None and not isinstance(error, Exception):
-            raise error  # an interrupt: this thread's own business too
-        return True
-
     def _lead(self) -> None:
-        """PostgreSQL: write what is queued as one batch (``flush_lock`` held on entry, released
-        on return), then hand the lead to the first event still queued, whose thread is asleep:
+        """Write what is queued as one batch (``flush_lock`` held on entry, released on
+        return), then hand the lead to the first event still queued, whose thread is asleep:
         each leader writes one batch, so none answers late for writing everyone else's. The
         lock is let go before the look at the queue: an event queued after that look finds the
         lock free, and its thread leads itself."""
         try:
-            self._write_queued()
+            with self.queue_lock:
+                batch, self.queue = self.queue, []
+            error = None
+            try:
+                if batch:
+                    self._write([fields for fields, _ in batch])
+            except BaseException as exc:  # every waiter of this batch learns of the failure
+                error = exc
+            for _, state in batch:
+                state[0], state[1] = True, error
+                state[2].set()
+            if error is not None and not isinstance(error, Exception):
+                raise error  # an interrupt: this thread's own business too
         finally:
             self.flush_lock.release()
             with self.queue_lock:
