@@ -109,8 +109,10 @@ class AccessTokenGenerator(JWTBearerTokenGenerator):
 
     def generate(self, *args, **kwargs):
         """RFC 9449 §5: a key-bound token is announced as ``token_type: DPoP``."""
+        from idp.oidc.tokens.dpop import proven_key
+
         token = super().generate(*args, **kwargs)
-        if "cnf" in unverified_claims(token["access_token"]):
+        if proven_key():  # what get_extra_claims bound the token to (cnf)
             token["token_type"] = "DPoP"  # noqa: S105
         return token
 
