@@ -16,8 +16,9 @@ the default's four lane threads than with one.
 A hash runs as a batch computation (Linux ``SCHED_BATCH``, :func:`_as_batch`): it keeps its
 full share of the CPU, but when its threads wake (with several lane threads, argon2 starts
 them afresh for every segment, twelve times a hash by default) the scheduler does not let
-them preempt a request thread that is running; the two still take turns at the core by time slice. Each turn
-of the hash streams argon2id's 64 MiB through the caches, and the request goes on cold:
+them preempt a request thread that is running; the two still take turns at the core by time
+slice. Each turn of the hash streams argon2id's 64 MiB through the caches, and the request
+goes on cold:
 measured in process, the other requests of a sign-in cost half as much CPU again beside a
 running hash.
 
