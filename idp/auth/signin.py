@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 from flask import current_app, redirect, session
 from sqlalchemy import bindparam, exists, select, update
+from sqlalchemy.engine import Row
 from werkzeug.wrappers import Response
 
 from idp import clock
@@ -38,7 +39,7 @@ from idp.auth.models import PasswordCredential, TotpCredential, WebAuthnCredenti
 from idp.auth.password import hash_password, needs_rehash, verify_password
 from idp.auth.sessions import current_session, raise_session, start_session
 from idp.auth.signals import account_locked, signed_in
-from idp.citizens.lookup import find_citizen
+from idp.citizens.lookup import find_signing_in
 from idp.citizens.models import Citizen
 from idp.db import db
 from idp.db.types import utcnow
@@ -65,13 +66,15 @@ class Attempt:
     """
 
     outcome: str
-    citizen: Citizen | None = None
+    #: For ``ok``: the account's ``id``, ``level`` and ``locked_until``
+    #: (:func:`idp.citizens.lookup.find_signing_in`), all the sign-in needs of it.
+    citizen: Row | None = None
     wait_seconds: int = 0
     #: For ``ok``: whether the account has a second factor (read with the password's hash).
     second_factor: bool = False
 
 
-def _fail(citizen: Citizen | None, reason: str, key: str | None) -> lockout.Status | None:
+def _fail(citizen: Row | None, reason: str, key: str | None) -> lockout.Status | None:
     status = lockout.record_failure(key) if key else None
     record("signin", actor="citizen", outcome="failure", citizen_id=citizen.id if citizen else None,
            details={"method": "pwd", "reason": reason})
@@ -85,7 +88,7 @@ def _fail(citizen: Citizen | None, reason: str, key: str | None) -> lockout.Stat
 
 def check_password(username: str, password: str) -> Attempt:
     """Step 1: who is signing in, if the password is right and the account may try now."""
-    citizen = find_citizen(username)
+    citizen = find_signing_in(username)
     key = lockout.account_key(citizen.id if citizen else None, username)
     status = lockout.status(key)
     if lockout.is_blocked(status):
@@ -144,7 +147,7 @@ def has_second_factor(citizen_id: int) -> bool:
 _HAS_SECOND_FACTOR = select(_SECOND_FACTOR)
 
 
-def begin_sign_in(citizen: Citizen, amr: list[str], next_url: str | None, *,
+def begin_sign_in(citizen: Citizen | Row, amr: list[str], next_url: str | None, *,
                   second_factor: bool) -> Response:
     """Step 2: the first factor is verified; remember it and go on.
 
@@ -168,10 +171,12 @@ def pending_sign_in() -> Pending | None:
     return Pending(int(data["citizen_id"]), list(data.get("amr", [])), safe_next(data.get("next")))
 
 
-def complete_sign_in(citizen: Citizen, amr: list[str], acr: str | None = None, *,
+def complete_sign_in(citizen: Citizen | Row, amr: list[str], acr: str | None = None, *,
                      next_url: str | None = None, method: str | None = None,
                      phishing_resistant: bool | None = None, in_place: bool = False) -> Response:
     """Step 3: record the factors in the SSO session, audit, redirect.
+
+    ``citizen``: the account, or a row with its ``id`` and ``level`` (all this reads of it).
 
     ``acr`` is worked out from ``amr`` and the account's level (:func:`acr_reached`) unless
     given. When this browser already has a live session of the same citizen, the factors are
