@@ -27,8 +27,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from flask import current_app, redirect, session
-from sqlalchemy import bindparam, exists, select, update
+from sqlalchemy import ColumnElement, bindparam, exists, select, update
 from sqlalchemy.engine import Row
+from sqlalchemy.orm import load_only
 from werkzeug.wrappers import Response
 
 from idp import clock
@@ -39,7 +40,7 @@ from idp.auth.models import PasswordCredential, TotpCredential, WebAuthnCredenti
 from idp.auth.password import hash_password, needs_rehash, verify_password
 from idp.auth.sessions import current_session, raise_session, start_session
 from idp.auth.signals import account_locked, signed_in
-from idp.citizens.lookup import find_signing_in
+from idp.citizens.lookup import find, narrowed
 from idp.citizens.models import Citizen
 from idp.db import db
 from idp.db.types import utcnow
@@ -66,15 +67,14 @@ class Attempt:
     """
 
     outcome: str
-    #: For ``ok``: the account's ``id``, ``level`` and ``locked_until``
-    #: (:func:`idp.citizens.lookup.find_signing_in`), all the sign-in needs of it.
-    citizen: Row | None = None
+    #: For ``ok``: the account, with only what a sign-in reads of it loaded (:data:`_SIGNING_IN`).
+    citizen: Citizen | None = None
     wait_seconds: int = 0
     #: For ``ok``: whether the account has a second factor (read with the password's hash).
     second_factor: bool = False
 
 
-def _fail(citizen: Row | None, reason: str, key: str | None) -> lockout.Status | None:
+def _fail(citizen: Citizen | None, reason: str, key: str | None) -> lockout.Status | None:
     status = lockout.record_failure(key) if key else None
     record("signin", actor="citizen", outcome="failure", citizen_id=citizen.id if citizen else None,
            details={"method": "pwd", "reason": reason})
@@ -88,7 +88,8 @@ def _fail(citizen: Row | None, reason: str, key: str | None) -> lockout.Status |
 
 def check_password(username: str, password: str) -> Attempt:
     """Step 1: who is signing in, if the password is right and the account may try now."""
-    citizen = find_signing_in(username)
+    found = find(username, _SIGNING_IN, _first)
+    citizen = found.Citizen if found is not None else None
     key = lockout.account_key(citizen.id if citizen else None, username)
     status = lockout.status(key)
     if lockout.is_blocked(status):
@@ -96,8 +97,8 @@ def check_password(username: str, password: str) -> Attempt:
         _fail(citizen, outcome, None)
         return Attempt(outcome, wait_seconds=lockout.wait_seconds(status))
 
-    credential = db.session.execute(_CREDENTIAL, {"citizen_id": citizen.id}).first() if citizen else None
-    if not verify_password(credential.hash if credential else None, password) or citizen is None:
+    stored_hash = found.hash if found is not None else None
+    if not verify_password(stored_hash, password) or citizen is None:
         status = _fail(citizen, "unknown_account" if citizen is None else "bad_password", key)
         wait = lockout.wait_seconds(status)
         if lockout.policy().is_lock(status):
@@ -108,24 +109,34 @@ def check_password(username: str, password: str) -> Attempt:
         _fail(citizen, "disabled", None)
         return Attempt("disabled")
     lockout.reset(key)
-    if needs_rehash(credential.hash):
+    if needs_rehash(stored_hash):
         # Parameters changed (IDP_ARGON2_*): upgrade the hash while the password is at hand.
-        db.session.execute(_REHASH, {"credential_id": credential.id, "new_hash": hash_password(password)})
+        db.session.execute(_REHASH, {"credential_id": found.credential_id,
+                                     "new_hash": hash_password(password)})
         db.session.commit()
-    return Attempt("ok", citizen=citizen, second_factor=bool(credential.second_factor))
+    return Attempt("ok", citizen=citizen, second_factor=bool(found.second_factor))
 
 
-#: An enrolled authenticator app or a registered passkey of the citizen ``:citizen_id``.
-_SECOND_FACTOR = (exists().where(TotpCredential.citizen_id == bindparam("citizen_id"),
-                                 TotpCredential.confirmed_at.is_not(None))
-                  | exists().where(WebAuthnCredential.citizen_id == bindparam("citizen_id")))
+def _second_factor(citizen_id) -> ColumnElement[bool]:
+    """An enrolled authenticator app or a registered passkey of the citizen ``citizen_id``
+    (a bound parameter, or a column to correlate with)."""
+    return (exists().where(TotpCredential.citizen_id == citizen_id, TotpCredential.confirmed_at.is_not(None))
+            | exists().where(WebAuthnCredential.citizen_id == citizen_id))
 
-# Built once, with bound parameters (every password sign-in runs them). The credential is read
-# and, rarely, rewritten as plain columns: the sign-in needs its hash, not an ORM object, and
-# whether a second factor comes next, asked in the same statement.
-_CREDENTIAL = select(PasswordCredential.id, PasswordCredential.hash,
-                     _SECOND_FACTOR.label("second_factor")).where(
-    PasswordCredential.citizen_id == bindparam("citizen_id"))
+
+def _first(statement, params: dict) -> Row | None:
+    return db.session.execute(statement, params).first()
+
+
+# One statement per password sign-in, built once (idp.citizens.lookup.narrowed): the account
+# with only what the sign-in reads of it loaded (its uid too, which the code issued in the same
+# request needs: idp.oidc.grantee.citizen_ref finds it loaded), the password's hash and whether
+# a second factor comes next. The credential is read and, rarely, rewritten as plain columns.
+_SIGNING_IN = narrowed(
+    select(Citizen, PasswordCredential.id.label("credential_id"), PasswordCredential.hash,
+           _second_factor(Citizen.id).label("second_factor"))
+    .outerjoin(PasswordCredential, PasswordCredential.citizen_id == Citizen.id)
+    .options(load_only(Citizen.uid, Citizen.level, Citizen.locked_until)))
 _REHASH = (update(PasswordCredential.__table__)
            .where(PasswordCredential.__table__.c.id == bindparam("credential_id"))
            .values(hash=bindparam("new_hash")))
@@ -144,10 +155,10 @@ def has_second_factor(citizen_id: int) -> bool:
 
 
 #: Both kinds of second factor in one statement (every sign-in asks), built once.
-_HAS_SECOND_FACTOR = select(_SECOND_FACTOR)
+_HAS_SECOND_FACTOR = select(_second_factor(bindparam("citizen_id")))
 
 
-def begin_sign_in(citizen: Citizen | Row, amr: list[str], next_url: str | None, *,
+def begin_sign_in(citizen: Citizen, amr: list[str], next_url: str | None, *,
                   second_factor: bool) -> Response:
     """Step 2: the first factor is verified; remember it and go on.
 
@@ -171,12 +182,10 @@ def pending_sign_in() -> Pending | None:
     return Pending(int(data["citizen_id"]), list(data.get("amr", [])), safe_next(data.get("next")))
 
 
-def complete_sign_in(citizen: Citizen | Row, amr: list[str], acr: str | None = None, *,
+def complete_sign_in(citizen: Citizen, amr: list[str], acr: str | None = None, *,
                      next_url: str | None = None, method: str | None = None,
                      phishing_resistant: bool | None = None, in_place: bool = False) -> Response:
     """Step 3: record the factors in the SSO session, audit, redirect.
-
-    ``citizen``: the account, or a row with its ``id`` and ``level`` (all this reads of it).
 
     ``acr`` is worked out from ``amr`` and the account's level (:func:`acr_reached`) unless
     given. When this browser already has a live session of the same citizen, the factors are

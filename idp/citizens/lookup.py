@@ -5,9 +5,11 @@ Sign-in (:mod:`idp.auth`), the account pages and the admin command all look citi
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 from flask import current_app
 from sqlalchemy import Select, bindparam, select
-from sqlalchemy.engine import Row
 
 from idp.citizens.contacts import normalise_email, normalise_phone
 from idp.citizens.models import Citizen, NationalIdentifier
@@ -16,6 +18,7 @@ from idp.db.types import nfc
 from idp.identifiers import IdentifierScheme, InvalidIdentifier, get_scheme
 
 MAX_USERNAME_LENGTH = 254
+T = TypeVar("T")
 
 
 def scheme() -> IdentifierScheme:
@@ -25,17 +28,14 @@ def scheme() -> IdentifierScheme:
 
 def find_citizen(username: str) -> Citizen | None:
     """The citizen a sign-in name designates: national number, email or phone, in that order."""
-    return _find(username, _CITIZEN, db.session.scalar)
+    return find(username, _CITIZEN, db.session.scalar)
 
 
-def find_signing_in(username: str) -> Row | None:
-    """The same citizen as :func:`find_citizen`, as the columns a password check and the SSO
-    session need (``id``, ``level``, ``locked_until``): every password sign-in looks an account
-    up, and loading the whole account as an ORM object cost a tenth of the request."""
-    return _find(username, _SIGNING_IN, _row)
-
-
-def _find(username: str, statements: tuple[Select, Select, Select], fetch):
+def find(username: str, statements: tuple[Select, Select, Select],
+         fetch: Callable[[Select, dict], T]) -> T | None:
+    """What ``fetch`` (``db.session.scalar``, or a function returning a row) reads with the
+    one of ``statements`` (built by :func:`narrowed`) that matches the kind of sign-in name:
+    national number, email or phone, in that order. None when nothing matches."""
     by_identifier, by_email, by_phone = statements
     username = nfc(username or "").strip()
     if not username or len(username) > MAX_USERNAME_LENGTH:
@@ -58,19 +58,16 @@ def _find(username: str, statements: tuple[Select, Select, Select], fetch):
     return fetch(by_phone, {"phone": phone})
 
 
-def _row(statement: Select, params: dict) -> Row | None:
-    return db.session.execute(statement, params).first()
-
-
-def _statements(*columns) -> tuple[Select, Select, Select]:
-    # Built once, with bound parameters: every password sign-in runs one of them, and building
-    # the statement anew each time costs as much as running it.
-    return (select(*columns).join(NationalIdentifier, NationalIdentifier.citizen_id == Citizen.id)
+def narrowed(base: Select) -> tuple[Select, Select, Select]:
+    """``base`` (a select from ``citizens``, maybe joined to more) narrowed to the citizen of a
+    national number, of an email, of a phone: the statements :func:`find` takes. Build them
+    once, with their bound parameters: building a statement anew each time costs as much as
+    running it, and every sign-in runs one."""
+    return (base.join(NationalIdentifier, NationalIdentifier.citizen_id == Citizen.id)
             .where(NationalIdentifier.scheme == bindparam("scheme"),
                    NationalIdentifier.value == bindparam("value")),
-            select(*columns).where(Citizen.email == bindparam("email")),
-            select(*columns).where(Citizen.phone == bindparam("phone")))
+            base.where(Citizen.email == bindparam("email")),
+            base.where(Citizen.phone == bindparam("phone")))
 
 
-_CITIZEN = _statements(Citizen)
-_SIGNING_IN = _statements(Citizen.id, Citizen.level, Citizen.locked_until)
+_CITIZEN = narrowed(select(Citizen))
