@@ -11,7 +11,16 @@ import pytest
 from sqlalchemy import event
 
 from idp.db import db
-from tests.oidc_support import basic, listening_client_cache, make_citizen, register, sign_in, tokens_for
+from tests.oidc_support import (
+    basic,
+    code_for,
+    exchange,
+    listening_client_cache,
+    make_citizen,
+    register,
+    sign_in,
+    tokens_for,
+)
 
 
 @pytest.fixture
@@ -94,3 +103,27 @@ def test_refresh_writes_one_statement_in_autocommit_and_reuse_revokes_in_a_trans
     assert revocation and not any(autocommit for _, autocommit in revocation)
     after = _refresh(browser, client_id, secret, second.get_json()["refresh_token"])
     assert (after.status_code, after.get_json()["error"]) == (400, "invalid_grant")  # the family ended
+
+
+def test_code_redemption_reads_then_claims_and_stores_in_one_statement_in_autocommit(signed_in):
+    app, browser, client_id, secret, _ = signed_in
+    code = code_for(browser, client_id, scope="openid profile")["code"]
+    seen, stop = _autocommit_per_statement(app)
+    try:
+        redeemed = exchange(browser, client_id, secret, code)
+        assert redeemed.status_code == 200 and redeemed.get_json()["refresh_token"]
+        redemption = list(seen)
+        seen.clear()
+        again = exchange(browser, client_id, secret, code)
+        assert (again.status_code, again.get_json()["error"]) == (400, "invalid_grant")
+    finally:
+        stop()
+    # The code read, then the claim with the family and its token (WITH ... INSERT); the audit
+    # event goes through the group commit's own connection.
+    assert [verb for verb, _ in redemption if verb != "SELECT"] == ["WITH"]
+    assert all(autocommit for _, autocommit in redemption), redemption
+    revocation = [(verb, autocommit) for verb, autocommit in seen if verb in ("UPDATE", "INSERT", "DELETE")]
+    assert revocation and not any(autocommit for _, autocommit in revocation)
+    refreshed = browser.post("/token", headers=basic(client_id, secret), data={
+        "grant_type": "refresh_token", "refresh_token": redeemed.get_json()["refresh_token"]})
+    assert (refreshed.status_code, refreshed.get_json()["error"]) == (400, "invalid_grant")

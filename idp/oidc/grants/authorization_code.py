@@ -1,8 +1,11 @@
 """The authorization code grant (RFC 6749 §4.1; OIDC Core §3.1.3) on Authlib's grant.
 
 Codes are 256-bit random values stored as SHA-256 digests, valid ``IDP_AUTHORIZATION_CODE_TTL``
-seconds (60 by default) and single-use: a code is claimed atomically when presented, and a
-code presented again makes the server revoke what was issued from it (RFC 6749 §4.1.2).
+seconds (60 by default) and single-use: a code is claimed atomically with what it yields
+(:mod:`idp.oidc.tokens.issued`), and a code presented again makes the server revoke what was
+issued from it (RFC 6749 §4.1.2). Its only write being that claim, on PostgreSQL the
+redemption runs without a transaction of its own (:mod:`idp.db.autocommit`), from the
+client's authentication on.
 """
 
 from __future__ import annotations
@@ -14,21 +17,20 @@ from datetime import timedelta
 from authlib.oauth2.rfc6749 import grants
 from authlib.oauth2.rfc6749.errors import InvalidGrantError
 from flask import current_app
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, select
 
-from idp.audit.log import record
 from idp.auth.models import SsoSession
 from idp.citizens.models import Citizen
 from idp.db import db
+from idp.db.autocommit import statements_commit_alone
 from idp.db.types import utcnow
 from idp.oidc.authorization import claims_parameter
 from idp.oidc.clients import fapi2
 from idp.oidc.grantee import CitizenRef, Grantee, active_ref
-from idp.oidc.models import AuthorizationCode, RefreshTokenFamily
-from idp.oidc.tokens import access as access_token
+from idp.oidc.models import AuthorizationCode
 from idp.oidc.tokens import dpop
-from idp.oidc.tokens import refresh as refresh_token
 from idp.oidc.tokens.acting import claims_for, subject_of
+from idp.oidc.tokens.issued import revoke_issued_from
 from idp.orgs.context import Acting, resolve
 
 AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
@@ -47,16 +49,11 @@ def grantee_for(citizen: Citizen | CitizenRef, client, *, session_id, sid, auth_
 
 # Built once, with bound parameters: every code redemption runs them. The code is read with
 # what the grant needs of its citizen (uid, lock) and of its session (``sid``) in one query.
-# The claim is a Core UPDATE of the table (the ORM's version would also look for the row in
-# the session to synchronise it; nothing reads ``used_at`` back in this request).
 _CODE = (select(AuthorizationCode, Citizen.uid, Citizen.locked_until, SsoSession.sid)
          .outerjoin(Citizen, Citizen.id == AuthorizationCode.citizen_id)
          .outerjoin(SsoSession, SsoSession.id == AuthorizationCode.session_id)
          .where(AuthorizationCode.code_digest == bindparam("digest")))
-_CODES = AuthorizationCode.__table__
-_CLAIM = (update(_CODES).where(_CODES.c.id == bindparam("code_id"), _CODES.c.used_at.is_(None))
-          .values(used_at=bindparam("now")))
-_INSERT_CODE = _CODES.insert()
+_INSERT_CODE = AuthorizationCode.__table__.insert()
 
 
 class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
@@ -94,9 +91,14 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             "acting": grantee.acting.ref if grantee.acting is not None else None,
         })
 
+    def validate_token_request(self):
+        statements_commit_alone()  # before the client's authentication reads anything
+        super().validate_token_request()
+
     def query_authorization_code(self, code, client):
-        """Find and claim the code. RFC 6749 §4.1.2: on a second use, deny the request and
-        revoke the tokens issued from the first (committed now, whatever follows)."""
+        """Find the code (it is claimed when the tokens it yields are stored). RFC 6749 §4.1.2:
+        on a second use, deny the request and revoke the tokens issued from the first
+        (committed now, whatever follows)."""
         if not code or len(code) > 200:
             return None
         found = db.session.execute(_CODE, {"digest": code_digest(code)}).first()
@@ -108,27 +110,15 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         self._sid = found.sid
         if not dpop.code_key_matches(row):
             return None  # RFC 9449 §10: not the key the code is bound to (the code stays usable)
-        claimed = db.session.execute(_CLAIM, {"code_id": row.id, "now": utcnow()}).rowcount == 1
-        if not claimed:
-            self._revoke_issued(row, client)
+        if row.used_at is not None:
+            revoke_issued_from(row.id, client)
             raise InvalidGrantError("The authorization code was already used.")
         if row.expires_at <= utcnow():
             raise InvalidGrantError("The authorization code has expired.")
         return row
 
-    def _revoke_issued(self, row: AuthorizationCode, client) -> None:
-        db.session.rollback()
-        row = db.session.get(AuthorizationCode, row.id)
-        if row.access_jti and row.access_expires_at and row.access_expires_at > utcnow():
-            access_token.revoke(row.access_jti, row.access_expires_at, "code_reuse")
-        if row.family_id is not None:
-            refresh_token.revoke_family(db.session.get(RefreshTokenFamily, row.family_id), "code_reuse")
-        record("token.code_reuse_detected", actor=f"client:{client.client_id}", outcome="failure",
-               citizen_id=row.citizen_id, client_id=client.client_id)
-        db.session.commit()
-
     def delete_authorization_code(self, authorization_code):
-        """Already claimed in :meth:`query_authorization_code`; the row stays so a reuse is seen."""
+        """Claimed when the tokens were stored; the row stays so a reuse is seen."""
 
     def authenticate_user(self, authorization_code: AuthorizationCode):
         """The grantee; None (``invalid_grant``) when the account is gone or was locked since

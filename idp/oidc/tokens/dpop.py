@@ -33,10 +33,8 @@ from flask import current_app, g, request
 from joserfc import jws
 from joserfc.errors import JoseError
 from joserfc.jwk import import_key
-from sqlalchemy import bindparam
 
 from idp import clock
-from idp.db import db
 from idp.oidc.clients.fapi2 import ALGORITHMS as FAPI_ALGORITHMS
 from idp.oidc.clients.fapi2 import is_fapi2
 from idp.oidc.models import RefreshTokenFamily
@@ -222,17 +220,11 @@ def _require_proof(sender, client=None, grant=None, **_kwargs) -> None:
 client_authenticated.connect(_require_proof, weak=False)
 
 
-_FAMILIES = RefreshTokenFamily.__table__
-_BIND_FAMILY = (_FAMILIES.update().where(_FAMILIES.c.id == bindparam("family_id"))
-                .values(dpop_jkt=bindparam("jkt")))
-
-
-def bind_family(family_id: int | None, client) -> None:
-    """RFC 9449 §5: a public client's refresh tokens are bound to the key of the proof that
-    obtained them (a confidential client's are bound by its authentication already)."""
-    jkt = proven_key()
-    if family_id is not None and jkt is not None and client.is_public:
-        db.session.execute(_BIND_FAMILY, {"family_id": family_id, "jkt": jkt})
+def family_key(client) -> str | None:
+    """RFC 9449 §5: the key a new family of refresh tokens is bound to: a public client's are
+    bound to the key of the proof that obtained them (a confidential client's are bound by
+    its authentication already)."""
+    return proven_key() if client.is_public else None
 
 
 def refresh_allowed(family: RefreshTokenFamily) -> bool:

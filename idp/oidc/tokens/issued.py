@@ -3,6 +3,15 @@
 The access token itself is never stored (it is a self-contained JWT); its ``jti`` and expiry
 are kept beside the code or refresh token it came with, so that revoking those (code reuse,
 refresh reuse, RFC 7009) can revoke it too. Refresh tokens are stored as digests.
+
+A code is claimed here, when what it yields is stored, in the same step (:func:`_redeem`):
+the code marked used with the access token's ``jti``, the refresh-token family started with
+its first token. On PostgreSQL that is one statement and the request has no transaction of
+its own (:mod:`idp.db.autocommit`; the grant reads the code, then this writes): two round
+trips to the database for the whole redemption, where a transaction around five statements
+took seven. A code redeemed by a concurrent request between the read and the claim is
+caught by the claim (``used_at IS NULL``), nothing of this request is stored, and what the
+other request issued is revoked (RFC 6749 §4.1.2), as for a code presented twice in turn.
 """
 
 from __future__ import annotations
@@ -10,12 +19,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from authlib.oauth2.rfc6749.errors import InvalidGrantError
-from sqlalchemy import bindparam
+from sqlalchemy import bindparam, func, select
 
-from idp.audit.log import record_after_commit
+from idp.audit.log import record, record_after_commit
 from idp.db import db
 from idp.db.types import utcnow
-from idp.oidc.models import AuthorizationCode
+from idp.oidc.models import AuthorizationCode, RefreshToken, RefreshTokenFamily
+from idp.oidc.tokens import access as access_token
 from idp.oidc.tokens import dpop
 from idp.oidc.tokens import refresh as families
 from idp.oidc.tokens.access import unverified_claims
@@ -28,14 +38,9 @@ def save_token(token: dict, request) -> None:
     code = request.authorization_code
     previous = request.refresh_token
     if code is not None:
-        # The family first (its INSERT returns its id), then what the code row must know to
-        # revoke on reuse, in one Core UPDATE (no ORM flush: nothing reads them back here).
-        family_id, started = families.start_family(code) if token.get("refresh_token") else (None, None)
-        dpop.bind_family(family_id, request.client)
-        db.session.execute(_CODE_ISSUED, {"code_id": code.id, "family_id": family_id,
-                                          "jti": claims["jti"], "exp": _exp(claims)})
-        if family_id is not None:
-            families.add(family_id, started, token["refresh_token"], claims)
+        if not _redeem(code, token.get("refresh_token"), claims, dpop.family_key(request.client)):
+            revoke_issued_from(code.id, request.client)
+            raise InvalidGrantError("The authorization code was already used.")
     elif previous is not None and not families.rotate(previous, token.get("refresh_token"), claims):
         # RFC 9700 §4.14.2: exchanged by a concurrent request since it was read.
         families.report_reuse(previous, request.client.client_id)
@@ -57,10 +62,72 @@ def issued_event(client_id: str, grant_type: str, token: dict, jti: str, *,
                         "refresh": bool(token.get("refresh_token"))}}
 
 
+def _redeem(code: AuthorizationCode, refresh: str | None, claims: dict, dpop_jkt: str | None) -> bool:
+    """Claim ``code`` and store what it yields: the access token's ``jti`` and expiry on the
+    code, and with a ``refresh`` token a new family (bound to ``dpop_jkt``) holding it. False,
+    and nothing stored, when the code was claimed since it was read."""
+    now = utcnow()
+    claim = {"b_code": code.id, "b_now": now, "b_jti": claims["jti"], "b_exp": _exp(claims)}
+    if refresh is None:
+        return db.session.execute(_CLAIM, {**claim, "b_family": None}).rowcount == 1
+    first = families.successor(now, refresh, claims, now)
+    if db.session.get_bind().dialect.name == "postgresql":
+        family = families.family_values(code, dpop_jkt, now)
+        return db.session.execute(_CLAIM_AND_START, {
+            **claim, **{f"f_{name}": value for name, value in family.items()},
+            **{f"t_{name}": value for name, value in first.items()}}).first() is not None
+    # SQLite (no UPDATE inside WITH): the family first, for its id, in the request's
+    # transaction, which the caller rolls back when the claim fails.
+    family_id = families.start_family(code, dpop_jkt, now)
+    if db.session.execute(_CLAIM, {**claim, "b_family": family_id}).rowcount != 1:
+        return False
+    db.session.execute(_INSERT_TOKEN, {"family_id": family_id, **first})
+    return True
+
+
+def revoke_issued_from(code_id: int, client) -> None:
+    """RFC 6749 §4.1.2: a code presented again; revoke the tokens issued from it (committed
+    now, whatever the request answers)."""
+    db.session.rollback()  # nothing of this request is kept
+    row = db.session.get(AuthorizationCode, code_id)
+    if row.access_jti and row.access_expires_at and row.access_expires_at > utcnow():
+        access_token.revoke(row.access_jti, row.access_expires_at, "code_reuse")
+    if row.family_id is not None:
+        families.revoke_family(db.session.get(RefreshTokenFamily, row.family_id), "code_reuse")
+    record("token.code_reuse_detected", actor=f"client:{client.client_id}", outcome="failure",
+           citizen_id=row.citizen_id, client_id=client.client_id)
+    db.session.commit()
+
+
 _CODES = AuthorizationCode.__table__
-_CODE_ISSUED = (_CODES.update().where(_CODES.c.id == bindparam("code_id"))
-                .values(family_id=bindparam("family_id"), access_jti=bindparam("jti"),
-                        access_expires_at=bindparam("exp")))
+_FAMILIES = RefreshTokenFamily.__table__
+_TOKENS = RefreshToken.__table__
+_INSERT_TOKEN = _TOKENS.insert()
+# Parameters are not named after columns: an UPDATE takes such parameters as values to set.
+_CLAIM_BASE = _CODES.update().where(_CODES.c.id == bindparam("b_code"), _CODES.c.used_at.is_(None))
+_CLAIM_VALUES = {"used_at": bindparam("b_now", type_=_CODES.c.used_at.type),
+                 "access_jti": bindparam("b_jti", type_=_CODES.c.access_jti.type),
+                 "access_expires_at": bindparam("b_exp", type_=_CODES.c.access_expires_at.type)}
+_CLAIM = _CLAIM_BASE.values(**_CLAIM_VALUES, family_id=bindparam("b_family", type_=_CODES.c.family_id.type))
+# PostgreSQL: WITH claimed AS (UPDATE codes ... family_id = nextval(...) RETURNING family_id),
+# family AS (INSERT families SELECT claimed.family_id, ... RETURNING id) INSERT INTO
+# refresh_tokens SELECT family.id, ...: the family and its token exist exactly when the claim
+# succeeded. The code names the family before the family's row is written in the same
+# statement; its foreign key is checked at the statement's end.
+_CLAIMED = (_CLAIM_BASE.values(**_CLAIM_VALUES, family_id=func.nextval(
+    func.pg_get_serial_sequence(_FAMILIES.name, "id"))).returning(_CODES.c.family_id).cte("claimed"))
+_FAMILY_COLUMNS = ("client_pk", "citizen_id", "session_id", "scope", "auth_time", "acr", "amr",
+                   "created_at", "acting", "dpop_jkt")
+_STARTED = _FAMILIES.insert().from_select(
+    ["id", *_FAMILY_COLUMNS],
+    select(_CLAIMED.c.family_id,
+           *(bindparam(f"f_{name}", type_=_FAMILIES.c[name].type) for name in _FAMILY_COLUMNS))
+).returning(_FAMILIES.c.id).cte("family")
+_TOKEN_COLUMNS = ("token_digest", "issued_at", "expires_at", "access_jti", "access_expires_at")
+_CLAIM_AND_START = _TOKENS.insert().from_select(
+    ["family_id", *_TOKEN_COLUMNS],
+    select(_STARTED.c.id, *(bindparam(f"t_{name}", type_=_TOKENS.c[name].type) for name in _TOKEN_COLUMNS))
+).returning(_TOKENS.c.id)  # the token's row when stored (psycopg's rowcount is -1 here)
 
 
 def _exp(claims: dict) -> datetime:

@@ -68,10 +68,10 @@ def add(family_id: int, family_created_at: datetime, token: str, access_claims: 
     A Core INSERT: every token response with a refresh token writes one, and nothing in the
     request reads it back as an object."""
     db.session.execute(_INSERT_TOKEN, {"family_id": family_id,
-                                       **_successor(family_created_at, token, access_claims, utcnow())})
+                                       **successor(family_created_at, token, access_claims, utcnow())})
 
 
-def _successor(family_created_at: datetime, token: str, access_claims: dict, now: datetime) -> dict:
+def successor(family_created_at: datetime, token: str, access_claims: dict, now: datetime) -> dict:
     """A new refresh token's row, but for its family."""
     ttl = current_app.config["IDP"].refresh_token_ttl
     return {"token_digest": digest(token), "issued_at": now,
@@ -93,14 +93,17 @@ def is_expired(row: RefreshToken, now: datetime | None = None) -> bool:
     return row.expires_at <= now or family_end(row.family.created_at) <= now
 
 
-def start_family(code: AuthorizationCode) -> tuple[int, datetime]:
-    """Start the family of refresh tokens issued from ``code``; its id and creation time (one
-    INSERT ... RETURNING, where an ORM object would need a flush of its own to learn it)."""
-    now = utcnow()
-    return db.session.execute(_INSERT_FAMILY, {
-        "client_pk": code.client_pk, "citizen_id": code.citizen_id, "session_id": code.session_id,
-        "scope": code.scope, "auth_time": code.auth_time, "acr": code.acr,
-        "amr": list(code.amr), "created_at": now, "acting": code.acting}).scalar_one(), now
+def start_family(code: AuthorizationCode, dpop_jkt: str | None, now: datetime) -> int:
+    """Start the family of refresh tokens issued from ``code`` (bound to ``dpop_jkt``, if any);
+    its id (one INSERT ... RETURNING, where an ORM object would need a flush of its own)."""
+    return db.session.execute(_INSERT_FAMILY, family_values(code, dpop_jkt, now)).scalar_one()
+
+
+def family_values(code: AuthorizationCode, dpop_jkt: str | None, now: datetime) -> dict:
+    """The row of the family started from ``code``, but for its id."""
+    return {"client_pk": code.client_pk, "citizen_id": code.citizen_id, "session_id": code.session_id,
+            "scope": code.scope, "auth_time": code.auth_time, "acr": code.acr,
+            "amr": list(code.amr), "created_at": now, "acting": code.acting, "dpop_jkt": dpop_jkt}
 
 
 _INSERT_TOKEN = RefreshToken.__table__.insert()
@@ -117,10 +120,10 @@ def rotate(previous: RefreshToken, token: str | None, access_claims: dict) -> bo
     transaction."""
     now = utcnow()
     if token is not None and db.session.get_bind().dialect.name == "postgresql":
-        successor = _successor(previous.family.created_at, token, access_claims, now)
+        new = successor(previous.family.created_at, token, access_claims, now)
         return db.session.execute(_CLAIM_AND_ADD, {
             "previous": previous.id, "now": now,
-            **{f"new_{name}": value for name, value in successor.items()}}).first() is not None
+            **{f"new_{name}": value for name, value in new.items()}}).first() is not None
     claimed = db.session.execute(_CLAIM, {"previous": previous.id, "now": now}).rowcount == 1
     if claimed and token is not None:
         add(previous.family_id, previous.family.created_at, token, access_claims)
