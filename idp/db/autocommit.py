@@ -25,8 +25,16 @@ def statements_commit_alone() -> None:
     """Take this request's connection in autocommit (on PostgreSQL) when no statement of the
     request ran yet; otherwise leave its transaction as it is (correct, one round trip dearer)."""
     session = db.session()  # this request's Session (not the scoped proxy)
-    if session.get_bind().dialect.name == "postgresql" and not session.in_transaction():
+    if session.get_bind().dialect.name == "postgresql" and not _connected(session):
         session.connection(execution_options=AUTOCOMMIT)
+
+
+def _connected(session) -> bool:
+    """Whether the session's transaction holds a connection, that is, a statement ran in it.
+    An object attached without SQL (a client from the client cache) begins the session's
+    transaction but takes no connection. Where SQLAlchemy would not say, assume one."""
+    transaction = session.get_transaction()
+    return transaction is not None and bool(getattr(transaction, "_connections", True))
 
 
 def transaction_from_here() -> None:

@@ -48,6 +48,7 @@ from idp.auth.sessions import current_session, join
 from idp.auth.signin import answer_in_place
 from idp.citizens.models import Citizen
 from idp.db import db
+from idp.db.autocommit import statements_commit_alone
 from idp.db.types import utcnow
 from idp.oidc.authorization import consent as consents
 from idp.oidc.authorization.request import AuthorizationRequest, validate
@@ -252,6 +253,10 @@ def _store(areq: AuthorizationRequest, pending: Row | None, values) -> str:
         return pending.id
     now = utcnow()
     pending_id = secrets.token_urlsafe(24)
+    # The request's one write, committed at once: on PostgreSQL, when nothing was read in a
+    # transaction before it (a browser with no session yet, the client cached), the INSERT is
+    # its own transaction, one round trip instead of BEGIN, INSERT and COMMIT.
+    statements_commit_alone()
     # Abandoned ones are deleted by the purge (idp.oidc.retention), not here on every request.
     db.session.execute(_PENDING_INSERT, {
         "id": pending_id, "client_pk": areq.client.id, "params": {k: values.get(k) for k in values},
