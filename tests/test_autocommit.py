@@ -1,9 +1,10 @@
 """Requests without a transaction of their own on PostgreSQL: UserInfo reads on the thread's
 own autocommit connection (:mod:`idp.db.single_read`), no pooled connection, no ``BEGIN`` or
 ``ROLLBACK``; a refresh runs in autocommit (:mod:`idp.db.autocommit`), its read and its one
-write (the claim of the token and its successor) without ``BEGIN`` and ``COMMIT``; a reused
-refresh token's revocation, several writes, takes a transaction again; and the pooled
-connection goes back to transactions for the next request."""
+write (the claim of the token and its successor) without ``BEGIN`` and ``COMMIT``, and so does
+a code redemption (its read, then the claim with the family and its first token); a reused
+refresh token's or code's revocation, several writes, takes a transaction again; and the
+pooled connection goes back to transactions for the next request."""
 
 from __future__ import annotations
 
@@ -83,24 +84,39 @@ def _refresh(browser, client_id, secret, refresh_token):
                         data={"grant_type": "refresh_token", "refresh_token": refresh_token})
 
 
-def test_refresh_writes_one_statement_in_autocommit_and_reuse_revokes_in_a_transaction(signed_in):
-    app, browser, client_id, secret, first = signed_in
+def _used_twice(app, use):
+    """``use()`` twice, each time recording the statements (first answer, its statements,
+    second answer, its statements)."""
     seen, stop = _autocommit_per_statement(app)
     try:
-        second = _refresh(browser, client_id, secret, first["refresh_token"])
-        assert second.status_code == 200 and second.get_json()["refresh_token"]
-        refresh = list(seen)
+        first = use()
+        first_statements = list(seen)
         seen.clear()
-        reuse = _refresh(browser, client_id, secret, first["refresh_token"])
-        assert (reuse.status_code, reuse.get_json()["error"]) == (400, "invalid_grant")
+        second = use()
+        second_statements = list(seen)
     finally:
         stop()
-    # The read, then one statement that claims the token and stores its successor; the audit
-    # event goes through its own connection (the group commit), not this request's.
-    assert [verb for verb, _ in refresh if verb != "SELECT"] == ["WITH"]
-    assert all(autocommit for _, autocommit in refresh), refresh
-    revocation = [(verb, autocommit) for verb, autocommit in seen if verb in ("UPDATE", "INSERT", "DELETE")]
+    return first, first_statements, second, second_statements
+
+
+def _one_write_alone_then_revocation_in_a_transaction(first, second) -> None:
+    """The read, then one statement (``WITH ... INSERT``) in autocommit; the audit event goes
+    through its own connection (the group commit), not the request's. The reuse's revocation,
+    several writes, in a transaction."""
+    assert [verb for verb, _ in first if verb != "SELECT"] == ["WITH"]
+    assert all(autocommit for _, autocommit in first), first
+    revocation = [(verb, autocommit) for verb, autocommit in second if verb in ("UPDATE", "INSERT", "DELETE")]
     assert revocation and not any(autocommit for _, autocommit in revocation)
+
+
+def test_refresh_writes_one_statement_in_autocommit_and_reuse_revokes_in_a_transaction(signed_in):
+    app, browser, client_id, secret, first = signed_in
+    second, refresh, reuse, revocation = _used_twice(
+        app, lambda: _refresh(browser, client_id, secret, first["refresh_token"]))
+    assert second.status_code == 200 and second.get_json()["refresh_token"]
+    assert (reuse.status_code, reuse.get_json()["error"]) == (400, "invalid_grant")
+    # The claim of the presented token and its successor's INSERT are the one statement.
+    _one_write_alone_then_revocation_in_a_transaction(refresh, revocation)
     after = _refresh(browser, client_id, secret, second.get_json()["refresh_token"])
     assert (after.status_code, after.get_json()["error"]) == (400, "invalid_grant")  # the family ended
 
@@ -108,22 +124,12 @@ def test_refresh_writes_one_statement_in_autocommit_and_reuse_revokes_in_a_trans
 def test_code_redemption_reads_then_claims_and_stores_in_one_statement_in_autocommit(signed_in):
     app, browser, client_id, secret, _ = signed_in
     code = code_for(browser, client_id, scope="openid profile")["code"]
-    seen, stop = _autocommit_per_statement(app)
-    try:
-        redeemed = exchange(browser, client_id, secret, code)
-        assert redeemed.status_code == 200 and redeemed.get_json()["refresh_token"]
-        redemption = list(seen)
-        seen.clear()
-        again = exchange(browser, client_id, secret, code)
-        assert (again.status_code, again.get_json()["error"]) == (400, "invalid_grant")
-    finally:
-        stop()
-    # The code read, then the claim with the family and its token (WITH ... INSERT); the audit
-    # event goes through the group commit's own connection.
-    assert [verb for verb, _ in redemption if verb != "SELECT"] == ["WITH"]
-    assert all(autocommit for _, autocommit in redemption), redemption
-    revocation = [(verb, autocommit) for verb, autocommit in seen if verb in ("UPDATE", "INSERT", "DELETE")]
-    assert revocation and not any(autocommit for _, autocommit in revocation)
+    redeemed, redemption, again, revocation = _used_twice(
+        app, lambda: exchange(browser, client_id, secret, code))
+    assert redeemed.status_code == 200 and redeemed.get_json()["refresh_token"]
+    assert (again.status_code, again.get_json()["error"]) == (400, "invalid_grant")
+    # The claim of the code, its family and the family's first token are the one statement.
+    _one_write_alone_then_revocation_in_a_transaction(redemption, revocation)
     refreshed = browser.post("/token", headers=basic(client_id, secret), data={
         "grant_type": "refresh_token", "refresh_token": redeemed.get_json()["refresh_token"]})
     assert (refreshed.status_code, refreshed.get_json()["error"]) == (400, "invalid_grant")
