@@ -19,12 +19,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from authlib.oauth2.rfc6749.errors import InvalidGrantError
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, func
 
 from idp.audit.log import record, record_after_commit
 from idp.db import db
 from idp.db.types import utcnow
-from idp.oidc.models import AuthorizationCode, RefreshToken, RefreshTokenFamily
+from idp.oidc.models import AuthorizationCode, RefreshTokenFamily
 from idp.oidc.tokens import access as access_token
 from idp.oidc.tokens import dpop
 from idp.oidc.tokens import refresh as families
@@ -70,18 +70,16 @@ def _redeem(code: AuthorizationCode, refresh: str | None, claims: dict, dpop_jkt
     claim = {"b_code": code.id, "b_now": now, "b_jti": claims["jti"], "b_exp": _exp(claims)}
     if refresh is None:
         return db.session.execute(_CLAIM, {**claim, "b_family": None}).rowcount == 1
-    first = families.successor(now, refresh, claims, now)
     if db.session.get_bind().dialect.name == "postgresql":
-        family = families.family_values(code, dpop_jkt, now)
         return db.session.execute(_CLAIM_AND_START, {
-            **claim, **{f"f_{name}": value for name, value in family.items()},
-            **{f"t_{name}": value for name, value in first.items()}}).first() is not None
+            **claim, **families.family_params(code, dpop_jkt, now),
+            **families.token_params(now, refresh, claims, now)}).first() is not None
     # SQLite (no UPDATE inside WITH): the family first, for its id, in the request's
     # transaction, which the caller rolls back when the claim fails.
     family_id = families.start_family(code, dpop_jkt, now)
     if db.session.execute(_CLAIM, {**claim, "b_family": family_id}).rowcount != 1:
         return False
-    db.session.execute(_INSERT_TOKEN, {"family_id": family_id, **first})
+    families.add(family_id, now, refresh, claims)
     return True
 
 
@@ -100,9 +98,6 @@ def revoke_issued_from(code_id: int, client) -> None:
 
 
 _CODES = AuthorizationCode.__table__
-_FAMILIES = RefreshTokenFamily.__table__
-_TOKENS = RefreshToken.__table__
-_INSERT_TOKEN = _TOKENS.insert()
 # Parameters are not named after columns: an UPDATE takes such parameters as values to set.
 _CLAIM_BASE = _CODES.update().where(_CODES.c.id == bindparam("b_code"), _CODES.c.used_at.is_(None))
 _CLAIM_VALUES = {"used_at": bindparam("b_now", type_=_CODES.c.used_at.type),
@@ -115,19 +110,9 @@ _CLAIM = _CLAIM_BASE.values(**_CLAIM_VALUES, family_id=bindparam("b_family", typ
 # succeeded. The code names the family before the family's row is written in the same
 # statement; its foreign key is checked at the statement's end.
 _CLAIMED = (_CLAIM_BASE.values(**_CLAIM_VALUES, family_id=func.nextval(
-    func.pg_get_serial_sequence(_FAMILIES.name, "id"))).returning(_CODES.c.family_id).cte("claimed"))
-_FAMILY_COLUMNS = ("client_pk", "citizen_id", "session_id", "scope", "auth_time", "acr", "amr",
-                   "created_at", "acting", "dpop_jkt")
-_STARTED = _FAMILIES.insert().from_select(
-    ["id", *_FAMILY_COLUMNS],
-    select(_CLAIMED.c.family_id,
-           *(bindparam(f"f_{name}", type_=_FAMILIES.c[name].type) for name in _FAMILY_COLUMNS))
-).returning(_FAMILIES.c.id).cte("family")
-_TOKEN_COLUMNS = ("token_digest", "issued_at", "expires_at", "access_jti", "access_expires_at")
-_CLAIM_AND_START = _TOKENS.insert().from_select(
-    ["family_id", *_TOKEN_COLUMNS],
-    select(_STARTED.c.id, *(bindparam(f"t_{name}", type_=_TOKENS.c[name].type) for name in _TOKEN_COLUMNS))
-).returning(_TOKENS.c.id)  # the token's row when stored (psycopg's rowcount is -1 here)
+    func.pg_get_serial_sequence(RefreshTokenFamily.__tablename__, "id")))
+    .returning(_CODES.c.family_id).cte("claimed"))
+_CLAIM_AND_START = families.added_after(families.started_after(_CLAIMED.c.family_id).c.id)
 
 
 def _exp(claims: dict) -> datetime:

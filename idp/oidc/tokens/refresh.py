@@ -12,7 +12,7 @@ import hashlib
 from datetime import UTC, datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy import CTE, Insert, bindparam, or_, select, update
 from sqlalchemy.orm import contains_eager
 
 from idp.audit.log import record
@@ -68,10 +68,10 @@ def add(family_id: int, family_created_at: datetime, token: str, access_claims: 
     A Core INSERT: every token response with a refresh token writes one, and nothing in the
     request reads it back as an object."""
     db.session.execute(_INSERT_TOKEN, {"family_id": family_id,
-                                       **successor(family_created_at, token, access_claims, utcnow())})
+                                       **_successor(family_created_at, token, access_claims, utcnow())})
 
 
-def successor(family_created_at: datetime, token: str, access_claims: dict, now: datetime) -> dict:
+def _successor(family_created_at: datetime, token: str, access_claims: dict, now: datetime) -> dict:
     """A new refresh token's row, but for its family."""
     ttl = current_app.config["IDP"].refresh_token_ttl
     return {"token_digest": digest(token), "issued_at": now,
@@ -96,18 +96,57 @@ def is_expired(row: RefreshToken, now: datetime | None = None) -> bool:
 def start_family(code: AuthorizationCode, dpop_jkt: str | None, now: datetime) -> int:
     """Start the family of refresh tokens issued from ``code`` (bound to ``dpop_jkt``, if any);
     its id (one INSERT ... RETURNING, where an ORM object would need a flush of its own)."""
-    return db.session.execute(_INSERT_FAMILY, family_values(code, dpop_jkt, now)).scalar_one()
+    return db.session.execute(_INSERT_FAMILY, _family_row(code, dpop_jkt, now)).scalar_one()
 
 
-def family_values(code: AuthorizationCode, dpop_jkt: str | None, now: datetime) -> dict:
+def _family_row(code: AuthorizationCode, dpop_jkt: str | None, now: datetime) -> dict:
     """The row of the family started from ``code``, but for its id."""
     return {"client_pk": code.client_pk, "citizen_id": code.citizen_id, "session_id": code.session_id,
             "scope": code.scope, "auth_time": code.auth_time, "acr": code.acr,
             "amr": list(code.amr), "created_at": now, "acting": code.acting, "dpop_jkt": dpop_jkt}
 
 
-_INSERT_TOKEN = RefreshToken.__table__.insert()
-_INSERT_FAMILY = RefreshTokenFamily.__table__.insert().returning(RefreshTokenFamily.__table__.c.id)
+# -- in one statement with the write they depend on (PostgreSQL: WITH ... INSERT ... SELECT) --
+# Parameters are not named after columns: an UPDATE in the same statement would take such
+# parameters as values to set.
+
+
+def started_after(family_id) -> CTE:
+    """``INSERT INTO refresh_token_families (id, ...) SELECT <family_id>, ... RETURNING id`` as
+    a CTE: the family started with the id an earlier part of the statement returns, and only
+    when that part wrote a row. Its parameters: :func:`family_params`."""
+    return _FAMILIES.insert().from_select(
+        ["id", *_FAMILY],
+        select(family_id, *(bindparam(f"family_{name}", type_=_FAMILIES.c[name].type) for name in _FAMILY))
+    ).returning(_FAMILIES.c.id).cte("family")
+
+
+def family_params(code: AuthorizationCode, dpop_jkt: str | None, now: datetime) -> dict:
+    return {f"family_{name}": value for name, value in _family_row(code, dpop_jkt, now).items()}
+
+
+def added_after(family_id) -> Insert:
+    """``INSERT INTO refresh_tokens SELECT <family_id>, ... RETURNING id``: a token of the family
+    an earlier part of the statement returns, stored exactly when that part wrote a row (the
+    returned id says so: psycopg's rowcount is -1 here). Its parameters: :func:`token_params`."""
+    return _TOKENS.insert().from_select(
+        ["family_id", *_SUCCESSOR],
+        select(family_id, *(bindparam(f"new_{name}", type_=_TOKENS.c[name].type) for name in _SUCCESSOR))
+    ).returning(_TOKENS.c.id)
+
+
+def token_params(family_created_at: datetime, token: str, access_claims: dict, now: datetime) -> dict:
+    return {f"new_{name}": value
+            for name, value in _successor(family_created_at, token, access_claims, now).items()}
+
+
+_TOKENS = RefreshToken.__table__
+_FAMILIES = RefreshTokenFamily.__table__
+_INSERT_TOKEN = _TOKENS.insert()
+_INSERT_FAMILY = _FAMILIES.insert().returning(_FAMILIES.c.id)
+_SUCCESSOR = ("token_digest", "issued_at", "expires_at", "access_jti", "access_expires_at")
+_FAMILY = ("client_pk", "citizen_id", "session_id", "scope", "auth_time", "acr", "amr", "created_at",
+           "acting", "dpop_jkt")
 
 
 def rotate(previous: RefreshToken, token: str | None, access_claims: dict) -> bool:
@@ -120,30 +159,21 @@ def rotate(previous: RefreshToken, token: str | None, access_claims: dict) -> bo
     transaction."""
     now = utcnow()
     if token is not None and db.session.get_bind().dialect.name == "postgresql":
-        new = successor(previous.family.created_at, token, access_claims, now)
         return db.session.execute(_CLAIM_AND_ADD, {
             "previous": previous.id, "now": now,
-            **{f"new_{name}": value for name, value in new.items()}}).first() is not None
+            **token_params(previous.family.created_at, token, access_claims, now)}).first() is not None
     claimed = db.session.execute(_CLAIM, {"previous": previous.id, "now": now}).rowcount == 1
     if claimed and token is not None:
         add(previous.family_id, previous.family.created_at, token, access_claims)
     return claimed
 
 
-_TOKENS = RefreshToken.__table__
 _CLAIM = (_TOKENS.update().where(_TOKENS.c.id == bindparam("previous"), _TOKENS.c.rotated_at.is_(None))
           .values(rotated_at=bindparam("now", type_=_TOKENS.c.rotated_at.type)))
 # WITH claimed AS (UPDATE ... RETURNING family_id) INSERT ... SELECT ... FROM claimed: the
 # successor exists exactly when the claim succeeded (PostgreSQL only: SQLite has no UPDATE
 # inside WITH).
-_CLAIMED = _CLAIM.returning(_TOKENS.c.family_id).cte("claimed")
-_SUCCESSOR = ("token_digest", "issued_at", "expires_at", "access_jti", "access_expires_at")
-# Its parameters are not named after columns: an UPDATE takes such parameters as values to set.
-_CLAIM_AND_ADD = _TOKENS.insert().from_select(
-    ["family_id", *_SUCCESSOR],
-    select(_CLAIMED.c.family_id,
-           *(bindparam(f"new_{name}", type_=_TOKENS.c[name].type) for name in _SUCCESSOR))
-).returning(_TOKENS.c.id)  # the successor's row when stored (psycopg's rowcount is -1 here)
+_CLAIM_AND_ADD = added_after(_CLAIM.returning(_TOKENS.c.family_id).cte("claimed").c.family_id)
 
 
 def revoke_family(family: RefreshTokenFamily, reason: str) -> None:
