@@ -8,11 +8,15 @@ pooled connection goes back to transactions for the next request."""
 
 from __future__ import annotations
 
+from urllib.parse import unquote
+
 import pytest
 from sqlalchemy import event
 
 from idp.db import db
+from idp.oidc.models import PendingAuthorization
 from tests.oidc_support import (
+    authorize,
     basic,
     code_for,
     exchange,
@@ -133,3 +137,26 @@ def test_code_redemption_reads_then_claims_and_stores_in_one_statement_in_autoco
     refreshed = browser.post("/token", headers=basic(client_id, secret), data={
         "grant_type": "refresh_token", "refresh_token": redeemed.get_json()["refresh_token"]})
     assert (refreshed.status_code, refreshed.get_json()["error"]) == (400, "invalid_grant")
+
+
+def test_a_stored_authorization_request_is_one_insert_in_autocommit(postgresql):
+    """A browser without a session: the authorization request is stored for the sign-in page
+    with its one INSERT, no BEGIN and COMMIT around it (the client from the client cache),
+    and the row is there for the sign-in that resumes it, on any connection."""
+    client_id, _ = register(postgresql, scope="openid profile")
+    cache = listening_client_cache(postgresql)
+    browser = postgresql.test_client()
+    try:
+        assert authorize(browser, client_id).status_code == 302  # the cache fills
+        seen, stop = _autocommit_per_statement(postgresql)
+        try:
+            to_login = authorize(browser, client_id)
+        finally:
+            stop()
+    finally:
+        cache.stop()
+    assert to_login.status_code == 302 and to_login.headers["Location"].startswith("/login?next=")
+    assert seen == [("INSERT", True)]
+    pending_id = unquote(to_login.headers["Location"]).split("/authorize/continue/")[1].split("&")[0]
+    with postgresql.app_context():
+        assert db.session.get(PendingAuthorization, pending_id) is not None
