@@ -140,3 +140,37 @@ def test_per_ip_limit_answers_429_with_retry_after(environ):
 def test_lockout_policy_waits():
     policy = lockout.Policy(max_failures=10, lock_seconds=900)
     assert [policy.wait_after(n) for n in range(1, 11)] == [0, 0, 1, 2, 4, 8, 16, 32, 64, 900]
+
+
+def test_per_ip_limit_in_process_starts_no_thread_per_sign_in_and_sweeps_expired_entries(
+        environ, monkeypatch):
+    """Without Redis the per-IP counts live in the process (idp.auth.ratelimit_memory): limits'
+    own store would start a timer thread after nearly every POST to drop expired entries; here
+    the POSTs themselves sweep, at most once a second, and only entries past their window go."""
+    import threading
+    import time
+
+    from idp.auth.ratelimit_memory import SWEEP_EVERY
+
+    timers = []
+
+    class CountedTimer(threading.Timer):
+        def __init__(self, *args, **kwargs):
+            timers.append(args)
+            super().__init__(*args, **kwargs)
+
+    app = _app(environ, IDP_LOGIN_RATE_LIMIT="1000/second")
+    storage = app.extensions["idp.limiter"].storage
+    monkeypatch.setattr(threading, "Timer", CountedTimer)
+    client = app.test_client()
+    for i in range(3):  # different accounts: no per-account wait comes into it
+        assert sign_in(client, username=f"00108500000{i}", password="wrong password").status_code == 422
+    assert timers == []
+    assert [len(entries) for entries in storage.events.values()] == [3]
+    time.sleep(max(1.0, SWEEP_EVERY) + 0.2)  # the three entries leave their one-second window
+    assert sign_in(client, username="001085000003", password="wrong password").status_code == 422
+    assert [len(entries) for entries in storage.events.values()] == [1]
+    assert timers == []
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()

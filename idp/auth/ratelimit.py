@@ -2,7 +2,8 @@
 
 Each app gets its own :class:`Limiter`, held in ``app.extensions["idp.limiter"]``: storage in
 Redis under ``IDP_REDIS_PREFIX`` when ``IDP_REDIS_URL`` is set (every node counts together),
-else in the process. Only POST is limited: reading a form costs nothing.
+else in the process (:mod:`idp.auth.ratelimit_memory`). Only POST is limited: reading a form
+costs nothing.
 
 While Redis is unreachable (:mod:`idp.resilience.redis_guard`), Flask-Limiter's in-memory
 fallback counts per process under the stricter ``IDP_LOGIN_RATE_LIMIT_FALLBACK`` (one counter
@@ -20,6 +21,7 @@ from flask_babel import gettext
 from flask_limiter import Limiter, RateLimitExceeded
 from flask_limiter.util import get_remote_address
 
+from idp.auth.ratelimit_memory import SweptMemoryStorage
 from idp.resilience.redis_guard import client_options
 from idp.web import _http_error
 
@@ -35,7 +37,7 @@ def init_app(app: Flask) -> None:
         app.config["RATELIMIT_IN_MEMORY_FALLBACK"] = settings.login_rate_limit_fallback
     limiter = Limiter(
         key_func=get_remote_address,
-        storage_uri=settings.redis_url or "memory://",
+        storage_uri=settings.redis_url or f"{SweptMemoryStorage.STORAGE_SCHEME[0]}://",
         storage_options=client_options(settings.redis_timeout_ms / 1000) if settings.redis_url else {},
         key_prefix=settings.redis_prefix + "ratelimit",
         strategy="moving-window",
