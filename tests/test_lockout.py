@@ -159,7 +159,7 @@ def test_per_ip_limit_in_process_starts_no_thread_per_sign_in_and_sweeps_expired
             timers.append(args)
             super().__init__(*args, **kwargs)
 
-    app = _app(environ, IDP_LOGIN_RATE_LIMIT="1000/second")
+    app = _app(environ, IDP_LOGIN_RATE_LIMIT="1000/second", IDP_REDIS_URL="")  # counts in process
     storage = app.extensions["idp.limiter"].storage
     monkeypatch.setattr(threading, "Timer", CountedTimer)
     client = app.test_client()
