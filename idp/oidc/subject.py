@@ -53,14 +53,35 @@ def subject_for(citizen: Citizen | CitizenRef, client: Client) -> str:
 
 
 def remember_subject(citizen: Citizen | CitizenRef, client: Client) -> str:
-    """Compute the citizen's ``sub`` for the client and record it if pairwise (caller commits)."""
+    """Compute the citizen's ``sub`` for the client and record it if pairwise (caller commits).
+
+    A pairwise identifier once recorded stays recorded: the row goes only with its account
+    (``ON DELETE CASCADE``), and the account's ``uid`` (a random UUID) dies with it, so the same
+    ``sub`` is never computed again. The pairs this process has read as recorded are therefore
+    remembered (:func:`_known_recorded`) and not read again at every authorization."""
     sub = subject_for(citizen, client)
     if client.subject_type != "public":
         sector = sector_of(client)
-        exists = db.session.scalar(_RECORDED, {"sector": sector, "sub": sub})
-        if exists is None:
-            db.session.add(SubjectIdentifier(sector=sector, sub=sub, citizen_id=citizen.id))
+        known = _known_recorded()
+        if (sector, sub) not in known:
+            if db.session.scalar(_RECORDED, {"sector": sector, "sub": sub}) is None:
+                # Remembered once a later read finds it committed, not now: this transaction
+                # may still roll back.
+                db.session.add(SubjectIdentifier(sector=sector, sub=sub, citizen_id=citizen.id))
+            else:
+                if len(known) >= _KNOWN_MAX:
+                    known.clear()
+                known.add((sector, sub))
     return sub
+
+
+#: Recorded pairs remembered per process, at most (about 10 MB); then forgotten all at once.
+_KNOWN_MAX = 50_000
+
+
+def _known_recorded() -> set[tuple[str, str]]:
+    """The (sector, sub) pairs this app has read as recorded."""
+    return current_app.extensions.setdefault("idp.recorded_subjects", set())
 
 
 #: Built once: every authorization code for a pairwise client asks.
