@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 from wtforms.widgets import Input
 
+from idp.auth.forms import LoginForm
 from idp.web import forms
 from idp.web.forms import BaseForm
 from tests.factories import AN, load_registry, make_citizen, sign_in
@@ -46,8 +47,6 @@ def test_every_empty_input_of_every_form_renders_as_wtforms_renders_it(app):
 
 @pytest.mark.parametrize("typed", ["001085888274", "<b>an@example.vn</b>"])
 def test_what_a_citizen_typed_is_rendered_from_the_form_and_never_remembered(app, typed):
-    from idp.auth.forms import LoginForm
-
     posted = {"username": typed, "password": "secret pass"}
     with app.test_request_context("/login", method="POST", data=posted):
         filled = LoginForm(meta={"csrf": False})

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from sqlalchemy import event, select
 
+from idp.citizens.models import Citizen
 from idp.db import db
+from idp.oidc.clients.registry import find_client
 from idp.oidc.models import SubjectIdentifier
 from idp.oidc.subject import citizen_for_subject, remember_subject
 from tests.oidc_support import make_citizen, register, sign_in, tokens_for
@@ -21,7 +23,7 @@ def _subject_reads(app):
         engine = db.engine
 
     def before(conn, cursor, statement, params, context, executemany):
-        if statement.lstrip().upper().startswith("SELECT subject_identifiers.id".upper()):
+        if statement.lstrip().startswith("SELECT subject_identifiers.id"):
             seen.append(statement)
     event.listen(engine, "before_cursor_execute", before)
     return seen
@@ -47,25 +49,17 @@ def test_a_pairwise_sub_is_recorded_once_and_read_once_per_process(app):
     # remembers it; the third reads nothing.
     assert len(reads) == 2
     with app.app_context():
-        assert citizen_for_subject(_client(client_id), recorded[0].sub).id == citizen_id
+        assert citizen_for_subject(find_client(client_id), recorded[0].sub).id == citizen_id
 
 
 def test_a_record_rolled_back_is_not_remembered_and_is_made_again(app):
     client_id, _ = register(app, subject_type="pairwise")
     citizen_id = make_citizen(app)
     with app.app_context():
-        from idp.citizens.models import Citizen
-
-        citizen, client = db.session.get(Citizen, citizen_id), _client(client_id)
+        citizen, client = db.session.get(Citizen, citizen_id), find_client(client_id)
         sub = remember_subject(citizen, client)
         db.session.rollback()
         assert _recorded(app) == []
         assert remember_subject(citizen, client) == sub  # read again: not there, recorded again
         db.session.commit()
     assert [row.sub for row in _recorded(app)] == [sub]
-
-
-def _client(client_id):
-    from idp.oidc.clients.registry import find_client
-
-    return find_client(client_id)
