@@ -295,17 +295,16 @@ def _redeem(browser: httpx.Client, issuer: str, client: dict, code: str | None) 
 
 
 def sign_in_flow(browser: httpx.Client, issuer: str, client: dict, username: str) -> dict | None:
-    """authorize → sign-in page (CSRF) → password, answered with the code (consent remembered;
-    the first time, the consent page comes first) → token. Returns the token response, or None
-    when any answer was not the expected one."""
-    first = browser.get(_authorize_url(issuer, client["client_id"]))
-    if first.status_code != 302:
-        return None
-    login = browser.get(urljoin(issuer, first.headers["Location"]))
+    """authorize (answered with the sign-in page, CSRF) → password, answered with the code
+    (consent remembered; the first time, the consent page comes first) → token. Returns the
+    token response, or None when any answer was not the expected one."""
+    login = browser.get(_authorize_url(issuer, client["client_id"]))
+    if login.status_code == 302:  # a provider that shows its sign-in page at another address
+        login = browser.get(urljoin(issuer, login.headers["Location"]))
     if login.status_code != 200:
         return None
-    next_path = _query(str(login.url)).get("next", "")
-    posted = browser.post(f"{issuer}/login", params={"next": next_path}, data={
+    action = login.text.split('<form method="post" action="')[1].split('"')[0].replace("&amp;", "&")
+    posted = browser.post(urljoin(issuer, action), data={
         "csrf_token": _csrf(login.text), "username": username, "password": PASSWORD})
     if posted.status_code != 303:
         return None

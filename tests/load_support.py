@@ -53,14 +53,13 @@ class LoadThread(threading.Thread):
         base = self.pick()
         self.http.cookies.clear()
         verifier, challenge = pkce_pair()
-        first = self._check(self.http.get(f"{base}/authorize", params={
+        login = self._check(self.http.get(f"{base}/authorize", params={  # the sign-in page
             "response_type": "code", "client_id": c.client_id, "redirect_uri": REDIRECT,
             "scope": "openid profile", "state": "st", "code_challenge": challenge,
-            "code_challenge_method": "S256"}), {302})
-        login = self._check(self.http.get(urljoin(base, first.headers["Location"])), {200})
+            "code_challenge_method": "S256"}), {200})
         form = {"csrf_token": _csrf(login.text), "username": self.username, "password": PASSWORD}
-        posted = self._check(self.http.post(f"{self.pick()}/login", data=form,
-                                            params={"next": _query(str(login.url))["next"]}), {303})
+        action = login.text.split('<form method="post" action="')[1].split('"')[0].replace("&amp;", "&")
+        posted = self._check(self.http.post(urljoin(self.pick(), action), data=form), {303})
         back = posted  # consent remembered: the password's answer is the redirect to the client
         if not posted.headers["Location"].startswith(REDIRECT):
             back = self._check(self.http.get(urljoin(self.pick(), posted.headers["Location"])), {200, 302})

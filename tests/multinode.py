@@ -136,12 +136,10 @@ class Browser:
     def sign_in(self, node: Node, client_id: str, username: str) -> tuple[dict[str, str], str, bool]:
         """The whole flow on ``node``: returns the redirect's parameters, the PKCE verifier and
         whether a consent page was shown."""
-        first, verifier = self.authorize(node, client_id)
-        assert first.status_code == 302, first.text[:300]
-        login = self.http.get(urljoin(node.url, first.headers["Location"]))
-        assert login.status_code == 200
-        next_path = _query(str(login.url))["next"]
-        posted = self.http.post(f"{node.url}/login", params={"next": next_path}, data={
+        login, verifier = self.authorize(node, client_id)  # answered with the sign-in page
+        assert login.status_code == 200, login.text[:300]
+        action = login.text.split('<form method="post" action="')[1].split('"')[0]
+        posted = self.http.post(urljoin(node.url, action.replace("&amp;", "&")), data={
             "csrf_token": _csrf(login.text), "username": username, "password": PASSWORD})
         assert posted.status_code == 303, posted.text[:300]
         back = posted  # consent remembered: the password's answer is the redirect to the client

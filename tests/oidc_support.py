@@ -9,7 +9,7 @@ import hashlib
 import secrets
 import time
 from datetime import date, timedelta
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import httpx
 import pytest
@@ -86,6 +86,17 @@ def authorize(browser, client_id: str, *, method: str = "GET", **params):
     if method == "POST":
         return browser.post("/authorize", data=query)
     return browser.get("/authorize", query_string=query)
+
+
+def sign_in_page_resume(response) -> str:
+    """The stored request a sign-in page goes on with (``/authorize/continue/<id>``, its form's
+    ``next``): the page the authorization endpoint answers a GET with when the citizen must
+    sign in."""
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200 and 'name="password"' in html, html[:500]
+    action = html.split('<form method="post" action="')[1].split('"')[0].replace("&amp;", "&")
+    assert action.startswith("/login?next="), action
+    return unquote(action.split("next=")[1].split("&")[0])
 
 
 def redirect_params(response) -> dict[str, str]:

@@ -14,7 +14,7 @@ from idp import create_app
 from idp.db import db
 from tests.factories import ROOT
 from tests.helpers import IDP, idp_env
-from tests.oidc_support import basic, pkce_pair
+from tests.oidc_support import basic, pkce_pair, sign_in_page_resume
 
 CALLBACK = "https://thue.example.gov.vn/callback"
 
@@ -46,10 +46,8 @@ def test_readme_example_registers_an_agency_system_up_to_its_first_sign_in(envir
     query = {"response_type": "code", "client_id": "thue-portal", "redirect_uri": CALLBACK,
              "scope": "openid profile national_id", "state": "s-1", "nonce": "n-1",
              "code_challenge": challenge, "code_challenge_method": "S256"}
-    to_login = browser.get("/authorize?" + urlencode(query))
-    assert to_login.status_code == 302
-    login = browser.get(to_login.headers["Location"])
-    next_path = parse_qs(urlsplit(to_login.headers["Location"]).query)["next"][0]
+    login = browser.get("/authorize?" + urlencode(query))  # answered with the sign-in page
+    next_path = sign_in_page_resume(login)
     signed_in = browser.post("/login", query_string={"next": next_path}, data={
         "csrf_token": _csrf(login.get_data(as_text=True)), "username": "001085888274",
         "password": "correct horse battery"})

@@ -27,7 +27,15 @@ from tests.app_support import (
     wallet,
 )
 from tests.factories import load_registry, make_citizen, page_csrf, sign_in
-from tests.oidc_support import authorize, consent_and_code, exchange, jwks_of, register, verify
+from tests.oidc_support import (
+    authorize,
+    consent_and_code,
+    exchange,
+    jwks_of,
+    register,
+    sign_in_page_resume,
+    verify,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -148,12 +156,8 @@ def test_adding_the_app_needs_an_identity_verified_account(app, client, citizen)
 
 def test_the_app_signs_the_browser_in_at_substantial_with_swk_and_pin(app, client, citizen, phone):
     client_id, secret = register(app, client_id="portal")
-    pending = authorize(client, client_id, scope="openid")
-    assert pending.status_code == 302
-    next_url = pending.headers["Location"].split("next=")[1]
-    from urllib.parse import unquote
-
-    link, number, html = sign_in_page(client, next=unquote(next_url))
+    next_url = sign_in_page_resume(authorize(client, client_id, scope="openid"))
+    link, number, html = sign_in_page(client, next=next_url)
     info = client.get(path_of(link)).get_json()
     assert number in info["choices"] and len(info["choices"]) == 3
     assert info["service"] == "Cổng dịch vụ công"

@@ -230,12 +230,12 @@ def test_the_authorization_endpoint_refuses_a_client_disabled_elsewhere_within_t
     listening_client_cache(app)
     statements.clear()
     browser = app.test_client()
-    assert authorize(browser, client_id).status_code == 302  # to the sign-in page
-    assert authorize(browser, client_id).status_code == 302
+    assert authorize(browser, client_id).status_code == 200  # the sign-in page
+    assert authorize(browser, client_id).status_code == 200
     assert len(_reading(statements, "clients")) == 1  # the first request's; the second: the cache
 
     _outside(app, sa.update(Client.__table__).where(Client.client_id == client_id).values(enabled=False))
-    _until(app, lambda: authorize(browser, client_id).status_code == 302,
+    _until(app, lambda: authorize(browser, client_id).status_code == 200,
            "the disabled client was still sent to sign in")
     refused = authorize(browser, client_id)
     assert refused.status_code == 400 and "Location" not in refused.headers

@@ -5,7 +5,6 @@ logout, with the ID token and the access token verified against the published JW
 from __future__ import annotations
 
 import time
-from urllib.parse import parse_qs, urlsplit
 
 from tests import factories
 from tests.oidc_support import (
@@ -20,6 +19,7 @@ from tests.oidc_support import (
     redirect_params,
     rp_session,
     sign_in,
+    sign_in_page_resume,
     verify,
 )
 
@@ -34,11 +34,8 @@ def test_whole_flow_with_a_real_client_library(app, browser, citizen_id, rp):
     path = url.removeprefix(ISSUER)
 
     # Not signed in: the sign-in page, which will come back to the stored request.
-    response = browser.get(path)
-    assert response.status_code == 302
-    location = response.headers["Location"]
-    assert location.startswith("/login?next=%2Fauthorize%2Fcontinue%2F")
-    resume = location.split("next=")[1].split("&")[0].replace("%2F", "/")
+    resume = sign_in_page_resume(browser.get(path))
+    assert resume.startswith("/authorize/continue/")
 
     sign_in(app, browser, citizen_id)
     consent = browser.get(resume)
@@ -101,6 +98,26 @@ def test_whole_flow_with_a_real_client_library(app, browser, citizen_id, rp):
     assert redirect_params(again)["error"] == "login_required"
 
 
+def test_a_plain_get_is_answered_with_the_sign_in_page_and_a_post_is_redirected_to_it(browser, rp):
+    """OIDC Core §3.1.2.3: the citizen must sign in. A GET that can be made again gets the page in
+    the authorization endpoint's own answer; its language switcher comes back to /login, not to
+    the request (URLs end up in logs). A POST (OIDC Core §3.1.2.1) is redirected to /login?next=,
+    so that a reload does not post the request again; single-use requests (RFC 9126 §4, pushed)
+    are redirected too (tests/test_oidc_par.py)."""
+    page = authorize(browser, rp[0], state="st-get")
+    resume = sign_in_page_resume(page)
+    assert page.headers["Cache-Control"] == "no-store"
+    assert page.headers["Content-Security-Policy"].endswith("object-src 'none'")
+    html = page.get_data(as_text=True)
+    assert "st-get" not in html and "/lang/en?next=/login?next%3D%252Fauthorize%252Fcontinue%252F" in html
+
+    posted = authorize(browser, rp[0], method="POST")
+    assert posted.status_code == 302 and posted.headers["Location"].startswith("/login?next=")
+    login = browser.get(posted.headers["Location"])
+    assert sign_in_page_resume(login).startswith("/authorize/continue/")
+    assert sign_in_page_resume(login) != resume  # a request of its own
+
+
 def test_the_password_form_answers_with_the_code_once_consent_is_remembered(app, rp):
     """With nothing left to ask (consent given before), the password form's own answer is the
     authorization response: a 303 (RFC 9700 §4.12) to the redirect URI with the code, ``state``
@@ -114,8 +131,7 @@ def test_the_password_form_answers_with_the_code_once_consent_is_remembered(app,
     def password_answer(browser):
         first = authorize(browser, client_id, scope="openid profile", code_challenge=challenge,
                           code_challenge_method="S256")
-        assert first.status_code == 302
-        next_url = parse_qs(urlsplit(first.headers["Location"]).query)["next"][0]
+        next_url = sign_in_page_resume(first)
         return next_url, first.request.args["state"], factories.sign_in(browser, next=next_url)
 
     browser = app.test_client()

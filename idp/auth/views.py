@@ -46,16 +46,28 @@ def _refusal(outcome: str, wait_seconds: int) -> tuple[str, int]:
     return message, 422
 
 
+def sign_in_page(next_url: str | None, hint: str | None = None, *, here: str | None = None) -> str:
+    """The password sign-in page, whose form posts to ``/login?next=<next_url>``.
+
+    ``hint`` prefills the sign-in name (else the number registration left in the session).
+    ``here`` is the address the language switcher comes back to when it is not the page's own:
+    the authorization endpoint shows this page in its answer, and its address (a request that
+    may be single-use) is not the one to reload.
+    """
+    form = LoginForm()
+    hint = hint or session.pop(LOGIN_HINT_KEY, None)
+    if hint:
+        form.username.data = hint[:254]
+    return render_template("auth/login.html", form=form, next_url=next_url, here=here)
+
+
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     """Password sign-in (RFC 9700 §4.11: ``next`` is never an open redirect)."""
     next_url = safe_next(request.values.get("next"))
-    form = LoginForm()
     if request.method == "GET":
-        hint = request.args.get("login_hint") or session.pop(LOGIN_HINT_KEY, None)
-        if hint:
-            form.username.data = hint[:254]
-        return render_template("auth/login.html", form=form, next_url=next_url)
+        return sign_in_page(next_url, request.args.get("login_hint"))
+    form = LoginForm()
     if not form.validate_on_submit():
         return render_template("auth/login.html", form=form, next_url=next_url), 422
     attempt = check_password(form.username.data, form.password.data)

@@ -46,7 +46,7 @@ def test_scan_the_qr_code_with_the_app_and_land_signed_in_at_the_portal(verified
     page = browser.new_context(locale="en-US").new_page()
     page.goto(live.portal)
     page.locator("#sign-in").click()
-    page.wait_for_url(f"{live.idp}/login**")
+    page.wait_for_url(f"{live.idp}/authorize**")  # the sign-in page, in its answer
     assert_wcag_21_aa(page)
     page.get_by_role("link", name="Sign in with the app").click()
     page.wait_for_url(f"{live.idp}/login/app**")

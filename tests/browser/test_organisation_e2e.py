@@ -72,7 +72,7 @@ def test_representative_adds_an_employee_who_acts_for_the_company_until_removed(
     # 2. Ngọc signs in to the portal for the company: idp asks who she acts as.
     employee.goto(portal)
     employee.locator("#sign-in-org").click()
-    employee.wait_for_url(f"{idp}/login**")
+    employee.wait_for_url(f"{idp}/authorize**")  # the sign-in page, in its answer
     sign_in_as(employee, NGOC)
     employee.get_by_label(f"{COMPANY} (your roles: accountant, employee)").check()
     assert_wcag_21_aa(employee)

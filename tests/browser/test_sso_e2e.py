@@ -144,7 +144,7 @@ def test_sign_in_once_use_two_services_sign_out_everywhere(sandbox, browser, out
     page.goto(sandbox.portal)
     assert not signed_in(page)
     page.locator("#sign-in").click()
-    page.wait_for_url(f"{sandbox.idp}/login**")
+    page.wait_for_url(f"{sandbox.idp}/authorize**")  # the sign-in page, in its answer
     sign_in_at_idp(page)
     consent_if_asked(page)
     page.wait_for_url(f"{sandbox.portal}/")

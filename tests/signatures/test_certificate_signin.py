@@ -28,7 +28,15 @@ from idp.audit.models import AuditEvent
 from idp.auth.models import CertificateCredential, SsoSession
 from idp.citizens.models import LEVEL_SELF_REGISTERED, LEVEL_VERIFIED, Citizen, NationalIdentifier
 from idp.db import db
-from tests.oidc_support import consent_and_code, exchange, jwks_of, pkce_pair, register, verify
+from tests.oidc_support import (
+    consent_and_code,
+    exchange,
+    jwks_of,
+    pkce_pair,
+    register,
+    sign_in_page_resume,
+    verify,
+)
 from tests.oidc_support import sign_in as password_session
 from tests.signatures.conftest import ROOT
 
@@ -367,10 +375,8 @@ def test_an_oidc_authorization_signs_in_by_certificate_and_the_id_token_carries_
         "response_type": "code", "client_id": client_id, "redirect_uri": "https://rp.example.gov.vn/callback",
         "scope": "openid", "state": "s1", "nonce": "n1",
         "code_challenge": pkce_challenge, "code_challenge_method": "S256"})
-    assert response.status_code == 302
-    login = response.headers["Location"]
-    next_url = unquote(re.search(r"next=([^&]+)", login).group(1))
-    assert 'href="/login/certificate?next=' in browser.get(login).get_data(as_text=True)
+    next_url = sign_in_page_resume(response)  # the sign-in page, which links to the certificate's
+    assert 'href="/login/certificate?next=' in response.get_data(as_text=True)
     page = open_page(browser, next=next_url)
     signed_in = submit(browser, page, cms(signer, citizen_keys, slug, page["challenge"]), next=next_url)
     assert signed_in.status_code == 303

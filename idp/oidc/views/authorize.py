@@ -3,8 +3,9 @@
 1. :func:`idp.oidc.authorization.request.validate` checks the request (client, redirect URI,
    then everything else);
 2. :func:`_authenticate`: a live SSO session that satisfies ``prompt`` / ``max_age`` /
-   ``id_token_hint``, or the sign-in page (``/login?next=/authorize/continue/<id>``), or
-   ``login_required`` with ``prompt=none``;
+   ``id_token_hint``, or the sign-in page (in the answer to a plain GET, else a redirect to
+   ``/login?next=/authorize/continue/<id>``; :func:`_to_login`), or ``login_required`` with
+   ``prompt=none``;
 2b. :func:`_assurance`: a session below the ``acr`` the request needs goes to the second-factor
    page (step-up, no password again), or ``unmet_authentication_requirements`` when the
    account cannot reach it;
@@ -46,6 +47,7 @@ from idp.auth import assurance
 from idp.auth.second_factor import can_reach, step_up_url
 from idp.auth.sessions import current_session, join
 from idp.auth.signin import answer_in_place
+from idp.auth.views import sign_in_page
 from idp.citizens.models import Citizen
 from idp.db import db
 from idp.db.autocommit import statements_commit_alone
@@ -274,14 +276,29 @@ def _forget(pending: Row | None, *, commit: bool = True) -> None:
             db.session.commit()
 
 
+#: Parameters whose request cannot be made twice (RFC 9126 §4 pushed requests and RFC 9101
+#: request objects are single use): an answer to them must not be a page the browser reloads.
+_SINGLE_USE = ("request_uri", "request")
+
+
 def _to_login(areq: AuthorizationRequest, pending, values):
-    """The sign-in page (blueprint endpoint ``auth.login``), then back to this request."""
-    query = {"next": f"/authorize/continue/{_store(areq, pending, values)}"}
+    """The sign-in page, whose form goes on with this request once the password is checked.
+
+    A new GET request that can be made again gets the page in this very answer, as Keycloak's
+    authorization endpoint does: one round trip fewer on every sign-in, and a reload asks
+    again. Otherwise (a POST, a pushed or signed request, a stored request resumed) the browser
+    is redirected to ``/login?next=...``, an address it can reload."""
+    next_path = f"/authorize/continue/{_store(areq, pending, values)}"
+    query = {"next": next_path}
     if areq.params.get("login_hint"):
         query["login_hint"] = areq.params["login_hint"]
     if areq.params.get("ui_locales"):
         query["ui_locales"] = areq.params["ui_locales"]
-    return no_store(redirect("/login?" + urlencode(query), code=302))
+    login_url = "/login?" + urlencode(query)
+    if pending is None and request.method == "GET" and not any(p in request.args for p in _SINGLE_USE):
+        return no_store(current_app.make_response(
+            sign_in_page(next_path, areq.params.get("login_hint"), here=login_url)))
+    return no_store(redirect(login_url, code=302))
 
 
 def _asks_context(areq: AuthorizationRequest) -> bool:
