@@ -271,6 +271,10 @@ def _csrf(html: str) -> str:
     return re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html).group(1)
 
 
+def _form_action(html: str) -> str:
+    return html.split('<form method="post" action="')[1].split('"')[0].replace("&amp;", "&")
+
+
 def _query(location: str) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
 
@@ -299,12 +303,9 @@ def sign_in_flow(browser: httpx.Client, issuer: str, client: dict, username: str
     (consent remembered; the first time, the consent page comes first) → token. Returns the
     token response, or None when any answer was not the expected one."""
     login = browser.get(_authorize_url(issuer, client["client_id"]))
-    if login.status_code == 302:  # a provider that shows its sign-in page at another address
-        login = browser.get(urljoin(issuer, login.headers["Location"]))
     if login.status_code != 200:
         return None
-    action = login.text.split('<form method="post" action="')[1].split('"')[0].replace("&amp;", "&")
-    posted = browser.post(urljoin(issuer, action), data={
+    posted = browser.post(urljoin(issuer, _form_action(login.text)), data={
         "csrf_token": _csrf(login.text), "username": username, "password": PASSWORD})
     if posted.status_code != 303:
         return None
@@ -312,8 +313,7 @@ def sign_in_flow(browser: httpx.Client, issuer: str, client: dict, username: str
     if not posted.headers["Location"].startswith(REDIRECT):
         back = browser.get(urljoin(issuer, posted.headers["Location"]))
     if back.status_code == 200 and 'value="allow"' in back.text:  # first time: consent once
-        action = back.text.split('<form method="post" action="')[1].split('"')[0].replace("&amp;", "&")
-        back = browser.post(urljoin(issuer, action),
+        back = browser.post(urljoin(issuer, _form_action(back.text)),
                             data={"csrf_token": _csrf(back.text), "decision": "allow"})
     if back.status_code not in (302, 303) or not back.headers["Location"].startswith(REDIRECT):
         return None

@@ -16,7 +16,7 @@ import httpx
 from tests.factories import PASSWORD
 from tests.faults_support import Tally
 from tests.multinode import REDIRECT, Cluster, _csrf, _query
-from tests.oidc_support import pkce_pair
+from tests.oidc_support import form_action, pkce_pair
 
 #: What each answer may be when all is well.
 EXPECTED = frozenset({200, 302, 303})
@@ -58,15 +58,13 @@ class LoadThread(threading.Thread):
             "scope": "openid profile", "state": "st", "code_challenge": challenge,
             "code_challenge_method": "S256"}), {200})
         form = {"csrf_token": _csrf(login.text), "username": self.username, "password": PASSWORD}
-        action = login.text.split('<form method="post" action="')[1].split('"')[0].replace("&amp;", "&")
-        posted = self._check(self.http.post(urljoin(self.pick(), action), data=form), {303})
+        posted = self._check(self.http.post(urljoin(self.pick(), form_action(login.text)), data=form), {303})
         back = posted  # consent remembered: the password's answer is the redirect to the client
         if not posted.headers["Location"].startswith(REDIRECT):
             back = self._check(self.http.get(urljoin(self.pick(), posted.headers["Location"])), {200, 302})
         if back.status_code == 200:  # the consent page, the first time only
-            action = back.text.split('<form method="post" action="')[1].split('"')[0]
             decision = {"csrf_token": _csrf(back.text), "decision": "allow"}
-            back = self._check(self.http.post(urljoin(self.pick(), action.replace("&amp;", "&")),
+            back = self._check(self.http.post(urljoin(self.pick(), form_action(back.text)),
                                               data=decision), {302})
         code = _query(back.headers["Location"])["code"]
         tokens = self._check(self.api.post(f"{self.pick()}/token", auth=(c.client_id, c.secret),

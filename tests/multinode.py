@@ -21,7 +21,7 @@ from idp.db import db
 from tests.conftest import PG_URL, REDIS_URL
 from tests.factories import PASSWORD, SAMPLE_REGISTRY, make_citizen
 from tests.helpers import IDP, free_port, idp_env, run_idp, wait_for
-from tests.oidc_support import pkce_pair, register
+from tests.oidc_support import form_action, pkce_pair, register
 
 REDIRECT = "https://portal.example.gov.vn/callback"
 
@@ -138,8 +138,7 @@ class Browser:
         whether a consent page was shown."""
         login, verifier = self.authorize(node, client_id)  # answered with the sign-in page
         assert login.status_code == 200, login.text[:300]
-        action = login.text.split('<form method="post" action="')[1].split('"')[0]
-        posted = self.http.post(urljoin(node.url, action.replace("&amp;", "&")), data={
+        posted = self.http.post(urljoin(node.url, form_action(login.text)), data={
             "csrf_token": _csrf(login.text), "username": username, "password": PASSWORD})
         assert posted.status_code == 303, posted.text[:300]
         back = posted  # consent remembered: the password's answer is the redirect to the client
@@ -147,8 +146,7 @@ class Browser:
             back = self.http.get(urljoin(node.url, posted.headers["Location"]))
         consent_shown = back.status_code == 200 and 'value="allow"' in back.text
         if consent_shown:
-            action = back.text.split('<form method="post" action="')[1].split('"')[0]
-            back = self.http.post(urljoin(node.url, action.replace("&amp;", "&")),
+            back = self.http.post(urljoin(node.url, form_action(back.text)),
                                   data={"csrf_token": _csrf(back.text), "decision": "allow"})
         assert back.status_code in (302, 303), back.text[:300]
         assert back.headers["Location"].startswith(REDIRECT), back.text[:300]

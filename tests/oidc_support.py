@@ -88,13 +88,18 @@ def authorize(browser, client_id: str, *, method: str = "GET", **params):
     return browser.get("/authorize", query_string=query)
 
 
+def form_action(html: str) -> str:
+    """Where the page's first form posts (its ``action``, HTML-unescaped)."""
+    return html.split('<form method="post" action="')[1].split('"')[0].replace("&amp;", "&")
+
+
 def sign_in_page_resume(response) -> str:
     """The stored request a sign-in page goes on with (``/authorize/continue/<id>``, its form's
     ``next``): the page the authorization endpoint answers a GET with when the citizen must
     sign in."""
     html = response.get_data(as_text=True)
     assert response.status_code == 200 and 'name="password"' in html, html[:500]
-    action = html.split('<form method="post" action="')[1].split('"')[0].replace("&amp;", "&")
+    action = form_action(html)
     assert action.startswith("/login?next="), action
     return unquote(action.split("next=")[1].split("&")[0])
 
@@ -117,9 +122,8 @@ def consent_and_code(browser, response) -> dict[str, str]:
 
 def decide(browser, consent_page, decision: str):
     html = consent_page.get_data(as_text=True)
-    action = html.split('<form method="post" action="')[1].split('"')[0]
     csrf = html.split('name="csrf_token" value="')[1].split('"')[0]
-    return browser.post(action, data={"csrf_token": csrf, "decision": decision})
+    return browser.post(form_action(html), data={"csrf_token": csrf, "decision": decision})
 
 
 def rp_session(app, client_id: str, secret: str | None = None, **kwargs) -> OAuth2Client:

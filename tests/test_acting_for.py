@@ -23,7 +23,16 @@ from idp.oidc.subject import subject_for
 from idp.orgs import age
 from idp.orgs.models import Organisation
 from tests.factories import AN, NGOC, ROOT, load_registry, make_citizen
-from tests.oidc_support import authorize, basic, exchange, jwks_of, redirect_params, register, sign_in
+from tests.oidc_support import (
+    authorize,
+    basic,
+    exchange,
+    form_action,
+    jwks_of,
+    redirect_params,
+    register,
+    sign_in,
+)
 
 SAMPLE_ORGS = ROOT / "scripts" / "demo_organisations.csv"
 SAO_MAI = "0108765438"  # legal representative: An
@@ -82,9 +91,8 @@ def _activate_and_add_ngoc(app, browser, people, roles="employee, accountant"):
 
 def _choose(browser, page, context: str):
     html = page.get_data(as_text=True)
-    action = html.split('<form method="post" action="')[1].split('"')[0]
     csrf = html.split('name="csrf_token" value="')[1].split('"')[0]
-    return browser.post(action, data={"csrf_token": csrf, "decision": "allow", "context": context})
+    return browser.post(form_action(html), data={"csrf_token": csrf, "decision": "allow", "context": context})
 
 
 def _tokens(app, browser, rp, citizen_id, context: str, **params):

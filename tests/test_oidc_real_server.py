@@ -22,7 +22,7 @@ from idp import create_app
 from idp.db import db
 from tests.factories import AN, PASSWORD, SAMPLE_REGISTRY, make_citizen
 from tests.helpers import free_port, run_idp, serving
-from tests.oidc_support import pkce_pair, register
+from tests.oidc_support import form_action, pkce_pair, register
 
 REDIRECT = "https://portal.example.gov.vn/callback"
 POST_LOGOUT = "https://portal.example.gov.vn/bye"
@@ -74,7 +74,7 @@ def test_code_flow_through_the_real_sign_in_page_and_sso_and_logout(live):
         login = browser.get(url)
         assert login.status_code == 200
         assert 'autocomplete="current-password"' in login.text
-        action = login.text.split('<form method="post" action="')[1].split('"')[0].replace("&amp;", "&")
+        action = form_action(login.text)
         assert action.startswith("/login?next=/authorize/continue/")
         signed_in = browser.post(action, data={
             "csrf_token": _csrf(login.text), "username": AN["identifier"], "password": PASSWORD})

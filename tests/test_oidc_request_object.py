@@ -18,7 +18,7 @@ from tests.fapi_support import (
     request_object,
     unsigned,
 )
-from tests.oidc_support import REDIRECT, authorize, consent_and_code, sign_in
+from tests.oidc_support import REDIRECT, authorize, consent_and_code, sign_in, sign_in_page_resume
 
 
 @pytest.fixture
@@ -45,6 +45,18 @@ def test_a_signed_request_object_authorizes(browser, jar_client, signed_in):
     obj = request_object(*jar_client, params)
     redirect = consent_and_code(browser, _front(browser, jar_client[0], obj))
     assert redirect["code"] and redirect["state"] == params["state"]
+
+
+def test_a_request_object_needing_the_citizen_is_redirected_to_a_sign_in_page_that_reloads(
+        browser, jar_client, citizen_id):
+    """RFC 9101 §10.8 (jti single use): without a session, a request object is not answered with
+    the sign-in page at its own address, whose reload would send the used jti again; the
+    browser goes to /login?next=..., which reloads and leads back to the stored request."""
+    response = _front(browser, jar_client[0], request_object(*jar_client, _params()))
+    assert response.status_code == 302 and response.headers["Location"].startswith("/login?next=")
+    first, reloaded = (browser.get(response.headers["Location"]) for _ in range(2))
+    assert sign_in_page_resume(first) == sign_in_page_resume(reloaded)
+    assert sign_in_page_resume(first).startswith("/authorize/continue/")
 
 
 def test_parameters_outside_the_request_object_are_ignored(browser, jar_client, signed_in):
