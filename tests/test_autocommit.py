@@ -8,18 +8,27 @@ pooled connection goes back to transactions for the next request."""
 
 from __future__ import annotations
 
-import pytest
-from sqlalchemy import event
+import re
 
+import pytest
+from sqlalchemy import event, select
+
+from idp.audit.models import AuditEvent
+from idp.auth.models import SessionClient, SsoSession
 from idp.db import db
 from idp.oidc.models import PendingAuthorization
+from tests.factories import AN, PASSWORD, load_registry
+from tests.factories import make_citizen as make_factory_citizen
 from tests.oidc_support import (
     authorize,
     basic,
     code_for,
+    consent_and_code,
     exchange,
+    form_action,
     listening_client_cache,
     make_citizen,
+    redirect_params,
     register,
     sign_in,
     sign_in_page_resume,
@@ -158,3 +167,66 @@ def test_a_stored_authorization_request_is_one_insert_in_autocommit(postgresql):
     pending_id = sign_in_page_resume(to_login).removeprefix("/authorize/continue/")
     with postgresql.app_context():
         assert db.session.get(PendingAuthorization, pending_id) is not None
+
+
+def _password_sign_in(browser, client_id: str, password: str = PASSWORD):
+    """GET /authorize (answered with the sign-in page), then its form posted."""
+    page = authorize(browser, client_id, scope="openid profile")
+    html = page.get_data(as_text=True)
+    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html).group(1)
+    return browser.post(form_action(html), data={"csrf_token": token, "username": AN["identifier"],
+                                                 "password": password})
+
+
+def test_a_password_sign_in_answered_with_the_code_writes_in_autocommit_and_the_code_in_one_statement(
+        postgresql):
+    """POST /login with the consent remembered: the account read, the session stored, the
+    request and the consent read, then the code, the relying party joining the session and the
+    stored request's deletion as one ``WITH`` statement (idp.db.together), each its own
+    transaction: no BEGIN and COMMIT, and none held open while the password is hashed. The code
+    redeems, the request is gone, the session knows the relying party (logout reaches it)."""
+    load_registry(postgresql)
+    citizen_id = make_factory_citizen(postgresql)
+    client_id, secret = register(postgresql, scope="openid profile")
+    cache = listening_client_cache(postgresql)
+    try:
+        first = postgresql.test_client()  # the first time, the consent page
+        consent_and_code(first, first.get(_password_sign_in(first, client_id).headers["Location"]))
+        browser = postgresql.test_client()
+        seen, stop = _autocommit_per_statement(postgresql)
+        try:
+            answered = _password_sign_in(browser, client_id)
+        finally:
+            stop()
+    finally:
+        cache.stop()
+    code = redirect_params(answered)["code"]
+    login = [verb for verb, _ in seen[1:]]  # after the stored request's INSERT
+    # (the reads: the account, the request, the consent, the pairwise subject once per process)
+    assert [verb for verb in login if verb != "SELECT"] == ["INSERT", "WITH"], seen
+    assert all(autocommit for _, autocommit in seen), seen
+    assert exchange(browser, client_id, secret, code).status_code == 200
+    with postgresql.app_context():
+        assert db.session.query(PendingAuthorization).count() == 0
+        joined = db.session.scalars(select(SessionClient).join(SsoSession).where(
+            SsoSession.citizen_id == citizen_id, SsoSession.ended_at.is_(None))).all()
+        assert len(joined) == 2  # both sign-ins' sessions joined the relying party
+
+
+def test_a_refused_password_records_its_audit_event_in_a_transaction(postgresql):
+    """The refusal's audit event (several statements on the chain's head) is not split over
+    autocommit statements: the sign-in takes a transaction again before writing it."""
+    load_registry(postgresql)
+    make_factory_citizen(postgresql)
+    client_id, _ = register(postgresql, scope="openid profile")
+    seen, stop = _autocommit_per_statement(postgresql)
+    try:
+        refused = _password_sign_in(postgresql.test_client(), client_id, password="not the password")
+    finally:
+        stop()
+    assert refused.status_code == 422
+    writes = [(verb, autocommit) for verb, autocommit in seen[1:] if verb in ("INSERT", "UPDATE")]
+    assert writes and not any(autocommit for _, autocommit in writes), seen
+    with postgresql.app_context():
+        event = db.session.scalars(select(AuditEvent).order_by(AuditEvent.id.desc())).first()
+        assert (event.action, event.outcome) == ("signin", "failure")

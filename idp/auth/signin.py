@@ -43,6 +43,7 @@ from idp.auth.signals import account_locked, signed_in
 from idp.citizens.lookup import find, narrowed
 from idp.citizens.models import Citizen
 from idp.db import db
+from idp.db.autocommit import transaction_from_here
 from idp.db.types import utcnow
 from idp.metrics import count_signin
 from idp.web.safe_next import safe_next
@@ -75,6 +76,7 @@ class Attempt:
 
 
 def _fail(citizen: Citizen | None, reason: str, key: str | None) -> lockout.Status | None:
+    transaction_from_here()  # the audit event is several statements (idp.audit.log.record)
     status = lockout.record_failure(key) if key else None
     record("signin", actor="citizen", outcome="failure", citizen_id=citizen.id if citizen else None,
            details={"method": "pwd", "reason": reason})
@@ -215,6 +217,8 @@ def complete_sign_in(citizen: Citizen, amr: list[str], acr: str | None = None, *
         next_url = pending.next_url if pending and pending.citizen_id == citizen.id else None
     current = current_session()
     details = {"method": method or "+".join(amr)}
+    if current is not None:
+        transaction_from_here()  # the session changed and the code issued together, or neither
     if current is not None and current.citizen_id == citizen.id:
         methods = sorted(set(current.amr) | set(amr))
         if phishing_resistant is None:

@@ -13,6 +13,7 @@ from idp.audit.log import record
 from idp.auth.forms import LoginForm
 from idp.auth.sessions import current_session, end_session
 from idp.auth.signin import begin_sign_in, check_password, safe_next
+from idp.db.autocommit import statements_commit_alone
 
 bp = Blueprint("auth", __name__)
 
@@ -70,6 +71,12 @@ def login():
     form = LoginForm()
     if not form.validate_on_submit():
         return render_template("auth/login.html", form=form, next_url=next_url), 422
+    # On PostgreSQL the sign-in runs in autocommit until something needs a transaction: the
+    # account is read, the session stored and the code's writes sent (one statement each, see
+    # idp.oidc.views.authorize._issue_code) without BEGIN and COMMIT around them, and no
+    # transaction stays open while the password is hashed. A refusal (its audit event and
+    # counters) and a step-up or a rotated session take a transaction again.
+    statements_commit_alone()
     attempt = check_password(form.username.data, form.password.data)
     if attempt.outcome == "ok":
         return begin_sign_in(attempt.citizen, ["pwd"], next_url, second_factor=attempt.second_factor)

@@ -17,7 +17,7 @@ from datetime import timedelta
 from authlib.oauth2.rfc6749 import grants
 from authlib.oauth2.rfc6749.errors import InvalidGrantError
 from flask import current_app
-from sqlalchemy import bindparam, select
+from sqlalchemy import Insert, bindparam, select
 
 from idp.auth.models import SsoSession
 from idp.citizens.models import Citizen
@@ -64,13 +64,17 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
 
     def save_authorization_code(self, code, request):
         """Store the code's digest with everything the token endpoint will need."""
+        db.session.execute(self.storing(code, request))
+
+    def storing(self, code, request) -> Insert:
+        """The INSERT that stores the code (its values bound in it), for the caller to send with
+        its other writes (:func:`idp.db.together.write_together`). A Core INSERT: nothing reads
+        the row back in this request, and every authorization writes one."""
         ttl = fapi2.code_lifetime(request.client, current_app.config["IDP"].authorization_code_ttl)
         grantee: Grantee = request.user
         data = request.payload.data
         now = utcnow()
-        # A Core INSERT in the caller's transaction: nothing reads the row back in this
-        # request, and every authorization writes one.
-        db.session.execute(_INSERT_CODE, {
+        return _INSERT_CODE.values({
             "code_digest": code_digest(code),
             "client_pk": request.client.id,
             "citizen_id": grantee.citizen.id,

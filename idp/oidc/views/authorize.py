@@ -45,12 +45,13 @@ from werkzeug.datastructures import MultiDict
 
 from idp.auth import assurance
 from idp.auth.second_factor import can_reach, step_up_url
-from idp.auth.sessions import current_session, join
+from idp.auth.sessions import current_session, joining
 from idp.auth.signin import answer_in_place
 from idp.auth.views import sign_in_page
 from idp.citizens.models import Citizen
 from idp.db import db
 from idp.db.autocommit import statements_commit_alone
+from idp.db.together import write_together
 from idp.db.types import utcnow
 from idp.oidc.authorization import consent as consents
 from idp.oidc.authorization.request import AuthorizationRequest, validate
@@ -192,10 +193,10 @@ def _run(values, *, created_at: datetime, pending: Row | None, decision: str | N
             if not pages:
                 return None
             return _consent_page(areq, pending, values, offered if must_choose else None)
-        response = _issue_code(areq, session, acting)
+        response = _issue_code(areq, session, acting, pending)
     except OAuth2Error as error:
         response = error_response(areq.redirect_uri, error, areq.state, areq.response_mode)
-    _forget(pending, commit=False)
+        _forget(pending, commit=False)
     db.session.commit()
     return response
 
@@ -314,8 +315,14 @@ def _consent_page(areq: AuthorizationRequest, pending, values, offered=None):
         citizen=db.session.get(Citizen, current_session().citizen_id) if offered is not None else None)))
 
 
-def _issue_code(areq: AuthorizationRequest, session, acting=None):
-    """RFC 6749 §4.1.2: the code, with state; Authlib's grant generates and stores it."""
+def _issue_code(areq: AuthorizationRequest, session, acting, pending: Row | None):
+    """RFC 6749 §4.1.2: the code, with state; Authlib's grant generates it.
+
+    Its writes (the code, the relying party joining the session, the stored request
+    ``pending`` deleted) are sent as one statement (:func:`idp.db.together.write_together`):
+    nothing reads them back in this request, and a sign-in answered in place runs in
+    autocommit on PostgreSQL (:func:`idp.auth.signin.check_password`), where that one
+    statement is also what makes them all or nothing."""
     citizen = citizen_ref(session.citizen_id)
     grantee = Grantee(citizen=citizen, sub=subject_of(citizen, acting, areq.client, remember=True),
                       auth_time=session.auth_time,
@@ -334,7 +341,9 @@ def _issue_code(areq: AuthorizationRequest, session, acting=None):
     oauth_request.scope = areq.scope
     grant = AuthorizationCodeGrant(oauth_request, authorization_server())
     code = grant.generate_authorization_code()
-    grant.save_authorization_code(code, oauth_request)
-    join(session, areq.client.id)
+    writes = [grant.storing(code, oauth_request), joining(session, areq.client.id)]
+    if pending is not None:
+        writes.append(_PENDING.delete().where(_PENDING.c.id == pending.id))
+    write_together(*writes)
     return authorization_response(areq.redirect_uri, [("code", code), ("state", areq.state)],
                                   areq.response_mode)
