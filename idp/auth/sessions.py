@@ -16,13 +16,14 @@ from datetime import datetime, timedelta
 
 from blinker import Namespace
 from flask import Flask, current_app, g, request
-from sqlalchemy import Insert, bindparam, or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import make_transient_to_detached
 
 from idp.auth.models import SessionClient, SsoSession
 from idp.db import db
 from idp.db.autocommit import transaction_from_here
+from idp.db.together import Write
 from idp.db.types import utcnow
 
 COOKIE_NAME = "idp_session"
@@ -165,14 +166,14 @@ def join(session: SsoSession, client_pk: int) -> None:
     transaction). One INSERT that does nothing when the pair is already recorded (its unique
     constraint), rather than a SELECT then an INSERT: every authorization runs it, and two
     authorizations of one session at once cannot both insert and fail on the constraint."""
-    db.session.execute(joining(session, client_pk))
+    db.session.execute(*joining(session, client_pk))
 
 
-def joining(session: SsoSession, client_pk: int) -> Insert:
-    """:func:`join`'s INSERT, its values bound in it, for a caller that sends it with its other
+def joining(session: SsoSession, client_pk: int) -> Write:
+    """:func:`join`'s INSERT and its parameters, for a caller that sends it with its other
     writes (:func:`idp.db.together.write_together`)."""
-    dialect = db.session.get_bind().dialect.name
-    return _JOIN[dialect].values({"session_id": session.id, "client_id": client_pk, "joined_at": utcnow()})
+    return (_JOIN[db.session.get_bind().dialect.name],
+            {"session_id": session.id, "client_id": client_pk, "joined_at": utcnow()})
 
 
 #: Built once per dialect (the two spell "on conflict do nothing" with their own insert).

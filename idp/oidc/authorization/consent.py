@@ -3,6 +3,9 @@ remembered; asked again when a client wants more, or on ``prompt=consent``."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
+
 from sqlalchemy import bindparam, select
 
 from idp.audit.log import record
@@ -12,14 +15,46 @@ from idp.oidc.models import Client, Consent
 from idp.oidc.scopes import NO_CONSENT, SCOPES
 
 
-def needs_consent(citizen_id: int, client: Client, scopes: list[str]) -> bool:
+@dataclass(frozen=True)
+class Remembered:
+    """The citizen's consent to a client as a caller read it with a statement of its own
+    (:func:`remembered_columns`): ``scopes`` is None when none was ever given."""
+
+    client_pk: int
+    scopes: list[str] | None
+    revoked_at: datetime | None
+
+
+def join_remembered(from_clause, citizen_id, client_pk):
+    """``from_clause`` outer-joined to the consent of the citizen ``citizen_id`` to the client
+    ``client_pk`` (bound parameters or columns of ``from_clause``), and the columns to select
+    for :func:`remembered_from`: a caller reads the consent with a statement of its own."""
+    joined = from_clause.outerjoin(
+        _CONSENTS, (_CONSENTS.c.citizen_id == citizen_id) & (_CONSENTS.c.client_pk == client_pk))
+    return joined, [_CONSENTS.c.scopes.label("consent_scopes"),
+                    _CONSENTS.c.revoked_at.label("consent_revoked_at")]
+
+
+def remembered_from(row, client_pk: int) -> Remembered:
+    """The consent to the client ``client_pk`` read in ``row`` (:func:`join_remembered`)."""
+    return Remembered(client_pk, row.consent_scopes, row.consent_revoked_at)
+
+
+def needs_consent(citizen_id: int, client: Client, scopes: list[str], *,
+                  remembered: Remembered | None = None) -> bool:
+    """Whether the consent page is due. ``remembered``: the consent already read with another
+    statement (a sign-in reads it with the stored request), used when it is the same client's."""
     wanted = set(scopes) - NO_CONSENT
     if not wanted:
         return False
-    consent = db.session.execute(_REMEMBERED, {"citizen_id": citizen_id, "client_pk": client.id}).first()
+    if remembered is None or remembered.client_pk != client.id:
+        consent = db.session.execute(_REMEMBERED, {"citizen_id": citizen_id, "client_pk": client.id}).first()
+    else:
+        consent = remembered if remembered.scopes is not None else None
     return consent is None or consent.revoked_at is not None or not wanted <= set(consent.scopes)
 
 
+_CONSENTS = Consent.__table__
 #: What :func:`needs_consent` reads, built once: every authorization asks, and only needs
 #: two columns, not an ORM object.
 _REMEMBERED = select(Consent.scopes, Consent.revoked_at).where(

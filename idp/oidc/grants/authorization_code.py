@@ -17,12 +17,13 @@ from datetime import timedelta
 from authlib.oauth2.rfc6749 import grants
 from authlib.oauth2.rfc6749.errors import InvalidGrantError
 from flask import current_app
-from sqlalchemy import Insert, bindparam, select
+from sqlalchemy import bindparam, select
 
 from idp.auth.models import SsoSession
 from idp.citizens.models import Citizen
 from idp.db import db
 from idp.db.autocommit import statements_commit_alone
+from idp.db.together import Write
 from idp.db.types import utcnow
 from idp.oidc.authorization import claims_parameter
 from idp.oidc.clients import fapi2
@@ -64,17 +65,17 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
 
     def save_authorization_code(self, code, request):
         """Store the code's digest with everything the token endpoint will need."""
-        db.session.execute(self.storing(code, request))
+        db.session.execute(*self.storing(code, request))
 
-    def storing(self, code, request) -> Insert:
-        """The INSERT that stores the code (its values bound in it), for the caller to send with
-        its other writes (:func:`idp.db.together.write_together`). A Core INSERT: nothing reads
-        the row back in this request, and every authorization writes one."""
+    def storing(self, code, request) -> Write:
+        """The INSERT that stores the code and its parameters, for the caller to send with its
+        other writes (:func:`idp.db.together.write_together`). A Core INSERT: nothing reads the
+        row back in this request, and every authorization writes one."""
         ttl = fapi2.code_lifetime(request.client, current_app.config["IDP"].authorization_code_ttl)
         grantee: Grantee = request.user
         data = request.payload.data
         now = utcnow()
-        return _INSERT_CODE.values({
+        return _INSERT_CODE, {
             "code_digest": code_digest(code),
             "client_pk": request.client.id,
             "citizen_id": grantee.citizen.id,
@@ -93,7 +94,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             "created_at": now,
             "expires_at": now + timedelta(seconds=ttl),
             "acting": grantee.acting.ref if grantee.acting is not None else None,
-        })
+        }
 
     def validate_token_request(self):
         statements_commit_alone()  # before the client's authentication reads anything

@@ -82,6 +82,10 @@ _PENDING_BY_ID = (_PENDING.select().with_only_columns(_PENDING.c.id, _PENDING.c.
                                                       _PENDING.c.created_at, _PENDING.c.expires_at)
                   .where(_PENDING.c.id == bindparam("id")))
 _PENDING_DELETE = _PENDING.delete().where(_PENDING.c.id == bindparam("id"))
+_JOINED, _CONSENT_COLUMNS = consents.join_remembered(_PENDING, bindparam("citizen_id"), _PENDING.c.client_pk)
+#: After a sign-in: the stored request and the citizen's consent to its client, one statement.
+_PENDING_AND_CONSENT = (_PENDING_BY_ID.add_columns(_PENDING.c.client_pk, *_CONSENT_COLUMNS)
+                        .select_from(_JOINED))
 _PENDING_INSERT = _PENDING.insert()
 
 
@@ -117,10 +121,12 @@ def decide(pending_id: str):
 def _answer_after_sign_in(rest: str):
     """The stored request ``rest`` names, answered in the password form's response; None when it
     has a page to show (then the browser is sent to :func:`resume`)."""
-    pending = _stored(rest.split("?", 1)[0])
+    citizen_id = current_session().citizen_id
+    pending = _stored(rest.split("?", 1)[0], _PENDING_AND_CONSENT, citizen_id=citizen_id)
     if pending is None:  # gone: the redirect shows why
         return None
-    return _run(MultiDict(pending.params), created_at=pending.created_at, pending=pending, pages=False)
+    return _run(MultiDict(pending.params), created_at=pending.created_at, pending=pending, pages=False,
+                remembered=consents.remembered_from(pending, pending.client_pk))
 
 
 answer_in_place("/authorize/continue/", _answer_after_sign_in)
@@ -134,9 +140,9 @@ def _pending(pending_id: str) -> Row:
     return pending
 
 
-def _stored(pending_id: str) -> Row | None:
+def _stored(pending_id: str, statement=_PENDING_BY_ID, **params) -> Row | None:
     """The stored request unless unknown or expired; its ``ui_locales`` become the page's."""
-    pending = db.session.execute(_PENDING_BY_ID, {"id": pending_id[:64]}).first()
+    pending = db.session.execute(statement, {"id": pending_id[:64], **params}).first()
     if pending is None or pending.expires_at <= utcnow():
         return None
     if pending.params.get("ui_locales"):
@@ -153,9 +159,10 @@ def _locale(ui_locales: str) -> str:
 
 
 def _run(values, *, created_at: datetime, pending: Row | None, decision: str | None = None,
-         context: str | None = None, pages: bool = True):
+         context: str | None = None, pages: bool = True, remembered: consents.Remembered | None = None):
     """The request answered: a redirect to the client (or to a sign-in page), an error page, or
-    the consent page; with ``pages=False``, None instead of the consent page (nothing written)."""
+    the consent page; with ``pages=False``, None instead of the consent page (nothing written).
+    ``remembered``: the citizen's consent, when read already (with the stored request)."""
     try:
         areq = validate(values, stored=pending is not None)
     except InvalidAuthorizationRequest as exc:
@@ -187,7 +194,7 @@ def _run(values, *, created_at: datetime, pending: Row | None, decision: str | N
                     return _page(gettext("You cannot act for this organisation or person."), 403)
             consents.grant(session.citizen_id, areq.client, areq.scopes)
         elif must_choose or "consent" in areq.prompt or \
-                consents.needs_consent(session.citizen_id, areq.client, areq.scopes):
+                consents.needs_consent(session.citizen_id, areq.client, areq.scopes, remembered=remembered):
             if "none" in areq.prompt:
                 raise AccountSelectionRequiredError() if must_choose else ConsentRequiredError()
             if not pages:
@@ -343,7 +350,7 @@ def _issue_code(areq: AuthorizationRequest, session, acting, pending: Row | None
     code = grant.generate_authorization_code()
     writes = [grant.storing(code, oauth_request), joining(session, areq.client.id)]
     if pending is not None:
-        writes.append(_PENDING.delete().where(_PENDING.c.id == pending.id))
+        writes.append((_PENDING_DELETE, {"id": pending.id}))
     write_together(*writes)
     return authorization_response(areq.redirect_uri, [("code", code), ("state", areq.state)],
                                   areq.response_mode)
