@@ -150,22 +150,30 @@ def test_code_redemption_reads_then_claims_and_stores_in_one_statement_in_autoco
     assert (refreshed.status_code, refreshed.get_json()["error"]) == (400, "invalid_grant")
 
 
+def _recorded_with_cache(app, prepare, action):
+    """``prepare()``, then ``action()``'s answer and the statements it ran (as
+    :func:`_autocommit_per_statement`), with the client cache listening throughout."""
+    cache = listening_client_cache(app)
+    try:
+        prepare()
+        seen, stop = _autocommit_per_statement(app)
+        try:
+            return action(), seen
+        finally:
+            stop()
+    finally:
+        cache.stop()
+
+
 def test_a_stored_authorization_request_is_one_insert_in_autocommit(postgresql):
     """A browser without a session: the authorization request is stored for the sign-in page
     with its one INSERT, no BEGIN and COMMIT around it (the client from the client cache),
     and the row is there for the sign-in that resumes it, on any connection."""
     client_id, _ = register(postgresql, scope="openid profile")
-    cache = listening_client_cache(postgresql)
     browser = postgresql.test_client()
-    try:
-        assert authorize(browser, client_id).status_code == 200  # the cache fills
-        seen, stop = _autocommit_per_statement(postgresql)
-        try:
-            to_login = authorize(browser, client_id)
-        finally:
-            stop()
-    finally:
-        cache.stop()
+    to_login, seen = _recorded_with_cache(
+        postgresql, lambda: authorize(browser, client_id),  # the cache fills
+        lambda: authorize(browser, client_id))
     assert seen == [("INSERT", True)]
     pending_id = sign_in_page_resume(to_login).removeprefix("/authorize/continue/")
     with postgresql.app_context():
@@ -192,18 +200,11 @@ def test_a_password_sign_in_answered_with_the_code_writes_in_autocommit_and_the_
     load_registry(postgresql)
     citizen_id = make_factory_citizen(postgresql)
     client_id, secret = register(postgresql, scope="openid profile")
-    cache = listening_client_cache(postgresql)
-    try:
-        first = postgresql.test_client()  # the first time, the consent page
-        consent_and_code(first, first.get(_password_sign_in(first, client_id).headers["Location"]))
-        browser = postgresql.test_client()
-        seen, stop = _autocommit_per_statement(postgresql)
-        try:
-            answered = _password_sign_in(browser, client_id)
-        finally:
-            stop()
-    finally:
-        cache.stop()
+    first, browser = postgresql.test_client(), postgresql.test_client()
+    answered, seen = _recorded_with_cache(
+        postgresql,  # the first time, the consent page
+        lambda: consent_and_code(first, first.get(_password_sign_in(first, client_id).headers["Location"])),
+        lambda: _password_sign_in(browser, client_id))
     code = redirect_params(answered)["code"]
     login = [verb for verb, _ in seen[1:]]  # after the stored request's INSERT
     # The account; the session stored; the request with the consent to its client; the pairwise
