@@ -43,15 +43,19 @@ def postgresql(app):
     return app
 
 
-def _autocommit_per_statement(app) -> tuple[list[tuple[str, bool]], callable]:
-    """The verb of every statement on the app's pool and whether it ran in autocommit, but for
-    the lockout counters' own short transactions (with Redis, its fallback reads them)."""
+_COUNTERS = "login_failure_counters"
+
+
+def _autocommit_per_statement(app, table: str | None = None) -> tuple[list[tuple[str, bool]], callable]:
+    """The verb of every statement on the app's pool and whether it ran in autocommit: those on
+    ``table`` when given, else all but the lockout counters' own (with Redis, its fallback
+    reads them on connections of its own)."""
     seen: list[tuple[str, bool]] = []
     with app.app_context():
         engine = db.engine
 
     def record(connection, _cursor, statement, *_args):
-        if "login_failure_counters" not in statement:
+        if (table in statement) if table else (_COUNTERS not in statement):
             seen.append((statement.split()[0].upper(), connection.connection.dbapi_connection.autocommit))
     event.listen(engine, "before_cursor_execute", record)
     return seen, lambda: event.remove(engine, "before_cursor_execute", record)
@@ -236,3 +240,21 @@ def test_a_refused_password_records_its_audit_event_in_a_transaction(postgresql)
     with postgresql.app_context():
         event = db.session.scalars(select(AuditEvent).order_by(AuditEvent.id.desc())).first()
         assert (event.action, event.outcome) == ("signin", "failure")
+
+
+def test_with_redis_the_lockout_counters_read_and_reset_are_one_statement_each_in_autocommit(postgresql):
+    """With Redis up, every sign-in still reads its account's row in ``login_failure_counters``
+    (a lock taken during a Redis outage must hold) and a success deletes it: one statement each
+    on a connection of its own, in autocommit, not three round trips with BEGIN and COMMIT."""
+    if not postgresql.config["IDP"].redis_url:
+        pytest.skip("the counters' table is read beside Redis only (IDP_TEST_REDIS_URL)")
+    load_registry(postgresql)
+    make_factory_citizen(postgresql)
+    client_id, _ = register(postgresql, scope="openid profile")
+    counters, stop = _autocommit_per_statement(postgresql, _COUNTERS)
+    try:
+        signed_in = _password_sign_in(postgresql.test_client(), client_id)
+    finally:
+        stop()
+    assert signed_in.status_code == 303, signed_in.get_data(as_text=True)[:300]
+    assert counters == [("SELECT", True), ("DELETE", True)]
