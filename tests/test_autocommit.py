@@ -225,7 +225,7 @@ def test_a_password_sign_in_answered_with_the_code_writes_in_autocommit_and_the_
 
 def test_a_refused_password_records_its_audit_event_in_a_transaction(postgresql):
     """The refusal's audit event (several statements on the chain's head) is not split over
-    autocommit statements: the sign-in takes a transaction again before writing it."""
+    autocommit statements: :func:`idp.audit.log.record` takes a transaction again first."""
     load_registry(postgresql)
     make_factory_citizen(postgresql)
     client_id, _ = register(postgresql, scope="openid profile")
@@ -242,10 +242,13 @@ def test_a_refused_password_records_its_audit_event_in_a_transaction(postgresql)
         assert (event.action, event.outcome) == ("signin", "failure")
 
 
-def test_with_redis_the_lockout_counters_read_and_reset_are_one_statement_each_in_autocommit(postgresql):
+def test_with_redis_the_lockout_read_is_off_the_pool_and_the_reset_one_autocommit_statement(
+        postgresql):
     """With Redis up, every sign-in still reads its account's row in ``login_failure_counters``
-    (a lock taken during a Redis outage must hold) and a success deletes it: one statement each
-    on a connection of its own, in autocommit, not three round trips with BEGIN and COMMIT."""
+    (a lock taken during a Redis outage must hold: tests/test_faults_redis.py) and a success
+    deletes it. The read is the request's one-statement read on the thread's own connection
+    (idp.db.single_read), nothing on the pool; the reset one statement in autocommit, not
+    BEGIN, DELETE and COMMIT."""
     if not postgresql.config["IDP"].redis_url:
         pytest.skip("the counters' table is read beside Redis only (IDP_TEST_REDIS_URL)")
     load_registry(postgresql)
@@ -257,4 +260,4 @@ def test_with_redis_the_lockout_counters_read_and_reset_are_one_statement_each_i
     finally:
         stop()
     assert signed_in.status_code == 303, signed_in.get_data(as_text=True)[:300]
-    assert counters == [("SELECT", True), ("DELETE", True)]
+    assert counters == [("DELETE", True)]

@@ -37,6 +37,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from idp.audit.models import AuditChainHead, AuditEvent
 from idp.db import db, sqlite_file
+from idp.db.autocommit import transaction_from_here
 from idp.db.direct import DirectConnection
 from idp.db.types import utcnow
 
@@ -250,6 +251,9 @@ def record(action: str, *, actor: str = "system", outcome: str = "success",
     Request context, when there is one, adds the client IP (as ProxyFix resolved it) and the
     user agent.
     """
+    # The head's lock, the event and the new head belong together: a request running in
+    # autocommit (idp.db.autocommit) takes a transaction for them.
+    transaction_from_here()
     event = _append_all([_event_fields(action, actor, outcome, citizen_id, client_id, details)])
     if commit:
         db.session.commit()

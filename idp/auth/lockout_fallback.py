@@ -13,21 +13,27 @@ with another); failures counted in Redis before the outage are not visible durin
 still has them afterwards), so an account gets at most one more ``IDP_LOGIN_MAX_FAILURES``
 series per outage. Each operation runs on a connection of its own, separate from the request's
 transaction, so a failure is recorded even when the request later rolls back: a failure's two
-statements in a short transaction, the read and the reset each one statement in autocommit.
+statements in a short transaction, the read and the reset each one statement alone (the read
+on the thread's own connection, :mod:`idp.db.single_read`).
 """
 
 from __future__ import annotations
 
 import contextlib
 
-from sqlalchemy import case, delete, select
+from sqlalchemy import bindparam, case, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from idp.auth.models import LoginFailureCounter
 from idp.db import db
+from idp.db.autocommit import AUTOCOMMIT
+from idp.db.single_read import ReadConnection
 from idp.resilience.redis_guard import REDIS_ERRORS, RedisGuard
 
 _TABLE = LoginFailureCounter.__table__
+_COUNTER = (select(_TABLE.c.failures, _TABLE.c.blocked_until, _TABLE.c.expires_at)
+            .where(_TABLE.c.key == bindparam("key")))
+_RESET = delete(_TABLE).where(_TABLE.c.key == bindparam("key"))
 
 
 class DatabaseStore:
@@ -37,15 +43,14 @@ class DatabaseStore:
     def __init__(self, status) -> None:
         self.status = status
 
-    def _row(self, connection, key: str, now: float):
-        row = connection.execute(select(_TABLE.c.failures, _TABLE.c.blocked_until, _TABLE.c.expires_at)
-                                 .where(_TABLE.c.key == key)).first()
-        return None if row is None or row.expires_at <= now else row
-
     def get(self, key: str, now: float):
-        with _statements_alone() as connection:
-            row = self._row(connection, key, now)
-        return None if row is None else self.status(row.failures, row.blocked_until)
+        # Every sign-in reads it, also with Redis up: the request's one-statement read
+        # (idp.db.single_read), no pool checkout and no transaction on PostgreSQL.
+        with ReadConnection() as connection:
+            row = connection.execute(_COUNTER, {"key": key}).first()
+        if row is None or row.expires_at <= now:
+            return None
+        return self.status(row.failures, row.blocked_until)
 
     def fail(self, key: str, now: float, policy):
         """One more failure, counted atomically by the database (INSERT ... ON CONFLICT), so two
@@ -65,15 +70,9 @@ class DatabaseStore:
         return self.status(counted, blocked_until)
 
     def reset(self, key: str) -> None:
-        with _statements_alone() as connection:
-            connection.execute(delete(_TABLE).where(_TABLE.c.key == key))
-
-
-def _statements_alone():
-    """A connection whose statements each commit alone: the read and the reset are one
-    statement each, which every successful sign-in makes with Redis up, so no ``BEGIN`` and
-    ``COMMIT`` (or ``ROLLBACK``) around them; on PostgreSQL one round trip instead of three."""
-    return db.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        # Every successful sign-in deletes it: one statement, in autocommit (no BEGIN, COMMIT).
+        with db.engine.connect().execution_options(**AUTOCOMMIT) as connection:
+            connection.execute(_RESET, {"key": key})
 
 
 class RedisWithDatabaseFallback:

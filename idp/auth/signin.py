@@ -76,7 +76,6 @@ class Attempt:
 
 
 def _fail(citizen: Citizen | None, reason: str, key: str | None) -> lockout.Status | None:
-    transaction_from_here()  # the audit event is several statements (idp.audit.log.record)
     status = lockout.record_failure(key) if key else None
     record("signin", actor="citizen", outcome="failure", citizen_id=citizen.id if citizen else None,
            details={"method": "pwd", "reason": reason})

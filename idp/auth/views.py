@@ -74,8 +74,8 @@ def login():
     # On PostgreSQL the sign-in runs in autocommit until something needs a transaction: the
     # account is read, the session stored and the code's writes sent (one statement each, see
     # idp.oidc.views.authorize._issue_code) without BEGIN and COMMIT around them, and no
-    # transaction stays open while the password is hashed. A refusal (its audit event and
-    # counters) and a step-up or a rotated session take a transaction again.
+    # transaction stays open while the password is hashed. A refusal's audit event
+    # (idp.audit.log.record), a step-up or a rotated session take a transaction again.
     statements_commit_alone()
     attempt = check_password(form.username.data, form.password.data)
     if attempt.outcome == "ok":

@@ -42,7 +42,8 @@ def write_together(*writes: Write) -> None:
         for statement, params in writes:
             db.session.execute(statement, params)
         return
-    shape = tuple((id(statement), tuple(sorted(params))) for statement, params in writes)
+    # The statements themselves (not their id(), which a freed one's successor may reuse).
+    shape = tuple((statement, tuple(sorted(params))) for statement, params in writes)
     combined = _COMBINED.get(shape)
     if combined is None:
         combined = _COMBINED.setdefault(shape, _combine(writes))

@@ -18,7 +18,7 @@ from idp.oidc.scopes import NO_CONSENT, SCOPES
 @dataclass(frozen=True)
 class Remembered:
     """The citizen's consent to a client as a caller read it with a statement of its own
-    (:func:`remembered_columns`): ``scopes`` is None when none was ever given."""
+    (:func:`join_remembered`): ``scopes`` is None when none was ever given."""
 
     client_pk: int
     scopes: list[str] | None

@@ -328,8 +328,8 @@ def _issue_code(areq: AuthorizationRequest, session, acting, pending: Row | None
     Its writes (the code, the relying party joining the session, the stored request
     ``pending`` deleted) are sent as one statement (:func:`idp.db.together.write_together`):
     nothing reads them back in this request, and a sign-in answered in place runs in
-    autocommit on PostgreSQL (:func:`idp.auth.signin.check_password`), where that one
-    statement is also what makes them all or nothing."""
+    autocommit on PostgreSQL (:func:`idp.auth.views.login`), where that one statement is also
+    what makes them all or nothing."""
     citizen = citizen_ref(session.citizen_id)
     grantee = Grantee(citizen=citizen, sub=subject_of(citizen, acting, areq.client, remember=True),
                       auth_time=session.auth_time,
