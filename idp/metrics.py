@@ -83,15 +83,38 @@ def _label(value: str) -> str:
     return value if _LABEL.fullmatch(value) else "other"
 
 
+#: Labelled series already made, by their label values as the callers give them: a token
+#: endpoint counts on every answer, and ``labels()`` (validation and a lock per call) cost as
+#: much as the rest of counting. Made at first use, in the process that counts (see
+#: :class:`_ClientCacheReads`); bounded by :func:`_label`'s fixed vocabulary of callers.
+_SIGNIN_SERIES: dict[tuple[str, str], Any] = {}
+_TOKEN_SERIES: dict[str, Any] = {}
+
+
 def count_signin(method: str, outcome: str) -> None:
     """One sign-in attempt: ``method`` such as password, totp, certificate; ``outcome`` such as
     success, failure, locked."""
-    SIGNINS.labels(method=_label(method), outcome=_label(outcome)).inc()
+    series = _SIGNIN_SERIES.get((method, outcome))
+    if series is None:
+        series = SIGNINS.labels(method=_label(method), outcome=_label(outcome))
+        if len(_SIGNIN_SERIES) < _SERIES_KEPT:
+            _SIGNIN_SERIES[(method, outcome)] = series
+    series.inc()
 
 
 def count_token(grant_type: str) -> None:
     """One successful token response for ``grant_type`` (RFC 6749 section 4 names)."""
-    TOKENS_ISSUED.labels(grant_type=_label(grant_type)).inc()
+    series = _TOKEN_SERIES.get(grant_type)
+    if series is None:
+        series = TOKENS_ISSUED.labels(grant_type=_label(grant_type))
+        if len(_TOKEN_SERIES) < _SERIES_KEPT:
+            _TOKEN_SERIES[grant_type] = series
+    series.inc()
+
+
+#: At most this many label combinations are remembered per counter (the callers pass
+#: constants; a bug passing request data could otherwise grow the dicts without end).
+_SERIES_KEPT = 64
 
 
 # -- request instrumentation ----------------------------------------------------------------------

@@ -66,8 +66,14 @@ FIELDS = ("id", "at", "action", "outcome", "actor", "citizen_id", "client_id", "
 
 
 def _timestamp(value: datetime) -> str:
-    """Microseconds, always UTC with a ``Z``: both databases keep microseconds exactly."""
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """Microseconds, always UTC with a ``Z``: both databases keep microseconds exactly.
+    ``isoformat`` writes what ``strftime("%Y-%m-%dT%H:%M:%S.%fZ")`` does, in a third less time
+    (once per event written or verified), except the year before 1000, which only ``strftime``
+    leaves unpadded (the form the hashes of such a year were made with)."""
+    value = value.astimezone(UTC)
+    if value.year < 1000:
+        return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return value.isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 def _fields(event: AuditEvent | Mapping[str, Any]) -> Mapping[str, Any]:
@@ -119,6 +125,8 @@ def _clean_details(details: Mapping[str, Any] | None) -> dict[str, Any]:
     """
     if not details:
         return {}
+    if _plain(details):
+        return dict(sorted(details.items()))
 
     def clean(value: Any) -> Any:
         if isinstance(value, str):
@@ -133,6 +141,30 @@ def _clean_details(details: Mapping[str, Any] | None) -> dict[str, Any]:
     if len(text.encode()) > MAX_DETAILS_BYTES:
         raise ValueError(f"audit details are larger than {MAX_DETAILS_BYTES} bytes")
     return json.loads(text)
+
+
+_PLAIN_TYPES = frozenset({str, int, bool, type(None)})
+
+
+def _plain(details: Mapping[str, Any]) -> bool:
+    """Details that :func:`_clean_details` would give back as they are (in key order): string
+    keys and values that are text, integers, booleans or None, no unstorable character, and
+    surely within :data:`MAX_DETAILS_BYTES` (every character counted at the 12 bytes JSON can
+    take for it). What every event the server records on its hot paths carries, so those skip
+    the serialise-and-parse; anything else takes it."""
+    size = 2
+    for key, value in details.items():
+        kind = type(value)
+        if type(key) is not str or kind not in _PLAIN_TYPES or _UNSTORABLE.search(key):
+            return False
+        if kind is str:
+            if _UNSTORABLE.search(value):
+                return False
+            size += 12 * len(value) + 2
+        else:
+            size += len(str(value)) if kind is int else 5
+        size += 12 * len(key) + 6
+    return size <= MAX_DETAILS_BYTES
 
 
 def _required(value: str, name: str, limit: int) -> str:
@@ -323,6 +355,7 @@ class _GroupCommit:
         self.queue: list[tuple[dict[str, Any], list]] = []
         self.queue_lock = threading.Lock()
         self.flush_lock = threading.Lock()
+        self.waiting = threading.local()
         #: (id, hash) of the newest event this process committed, while it may still be the
         #: head; None when unknown. Read and written under ``flush_lock``.
         self.tip: tuple[int, str] | None = None
@@ -330,7 +363,7 @@ class _GroupCommit:
         self.tip_connection = DirectConnection(engine) if self.direct else None
 
     def submit(self, events: list[dict[str, Any]]) -> None:
-        written = threading.Event()
+        written = self._event()
         items = [(fields, [False, None, written]) for fields in events]  # [done, error, event]
         with self.queue_lock:
             self.queue.extend(items)
@@ -343,6 +376,16 @@ class _GroupCommit:
         errors = [state[1] for _, state in items if state[1] is not None]
         if errors:
             raise errors[0]
+
+    def _event(self) -> threading.Event:
+        """The calling thread's event to sleep on, made once per thread: a set left over from
+        its previous batch only wakes it to look again (the loop in :meth:`submit` sleeps
+        until its own batch is written or the lead is free, whatever woke it)."""
+        written = getattr(self.waiting, "event", None)
+        if written is None:
+            written = self.waiting.event = threading.Event()
+        written.clear()
+        return written
 
     def _lead(self) -> None:
         """Write what is queued as one batch (``flush_lock`` held on entry, released on
@@ -472,7 +515,10 @@ def _append_sqlite(batch: list[dict[str, Any]], connection: DirectConnection) ->
     binds = _sqlite_binds(connection.engine.dialect)
 
     def bound(row: dict[str, Any]) -> dict[str, Any]:
-        return {name: binds[name](value) if name in binds else value for name, value in row.items()}
+        row = dict(row)
+        for name, process in binds.items():
+            row[name] = process(row[name])
+        return row
 
     connection.execute("BEGIN IMMEDIATE", {})
     try:

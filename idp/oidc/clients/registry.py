@@ -426,6 +426,15 @@ class ClientRecord(OAuthClientMixin):
         self.token_revoked = token_revoked
         self.subject_locked = subject_locked
 
+    def with_standing(self, token_revoked: bool, subject_locked: bool) -> ClientRecord:
+        """A copy of this (cached, shared) record carrying a presented token's standing."""
+        record = ClientRecord.__new__(ClientRecord)
+        for name in self.COLUMNS:
+            setattr(record, name, getattr(self, name))
+        record.secrets, record.token_revoked, record.subject_locked = (
+            self.secrets, token_revoked, subject_locked)
+        return record
+
 
 _CLIENTS, _SECRETS = Client.__table__, ClientSecret.__table__
 _CLIENT_RECORD = (
@@ -455,15 +464,15 @@ def client_record(connection, client_id: str | None, *, jti: str | None = None,
         return None if read is None else ClientRecord(*read)
     cache.refresh()
     generation = cache.generation
-    cached = cache.get(client_id)
+    cached = cache.get(client_id)  # a record without a token's standing, shared: never changed
     if cached is not None:
         if jti is None:
-            return ClientRecord(*cached)
-        return ClientRecord(*cached, *_standing(cache, generation, connection, jti, sub or ""))
+            return cached
+        return cached.with_standing(*_standing(cache, generation, connection, jti, sub or ""))
     read = _read(connection, client_id, jti, sub)
     if read is None:
         return None
-    cache.put(client_id, read[:2], generation)
+    cache.put(client_id, ClientRecord(*read[:2]), generation)
     record = ClientRecord(*read)
     if jti is not None and not (record.token_revoked or record.subject_locked):
         cache.put_token_in_good_standing(jti, sub or "", generation)
