@@ -175,8 +175,9 @@ class _Part:
 
 
 class ClientRecordCache:
-    """client_id -> what :func:`~idp.oidc.clients.registry.client_record` read for it, and
-    (jti, sub) -> that a presented token was neither revoked nor its citizen locked."""
+    """client_id -> the :class:`~idp.oidc.clients.registry.ClientRecord` made from what
+    :func:`~idp.oidc.clients.registry.client_record` read for it (shared by every request, never
+    changed), and (jti, sub) -> that a presented token was neither revoked nor its citizen locked."""
 
     def __init__(self, counters: ChangeCounters | None = None) -> None:
         self.clients = _Part()

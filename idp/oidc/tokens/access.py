@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import json
 import secrets
+import threading
 import time
 from datetime import UTC, datetime
 
@@ -105,7 +106,9 @@ class AccessTokenGenerator(JWTBearerTokenGenerator):
         if amr := self.get_amr(user):
             claims["amr"] = amr
         claims.update(self.get_extra_claims(client, grant_type, user, scope))
-        return compact_jws.sign(claims, alg=self.alg, typ="at+jwt")
+        token = compact_jws.sign(claims, alg=self.alg, typ="at+jwt")
+        _last_made.token, _last_made.claims = token, claims
+        return token
 
     def generate(self, *args, **kwargs):
         """RFC 9449 §5: a key-bound token is announced as ``token_type: DPoP``."""
@@ -117,8 +120,17 @@ class AccessTokenGenerator(JWTBearerTokenGenerator):
         return token
 
 
+#: The access token this thread made last, with its claims: the token endpoint reads them
+#: back right after (:func:`unverified_claims`), on every token it answers.
+_last_made = threading.local()
+
+
 def unverified_claims(token: str) -> dict:
-    """The payload of one of our own freshly made JWTs (to record its ``jti`` and ``exp``)."""
+    """The payload of one of our own freshly made JWTs (to record its ``jti`` and ``exp``):
+    the claims the generator signed when ``token`` is the one this thread just made (not to
+    be changed), else decoded from it."""
+    if getattr(_last_made, "token", None) is token:
+        return _last_made.claims
     payload = token.split(".")[1]
     return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
 
