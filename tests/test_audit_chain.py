@@ -46,6 +46,23 @@ def test_an_event_with_unicode_nested_details_and_microseconds_verifies_after_a_
         assert verify_chain() == (1, None)
 
 
+def test_flat_details_store_sorted_and_verify_and_a_long_value_still_gets_the_exact_size_check(app):
+    """Details of text, integers, booleans and None skip the serialise-and-parse: they must
+    read back and hash as the full cleaning would have made them (keys sorted). A value whose
+    worst-case JSON size passes the limit takes the exact check, which accepts it."""
+    with app.app_context():
+        flat = record("test.flat", details={"b": 1, "a": "Nguyễn", "d": True, "c": None}, commit=True)
+        long = record("test.long", details={"blob": "x" * 700}, commit=True)
+        flat_id, long_id = flat.id, long.id
+        db.session.remove()
+        stored = db.session.get(AuditEvent, flat_id)
+        assert list(stored.details) == ["a", "b", "c", "d"]
+        assert stored.details == {"a": "Nguyễn", "b": 1, "c": None, "d": True}
+        assert stored.hash == event_hash(stored)
+        assert db.session.get(AuditEvent, long_id).details == {"blob": "x" * 700}
+        assert verify_chain() == (2, None)
+
+
 def test_details_that_are_too_large_or_not_finite_are_refused_before_anything_is_written(app):
     with app.app_context():
         with pytest.raises(ValueError, match="larger than"):

@@ -136,6 +136,22 @@ def test_a_token_revoked_by_another_connection_is_reported_within_the_bound(app)
     assert _read(app, client_id)[1] == 0  # the client itself stayed cached
 
 
+def test_a_presented_tokens_standing_does_not_change_the_shared_cached_client(app):
+    """The cached client is one record shared by every request; introspection's answer about
+    a revoked token comes on a copy of it, never on the record the next request gets."""
+    client_id = _service(app)
+    listening_client_cache(app)
+    _outside(app, sa.insert(RevokedAccessToken.__table__).values(
+        jti="jti-revoked", expires_at=utcnow() + timedelta(hours=1)))
+    _read(app, client_id)  # read from the database, then kept
+    shared, _ = _read(app, client_id)
+    revoked, _ = _read(app, client_id, jti="jti-revoked", sub="some-subject")
+    assert revoked.token_revoked is True and revoked is not shared
+    again, statements = _read(app, client_id)
+    assert again is shared and statements == 0
+    assert (again.token_revoked, again.subject_locked) == (None, None)
+
+
 def test_a_citizen_locked_by_another_connection_is_reported_within_the_bound(app):
     client_id = _service(app)
     citizen = make_citizen(app)

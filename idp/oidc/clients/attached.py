@@ -34,10 +34,11 @@ _CLIENT_ROW = select(_CLIENTS).where(_CLIENTS.c.client_id == bindparam("client_i
 _SECRET_ROWS = select(_SECRETS).where(_SECRETS.c.client_pk == bindparam("client_pk"))
 
 
-def cached_client(client_id: str) -> Client | None | bool:
+def cached_client(client_id: str, *, with_secrets: bool = True) -> Client | None | bool:
     """The client with this id (enabled or not) as an object of the request's session, its
-    secrets loaded; None when there is no such client; False when the cache cannot say (read
-    through the ORM then)."""
+    secrets loaded (``with_secrets``; else they load lazily if ever asked for, as after the
+    ORM's own read of the client alone); None when there is no such client; False when the
+    cache cannot say (read through the ORM then)."""
     cache = cache_of(current_app)
     if cache is None:
         return False
@@ -52,7 +53,7 @@ def cached_client(client_id: str) -> Client | None | bool:
         if rows is None:
             return None
         cache.put(key, rows, generation)
-    return _attached(*rows)
+    return _attached(rows[0], rows[1] if with_secrets else None)
 
 
 def _read(client_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
@@ -63,14 +64,17 @@ def _read(client_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
     return dict(client), [dict(secret) for secret in secrets]
 
 
-def _attached(client_row: dict[str, Any], secret_rows: list[dict[str, Any]]) -> Client:
+def _attached(client_row: dict[str, Any], secret_rows: list[dict[str, Any]] | None) -> Client:
     """The session's object for this client: the one it already holds, or one made from the
-    rows (lists and dicts copied: the cached rows are shared by every request)."""
+    rows (lists and dicts copied: the cached rows are shared by every request); its secrets
+    left unloaded when ``secret_rows`` is None."""
     session = db.session
     existing = session.identity_map.get(identity_key(Client, client_row["id"]))
     if existing is not None:
         return existing
     client = _persistent(Client, client_row)
+    if secret_rows is None:
+        return client
     secrets = [session.identity_map.get(identity_key(ClientSecret, row["id"]))
                or _persistent(ClientSecret, row) for row in secret_rows]
     set_committed_value(client, "secrets", secrets)

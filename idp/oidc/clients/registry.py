@@ -371,13 +371,13 @@ def registered_client(client_id: str | None) -> Client | None:
     client). The same answer as :func:`get_client`."""
     if not _possible_id(client_id):
         return None
-    return _enabled_by_id(client_id, _CLIENT_BY_ID)
+    return _enabled_by_id(client_id, _CLIENT_BY_ID, with_secrets=False)
 
 
-def _enabled_by_id(client_id: str, statement) -> Client | None:
+def _enabled_by_id(client_id: str, statement, *, with_secrets: bool = True) -> Client | None:
     """From the client cache (:mod:`idp.oidc.clients.attached`), or read with ``statement`` when
     the cache cannot say."""
-    client = cached_client(client_id)
+    client = cached_client(client_id, with_secrets=with_secrets)
     if client is False:
         client = db.session.execute(statement, {"client_id": client_id}).unique().scalar()
     return _enabled(client)
