@@ -83,38 +83,35 @@ def _label(value: str) -> str:
     return value if _LABEL.fullmatch(value) else "other"
 
 
-#: Labelled series already made, by their label values as the callers give them: a token
-#: endpoint counts on every answer, and ``labels()`` (validation and a lock per call) cost as
-#: much as the rest of counting. Made at first use, in the process that counts (see
-#: :class:`_ClientCacheReads`); bounded by :func:`_label`'s fixed vocabulary of callers.
+#: At most this many label combinations are remembered per counter (the callers pass
+#: constants; a bug passing request data could otherwise grow the memo without end).
+_SERIES_KEPT = 64
 _SIGNIN_SERIES: dict[tuple[str, str], Any] = {}
 _TOKEN_SERIES: dict[str, Any] = {}
+
+
+def _series(counter, memo: dict, key, **labels):
+    """``counter``'s series for ``labels`` (each passed through :func:`_label`), remembered
+    in ``memo`` under the callers' own ``key``: a token endpoint counts on every answer, and
+    ``labels()`` (validation and a lock per call) cost as much as the rest of counting. Made
+    at first use, in the process that counts (see :class:`_ClientCacheReads`)."""
+    series = memo.get(key)
+    if series is None:
+        series = counter.labels(**{name: _label(value) for name, value in labels.items()})
+        if len(memo) < _SERIES_KEPT:
+            memo[key] = series
+    return series
 
 
 def count_signin(method: str, outcome: str) -> None:
     """One sign-in attempt: ``method`` such as password, totp, certificate; ``outcome`` such as
     success, failure, locked."""
-    series = _SIGNIN_SERIES.get((method, outcome))
-    if series is None:
-        series = SIGNINS.labels(method=_label(method), outcome=_label(outcome))
-        if len(_SIGNIN_SERIES) < _SERIES_KEPT:
-            _SIGNIN_SERIES[(method, outcome)] = series
-    series.inc()
+    _series(SIGNINS, _SIGNIN_SERIES, (method, outcome), method=method, outcome=outcome).inc()
 
 
 def count_token(grant_type: str) -> None:
     """One successful token response for ``grant_type`` (RFC 6749 section 4 names)."""
-    series = _TOKEN_SERIES.get(grant_type)
-    if series is None:
-        series = TOKENS_ISSUED.labels(grant_type=_label(grant_type))
-        if len(_TOKEN_SERIES) < _SERIES_KEPT:
-            _TOKEN_SERIES[grant_type] = series
-    series.inc()
-
-
-#: At most this many label combinations are remembered per counter (the callers pass
-#: constants; a bug passing request data could otherwise grow the dicts without end).
-_SERIES_KEPT = 64
+    _series(TOKENS_ISSUED, _TOKEN_SERIES, grant_type, grant_type=grant_type).inc()
 
 
 # -- request instrumentation ----------------------------------------------------------------------

@@ -67,13 +67,9 @@ FIELDS = ("id", "at", "action", "outcome", "actor", "citizen_id", "client_id", "
 
 def _timestamp(value: datetime) -> str:
     """Microseconds, always UTC with a ``Z``: both databases keep microseconds exactly.
-    ``isoformat`` writes what ``strftime("%Y-%m-%dT%H:%M:%S.%fZ")`` does, in a third less time
-    (once per event written or verified), except the year before 1000, which only ``strftime``
-    leaves unpadded (the form the hashes of such a year were made with)."""
-    value = value.astimezone(UTC)
-    if value.year < 1000:
-        return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return value.isoformat(timespec="microseconds")[:-6] + "Z"
+    (``isoformat``: the text ``strftime("%Y-%m-%dT%H:%M:%S.%fZ")`` gives for every year since
+    1000, in a third less time, once per event written or verified.)"""
+    return value.astimezone(UTC).isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 def _fields(event: AuditEvent | Mapping[str, Any]) -> Mapping[str, Any]:

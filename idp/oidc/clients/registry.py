@@ -361,7 +361,7 @@ def get_client(client_id: str | None) -> Client | None:
         return None
     memo = g.setdefault("idp_clients", {})
     if client_id not in memo:
-        memo[client_id] = _enabled_by_id(client_id, _CLIENT_AND_SECRETS_BY_ID)
+        memo[client_id] = _enabled_by_id(client_id)
     return memo[client_id]
 
 
@@ -371,14 +371,15 @@ def registered_client(client_id: str | None) -> Client | None:
     client). The same answer as :func:`get_client`."""
     if not _possible_id(client_id):
         return None
-    return _enabled_by_id(client_id, _CLIENT_BY_ID, with_secrets=False)
+    return _enabled_by_id(client_id, with_secrets=False)
 
 
-def _enabled_by_id(client_id: str, statement, *, with_secrets: bool = True) -> Client | None:
-    """From the client cache (:mod:`idp.oidc.clients.attached`), or read with ``statement`` when
-    the cache cannot say."""
+def _enabled_by_id(client_id: str, *, with_secrets: bool = True) -> Client | None:
+    """From the client cache (:mod:`idp.oidc.clients.attached`), or read through the ORM when
+    the cache cannot say; its secrets loaded with it or left to load lazily."""
     client = cached_client(client_id, with_secrets=with_secrets)
     if client is False:
+        statement = _CLIENT_AND_SECRETS_BY_ID if with_secrets else _CLIENT_BY_ID
         client = db.session.execute(statement, {"client_id": client_id}).unique().scalar()
     return _enabled(client)
 
@@ -428,12 +429,7 @@ class ClientRecord(OAuthClientMixin):
 
     def with_standing(self, token_revoked: bool, subject_locked: bool) -> ClientRecord:
         """A copy of this (cached, shared) record carrying a presented token's standing."""
-        record = ClientRecord.__new__(ClientRecord)
-        for name in self.COLUMNS:
-            setattr(record, name, getattr(self, name))
-        record.secrets, record.token_revoked, record.subject_locked = (
-            self.secrets, token_revoked, subject_locked)
-        return record
+        return ClientRecord(self, self.secrets, token_revoked, subject_locked)
 
 
 _CLIENTS, _SECRETS = Client.__table__, ClientSecret.__table__
