@@ -11,6 +11,7 @@ import time
 
 import pyotp
 import pytest
+from playwright.sync_api import expect
 
 from tests.factories import NGOC, PASSWORD, SAMPLE_REGISTRY
 from tests.helpers import free_port, run_idp, serving
@@ -85,7 +86,8 @@ def test_passkey_with_a_virtual_authenticator_and_authenticator_app(localhost_se
     # Enrol an authenticator app from the secret shown in text, then sign in with a code.
     page.get_by_role("link", name="Sign-in security").click()
     page.get_by_role("link", name="Set up an authenticator app").click()
-    assert page.locator("figure.qr svg").count() == 1
+    page.wait_for_url(f"{url}/account/security/totp")
+    expect(page.locator("figure.qr svg")).to_have_count(1)
     secret = page.locator("#totp-secret").inner_text().replace(" ", "")
     otp = page.locator('input[name="otp"]')
     assert otp.get_attribute("autocomplete") == "one-time-code"
@@ -98,6 +100,7 @@ def test_passkey_with_a_virtual_authenticator_and_authenticator_app(localhost_se
     page.get_by_role("button", name="Continue").first.click()
     page.wait_for_url(f"{url}/account")
     page.get_by_role("link", name="Sign-in history").click()
+    page.wait_for_url(f"{url}/account/history")
     history = page.locator("tbody").inner_text()
     assert "Password and passkey" in history and "Password and authenticator app" in history
     context.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.factories import NGOC, PASSWORD
 
@@ -37,14 +38,17 @@ def test_register_sign_in_switch_language_and_sign_out(server, browser, output_d
 
     page.get_by_role("link", name="English").click()
     page.wait_for_url(f"{server.url}/account")
-    assert page.locator("html").get_attribute("lang") == "en"
-    assert page.get_by_role("heading", name="Contact details", exact=True).is_visible()
+    # The URL was /account before the switch too: expect() waits for the English page itself.
+    expect(page.locator("html")).to_have_attribute("lang", "en")
+    expect(page.get_by_role("heading", name="Contact details", exact=True)).to_be_visible()
     page.get_by_role("link", name="Sign-in history").click()
-    assert page.locator("tbody tr").count() == 1
+    page.wait_for_url(f"{server.url}/account/history")
+    expect(page.locator("tbody tr")).to_have_count(1)
     assert "Success" in page.locator("tbody tr").first.inner_text()
     page.screenshot(path=str(output_dir) + "-history.png", full_page=True)
 
     page.get_by_role("button", name="Sign out").click()
+    page.wait_for_url(f"{server.url}/signout")
     assert page.locator("h1").inner_text() == "You are signed out"
     page.screenshot(path=str(output_dir) + "-signed-out.png", full_page=True)
     page.goto(f"{server.url}/account")
