@@ -18,10 +18,25 @@ import sqlalchemy as sa
 from idp import create_app
 from idp.db import db
 from tests.helpers import Clock
+from tests.schema import create_tables
 
 PG_URL = os.environ.get("IDP_TEST_DATABASE_URL", "")
 REDIS_URL = os.environ.get("IDP_TEST_REDIS_URL", "")
 DATABASES = ["sqlite"] + (["postgresql"] if PG_URL else [])
+
+
+#: Where a test marked ``one_database`` (every browser test is) runs: PostgreSQL, the production
+#: path, when it is configured. Such tests are about a process, a browser or a client library;
+#: what differs between the databases is checked by the tests that run on both.
+ONE_DATABASE = DATABASES[-1]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_generate_tests(metafunc) -> None:
+    # As a parametrize mark, which takes precedence over the fixture's own params.
+    marked = metafunc.definition.get_closest_marker
+    if "database_url" in metafunc.fixturenames and (marked("one_database") or marked("browser")):
+        metafunc.definition.add_marker(pytest.mark.parametrize("database_url", [ONE_DATABASE], indirect=True))
 
 
 def _pg_url() -> str:
@@ -106,7 +121,7 @@ def app(environ: dict[str, str]):
     application = create_app(environ)
     application.config["TESTING"] = True
     with application.app_context():
-        db.create_all()
+        create_tables()
     yield application
     with application.app_context():
         db.session.remove()

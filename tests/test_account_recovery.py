@@ -22,6 +22,7 @@ from idp.db.types import utcnow
 from tests.factories import AN, NGOC, csrf_token, load_registry, make_citizen, sign_in
 from tests.mfa_support import code_at, enrol_totp, submit_otp
 from tests.notify_support import deliver, email_text, last_code
+from tests.schema import create_tables
 
 EN = {"Accept-Language": "en"}
 NEW_PASSWORD = "a brand new passphrase 42"
@@ -31,7 +32,7 @@ def _app(environ, **extra):
     application = create_app({**environ, "IDP_RECOVERY_RATE_LIMIT": "1000/minute", **extra})
     application.config["TESTING"] = True
     with application.app_context():
-        db.create_all()
+        create_tables()
     load_registry(application)
     application.config["CITIZEN_ID"] = make_citizen(application, AN, email="an@example.vn",
                                                     phone="0912345678")

@@ -33,6 +33,7 @@ from tests.oidc_support import (
     register,
     sign_in,
 )
+from tests.schema import create_tables
 
 SAMPLE_ORGS = ROOT / "scripts" / "demo_organisations.csv"
 SAO_MAI = "0108765438"  # legal representative: An
@@ -282,7 +283,7 @@ def test_a_registrant_gets_acting_for_others_only_where_an_administrator_allows_
 
     dcr = create_app({**environ, "IDP_DYNAMIC_REGISTRATION": "true"})
     with dcr.app_context():
-        db.create_all()
+        create_tables()
     metadata = {"client_name": "School enrolment", "redirect_uris": ["https://school.example.gov.vn/cb"],
                 "scope": scope}
 

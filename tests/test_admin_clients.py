@@ -30,6 +30,7 @@ from tests.oidc_support import (
     pkce_pair,
     sign_in,
 )
+from tests.schema import create_tables
 
 
 def _create(app, *args: str) -> dict:
@@ -278,7 +279,7 @@ def test_a_production_server_fetches_no_loopback_uri(environ):
     issuer they must be https, so a registration cannot aim the server at its own host."""
     production = create_app({**environ, "IDP_ISSUER": "https://id.example.gov.vn"})
     with production.app_context():
-        db.create_all()
+        create_tables()
     for option in ("--jwks-uri", "--backchannel-logout-uri"):
         args = ["--grant-type", "client_credentials", "--scope", "openid", option,
                 "http://127.0.0.1:6379/x"]

@@ -36,6 +36,7 @@ from tests.oidc_support import (
     sign_in_page_resume,
     verify,
 )
+from tests.schema import create_tables
 
 
 @pytest.fixture(autouse=True)
@@ -275,7 +276,7 @@ def test_creating_requests_is_rate_limited(environ):
     limited = create_app({**environ, "IDP_LOGIN_RATE_LIMIT": "2 per minute"})
     limited.config["TESTING"] = True
     with limited.app_context():
-        db.create_all()
+        create_tables()
     browser = limited.test_client()
     codes = [browser.get("/login/app").status_code for _ in range(3)]
     assert codes == [200, 200, 429]

@@ -17,6 +17,7 @@ from idp.db import db
 from idp.db.types import utcnow
 from tests.factories import AN, NGOC, PASSWORD, load_registry, make_citizen, page_csrf, sign_in
 from tests.notify_support import deliver, email_text, last_code
+from tests.schema import create_tables
 
 EN = {"Accept-Language": "en"}
 
@@ -26,7 +27,7 @@ def napp(notify_environ):
     application = create_app(notify_environ)
     application.config["TESTING"] = True
     with application.app_context():
-        db.create_all()
+        create_tables()
     load_registry(application)
     application.config["CITIZEN_ID"] = make_citizen(application, AN, email="an@example.vn")
     yield application
@@ -171,7 +172,7 @@ def test_registration_contacts_are_claimed_and_sent_a_code(notify_environ, mailb
     application = create_app(notify_environ)
     application.config["TESTING"] = True
     with application.app_context():
-        db.create_all()
+        create_tables()
     load_registry(application)
     client = application.test_client()
     form = client.get("/register").get_data(as_text=True)

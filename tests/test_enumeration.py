@@ -21,6 +21,7 @@ from idp.auth import lockout
 from idp.citizens.models import Citizen
 from idp.db import db
 from tests.factories import AN, NGOC, load_registry, make_citizen, page_csrf, sign_in
+from tests.schema import create_tables
 
 EN = {"Accept-Language": "en"}
 
@@ -35,7 +36,7 @@ def login_app(environ):
     app = create_app({**environ, "IDP_LOGIN_RATE_LIMIT": "1000/minute", "IDP_LOGIN_MAX_FAILURES": "5"})
     app.config["TESTING"] = True
     with app.app_context():
-        db.create_all()
+        create_tables()
     load_registry(app)
     app.config["CITIZEN_ID"] = make_citizen(app, AN, email="an@example.vn", phone="0912345678")
     yield app
@@ -108,7 +109,7 @@ def test_an_address_of_another_account_gets_the_answer_of_a_free_one_and_is_not_
     app = create_app({**environ, **mailbox.environ(), "IDP_LOGIN_RATE_LIMIT": "1000/minute"})
     app.config["TESTING"] = True
     with app.app_context():
-        db.create_all()
+        create_tables()
     load_registry(app)
     app.config["CITIZEN_ID"] = make_citizen(app, AN, email="an@example.vn", phone="0912345678")
     make_citizen(app, NGOC, email="ngoc@example.vn", phone="0987654321")

@@ -25,7 +25,8 @@ from tests.helpers import free_port, run_idp, serving
 from tests.node_support import node, npm_package
 from tests.oidc_support import register
 
-pytestmark = pytest.mark.multiprocess
+# A client library's view of the protocol, not of the database.
+pytestmark = [pytest.mark.multiprocess, pytest.mark.one_database]
 
 REDIRECT = "https://bhxh.example.gov.vn/callback"
 SCRIPT = Path(__file__).with_name("external") / "fapi2_rp.mjs"

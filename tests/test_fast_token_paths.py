@@ -17,6 +17,7 @@ from idp.db import db
 from idp.fastpath import FastPath
 from idp.keys import service as keys
 from tests.oidc_support import basic, register, sign_in, tokens_for
+from tests.schema import create_tables
 
 CC = {"grant_type": "client_credentials"}
 
@@ -222,7 +223,7 @@ def test_behind_a_proxy_the_fast_paths_event_has_the_forwarded_address(environ):
 
     application = create_app({**environ, "IDP_PROXY_FIX_X_FOR": "1"})
     with application.app_context():
-        db.create_all()
+        create_tables()
     try:
         client_id, secret = register(application, grant_types=["client_credentials"],
                                      redirect_uris=[], scope="openid")

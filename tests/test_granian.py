@@ -20,7 +20,7 @@ from tests.test_metrics import sample
 ROOT = Path(__file__).resolve().parents[1]
 GRANIAN = str(Path(sys.executable).with_name("granian"))
 
-pytestmark = pytest.mark.multiprocess
+pytestmark = [pytest.mark.multiprocess, pytest.mark.one_database]  # granian's workers, not the database
 
 
 def _dockerfile_env() -> dict[str, str]:

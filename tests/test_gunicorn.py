@@ -19,7 +19,7 @@ from tests.test_metrics import sample
 ROOT = Path(__file__).resolve().parents[1]
 GUNICORN = str(Path(sys.executable).with_name("gunicorn"))
 
-pytestmark = pytest.mark.multiprocess
+pytestmark = [pytest.mark.multiprocess, pytest.mark.one_database]  # gunicorn's workers, not the database
 
 
 def _gunicorn(environ, port, *args, **kwargs):

@@ -26,6 +26,7 @@ from idp.oidc.models import LogoutDelivery
 from tests.admin_support import idp_json
 from tests.faults_support import SilentServer
 from tests.oidc_support import ISSUER, register, sign_in, tokens_for
+from tests.schema import create_tables
 
 BACKCHANNEL_TIMEOUT = 2
 NOTIFY_TIMEOUT = 2
@@ -91,7 +92,7 @@ def test_a_hanging_smtp_server_costs_the_outbox_sender_its_timeout_and_the_messa
     application.config["TESTING"] = True
     try:
         with application.app_context():
-            db.create_all()
+            create_tables()
         with application.app_context(), application.test_request_context():
             message = outbox.queue("email", "an@example.vn", "contact_code", language="vi",
                                    code="482913", minutes=10)

@@ -12,6 +12,7 @@ from idp import create_app
 from idp.auth import lockout
 from idp.db import db
 from tests.factories import AN, PASSWORD, load_registry, make_citizen, sign_in
+from tests.schema import create_tables
 
 
 @pytest.fixture
@@ -25,7 +26,7 @@ def _app(environ, **settings):
     app = create_app({**environ, "IDP_LOGIN_RATE_LIMIT": "1000/minute", **settings})
     app.config["TESTING"] = True
     with app.app_context():
-        db.create_all()
+        create_tables()
     load_registry(app)
     make_citizen(app)
     return app

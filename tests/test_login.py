@@ -14,6 +14,7 @@ from idp.auth.models import PasswordCredential, SsoSession
 from idp.auth.sessions import COOKIE_NAME, HOST_COOKIE_NAME
 from idp.db import db
 from tests.factories import AN, PASSWORD, csrf_token, load_registry, make_citizen, page_csrf, sign_in
+from tests.schema import create_tables
 
 WRONG = "The identification number, email, phone or password is wrong."
 
@@ -56,7 +57,7 @@ def test_sign_in_with_number_email_or_phone_starts_an_sso_session(citizen_app, u
 def test_session_cookie_is_secure_when_the_issuer_is_https(environ):
     app = create_app({**environ, "IDP_ISSUER": "https://id.example.gov"})
     with app.app_context():
-        db.create_all()
+        create_tables()
     load_registry(app)
     make_citizen(app)
     client = app.test_client()
@@ -88,7 +89,7 @@ def test_wrong_password_and_unknown_account_take_the_same_time(environ):
     app = create_app({**environ, "IDP_ARGON2_TIME_COST": "2", "IDP_ARGON2_MEMORY_COST": "16384",
                       "IDP_LOGIN_RATE_LIMIT": "1000/minute"})
     with app.app_context():
-        db.create_all()
+        create_tables()
     load_registry(app)
     make_citizen(app)
     client = app.test_client()

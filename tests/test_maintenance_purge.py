@@ -31,6 +31,7 @@ from idp.oidc.models import (
     UsedClientAssertion,
     UsedJti,
 )
+from tests.schema import create_tables
 
 DAY = timedelta(days=1)
 MINUTE = timedelta(minutes=1)
@@ -358,7 +359,7 @@ def test_the_first_request_starts_the_background_threads_with_or_without_the_fas
     node = create_app({**environ, "IDP_PURGE_INTERVAL": "3600", "IDP_FAST_PATH": fast_path})
     try:
         with node.app_context():
-            db.create_all()
+            create_tables()
         assert periodic._STATE not in node.extensions
         assert node.test_client().get("/.well-known/jwks.json").status_code == 200
         thread = node.extensions[periodic._STATE][1]
@@ -383,7 +384,7 @@ def test_a_stopped_background_thread_is_started_again_by_a_request_once_the_chec
     node = create_app({**environ, "IDP_PURGE_INTERVAL": "3600"})
     try:
         with node.app_context():
-            db.create_all()
+            create_tables()
         client = node.test_client()
         assert client.get("/.well-known/jwks.json").status_code == 200
         first = node.extensions[periodic._STATE][1]

@@ -27,6 +27,7 @@ from idp.notify.models import OutboxMessage
 from tests.factories import load_registry, make_citizen
 from tests.helpers import free_port
 from tests.notify_support import SMS_TOKEN, sinks
+from tests.schema import create_tables
 
 
 @pytest.fixture
@@ -40,7 +41,7 @@ def _app(environ, *, create: bool = True):
     application.config["TESTING"] = True
     if create:
         with application.app_context():
-            db.create_all()
+            create_tables()
     return application
 
 

@@ -19,6 +19,7 @@ from tests.app_support import App, enrolment_link, verify_level
 from tests.factories import AN, NGOC, load_registry, make_citizen, page_csrf, sign_in
 from tests.logout_support import Receiver
 from tests.oidc_support import basic, jwks_of, register, verify
+from tests.schema import create_tables
 
 CIBA = "urn:openid:params:grant-type:ciba"
 
@@ -231,7 +232,7 @@ def test_ping_mode_refuses_a_private_notification_endpoint(app, environ):
 
     strict = create_app({**environ, "IDP_OUTBOUND_ALLOW_NETWORKS": ""})
     with strict.app_context():
-        db.create_all()
+        create_tables()
     register(strict, client_id="call-centre", name="x", grant_types=[CIBA], redirect_uris=[], scope="openid")
     result = strict.test_cli_runner().invoke(args=["ciba", "set-mode", "call-centre", "ping",
                                                    "--notification-endpoint", "http://127.0.0.1:9/ciba"])

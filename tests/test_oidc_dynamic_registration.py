@@ -12,6 +12,7 @@ from idp import create_app
 from idp.db import db
 from tests.admin_support import ADMIN, admin_events, idp, idp_json
 from tests.oidc_support import REDIRECT, basic, code_for, exchange, make_citizen, sign_in
+from tests.schema import create_tables
 
 METADATA = {"client_name": "Hệ thống thuế", "redirect_uris": [REDIRECT], "scope": "openid profile",
             "token_endpoint_auth_method": "client_secret_basic",
@@ -23,7 +24,7 @@ def dcr_app(environ):
     application = create_app({**environ, "IDP_DYNAMIC_REGISTRATION": "true"})
     application.config["TESTING"] = True
     with application.app_context():
-        db.create_all()
+        create_tables()
     yield application
     with application.app_context():
         db.session.remove()

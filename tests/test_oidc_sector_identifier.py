@@ -17,6 +17,7 @@ from idp.oidc.clients.registry import find_client
 from idp.oidc.subject import subject_for
 from tests.admin_support import idp, idp_json
 from tests.oidc_support import make_citizen
+from tests.schema import create_tables
 from tests.test_oidc_dynamic_registration import _bearer, _iat
 
 TAX = "https://tax.example.gov.vn/callback"
@@ -55,7 +56,7 @@ def dcr_app(environ):
     application = create_app({**environ, "IDP_DYNAMIC_REGISTRATION": "true"})
     application.config["TESTING"] = True
     with application.app_context():
-        db.create_all()
+        create_tables()
     yield application
     with application.app_context():
         db.session.remove()

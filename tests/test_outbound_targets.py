@@ -13,6 +13,7 @@ from idp import create_app, outbound
 from idp.db import db
 from tests.admin_support import idp, idp_json
 from tests.oidc_support import REDIRECT
+from tests.schema import create_tables
 from tests.test_oidc_jwks_uri_and_hints import _KeyServer, _token
 
 INTERNAL = ["https://169.254.169.254/latest/meta-data/", "https://10.0.0.5/logout",
@@ -31,7 +32,7 @@ def _app(environ, **settings):
     application = create_app({**environ, **settings})
     application.config["TESTING"] = True
     with application.app_context():
-        db.create_all()
+        create_tables()
     return application
 
 

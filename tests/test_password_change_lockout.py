@@ -18,6 +18,7 @@ from idp.auth.models import PasswordCredential
 from idp.auth.password import verify_password
 from idp.db import db
 from tests.factories import PASSWORD, load_registry, make_citizen, page_csrf, sign_in
+from tests.schema import create_tables
 
 NEW = "một mật khẩu mới dài"
 
@@ -42,7 +43,7 @@ def app(environ):
                               "IDP_LOGIN_MAX_FAILURES": "5", "IDP_LOGIN_LOCK_TTL": "600"})
     application.config["TESTING"] = True
     with application.app_context():
-        db.create_all()
+        create_tables()
     load_registry(application)
     application.config["CITIZEN_ID"] = make_citizen(application)
     yield application

@@ -10,6 +10,7 @@ from flask import jsonify, request
 from idp import create_app
 from idp.audit.log import record
 from idp.db import db
+from tests.schema import create_tables
 
 
 @pytest.fixture
@@ -19,7 +20,7 @@ def make_app(environ):
     def make(**settings):
         application = create_app({**environ, **settings})
         with application.app_context():
-            db.create_all()
+            create_tables()
 
         @application.get("/_whoami")
         def whoami():

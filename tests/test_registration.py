@@ -10,6 +10,7 @@ from idp.auth.models import PasswordCredential
 from idp.citizens.models import LEVEL_SELF_REGISTERED, Citizen, ContactClaim, NationalIdentifier
 from idp.db import db
 from tests.factories import AN, NGOC, PASSWORD, csrf_token, load_registry, make_citizen
+from tests.schema import create_tables
 
 MISMATCH = "These details do not match the population registry."
 
@@ -154,7 +155,7 @@ def test_snils_scheme_serves_registration_too(environ):
     environ = {**environ, "IDP_IDENTIFIER_SCHEME": "ru-snils"}
     application = create_app(environ)
     with application.app_context():
-        db.create_all()
+        create_tables()
     load_registry(application)
     client = application.test_client()
     response, html = _register(client, identifier="101 010 787 66", full_name="Иванова Мария Сергеевна",

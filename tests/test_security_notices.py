@@ -11,6 +11,7 @@ from idp.db import db
 from tests.factories import AN, load_registry, make_citizen, page_csrf, sign_in
 from tests.mfa_support import enrol_totp
 from tests.notify_support import deliver
+from tests.schema import create_tables
 
 
 @pytest.fixture
@@ -19,7 +20,7 @@ def napp(notify_environ):
                               "IDP_LOGIN_RATE_LIMIT": "1000/minute"})
     application.config["TESTING"] = True
     with application.app_context():
-        db.create_all()
+        create_tables()
     load_registry(application)
     make_citizen(application, AN, email="an@example.vn")
     yield application

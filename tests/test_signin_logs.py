@@ -9,6 +9,7 @@ import unicodedata
 from idp import create_app
 from idp.db import db
 from tests.factories import NGOC, PASSWORD, csrf_token, load_registry, sign_in
+from tests.schema import create_tables
 
 
 def _secrets() -> list[str]:
@@ -24,7 +25,7 @@ def test_logs_of_registration_and_sign_in_hold_no_personal_data(environ, caplog)
                       "IDP_LOGIN_RATE_LIMIT": "1000/minute"})
     app.config["TESTING"] = True
     with app.app_context():
-        db.create_all()
+        create_tables()
     load_registry(app)
     caplog.set_level(logging.DEBUG)
     # SQLAlchemy keeps its own loggers at WARNING; an operator debugging SQL turns them up.

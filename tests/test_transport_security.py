@@ -16,6 +16,7 @@ from idp.auth.sessions import COOKIE_NAME, HOST_COOKIE_NAME
 from idp.db import db
 from tests.factories import AN, PASSWORD, csrf_token, load_registry, make_citizen
 from tests.oidc_support import basic, register
+from tests.schema import create_tables
 
 ISSUER = "https://id.example.gov.vn"
 HSTS = "max-age=31536000; includeSubDomains"
@@ -26,7 +27,7 @@ def https_app(environ):
     app = create_app({**environ, "IDP_ISSUER": ISSUER})
     app.config["TESTING"] = True
     with app.app_context():
-        db.create_all()
+        create_tables()
     load_registry(app)
     make_citizen(app, AN)
     yield app

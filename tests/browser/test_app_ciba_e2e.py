@@ -19,7 +19,8 @@ from tests.app_support import enrol_wallet_live, run_wallet, verify_level
 from tests.browser.test_sso_e2e import sandbox  # noqa: F401 - fixture
 from tests.factories import AN, PASSWORD
 
-pytestmark = [pytest.mark.multiprocess]
+# Processes talking to each other; CIBA on both databases is tests/test_oidc_ciba.py's.
+pytestmark = [pytest.mark.multiprocess, pytest.mark.one_database]
 
 
 @pytest.fixture

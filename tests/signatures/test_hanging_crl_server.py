@@ -43,10 +43,9 @@ def _token_latency(base: str, client_id: str, secret: str) -> float:
     return time.perf_counter() - started
 
 
-def test_a_hanging_crl_server_does_not_slow_the_token_endpoint(environ, database_url, tmp_path, silent,
-                                                               signer, citizen_keys):
-    if not database_url.startswith("sqlite"):
-        pytest.skip("about threads, not the database: runs once")
+@pytest.mark.one_database  # about threads, not the database
+def test_a_hanging_crl_server_does_not_slow_the_token_endpoint(environ, tmp_path, silent, signer,
+                                                               citizen_keys):
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = {**environ, "IDP_ISSUER": base, "IDP_SIGNATURE_REVOCATION": "hard-fail",
