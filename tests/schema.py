@@ -28,10 +28,19 @@ def _postgresql_script() -> str:
     return ";\n".join(statements)
 
 
+_ANY_TABLE = sa.text("SELECT EXISTS (SELECT FROM pg_tables WHERE schemaname = current_schema())")
+
+
+def _has_tables() -> bool:
+    with db.engine.connect() as connection:
+        return bool(connection.scalar(_ANY_TABLE))
+
+
 def create_tables() -> None:
-    """The models' tables in the current app's (empty) database; call in an app context."""
-    if db.engine.dialect.name != "postgresql":
-        db.create_all()
+    """The models' tables in the current app's database, unless it has them; call in an app
+    context."""
+    if db.engine.dialect.name != "postgresql" or _has_tables():
+        db.create_all()  # (asks first: a second app on the same database creates nothing)
         return
     with db.engine.begin() as connection:
         # Simple-query protocol (no parameters): several statements in one message.
