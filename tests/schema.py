@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 
+import psycopg
 import sqlalchemy as sa
 
 from idp.db import db
@@ -28,20 +29,15 @@ def _postgresql_script() -> str:
     return ";\n".join(statements)
 
 
-_ANY_TABLE = sa.text("SELECT EXISTS (SELECT FROM pg_tables WHERE schemaname = current_schema())")
-
-
-def _has_tables() -> bool:
-    with db.engine.connect() as connection:
-        return bool(connection.scalar(_ANY_TABLE))
-
-
 def create_tables() -> None:
     """The models' tables in the current app's database, unless it has them; call in an app
     context."""
-    if db.engine.dialect.name != "postgresql" or _has_tables():
-        db.create_all()  # (asks first: a second app on the same database creates nothing)
-        return
-    with db.engine.begin() as connection:
-        # Simple-query protocol (no parameters): several statements in one message.
-        connection.connection.driver_connection.execute(_postgresql_script())
+    if db.engine.dialect.name == "postgresql":
+        try:
+            with db.engine.begin() as connection:
+                # Simple-query protocol (no parameters): several statements in one message.
+                connection.connection.driver_connection.execute(_postgresql_script())
+            return
+        except psycopg.errors.DuplicateTable:
+            pass  # (rolled back) a second app on the same database: create_all asks first
+    db.create_all()
