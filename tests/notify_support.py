@@ -24,9 +24,12 @@ SMS_TOKEN = "sms-gateway-token-0123456789"
 
 class Mailbox:
     def __init__(self, folder: Path):
-        self.smtp_port, self.sms_port = free_port(), free_port()
-        self.controller, self.sms = sinks.start(folder, smtp_port=self.smtp_port,
-                                                sms_port=self.sms_port, sms_token=SMS_TOKEN)
+        self.smtp_port = free_port()
+        # The SMS sink binds a port the system picks as it binds (0): a number picked earlier
+        # can meanwhile be taken, e.g. as the local end of the SMTP sink's own readiness check.
+        self.controller, self.sms = sinks.start(folder, smtp_port=self.smtp_port, sms_port=0,
+                                                sms_token=SMS_TOKEN)
+        self.sms_port = self.sms.server_address[1]
         self.mail = self.controller.handler
 
     def environ(self) -> dict[str, str]:
