@@ -83,35 +83,29 @@ def _label(value: str) -> str:
     return value if _LABEL.fullmatch(value) else "other"
 
 
-#: At most this many label combinations are remembered per counter (the callers pass
-#: constants; a bug passing request data could otherwise grow the memo without end).
-_SERIES_KEPT = 64
-_SIGNIN_SERIES: dict[tuple[str, str], Any] = {}
-_TOKEN_SERIES: dict[str, Any] = {}
+# A token endpoint counts on every answer, and ``labels()`` (validation and a lock per call)
+# costs as much as the rest of counting: each series is looked up once, at first use in the
+# process that counts (see :class:`_ClientCacheReads`). Bounded, as the callers pass constants
+# and a bug passing request data must not grow the cache without end.
+@functools.lru_cache(maxsize=64)
+def _signin_series(method: str, outcome: str):
+    return SIGNINS.labels(method=_label(method), outcome=_label(outcome))
 
 
-def _series(counter, memo: dict, key, **labels):
-    """``counter``'s series for ``labels`` (each passed through :func:`_label`), remembered
-    in ``memo`` under the callers' own ``key``: a token endpoint counts on every answer, and
-    ``labels()`` (validation and a lock per call) cost as much as the rest of counting. Made
-    at first use, in the process that counts (see :class:`_ClientCacheReads`)."""
-    series = memo.get(key)
-    if series is None:
-        series = counter.labels(**{name: _label(value) for name, value in labels.items()})
-        if len(memo) < _SERIES_KEPT:
-            memo[key] = series
-    return series
+@functools.lru_cache(maxsize=64)
+def _token_series(grant_type: str):
+    return TOKENS_ISSUED.labels(grant_type=_label(grant_type))
 
 
 def count_signin(method: str, outcome: str) -> None:
     """One sign-in attempt: ``method`` such as password, totp, certificate; ``outcome`` such as
     success, failure, locked."""
-    _series(SIGNINS, _SIGNIN_SERIES, (method, outcome), method=method, outcome=outcome).inc()
+    _signin_series(method, outcome).inc()
 
 
 def count_token(grant_type: str) -> None:
     """One successful token response for ``grant_type`` (RFC 6749 section 4 names)."""
-    _series(TOKENS_ISSUED, _TOKEN_SERIES, grant_type, grant_type=grant_type).inc()
+    _token_series(grant_type).inc()
 
 
 # -- request instrumentation ----------------------------------------------------------------------

@@ -76,13 +76,11 @@ def _compact_catalogs() -> None:
 
 
 def pytest_sessionstart(session) -> None:
-    if PG_URL and not hasattr(session.config, "workerinput"):
+    if PG_URL and not hasattr(session.config, "workerinput"):  # not in an xdist worker
         _compact_catalogs()
 
 
-def pytest_sessionfinish(session) -> None:
-    if PG_URL and not hasattr(session.config, "workerinput"):
-        _compact_catalogs()
+pytest_sessionfinish = pytest_sessionstart
 
 
 @pytest.fixture(scope="session", autouse=True)
