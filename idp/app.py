@@ -12,7 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from idp import process_threads
+from idp import process_threads, scheduling
 from idp.config import ConfigError, install, load_settings, secret_key
 from idp.db import db, import_models, migrate
 from idp.db.pool import ping_idle_connections
@@ -106,6 +106,8 @@ def create_app(environ: Mapping[str, str] | None = None, *, check_database: bool
     transport_security.init_app(app, settings)
     # Outside everything else: every request starts the process's background threads, whichever
     # server runs the app and whether or not the fast path is on.
+    if settings.argon2_slice_ms:  # idp.scheduling: a hash runs to its end before the requests beside it
+        process_threads.set_up_request_threads(app, scheduling.as_request_thread)
     process_threads.init_app(app)
 
     if check_database:

@@ -379,6 +379,13 @@ class Settings:
             "one core). Each needs `IDP_ARGON2_MEMORY_COST` KiB, which a process maps at its first "
             "hash and keeps for the next (no page faults per hash), so this also bounds a "
             "process's password memory whatever its thread count.")
+    argon2_slice_ms: int = _variable("IDP_ARGON2_SLICE_MS", "100", _non_negative_int,
+            "Time slice (ms) a password hash asks of Linux, so that the requests beside it on a busy "
+            "core wait for its end rather than interrupt it and each run with caches it evicted "
+            "(request threads then run as `SCHED_BATCH`; the kernel caps the slice at 100 ms and "
+            "needs 6.12 or newer). A request with a free core beside it does not wait. `0`: the "
+            "kernel's own slices (a hash runs as `SCHED_BATCH`, requests keep the default policy). "
+            "See docs/operations.md.")
     login_rate_limit: str = _variable("IDP_LOGIN_RATE_LIMIT", "20/minute;200/hour", _rate_limit,
             "Sign-in, registration and password-change attempts allowed per client IP "
             "(Flask-Limiter notation).")

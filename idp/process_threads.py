@@ -1,5 +1,7 @@
 """The background threads every server process runs: the back-channel logout sender
-(:mod:`idp.oidc.logout.backchannel`) and the periodic purge (:mod:`idp.maintenance.periodic`).
+(:mod:`idp.oidc.logout.backchannel`) and the periodic purge (:mod:`idp.maintenance.periodic`);
+and what each thread answering requests sets up once, at its first request
+(:func:`set_up_request_threads`: :mod:`idp.scheduling`'s policy).
 
 Threads do not survive a fork, so each worker process starts its own. gunicorn starts them at
 worker boot (:func:`idp.server.post_worker_init`); granian, which the Dockerfile runs, has no
@@ -14,12 +16,14 @@ every :data:`CHECK_EVERY` seconds, and at once in a process that was forked sinc
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable, Iterable
 
 from flask import Flask
 
 _STARTERS = "idp.process_thread_starters"
+_THREAD_SET_UP = "idp.request_thread_set_up"
 #: Seconds between two runs of the starters in one process.
 CHECK_EVERY = 1.0
 
@@ -27,6 +31,11 @@ CHECK_EVERY = 1.0
 def register(app: Flask, start: Callable[[], object]) -> None:
     """Run ``start`` (idempotent, cheap once started) on each request of this app."""
     app.extensions.setdefault(_STARTERS, []).append(start)
+
+
+def set_up_request_threads(app: Flask, set_up: Callable[[], object]) -> None:
+    """Run ``set_up`` once in each thread that answers a request, before its first answer."""
+    app.extensions.setdefault(_THREAD_SET_UP, []).append(set_up)
 
 
 def start_all(app: Flask) -> None:
@@ -42,6 +51,9 @@ class StartThreads:
         self.wsgi_app = wsgi_app
         #: (process id, monotonic time) of the next run of the starters.
         self.next_check = (0, 0.0)
+        self.thread_set_up = tuple(app.extensions.get(_THREAD_SET_UP, ()))
+        #: ``done`` is set in a thread once its set-up ran.
+        self.this_thread = threading.local()
 
     def __call__(self, environ: dict, start_response) -> Iterable[bytes]:
         pid, due = self.next_check
@@ -49,6 +61,10 @@ class StartThreads:
         if now >= due or pid != os.getpid():
             start_all(self.app)
             self.next_check = (os.getpid(), now + CHECK_EVERY)
+        if self.thread_set_up and not getattr(self.this_thread, "done", False):
+            self.this_thread.done = True
+            for set_up in self.thread_set_up:
+                set_up()
         return self.wsgi_app(environ, start_response)
 
 

@@ -13,14 +13,9 @@ with ``auto`` one hash per core, so one thread each. More threads than cores onl
 with the request threads: on one core, a sign-in beside a running hash cost ~5 % more CPU with
 the default's four lane threads than with one.
 
-A hash runs as a batch computation (Linux ``SCHED_BATCH``, :func:`_as_batch`): it keeps its
-full share of the CPU, but when its threads wake (with several lane threads, argon2 starts
-them afresh for every segment, twelve times a hash by default) the scheduler does not let
-them preempt a request thread that is running; the two still take turns at the core by time
-slice. Each turn of the hash streams argon2id's 64 MiB through the caches, and the request
-goes on cold:
-measured in process, the other requests of a sign-in cost half as much CPU again beside a
-running hash.
+A hash runs to its end before the requests waiting beside it on a busy core
+(:func:`idp.scheduling.hash_turn`): each turn of the hash streams argon2id's 64 MiB through the
+caches, and a request that interrupted it would go on cold.
 
 The policy follows NIST SP 800-63B section 3.1.1.2: a minimum length, no composition rules,
 and a refusal of passwords found in lists of common ones.
@@ -28,7 +23,6 @@ and a refusal of passwords found in lists of common ones.
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import os
 import threading
@@ -42,6 +36,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from flask import current_app
 
 from idp.auth.argon2_memory import KeptMemoryVerifier
+from idp.scheduling import hash_turn
 
 #: Longer inputs are refused before hashing: argon2 cost must not be driven by the attacker.
 MAX_LENGTH = 256
@@ -57,6 +52,8 @@ class _Hashing:
     slots: threading.BoundedSemaphore
     #: Verifies with ``hasher``, in memory kept between hashes (:mod:`idp.auth.argon2_memory`).
     kept: KeptMemoryVerifier
+    #: The time slice a hash asks for (``IDP_ARGON2_SLICE_MS``, :func:`idp.scheduling.hash_turn`).
+    slice_ms: int
 
 
 def _hashing() -> _Hashing:
@@ -70,7 +67,8 @@ def _hashing() -> _Hashing:
         extensions.setdefault("idp.password", _Hashing(
             hasher, hasher.hash("not a password of anyone"),
             threading.BoundedSemaphore(concurrent_hashes(settings.argon2_max_concurrent)),
-            KeptMemoryVerifier(hasher, lane_threads(settings.argon2_max_concurrent))))
+            KeptMemoryVerifier(hasher, lane_threads(settings.argon2_max_concurrent)),
+            settings.argon2_slice_ms))
     return extensions["idp.password"]
 
 
@@ -98,32 +96,6 @@ def lane_threads(setting: int | None) -> int:
     return max(1, _worker_cores() // concurrent_hashes(setting))
 
 
-_NO_PRIORITY = os.sched_param(0) if hasattr(os, "sched_param") else None
-
-
-@contextlib.contextmanager
-def _as_batch():
-    """Run the block with this thread's scheduling policy ``SCHED_BATCH``, then as before.
-
-    Only from the default policy (an operator who runs the server otherwise keeps theirs), and
-    only where the system allows it (Linux; anything else runs the block unchanged). Leaving
-    ``SCHED_BATCH`` for ``SCHED_OTHER`` needs no privilege.
-    """
-    try:
-        switched = os.sched_getscheduler(0) == os.SCHED_OTHER
-        if switched:
-            os.sched_setscheduler(0, os.SCHED_BATCH, _NO_PRIORITY)
-    except (AttributeError, OSError):
-        switched = False
-    try:
-        yield
-    finally:
-        if switched:
-            with contextlib.suppress(OSError):
-                os.sched_setscheduler(0, os.SCHED_OTHER, _NO_PRIORITY)
-
-
-
 def _prepare(password: str) -> str:
     # Keyboards send Vietnamese letters precomposed or decomposed: hash one form.
     return unicodedata.normalize("NFC", password)
@@ -131,7 +103,7 @@ def _prepare(password: str) -> str:
 
 def hash_password(password: str) -> str:
     hashing = _hashing()
-    with hashing.slots, _as_batch():
+    with hashing.slots, hash_turn(hashing.slice_ms):
         return hashing.hasher.hash(_prepare(password))
 
 
@@ -141,7 +113,7 @@ def verify_password(stored_hash: str | None, password: str) -> bool:
     candidate = _prepare(password)[:MAX_LENGTH]
     encoded = stored_hash or hashing.dummy_hash
     try:
-        with hashing.slots, _as_batch():
+        with hashing.slots, hash_turn(hashing.slice_ms):
             matched = hashing.kept.verify(encoded, candidate)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
