@@ -44,6 +44,21 @@ def make_citizen(app, person=AN, *, password: str = PASSWORD, email: str | None 
         return citizen.id
 
 
+def app_with_citizen(environ: dict[str, str], **settings: str):
+    """A test app with ``settings`` (``IDP_*`` names) over ``environ``, its tables and one
+    citizen (AN); the caller disposes of its engine."""
+    from idp import create_app
+    from tests.schema import create_tables
+
+    app = create_app({**environ, **settings})
+    app.config["TESTING"] = True
+    with app.app_context():
+        create_tables()
+    load_registry(app)
+    make_citizen(app, AN)
+    return app
+
+
 def csrf_token(client, path: str = "/login") -> str:
     html = client.get(path).get_data(as_text=True)
     return re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html).group(1)

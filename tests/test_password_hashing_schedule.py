@@ -14,23 +14,27 @@ import pytest
 
 from idp import create_app, scheduling
 from idp.auth.argon2_memory import KeptMemoryVerifier
-from tests.factories import AN, load_registry, make_citizen, sign_in
-from tests.schema import create_tables
+from idp.db import db
+from tests.factories import AN, app_with_citizen, sign_in
 
 pytestmark = pytest.mark.skipif(scheduling.slice_ns() is None, reason="Linux scheduling attributes")
 
 MS = 1_000_000
 
 
-def _app(environ, slice_ms: str):
-    """The app with ``IDP_ARGON2_SLICE_MS=slice_ms`` and one citizen (AN)."""
-    application = create_app({**environ, "IDP_ARGON2_SLICE_MS": slice_ms})
-    application.config["TESTING"] = True
-    with application.app_context():
-        create_tables()
-    load_registry(application)
-    make_citizen(application, AN)
-    return application
+@pytest.fixture
+def slice_app(environ):
+    """The app with ``IDP_ARGON2_SLICE_MS`` set as the test says (``app_with_citizen``)."""
+    made = []
+
+    def make(slice_ms: str):
+        made.append(app_with_citizen(environ, IDP_ARGON2_SLICE_MS=slice_ms))
+        return made[-1]
+    yield make
+    for app in made:
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
 
 
 def _in_a_new_thread(work):
@@ -84,8 +88,8 @@ def during_hash(monkeypatch):
 ])
 @pytest.mark.parametrize("slice_ms", ["100", "40"])
 def test_a_sign_in_hashes_with_the_configured_slice_then_the_thread_has_the_kernels_again(
-        environ, during_hash, username, password, status, slice_ms):
-    app = _app(environ, slice_ms)
+        slice_app, during_hash, username, password, status, slice_ms):
+    app = slice_app(slice_ms)
 
     def work():
         default = scheduling.slice_ns()
@@ -97,8 +101,8 @@ def test_a_sign_in_hashes_with_the_configured_slice_then_the_thread_has_the_kern
     assert after == default != int(slice_ms) * MS
 
 
-def test_with_the_slice_at_zero_a_hash_runs_as_a_batch_computation_alone(environ, during_hash):
-    app = _app(environ, "0")
+def test_with_the_slice_at_zero_a_hash_runs_as_a_batch_computation_alone(slice_app, during_hash):
+    app = slice_app("0")
 
     def work():
         default = scheduling.slice_ns()

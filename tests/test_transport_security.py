@@ -11,12 +11,10 @@ import re
 
 import pytest
 
-from idp import create_app
 from idp.auth.sessions import COOKIE_NAME, HOST_COOKIE_NAME
 from idp.db import db
-from tests.factories import AN, PASSWORD, csrf_token, load_registry, make_citizen
+from tests.factories import AN, PASSWORD, app_with_citizen, csrf_token, load_registry, make_citizen
 from tests.oidc_support import basic, register
-from tests.schema import create_tables
 
 ISSUER = "https://id.example.gov.vn"
 HSTS = "max-age=31536000; includeSubDomains"
@@ -24,12 +22,7 @@ HSTS = "max-age=31536000; includeSubDomains"
 
 @pytest.fixture
 def https_app(environ):
-    app = create_app({**environ, "IDP_ISSUER": ISSUER})
-    app.config["TESTING"] = True
-    with app.app_context():
-        create_tables()
-    load_registry(app)
-    make_citizen(app, AN)
+    app = app_with_citizen(environ, IDP_ISSUER=ISSUER)
     yield app
     with app.app_context():
         db.session.remove()
