@@ -104,10 +104,10 @@ def create_app(environ: Mapping[str, str] | None = None, *, check_database: bool
     # Outermost, so the answers given before Flask (idp.fastpath) see resolved addresses too.
     _trust_proxies(app, settings)
     transport_security.init_app(app, settings)
+    if settings.argon2_slice_ms and scheduling.long_slices():  # idp.scheduling: a hash runs to its end
+        process_threads.set_up_request_threads(app, scheduling.as_request_thread)
     # Outside everything else: every request starts the process's background threads, whichever
     # server runs the app and whether or not the fast path is on.
-    if settings.argon2_slice_ms:  # idp.scheduling: a hash runs to its end before the requests beside it
-        process_threads.set_up_request_threads(app, scheduling.as_request_thread)
     process_threads.init_app(app)
 
     if check_database:

@@ -26,14 +26,18 @@ policy, and a hash runs as ``SCHED_BATCH`` so that at least its own threads waki
 preempt a request.
 
 Both are plain (unprivileged) scheduling settings of the calling thread. Children forked by a
-batch thread start with the default policy (``SCHED_RESET_ON_FORK``). Where the system has no
-such settings (not Linux, a kernel or sandbox that refuses them), everything runs as before.
+batch thread start with the default policy (``SCHED_RESET_ON_FORK``). Where a hash cannot have
+its slice (not Linux, a kernel before 6.12, a sandbox that refuses the calls:
+:func:`long_slices`), everything runs as with ``IDP_ARGON2_SLICE_MS=0``: batch request threads
+without the hash's slice would only take turns with it by the kernel's slices, and no longer
+let a request interrupt a hash.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import os
 import platform
 from collections.abc import Iterator
@@ -96,30 +100,35 @@ def _policy() -> int | None:
 
 
 def _switch(policy: int) -> bool:
-    """The calling thread to ``policy`` (children forked later start with the default one),
-    from ``SCHED_OTHER`` or ``SCHED_BATCH`` only: an operator who runs the server under
-    another policy keeps theirs."""
+    """The calling thread to ``policy``; children forked later start with the default one."""
     try:
-        if _policy() not in (os.SCHED_OTHER, os.SCHED_BATCH):
-            return False
         os.sched_setscheduler(0, policy | os.SCHED_RESET_ON_FORK, _NO_PRIORITY)
         return True
     except (AttributeError, OSError):
         return False
 
 
+@functools.cache
+def long_slices() -> bool:
+    """Whether this kernel takes a slice from a fair-class thread: 6.12 and newer report the
+    thread's slice in ``sched_runtime``, older ones 0 (and ignore one that is set)."""
+    return bool(slice_ns())
+
+
 def as_request_thread() -> None:
     """Make the calling thread, one that answers requests, a ``SCHED_BATCH`` thread (run once
-    per thread, before its first request: :func:`idp.process_threads.set_up_request_threads`)."""
-    _switch(os.SCHED_BATCH)
+    per thread, before its first request: :func:`idp.process_threads.set_up_request_threads`),
+    unless an operator runs the server under another policy than these two."""
+    if _policy() in (os.SCHED_OTHER, os.SCHED_BATCH):
+        _switch(os.SCHED_BATCH)
 
 
 @contextlib.contextmanager
 def hash_turn(slice_ms: int) -> Iterator[None]:
     """Run the block (a password hash on this thread) as the module docstring says: with a time
-    slice of ``slice_ms`` milliseconds, or with ``slice_ms`` 0 as ``SCHED_BATCH``; then as
-    before."""
-    if slice_ms <= 0:
+    slice of ``slice_ms`` milliseconds, or with ``slice_ms`` 0 (or a kernel that takes no slice,
+    :func:`long_slices`) as ``SCHED_BATCH``; then as before."""
+    if slice_ms <= 0 or not long_slices():
         with _batch_for_the_block():
             yield
         return

@@ -17,10 +17,9 @@ from urllib.parse import quote
 import pytest
 import sqlalchemy as sa
 
-from idp import create_app
 from idp.db import db
+from tests.factories import make_app
 from tests.helpers import Clock
-from tests.schema import create_tables
 
 PG_URL = os.environ.get("IDP_TEST_DATABASE_URL", "")
 REDIS_URL = os.environ.get("IDP_TEST_REDIS_URL", "")
@@ -156,10 +155,7 @@ def environ(database_url: str, tmp_path: Path) -> dict[str, str]:
 @pytest.fixture
 def app(environ: dict[str, str]):
     """The app on an empty database with the schema created from the models."""
-    application = create_app(environ)
-    application.config["TESTING"] = True
-    with application.app_context():
-        create_tables()
+    application = make_app(environ)
     yield application
     with application.app_context():
         db.session.remove()

@@ -44,9 +44,9 @@ def make_citizen(app, person=AN, *, password: str = PASSWORD, email: str | None 
         return citizen.id
 
 
-def app_with_citizen(environ: dict[str, str], **settings: str):
-    """A test app with ``settings`` (``IDP_*`` names) over ``environ``, its tables and one
-    citizen (AN); the caller disposes of its engine."""
+def make_app(environ: dict[str, str], **settings: str):
+    """A test app with ``settings`` (``IDP_*`` names) over ``environ`` and its tables; the caller
+    disposes of its engine."""
     from idp import create_app
     from tests.schema import create_tables
 
@@ -54,6 +54,12 @@ def app_with_citizen(environ: dict[str, str], **settings: str):
     app.config["TESTING"] = True
     with app.app_context():
         create_tables()
+    return app
+
+
+def app_with_citizen(environ: dict[str, str], **settings: str):
+    """:func:`make_app` with the sample registry and one citizen (AN)."""
+    app = make_app(environ, **settings)
     load_registry(app)
     make_citizen(app, AN)
     return app

@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from idp import create_app
 from idp.auth import lockout
 from idp.db import db
-from tests.factories import AN, PASSWORD, load_registry, make_citizen, sign_in
-from tests.schema import create_tables
+from tests.factories import AN, PASSWORD, app_with_citizen, sign_in
 
 
 @pytest.fixture
@@ -23,13 +21,7 @@ def clock(clock):
 
 
 def _app(environ, **settings):
-    app = create_app({**environ, "IDP_LOGIN_RATE_LIMIT": "1000/minute", **settings})
-    app.config["TESTING"] = True
-    with app.app_context():
-        create_tables()
-    load_registry(app)
-    make_citizen(app)
-    return app
+    return app_with_citizen(environ, **{"IDP_LOGIN_RATE_LIMIT": "1000/minute", **settings})
 
 
 @pytest.fixture

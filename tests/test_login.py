@@ -13,8 +13,16 @@ from idp.auth.lockout import FREE_FAILURES
 from idp.auth.models import PasswordCredential, SsoSession
 from idp.auth.sessions import COOKIE_NAME, HOST_COOKIE_NAME
 from idp.db import db
-from tests.factories import AN, PASSWORD, csrf_token, load_registry, make_citizen, page_csrf, sign_in
-from tests.schema import create_tables
+from tests.factories import (
+    AN,
+    PASSWORD,
+    app_with_citizen,
+    csrf_token,
+    load_registry,
+    make_citizen,
+    page_csrf,
+    sign_in,
+)
 
 WRONG = "The identification number, email, phone or password is wrong."
 
@@ -55,11 +63,7 @@ def test_sign_in_with_number_email_or_phone_starts_an_sso_session(citizen_app, u
 
 
 def test_session_cookie_is_secure_when_the_issuer_is_https(environ):
-    app = create_app({**environ, "IDP_ISSUER": "https://id.example.gov"})
-    with app.app_context():
-        create_tables()
-    load_registry(app)
-    make_citizen(app)
+    app = app_with_citizen(environ, IDP_ISSUER="https://id.example.gov")
     client = app.test_client()
     sign_in(client)
     assert _cookie(client) is None  # on https the name has the __Host- prefix (test_transport_security)
@@ -86,12 +90,8 @@ def test_wrong_password_and_unknown_account_get_the_same_answer(citizen_app):
 
 def test_wrong_password_and_unknown_account_take_the_same_time(environ):
     """Both run one argon2 verification; measured with production-strength parameters."""
-    app = create_app({**environ, "IDP_ARGON2_TIME_COST": "2", "IDP_ARGON2_MEMORY_COST": "16384",
-                      "IDP_LOGIN_RATE_LIMIT": "1000/minute"})
-    with app.app_context():
-        create_tables()
-    load_registry(app)
-    make_citizen(app)
+    app = app_with_citizen(environ, IDP_ARGON2_TIME_COST="2", IDP_ARGON2_MEMORY_COST="16384",
+                           IDP_LOGIN_RATE_LIMIT="1000/minute")
     client = app.test_client()
 
     def timed(username):
