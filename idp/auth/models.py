@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Float, ForeignKey, LargeBinary, String, UniqueConstraint
+from sqlalchemy import JSON, Float, ForeignKey, Index, LargeBinary, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from idp.db import db
@@ -98,6 +98,9 @@ class WebAuthnCredential(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
 
 
+_LIVE = "ended_at IS NULL"
+
+
 class SsoSession(db.Model):
     """The citizen's single sign-on session, shared by every relying party.
 
@@ -106,6 +109,13 @@ class SsoSession(db.Model):
     """
 
     __tablename__ = "sso_sessions"
+    #: What the expiry sweep (:func:`idp.auth.sessions.end_expired_sessions`, every few seconds
+    #: in every server process) reads: the sessions not ended yet, by either deadline. Ended
+    #: sessions stay until the purge and are not in them.
+    __table_args__ = tuple(
+        Index(f"ix_sso_sessions_live_{column}", column, postgresql_where=text(_LIVE),
+              sqlite_where=text(_LIVE))
+        for column in ("expires_at", "last_seen_at"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     token_digest: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 
 from blinker import Namespace
 from flask import Flask, current_app, g, request
-from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy import bindparam, select, union, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import make_transient_to_detached
 
@@ -205,21 +205,36 @@ def end_all_sessions(citizen_id: int, reason: str, *, except_id: int | None = No
     return ended
 
 
+def expired_sessions(now: datetime, limit: int):
+    """The query of the expiry sweep: up to ``limit`` ids of sessions not ended that passed
+    their absolute or idle lifetime by ``now``. Sessions older than the retention window are
+    left to the purge: their clients' own sessions are long gone, and a first start must not
+    flood them with stale logouts.
+
+    Each deadline is read as a range of its partial index of live sessions
+    (``ix_sso_sessions_live_*``), in that deadline's order: empty when nothing is due, however
+    many sessions there are, live or ended. (One condition with OR over both deadlines left the
+    planner to guess how many rows match from the whole table's statistics, where ended
+    sessions are past both; with half a million live sessions it then walked the table.)"""
+    settings = _settings()
+    oldest = now - timedelta(seconds=settings.purge_retention)
+    ranges = ((SsoSession.expires_at, now),
+              (SsoSession.last_seen_at, now - timedelta(seconds=settings.session_idle_ttl)))
+    due = union(*(
+        select(select(SsoSession.id)
+               .where(SsoSession.ended_at.is_(None), SsoSession.created_at > oldest,
+                      deadline <= passed)
+               .order_by(deadline).limit(limit).subquery().c.id)
+        for deadline, passed in ranges)).subquery()
+    return select(due.c.id).order_by(due.c.id).limit(limit)
+
+
 def end_expired_sessions(limit: int = 100) -> int:
     """End sessions past their absolute or idle lifetime that nobody has touched since, and
     tell ``session_ended`` receivers (reason ``expired``). The conditional update makes each
     session end once, whichever node gets there first."""
-    settings = _settings()
     now = utcnow()
-    idle_limit = now - timedelta(seconds=settings.session_idle_ttl)
-    # Sessions older than the retention window are left to the purge: their clients' own
-    # sessions are long gone, and a first start must not flood them with stale logouts.
-    oldest = now - timedelta(seconds=settings.purge_retention)
-    candidates = db.session.scalars(
-        select(SsoSession.id)
-        .where(SsoSession.ended_at.is_(None), SsoSession.created_at > oldest,
-               or_(SsoSession.expires_at <= now, SsoSession.last_seen_at <= idle_limit))
-        .order_by(SsoSession.id).limit(limit)).all()
+    candidates = db.session.scalars(expired_sessions(now, limit)).all()
     ended = []
     for session_id in candidates:
         moved = db.session.execute(

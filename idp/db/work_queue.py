@@ -4,6 +4,12 @@ the backoff between attempts, and the polling thread each server process runs.
 Used by the back-channel logout queue (:mod:`idp.oidc.logout.backchannel`) and the email/SMS
 outbox (:mod:`idp.notify.outbox`). A queued row has ``id``, ``status`` (``pending`` while work
 remains), ``attempts`` and ``next_attempt_at``.
+
+Every server process polls each queue every few seconds, idle or not, and the rows stay after
+their work is done (until the purge): the poll must not cost more as they pile up. A queue's
+table therefore indexes its pending rows alone, in the order they fall due (:func:`due_index`),
+and the poll's condition names ``pending`` as a constant, which is what lets the database use
+that index (a bound parameter would not prove the index's condition).
 """
 
 from __future__ import annotations
@@ -15,12 +21,35 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from flask import Flask
-from sqlalchemy import select, update
+from sqlalchemy import Index, literal_column, select, text, update
 
 from idp.db import db
 from idp.db.types import utcnow
 
 log = logging.getLogger(__name__)
+
+#: The rows still to work on, written as the SQL constant the due index is partial on.
+_PENDING = "status = 'pending'"
+
+
+def due_index(table: str) -> Index:
+    """The index of ``table``'s pending rows by due time: what a poll reads, whatever number of
+    finished rows the table keeps (on both databases: PostgreSQL and SQLite have partial
+    indexes)."""
+    return Index(f"ix_{table}_due", "next_attempt_at", "id",
+                 postgresql_where=text(_PENDING), sqlite_where=text(_PENDING))
+
+
+def due_rows(model, now, limit: int):
+    """The poll's query: ``id`` and ``attempts`` of up to ``limit`` pending rows due by ``now``,
+    the longest due first, read from :func:`due_index` (locked, skipping rows another process
+    holds, on PostgreSQL)."""
+    query = (select(model.id, model.attempts)
+             .where(model.status == literal_column("'pending'"), model.next_attempt_at <= now)
+             .order_by(model.next_attempt_at, model.id).limit(limit))
+    if db.engine.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    return query
 
 
 def claim_due(model, limit: int, lease: timedelta) -> list[int]:
@@ -32,13 +61,8 @@ def claim_due(model, limit: int, lease: timedelta) -> list[int]:
     once the lease is over, so nothing is lost.
     """
     now = utcnow()
-    query = (select(model.id, model.attempts)
-             .where(model.status == "pending", model.next_attempt_at <= now)
-             .order_by(model.next_attempt_at, model.id).limit(limit))
-    if db.engine.dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
     claimed = []
-    for row_id, attempts in db.session.execute(query).all():
+    for row_id, attempts in db.session.execute(due_rows(model, now, limit)).all():
         moved = db.session.execute(
             update(model)
             .where(model.id == row_id, model.status == "pending", model.attempts == attempts)

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from idp.db import db
 from idp.db.types import UTCDateTime, utcnow
+from idp.db.work_queue import due_index
 
 
 class OutboxMessage(db.Model):
@@ -20,6 +21,7 @@ class OutboxMessage(db.Model):
     """
 
     __tablename__ = "outbox_messages"
+    __table_args__ = (due_index("outbox_messages"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     #: ``email`` or ``sms``.
@@ -41,8 +43,9 @@ class OutboxMessage(db.Model):
     #: pending, sent (accepted by the channel), failed (refused or given up).
     status: Mapped[str] = mapped_column(String(16), default="pending", nullable=False)
     attempts: Mapped[int] = mapped_column(default=0, nullable=False)
-    #: When a worker may (next) try; while a worker holds it, the end of its lease.
-    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True, nullable=False)
+    #: When a worker may (next) try; while a worker holds it, the end of its lease. Indexed
+    #: for the pending rows only (:func:`idp.db.work_queue.due_index`).
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
     last_error: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)

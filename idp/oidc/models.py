@@ -13,6 +13,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from idp.db import db
 from idp.db.types import NFCString, UTCDateTime, utcnow
+from idp.db.work_queue import due_index
 from idp.oidc.clients.mixin import OAuthClientMixin
 
 
@@ -322,7 +323,8 @@ class LogoutDelivery(db.Model):
     """
 
     __tablename__ = "logout_deliveries"
-    __table_args__ = (UniqueConstraint("client_pk", "sid", name="uq_logout_deliveries_client_pk"),)
+    __table_args__ = (UniqueConstraint("client_pk", "sid", name="uq_logout_deliveries_client_pk"),
+                      due_index("logout_deliveries"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     client_pk: Mapped[int] = mapped_column(
@@ -341,8 +343,9 @@ class LogoutDelivery(db.Model):
     #: pending, delivered, failed (gave up or refused by the client).
     status: Mapped[str] = mapped_column(String(16), default="pending", nullable=False)
     attempts: Mapped[int] = mapped_column(default=0, nullable=False)
-    #: When a worker may (next) try; while a worker holds it, the end of its lease.
-    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True, nullable=False)
+    #: When a worker may (next) try; while a worker holds it, the end of its lease. Indexed
+    #: for the pending rows only (:func:`idp.db.work_queue.due_index`).
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
     last_error: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)

@@ -1,0 +1,159 @@
+"""The polls every server process runs every few seconds, busy or idle: the back-channel logout
+queue and the outbox (:func:`idp.db.work_queue.due_rows`), and the expiry sweep of SSO sessions
+(:func:`idp.auth.sessions.expired_sessions`). Their tables keep finished rows (delivered, sent,
+ended) until the purge: at national scale millions of them, polled by every worker of every
+node. The database's work for a poll must not grow with them.
+
+The work is measured, not the plan read: on PostgreSQL the buffers the statement touched
+(``EXPLAIN (ANALYZE, BUFFERS)`` of the very statement the poll sends), on SQLite the virtual
+machine's instructions (a progress handler). Each test also measures a query that does walk the
+table, so a probe that could not see a scan would fail."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import event, insert, select
+
+from idp.auth.models import SsoSession
+from idp.auth.sessions import end_expired_sessions, expired_sessions
+from idp.db import db
+from idp.db.types import utcnow
+from idp.db.work_queue import claim_due, due_rows
+from idp.notify.models import OutboxMessage
+from idp.oidc.clients.registry import create_client
+from idp.oidc.models import LogoutDelivery
+from tests.factories import load_registry, make_citizen
+
+#: Finished rows in each table: a few hundred pages, which a walk cannot hide.
+FINISHED = 8000
+#: Most work a poll may take: PostgreSQL buffers (a few index pages), or SQLite instructions
+#: in hundreds. A walk of the finished rows costs ten times that and more.
+AT_MOST = 16
+
+
+@contextlib.contextmanager
+def _work_of_next_statement() -> Iterator[list[int]]:
+    """The database's work for the next statement the session sends, in the list yielded."""
+    connection = db.session.connection()
+    measured: list[int] = []
+    if connection.dialect.name == "postgresql":
+        def explain(conn, cursor, statement, parameters, context, executemany):
+            if measured:
+                return statement, parameters
+            measured.append(-1)
+            return "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + statement, parameters
+
+        event.listen(connection, "before_cursor_execute", explain, retval=True)
+        try:
+            yield measured
+        finally:
+            event.remove(connection, "before_cursor_execute", explain)
+        return
+    steps = [0]
+
+    def count() -> int:
+        steps[0] += 1
+        return 0
+
+    raw = connection.connection.driver_connection
+    raw.set_progress_handler(count, 100)
+    try:
+        yield measured
+    finally:
+        raw.set_progress_handler(None, 100)
+    measured.append(steps[0])
+
+
+def _work(query) -> int:
+    with _work_of_next_statement() as measured:
+        result = db.session.connection().execute(query)  # Core: no ORM reading of the rows
+    if measured[0] == -1:  # PostgreSQL: the result is the plan
+        plan = result.cursor.fetchone()[0]  # the DB-API row: the plan, not the query's columns
+        result.close()
+        plan = json.loads(plan) if isinstance(plan, str) else plan
+        top = plan[0]["Plan"]
+        return top.get("Shared Hit Blocks", 0) + top.get("Shared Read Blocks", 0)
+    result.all()
+    return measured[0]
+
+
+@pytest.fixture
+def history(app):
+    """A database whose queues and sessions hold FINISHED finished rows each, and sessions in
+    use that are not due; yields (citizen id, client pk)."""
+    load_registry(app)
+    citizen_id = make_citizen(app)
+    with app.app_context():
+        client, _ = create_client(name="Agency", redirect_uris=["https://rp.example/cb"],
+                                  scope="openid", grant_types=["authorization_code"])
+        db.session.commit()
+        long_ago = utcnow() - timedelta(days=2)
+        db.session.execute(insert(OutboxMessage), [
+            {"channel": "sms", "recipient": "+84900000000", "kind": "contact_code", "language": "vi",
+             "body": "Mã xác minh: 123456", "citizen_id": citizen_id, "message_id": f"m{n}",
+             "status": "sent", "attempts": 1, "next_attempt_at": long_ago, "created_at": long_ago,
+             "finished_at": long_ago} for n in range(FINISHED)])
+        db.session.execute(insert(LogoutDelivery), [
+            {"client_pk": client.id, "sid": f"s{n}", "citizen_id": citizen_id,
+             "uri": "https://rp.example/logout", "jti": f"j{n}", "logout_token": "x" * 600,
+             "token_expires_at": long_ago, "status": "delivered", "attempts": 1,
+             "next_attempt_at": long_ago, "created_at": long_ago, "finished_at": long_ago}
+            for n in range(FINISHED)])
+        now = utcnow()
+        db.session.execute(insert(SsoSession), [
+            {"token_digest": f"{n:064x}", "sid": f"sid{n}", "citizen_id": citizen_id,
+             "auth_time": now - timedelta(hours=1), "amr": ["pwd"], "acr": "1",
+             "created_at": now - timedelta(hours=1),
+             # Ended long ago (past both deadlines), or in use now (neither deadline near).
+             "last_seen_at": long_ago if n % 2 else now,
+             "expires_at": long_ago if n % 2 else now + timedelta(hours=8),
+             "ended_at": long_ago if n % 2 else None, "end_reason": "logout" if n % 2 else None}
+            for n in range(2 * FINISHED)])
+        db.session.commit()
+        yield citizen_id, client.id
+
+
+@pytest.mark.parametrize("queue", [OutboxMessage, LogoutDelivery], ids=["outbox", "logout_queue"])
+def test_queue_poll_reads_only_pending_rows_however_many_finished_rows_are_kept(app, history, queue):
+    with app.app_context():
+        now = utcnow()
+        assert _work(due_rows(queue, now, 50)) <= AT_MOST
+        # The probe sees a walk: rows found by a column no index holds.
+        assert _work(select(queue.id).where(queue.attempts == 99)) > 5 * AT_MOST
+        db.session.rollback()
+        # And the poll still finds what is due, the one pending row among the finished ones.
+        citizen_id, client_pk = history
+        row = {"status": "pending", "attempts": 0, "next_attempt_at": now, "created_at": now}
+        if queue is OutboxMessage:
+            row |= {"channel": "email", "recipient": "an@example.vn", "kind": "contact_code",
+                    "language": "vi", "body": "Mã: 654321", "citizen_id": citizen_id, "message_id": "due"}
+        else:
+            row |= {"client_pk": client_pk, "sid": "due", "citizen_id": citizen_id,
+                    "uri": "https://rp.example/logout", "jti": "due", "logout_token": "t",
+                    "token_expires_at": now + timedelta(minutes=2)}
+        due_id = db.session.execute(insert(queue).returning(queue.id), row).scalar_one()
+        db.session.commit()
+        assert claim_due(queue, 50, timedelta(minutes=1)) == [due_id]
+        assert _work(due_rows(queue, utcnow(), 50)) <= AT_MOST  # its lease is not over
+
+
+def test_expiry_sweep_reads_only_sessions_due_however_many_are_kept(app, history):
+    """Sessions in use and ended sessions, half and half: the sweep's two ranges are empty."""
+    with app.app_context():
+        assert _work(expired_sessions(utcnow(), 100)) <= AT_MOST
+        assert _work(select(SsoSession.id).where(SsoSession.acr == "none")) > 5 * AT_MOST
+        db.session.rollback()
+        # One session in use falls idle: the sweep ends it, and only it.
+        idle = db.session.scalars(select(SsoSession).where(SsoSession.ended_at.is_(None))
+                                  .order_by(SsoSession.id).limit(1)).one()
+        idle.last_seen_at = utcnow() - timedelta(seconds=app.config["IDP"].session_idle_ttl + 1)
+        db.session.commit()
+        assert end_expired_sessions() == 1
+        db.session.refresh(idle)
+        assert idle.end_reason == "expired"
+        assert _work(expired_sessions(utcnow(), 100)) <= AT_MOST
