@@ -132,7 +132,9 @@ class SsoSession(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True, nullable=False)
-    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: Indexed for the purge (:mod:`idp.oidc.retention`), which looks for sessions ended
+    #: before the retention window in every server process every hour.
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
     end_reason: Mapped[str | None] = mapped_column(String(64))
 
 

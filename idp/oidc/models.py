@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from idp.db import db
@@ -125,10 +125,17 @@ class Consent(db.Model):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
+_UNUSED = "used_at IS NULL"
+
+
 class AuthorizationCode(db.Model):
     """A single-use authorization code (RFC 6749 §4.1.2), short-lived."""
 
     __tablename__ = "authorization_codes"
+    #: The purge's first question (:mod:`idp.oidc.retention`): codes never redeemed, past
+    #: expiry. Redeemed codes, kept for the retention window, are not in it.
+    __table_args__ = (Index("ix_authorization_codes_unused_expires_at", "expires_at",
+                            postgresql_where=text(_UNUSED), sqlite_where=text(_UNUSED)),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     code_digest: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
