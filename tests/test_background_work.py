@@ -29,7 +29,7 @@ from idp.db.work_queue import claim_due, due_rows
 from idp.maintenance.purge import PurgeContext, batch_query, purge, rules
 from idp.notify.models import OutboxMessage
 from idp.oidc.clients.registry import create_client
-from idp.oidc.models import AuthorizationCode, LogoutDelivery
+from idp.oidc.models import AuthorizationCode, LogoutDelivery, RefreshTokenFamily
 from tests.factories import load_registry, make_citizen
 
 #: Finished rows in each table: a few hundred pages, which a walk cannot hide.
@@ -87,8 +87,9 @@ def _work(query) -> int:
 
 @pytest.fixture
 def history(app):
-    """A database whose queues, sessions and codes hold FINISHED finished rows each (inside the
-    retention window), and sessions in use that are not due; yields (citizen id, client pk)."""
+    """A database whose queues, sessions, codes and refresh-token families hold FINISHED
+    finished rows each (inside the retention window), and sessions in use that are not due;
+    yields (citizen id, client pk)."""
     load_registry(app)
     citizen_id = make_citizen(app)
     with app.app_context():
@@ -123,6 +124,9 @@ def history(app):
              "amr": ["pwd"], "created_at": long_ago, "expires_at": long_ago + timedelta(minutes=1),
              "used_at": long_ago, "access_jti": f"a{n}", "access_expires_at": long_ago}
             for n in range(FINISHED)])
+        db.session.execute(insert(RefreshTokenFamily), [
+            {"client_pk": client.id, "citizen_id": citizen_id, "scope": "openid",
+             "auth_time": long_ago, "amr": ["pwd"], "created_at": long_ago} for _ in range(FINISHED)])
         db.session.commit()
         # The statistics a database in service has (PostgreSQL's autovacuum, SQLite's
         # PRAGMA optimize): the planner's choices depend on them.
@@ -172,15 +176,16 @@ def test_expiry_sweep_reads_only_sessions_due_however_many_are_kept(app, history
         assert _work(expired_sessions(utcnow(), 100)) <= AT_MOST
 
 
-@pytest.mark.parametrize("table", ["authorization_codes", "sso_sessions"])
+@pytest.mark.parametrize("table", ["authorization_codes", "sso_sessions", "refresh_token_families"])
 def test_purge_finds_nothing_to_delete_without_walking_the_rows_it_keeps(app, history, table):
-    """Redeemed codes and ended sessions inside the retention window: kept, and on PostgreSQL,
-    where every worker of every node purges, not read."""
+    """Redeemed codes, ended sessions, families inside the retention window: kept, and on
+    PostgreSQL, where every worker of every node purges, not read."""
     with app.app_context():
         rule = next(rule for rule in rules(app) if rule.name == table)
         context = PurgeContext(now=utcnow(), settings=app.config["IDP"])
         work = _work(batch_query(rule, context, 1000))
-        assert _work(select(rule.key).where(rule.table.c.created_at > utcnow())) > 5 * AT_MOST
+        unindexed = rule.table.c["acr" if table == "sso_sessions" else "scope"]
+        assert _work(select(rule.key).where(unindexed == "none")) > 5 * AT_MOST
         # (SQLite's planner reads ORDER BY id LIMIT in rowid order rather than as a union of
         # the OR's index ranges: a trial's one process walks these tables once an hour.)
         if db.engine.dialect.name == "postgresql":

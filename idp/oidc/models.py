@@ -195,8 +195,11 @@ class RefreshTokenFamily(db.Model):
     auth_time: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
     acr: Mapped[str | None] = mapped_column(String(64))
     amr: Mapped[list[str]] = mapped_column(JSON, default=list, nullable=False)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
-    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: Both indexed for the purge (:mod:`idp.oidc.retention`), which every server process runs
+    #: every hour: families revoked, or started, before the retention window.
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True,
+                                                 nullable=False)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
     revoked_reason: Mapped[str | None] = mapped_column(String(64))
     #: The acting context of the code it descends from, checked again at every refresh.
     acting: Mapped[str | None] = mapped_column(String(64))

@@ -7,7 +7,8 @@ rows, which are the finished ones, and the expiry sweep's idle condition had no 
 Partial indexes now hold the pending deliveries and messages (by due time) and the sessions not
 ended (by either deadline); the plain due-time indexes they replace are dropped. For the purge,
 which found nothing to delete only after walking the codes and the sessions: the codes never
-redeemed (by expiry), and the sessions by their end.
+redeemed (by expiry), the sessions by their end, and the refresh-token families by their start
+and their revocation.
 
 Revision ID: perf_0002
 Revises: perf_0001
@@ -28,6 +29,7 @@ LIVE = "ended_at IS NULL"
 UNUSED = "used_at IS NULL"
 QUEUES = ("logout_deliveries", "outbox_messages")
 SESSION_DEADLINES = ("expires_at", "last_seen_at")
+FAMILY_ENDS = ("created_at", "revoked_at")
 
 
 def upgrade():
@@ -41,9 +43,14 @@ def upgrade():
     op.create_index("ix_sso_sessions_ended_at", "sso_sessions", ["ended_at"], unique=False)
     op.create_index("ix_authorization_codes_unused_expires_at", "authorization_codes", ["expires_at"],
                     unique=False, postgresql_where=sa.text(UNUSED), sqlite_where=sa.text(UNUSED))
+    for column in FAMILY_ENDS:
+        op.create_index(f"ix_refresh_token_families_{column}", "refresh_token_families", [column],
+                        unique=False)
 
 
 def downgrade():
+    for column in FAMILY_ENDS:
+        op.drop_index(f"ix_refresh_token_families_{column}", table_name="refresh_token_families")
     op.drop_index("ix_authorization_codes_unused_expires_at", table_name="authorization_codes")
     op.drop_index("ix_sso_sessions_ended_at", table_name="sso_sessions")
     for column in SESSION_DEADLINES:
