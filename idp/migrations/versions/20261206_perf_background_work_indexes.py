@@ -5,16 +5,19 @@ seconds, and runs the purge every hour. Their finished rows (delivered, sent, en
 until the purge, and the polls walked them: the queues' due-time index starts with the oldest
 rows, which are the finished ones, and the expiry sweep's idle condition had no index at all.
 Partial indexes now hold the pending deliveries and messages (by due time) and the sessions not
-ended (by either deadline); the plain due-time indexes they replace are dropped. For the purge,
-which found nothing to delete only after walking the codes and the sessions: the codes never
-redeemed (by expiry), the sessions by their end, and the refresh-token families by their start
-and their revocation.
+ended (by either deadline); the plain due-time indexes they replace are dropped once they are
+built. For the purge, which found nothing to delete only after walking the codes, the sessions
+and the families: the codes never redeemed (by expiry), the sessions by their end, and the
+refresh-token families by their start and their revocation. On PostgreSQL every index is built
+CONCURRENTLY, so the tables stay writable during the upgrade.
 
 Revision ID: perf_0002
 Revises: perf_0001
 Create Date: 2026-12-06 15:00:00
 
 """
+import contextlib
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -32,29 +35,46 @@ SESSION_DEADLINES = ("expires_at", "last_seen_at")
 FAMILY_ENDS = ("created_at", "revoked_at")
 
 
+def _create(name: str, table: str, columns: list[str], where: str | None = None) -> None:
+    partial = {"postgresql_where": sa.text(where), "sqlite_where": sa.text(where)} if where else {}
+    op.create_index(name, table, columns, unique=False, postgresql_concurrently=True, **partial)
+
+
+def _drop(name: str, table: str) -> None:
+    op.drop_index(name, table_name=table, postgresql_concurrently=True)
+
+
+def _outside_a_transaction():
+    """On PostgreSQL, CREATE INDEX CONCURRENTLY: the tables stay writable while the indexes are
+    built (a plain CREATE INDEX would hold sign-ins for as long as it reads millions of rows);
+    it cannot run in a transaction block. SQLite builds them in the migration's transaction."""
+    if op.get_bind().dialect.name == "postgresql":
+        return op.get_context().autocommit_block()
+    return contextlib.nullcontext()
+
+
 def upgrade():
-    for table in QUEUES:
-        op.drop_index(f"ix_{table}_next_attempt_at", table_name=table)
-        op.create_index(f"ix_{table}_due", table, ["next_attempt_at", "id"], unique=False,
-                        postgresql_where=sa.text(PENDING), sqlite_where=sa.text(PENDING))
-    for column in SESSION_DEADLINES:
-        op.create_index(f"ix_sso_sessions_live_{column}", "sso_sessions", [column], unique=False,
-                        postgresql_where=sa.text(LIVE), sqlite_where=sa.text(LIVE))
-    op.create_index("ix_sso_sessions_ended_at", "sso_sessions", ["ended_at"], unique=False)
-    op.create_index("ix_authorization_codes_unused_expires_at", "authorization_codes", ["expires_at"],
-                    unique=False, postgresql_where=sa.text(UNUSED), sqlite_where=sa.text(UNUSED))
-    for column in FAMILY_ENDS:
-        op.create_index(f"ix_refresh_token_families_{column}", "refresh_token_families", [column],
-                        unique=False)
+    with _outside_a_transaction():
+        for table in QUEUES:
+            _create(f"ix_{table}_due", table, ["next_attempt_at", "id"], PENDING)
+            _drop(f"ix_{table}_next_attempt_at", table)
+        for column in SESSION_DEADLINES:
+            _create(f"ix_sso_sessions_live_{column}", "sso_sessions", [column], LIVE)
+        _create("ix_sso_sessions_ended_at", "sso_sessions", ["ended_at"])
+        _create("ix_authorization_codes_unused_expires_at", "authorization_codes", ["expires_at"],
+                UNUSED)
+        for column in FAMILY_ENDS:
+            _create(f"ix_refresh_token_families_{column}", "refresh_token_families", [column])
 
 
 def downgrade():
-    for column in FAMILY_ENDS:
-        op.drop_index(f"ix_refresh_token_families_{column}", table_name="refresh_token_families")
-    op.drop_index("ix_authorization_codes_unused_expires_at", table_name="authorization_codes")
-    op.drop_index("ix_sso_sessions_ended_at", table_name="sso_sessions")
-    for column in SESSION_DEADLINES:
-        op.drop_index(f"ix_sso_sessions_live_{column}", table_name="sso_sessions")
-    for table in QUEUES:
-        op.drop_index(f"ix_{table}_due", table_name=table)
-        op.create_index(f"ix_{table}_next_attempt_at", table, ["next_attempt_at"], unique=False)
+    with _outside_a_transaction():
+        for column in FAMILY_ENDS:
+            _drop(f"ix_refresh_token_families_{column}", "refresh_token_families")
+        _drop("ix_authorization_codes_unused_expires_at", "authorization_codes")
+        _drop("ix_sso_sessions_ended_at", "sso_sessions")
+        for column in SESSION_DEADLINES:
+            _drop(f"ix_sso_sessions_live_{column}", "sso_sessions")
+        for table in QUEUES:
+            _create(f"ix_{table}_next_attempt_at", table, ["next_attempt_at"])
+            _drop(f"ix_{table}_due", table)
