@@ -162,8 +162,9 @@ print(json.dumps(counts))
 
 def test_a_hash_with_its_own_slice_is_not_interrupted_by_a_request_thread_on_its_core():
     """Another process waking on the same core (the suite's other worker) also takes the core
-    from the hash, and the ticker may run after it: the separation shows on a quiet core, so
-    the comparison is run up to ten times. Without the hash's slice it never shows."""
+    from the hash, and the ticker may run after it: the separation shows in a hash the
+    neighbour left alone, so the comparison is run up to ten times. Without the hash's slice it
+    never shows."""
     core = max(os.sched_getaffinity(0))
     attempts = []
     for _ in range(10):
@@ -172,8 +173,9 @@ def test_a_hash_with_its_own_slice_is_not_interrupted_by_a_request_thread_on_its
         counts = json.loads(out)
         attempts.append(counts)
         # With the kernel's slices the ticker runs every few milliseconds of a hash's tens of
-        # milliseconds; with the hash's own slice, only when something else took the core.
-        if (sum(counts["slices"]) >= 5 * len(counts["slices"])
-                and sum(counts["turn"]) * 3 < sum(counts["slices"])):
+        # milliseconds, in every hash; with the hash's own slice, only when something else took
+        # the core. A busy neighbour disturbs some hashes of a window: the least interrupted
+        # hash of each side is compared.
+        if min(counts["slices"]) >= 5 and min(counts["turn"]) * 3 < min(counts["slices"]):
             return
     pytest.fail(f"the ticker ran as often during hashes with their own slice: {attempts}")

@@ -8,16 +8,14 @@ Partial indexes now hold the pending deliveries and messages (by due time) and t
 ended (by either deadline); the plain due-time indexes they replace are dropped once they are
 built. For the purge, which found nothing to delete only after walking the codes, the sessions
 and the families: the codes never redeemed (by expiry), the sessions by their end, and the
-refresh-token families by their start and their revocation. On PostgreSQL every index is built
-CONCURRENTLY, so the tables stay writable during the upgrade.
+refresh-token families by their start and their revocation. On PostgreSQL an index on a table
+of 64 MiB or more is built CONCURRENTLY, so the table stays writable during the upgrade.
 
 Revision ID: perf_0002
 Revises: perf_0001
 Create Date: 2026-12-06 15:00:00
 
 """
-import contextlib
-
 import sqlalchemy as sa
 from alembic import op
 
@@ -35,46 +33,56 @@ SESSION_DEADLINES = ("expires_at", "last_seen_at")
 FAMILY_ENDS = ("created_at", "revoked_at")
 
 
+#: From this size on (PostgreSQL), an index is built CONCURRENTLY: the table stays writable.
+BIG = 64 * 1024 * 1024
+
+
+def _big(table: str) -> bool:
+    """Whether ``table`` is large enough that a plain CREATE INDEX, which holds writes to it
+    while it reads it, would hold sign-ins noticeably (3,000,000 sessions: 2 s). A small table
+    (a new or a test database) is indexed in the migration's transaction: CONCURRENTLY waits
+    for every older transaction in the database, and two such builds at once (several test
+    databases upgrading in one PostgreSQL) can wait for each other until one is cancelled."""
+    bind = op.get_bind()
+    if bind.dialect.name != "postgresql":
+        return False
+    size = bind.execute(sa.text("SELECT pg_relation_size(CAST(:t AS regclass))"), {"t": table})
+    return size.scalar() >= BIG
+
+
 def _create(name: str, table: str, columns: list[str], where: str | None = None) -> None:
     partial = {"postgresql_where": sa.text(where), "sqlite_where": sa.text(where)} if where else {}
-    op.create_index(name, table, columns, unique=False, postgresql_concurrently=True, **partial)
+    if _big(table):
+        with op.get_context().autocommit_block():
+            op.create_index(name, table, columns, unique=False, postgresql_concurrently=True,
+                            if_not_exists=True, **partial)
+    else:
+        op.create_index(name, table, columns, unique=False, if_not_exists=True, **partial)
 
 
 def _drop(name: str, table: str) -> None:
-    op.drop_index(name, table_name=table, postgresql_concurrently=True)
-
-
-def _outside_a_transaction():
-    """On PostgreSQL, CREATE INDEX CONCURRENTLY: the tables stay writable while the indexes are
-    built (a plain CREATE INDEX would hold sign-ins for as long as it reads millions of rows);
-    it cannot run in a transaction block. SQLite builds them in the migration's transaction."""
-    if op.get_bind().dialect.name == "postgresql":
-        return op.get_context().autocommit_block()
-    return contextlib.nullcontext()
+    op.drop_index(name, table_name=table, if_exists=True)
 
 
 def upgrade():
-    with _outside_a_transaction():
-        for table in QUEUES:
-            _create(f"ix_{table}_due", table, ["next_attempt_at", "id"], PENDING)
-            _drop(f"ix_{table}_next_attempt_at", table)
-        for column in SESSION_DEADLINES:
-            _create(f"ix_sso_sessions_live_{column}", "sso_sessions", [column], LIVE)
-        _create("ix_sso_sessions_ended_at", "sso_sessions", ["ended_at"])
-        _create("ix_authorization_codes_unused_expires_at", "authorization_codes", ["expires_at"],
-                UNUSED)
-        for column in FAMILY_ENDS:
-            _create(f"ix_refresh_token_families_{column}", "refresh_token_families", [column])
+    for table in QUEUES:
+        _create(f"ix_{table}_due", table, ["next_attempt_at", "id"], PENDING)
+        _drop(f"ix_{table}_next_attempt_at", table)
+    for column in SESSION_DEADLINES:
+        _create(f"ix_sso_sessions_live_{column}", "sso_sessions", [column], LIVE)
+    _create("ix_sso_sessions_ended_at", "sso_sessions", ["ended_at"])
+    _create("ix_authorization_codes_unused_expires_at", "authorization_codes", ["expires_at"], UNUSED)
+    for column in FAMILY_ENDS:
+        _create(f"ix_refresh_token_families_{column}", "refresh_token_families", [column])
 
 
 def downgrade():
-    with _outside_a_transaction():
-        for column in FAMILY_ENDS:
-            _drop(f"ix_refresh_token_families_{column}", "refresh_token_families")
-        _drop("ix_authorization_codes_unused_expires_at", "authorization_codes")
-        _drop("ix_sso_sessions_ended_at", "sso_sessions")
-        for column in SESSION_DEADLINES:
-            _drop(f"ix_sso_sessions_live_{column}", "sso_sessions")
-        for table in QUEUES:
-            _create(f"ix_{table}_next_attempt_at", table, ["next_attempt_at"])
-            _drop(f"ix_{table}_due", table)
+    for column in FAMILY_ENDS:
+        _drop(f"ix_refresh_token_families_{column}", "refresh_token_families")
+    _drop("ix_authorization_codes_unused_expires_at", "authorization_codes")
+    _drop("ix_sso_sessions_ended_at", "sso_sessions")
+    for column in SESSION_DEADLINES:
+        _drop(f"ix_sso_sessions_live_{column}", "sso_sessions")
+    for table in QUEUES:
+        _create(f"ix_{table}_next_attempt_at", table, ["next_attempt_at"])
+        _drop(f"ix_{table}_due", table)
