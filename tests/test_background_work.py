@@ -13,9 +13,7 @@ table, so a probe that could not see a scan would fail."""
 
 from __future__ import annotations
 
-import contextlib
 import json
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -39,24 +37,11 @@ FINISHED = 8000
 AT_MOST = 16
 
 
-@contextlib.contextmanager
-def _work_of_next_statement() -> Iterator[list[int]]:
-    """The database's work for the next statement the session sends, in the list yielded."""
-    connection = db.session.connection()
-    measured: list[int] = []
+def _work(query) -> int:
+    """The database's work for ``query``: PostgreSQL's buffers, SQLite's instructions / 100."""
+    connection = db.session.connection()  # Core execution: no ORM reading of the rows
     if connection.dialect.name == "postgresql":
-        def explain(conn, cursor, statement, parameters, context, executemany):
-            if measured:
-                return statement, parameters
-            measured.append(-1)
-            return "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + statement, parameters
-
-        event.listen(connection, "before_cursor_execute", explain, retval=True)
-        try:
-            yield measured
-        finally:
-            event.remove(connection, "before_cursor_execute", explain)
-        return
+        return _buffers(connection, query)
     steps = [0]
 
     def count() -> int:
@@ -66,23 +51,28 @@ def _work_of_next_statement() -> Iterator[list[int]]:
     raw = connection.connection.driver_connection
     raw.set_progress_handler(count, 100)
     try:
-        yield measured
+        connection.execute(query).all()
     finally:
         raw.set_progress_handler(None, 100)
-    measured.append(steps[0])
+    return steps[0]
 
 
-def _work(query) -> int:
-    with _work_of_next_statement() as measured:
-        result = db.session.connection().execute(query)  # Core: no ORM reading of the rows
-    if measured[0] == -1:  # PostgreSQL: the result is the plan
-        plan = result.cursor.fetchone()[0]  # the DB-API row: the plan, not the query's columns
-        result.close()
-        plan = json.loads(plan) if isinstance(plan, str) else plan
-        top = plan[0]["Plan"]
-        return top.get("Shared Hit Blocks", 0) + top.get("Shared Read Blocks", 0)
-    result.all()
-    return measured[0]
+def _buffers(connection, query) -> int:
+    """The buffers ``EXPLAIN (ANALYZE, BUFFERS)`` reports for the very statement (and
+    parameters) SQLAlchemy sends for ``query``."""
+    def explain(conn, cursor, statement, parameters, context, executemany):
+        return "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + statement, parameters
+
+    event.listen(connection, "before_cursor_execute", explain, retval=True)
+    try:
+        result = connection.execute(query)
+    finally:
+        event.remove(connection, "before_cursor_execute", explain)
+    plan = result.cursor.fetchone()[0]  # the DB-API row: the plan, not the query's columns
+    result.close()
+    plan = json.loads(plan) if isinstance(plan, str) else plan
+    top = plan[0]["Plan"]
+    return top.get("Shared Hit Blocks", 0) + top.get("Shared Read Blocks", 0)
 
 
 @pytest.fixture
@@ -191,13 +181,29 @@ def test_purge_finds_nothing_to_delete_without_walking_the_rows_it_keeps(app, hi
         if db.engine.dialect.name == "postgresql":
             assert work <= AT_MOST
         db.session.rollback()
-        # What is due still goes: a code never redeemed, past its expiry.
+        # What is due still goes: one row past the window; and an ended session is kept for the
+        # window after its end, however long ago it was last seen.
         citizen_id, client_pk = history
-        if table == "authorization_codes":
-            expired = utcnow() - timedelta(minutes=5)
+        now = utcnow()
+        past = context.cutoff - timedelta(days=1)
+        if table == "authorization_codes":  # never redeemed, past its expiry
             db.session.execute(insert(AuthorizationCode), {
                 "code_digest": "f" * 64, "client_pk": client_pk, "citizen_id": citizen_id,
-                "redirect_uri": "https://rp.example/cb", "scope": "openid", "auth_time": expired,
-                "amr": ["pwd"], "created_at": expired, "expires_at": expired})
-            db.session.commit()
-        assert purge([rule], batch_size=1000) == {table: 1 if table == "authorization_codes" else 0}
+                "redirect_uri": "https://rp.example/cb", "scope": "openid", "auth_time": past,
+                "amr": ["pwd"], "created_at": past, "expires_at": now - timedelta(minutes=5)})
+        elif table == "sso_sessions":
+            session = {"citizen_id": citizen_id, "auth_time": past, "amr": ["pwd"], "acr": "1",
+                       "created_at": past, "last_seen_at": past, "expires_at": now + timedelta(hours=1)}
+            db.session.execute(insert(SsoSession), [
+                {**session, "token_digest": "e" * 64, "sid": "ended-long-ago", "ended_at": past},
+                {**session, "token_digest": "d" * 64, "sid": "ended-yesterday",
+                 "ended_at": now - timedelta(days=1)}])
+        else:
+            db.session.execute(insert(RefreshTokenFamily), {
+                "client_pk": client_pk, "citizen_id": citizen_id, "scope": "openid",
+                "auth_time": past, "amr": ["pwd"], "created_at": past, "revoked_at": past})
+        db.session.commit()
+        assert purge([rule], batch_size=1000) == {table: 1}
+        if table == "sso_sessions":
+            kept = db.session.scalars(select(SsoSession.sid).where(SsoSession.sid.like("ended-%"))).all()
+            assert kept == ["ended-yesterday"]

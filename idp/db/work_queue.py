@@ -28,16 +28,18 @@ from idp.db.types import utcnow
 
 log = logging.getLogger(__name__)
 
-#: The rows still to work on, written as the SQL constant the due index is partial on.
-_PENDING = "status = 'pending'"
+#: The status of the rows still to work on, as the SQL constant that both the due index's
+#: condition and the poll's are written with.
+_PENDING = "'pending'"
 
 
 def due_index(table: str) -> Index:
     """The index of ``table``'s pending rows by due time: what a poll reads, whatever number of
     finished rows the table keeps (on both databases: PostgreSQL and SQLite have partial
     indexes)."""
+    pending = text(f"status = {_PENDING}")
     return Index(f"ix_{table}_due", "next_attempt_at", "id",
-                 postgresql_where=text(_PENDING), sqlite_where=text(_PENDING))
+                 postgresql_where=pending, sqlite_where=pending)
 
 
 def due_rows(model, now, limit: int):
@@ -45,7 +47,7 @@ def due_rows(model, now, limit: int):
     the longest due first, read from :func:`due_index` (locked, skipping rows another process
     holds, on PostgreSQL)."""
     query = (select(model.id, model.attempts)
-             .where(model.status == literal_column("'pending'"), model.next_attempt_at <= now)
+             .where(model.status == literal_column(_PENDING), model.next_attempt_at <= now)
              .order_by(model.next_attempt_at, model.id).limit(limit))
     if db.engine.dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
