@@ -110,7 +110,8 @@ class SsoSession(db.Model):
 
     __tablename__ = "sso_sessions"
     #: What the expiry sweep (:func:`idp.auth.sessions.end_expired_sessions`, every few seconds
-    #: in every server process) reads: the sessions not ended yet, by either deadline. Ended
+    #: in every server process) and the purge's terms for sessions never ended
+    #: (:mod:`idp.oidc.retention`) read: the sessions not ended yet, by either deadline. Ended
     #: sessions stay until the purge and are not in them.
     __table_args__ = tuple(
         Index(f"ix_sso_sessions_live_{column}", column, postgresql_where=text(_LIVE),
@@ -131,7 +132,7 @@ class SsoSession(db.Model):
     user_agent: Mapped[str | None] = mapped_column(String(400))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
-    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True, nullable=False)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
     #: Indexed for the purge (:mod:`idp.oidc.retention`), which looks for sessions ended
     #: before the retention window in every server process every hour.
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)

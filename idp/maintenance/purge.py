@@ -83,13 +83,12 @@ def rules(app: Flask | None = None) -> list[PurgeRule]:
     return list(app.extensions.get(_REGISTRY, []))
 
 
-def batch_query(rule: PurgeRule, context: PurgeContext, batch_size: int, after=None):
-    """The keys of the next batch of ``rule``'s rows, after ``after`` (locked, skipping rows
-    another process holds). Every process runs it for every rule at every pass, mostly to find
-    nothing: a rule's condition is written so that each of its terms is a range of an index,
-    or that pass walks the table."""
-    key = rule.key
-    query = select(key).where(rule.where(context)).order_by(key).limit(batch_size)
+def batch_query(key, condition, batch_size: int, after=None):
+    """The keys of the next batch of a rule's rows (``key``, ``condition``: the rule's
+    ``where``), after ``after`` (locked, skipping rows another process holds). Every process
+    runs it for every rule at every pass, mostly to find nothing: a rule's condition is written
+    so that each of its terms is a range of an index, or that pass walks the table."""
+    query = select(key).where(condition).order_by(key).limit(batch_size)
     if after is not None:
         query = query.where(key > after)  # always progress, even if a batch deletes nothing
     return query.with_for_update(skip_locked=True)
@@ -100,7 +99,7 @@ def _purge_rule(rule: PurgeRule, context: PurgeContext, batch_size: int) -> int:
     key, condition = rule.key, rule.where(context)
     purged, last_key = 0, None
     while True:
-        keys = session.scalars(batch_query(rule, context, batch_size, last_key)).all()
+        keys = session.scalars(batch_query(key, condition, batch_size, last_key)).all()
         if not keys:
             break
         for dependent in rule.dependents:

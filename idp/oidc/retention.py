@@ -77,11 +77,14 @@ def _pending_authorizations(ctx: PurgeContext):
 
 def _sessions(ctx: PurgeContext):
     idle = timedelta(seconds=ctx.settings.session_idle_ttl)
-    # Ended, past its absolute lifetime, or (never ended) idle past its idle limit, before the
-    # cutoff. Each term is a range of an index (ended_at; expires_at; last_seen_at of the
-    # sessions not ended): an ended session is kept for the retention window after its end.
-    return or_(SsoSession.ended_at < ctx.cutoff, SsoSession.expires_at < ctx.cutoff,
-               and_(SsoSession.ended_at.is_(None), SsoSession.last_seen_at < ctx.cutoff - idle))
+    # Ended before the cutoff; or never ended, and past its absolute lifetime or idle past its
+    # idle limit before the cutoff: an ended session is kept for the retention window after its
+    # end. Each term is a range of an index (ended_at; the expiry sweep's two partial indexes of
+    # the sessions not ended, ix_sso_sessions_live_*).
+    live = SsoSession.ended_at.is_(None)
+    return or_(SsoSession.ended_at < ctx.cutoff,
+               and_(live, SsoSession.expires_at < ctx.cutoff),
+               and_(live, SsoSession.last_seen_at < ctx.cutoff - idle))
 
 
 def _client_secrets(ctx: PurgeContext):
