@@ -29,6 +29,7 @@ from tests.oidc_support import (
     make_citizen,
     pkce_pair,
     sign_in,
+    until_heard,
 )
 from tests.schema import create_tables
 
@@ -168,6 +169,10 @@ def test_disable_kills_existing_tokens_at_once_on_every_node(app, environ, brows
     assert idp_json(app, "clients", "disable", client_id) == {"client_id": client_id, "enabled": False}
 
     for node in (browser, other_node):
+        # On PostgreSQL each node hears of it through NOTIFY: its next request, or within the
+        # notification's delivery when that request comes first (README's cache table).
+        until_heard(app, lambda node=node: node.get("/userinfo", headers=bearer).status_code == 200,
+                    "the disabled client's token was still served")
         response = node.get("/userinfo", headers=bearer)
         assert response.status_code == 401 and response.get_json()["error"] == "invalid_token"
         refresh = node.post("/token", data={"grant_type": "refresh_token",
