@@ -2,21 +2,24 @@
 own autocommit connection (:mod:`idp.db.single_read`), no pooled connection, no ``BEGIN`` or
 ``ROLLBACK``; a refresh runs in autocommit (:mod:`idp.db.autocommit`), its read and its one
 write (the claim of the token and its successor) without ``BEGIN`` and ``COMMIT``, and so does
-a code redemption (its read, then the claim with the family and its first token); a reused
-refresh token's or code's revocation, several writes, takes a transaction again; and the
-pooled connection goes back to transactions for the next request."""
+a code redemption (its read, then the claim with the family and its first token); a sign-in's
+and a redemption's statements run on the thread's own connection (:mod:`idp.db.direct`),
+converted both ways as through the session; a reused refresh token's or code's revocation,
+several writes, takes a transaction again; and the pooled connection goes back to
+transactions for the next request."""
 
 from __future__ import annotations
 
 import re
+from datetime import datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import bindparam, event, select
 
 from idp.audit.models import AuditEvent
 from idp.auth.models import SessionClient, SsoSession
-from idp.db import db
-from idp.oidc.models import PendingAuthorization
+from idp.db import autocommit, db, direct
+from idp.oidc.models import Client, PendingAuthorization
 from tests.factories import AN, PASSWORD, load_registry
 from tests.factories import make_citizen as make_factory_citizen
 from tests.oidc_support import (
@@ -46,19 +49,38 @@ def postgresql(app):
 _COUNTERS = "login_failure_counters"
 
 
-def _autocommit_per_statement(app, table: str | None = None) -> tuple[list[tuple[str, bool]], callable]:
-    """The verb of every statement on the app's pool and whether it ran in autocommit: those on
-    ``table`` when given, else all but the lockout counters' own (with Redis, its fallback
-    reads them on connections of its own)."""
+def _autocommit_per_statement(app, table: str | None = None, *, own: bool = True,
+                              ) -> tuple[list[tuple[str, bool]], callable]:
+    """The verb of every statement of the app's requests and whether it ran in autocommit: on
+    the pool, and with ``own`` on the thread's own connection (:func:`idp.db.direct.execute`,
+    always autocommit); those on ``table`` when given, else all but the lockout counters' own
+    (with Redis, its fallback reads them on connections of its own)."""
     seen: list[tuple[str, bool]] = []
     with app.app_context():
         engine = db.engine
 
+    def wanted(statement: str) -> bool:
+        return (table in statement) if table else (_COUNTERS not in statement)
+
     def record(connection, _cursor, statement, *_args):
-        if (table in statement) if table else (_COUNTERS not in statement):
+        if wanted(statement):
             seen.append((statement.split()[0].upper(), connection.connection.dbapi_connection.autocommit))
+
+    def on_own_connection(bind, statement, params):
+        text = str(statement.compile(dialect=bind.dialect, column_keys=list(params)))
+        if wanted(text):
+            seen.append((text.split()[0].upper(), True))
+        return executed(bind, statement, params)
+
     event.listen(engine, "before_cursor_execute", record)
-    return seen, lambda: event.remove(engine, "before_cursor_execute", record)
+    executed = direct.execute
+    if own:
+        direct.execute = on_own_connection
+
+    def stop():
+        event.remove(engine, "before_cursor_execute", record)
+        direct.execute = executed
+    return seen, stop
 
 
 @pytest.fixture
@@ -75,7 +97,7 @@ def test_userinfo_reads_outside_the_pool_and_sees_a_revocation_committed_through
     app, browser, client_id, secret, tokens = signed_in
     bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
     cache = listening_client_cache(app)
-    seen, stop = _autocommit_per_statement(app)
+    seen, stop = _autocommit_per_statement(app, own=False)
     try:
         assert browser.get("/userinfo", headers=bearer).status_code == 200  # the cache fills
         seen.clear()
@@ -261,3 +283,40 @@ def test_with_redis_the_lockout_read_is_off_the_pool_and_the_reset_one_autocommi
         stop()
     assert signed_in.status_code == 303, signed_in.get_data(as_text=True)[:300]
     assert counters == [("DELETE", True)]
+
+
+def test_a_statement_on_the_threads_own_connection_converts_values_as_the_session_does(postgresql):
+    """:func:`idp.db.direct.execute` applies the column types' conversions both ways: a
+    timestamp given in another zone is stored as the instant it is and read back in UTC, JSON
+    (Vietnamese text in it) round-trips, a naive timestamp is refused as the session refuses
+    it, and the row reads the same through the session."""
+    client_id, _ = register(postgresql)
+    hanoi = timezone(timedelta(hours=7))
+    created = datetime(2026, 12, 6, 21, 30, tzinfo=hanoi)
+    params = {"scope": "openid", "ui_locales": "vi", "login_hint": "Nguyễn Văn A"}
+    insert, by_id = PendingAuthorization.__table__.insert(), select(PendingAuthorization.__table__).where(
+        PendingAuthorization.id == bindparam("id"))
+    with postgresql.app_context():
+        client_pk = db.session.scalar(select(Client.id).where(Client.client_id == client_id))
+    row = {"id": "own", "client_pk": client_pk, "params": params, "created_at": created,
+           "expires_at": created + timedelta(minutes=30)}
+    on_pool, stop = _autocommit_per_statement(postgresql, own=False)
+    try:
+        with postgresql.test_request_context():
+            autocommit.statements_commit_alone()
+            autocommit.commit_alone(insert, row)
+            with pytest.raises(ValueError, match="naive"):
+                autocommit.commit_alone(insert, {**row, "id": "naive",
+                                                 "created_at": created.replace(tzinfo=None)})
+            own = autocommit.read(by_id, {"id": "own"}).first()
+    finally:
+        stop()
+    assert on_pool == []  # all on the thread's own connection
+    assert own.params == params
+    assert own.created_at == created and own.created_at.utcoffset() == timedelta(0)
+    assert own.created_at.hour == 14  # 21:30 in Hanoi
+    with postgresql.app_context():
+        through_session = db.session.get(PendingAuthorization, "own")
+        assert (through_session.params, through_session.created_at, through_session.expires_at) == (
+            own.params, own.created_at, own.expires_at)
+        assert db.session.get(PendingAuthorization, "naive") is None

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from flask import current_app, redirect, session
 from sqlalchemy import ColumnElement, bindparam, exists, select, update
 from sqlalchemy.engine import Row
-from sqlalchemy.orm import load_only
+from sqlalchemy.orm import make_transient_to_detached
 from werkzeug.wrappers import Response
 
 from idp import clock
@@ -42,7 +42,7 @@ from idp.auth.sessions import current_session, raise_session, start_session
 from idp.auth.signals import account_locked, signed_in
 from idp.citizens.lookup import find, narrowed
 from idp.citizens.models import Citizen
-from idp.db import db
+from idp.db import autocommit, db
 from idp.db.autocommit import transaction_from_here
 from idp.db.types import utcnow
 from idp.metrics import count_signin
@@ -90,7 +90,7 @@ def _fail(citizen: Citizen | None, reason: str, key: str | None) -> lockout.Stat
 def check_password(username: str, password: str) -> Attempt:
     """Step 1: who is signing in, if the password is right and the account may try now."""
     found = find(username, _SIGNING_IN, _first)
-    citizen = found.Citizen if found is not None else None
+    citizen = _attached(found) if found is not None else None
     key = lockout.account_key(citizen.id if citizen else None, username)
     status = lockout.status(key)
     if lockout.is_blocked(status):
@@ -126,18 +126,33 @@ def _second_factor(citizen_id) -> ColumnElement[bool]:
 
 
 def _first(statement, params: dict) -> Row | None:
-    return db.session.execute(statement, params).first()
+    return autocommit.read(statement, params).first()
+
+
+def _attached(found: Row) -> Citizen:
+    """The account of a row of ``_SIGNING_IN``, in the session as if the ORM had loaded it
+    with only those columns (the others load when first read), unless it is there already."""
+    key = db.session.identity_key(Citizen, (found.id,))
+    citizen = db.session.identity_map.get(key)
+    if citizen is None:
+        citizen = Citizen(**{name: getattr(found, name) for name in _SIGNING_IN_CITIZEN})
+        make_transient_to_detached(citizen)
+        db.session.add(citizen)
+    return citizen
 
 
 # One statement per password sign-in, built once (idp.citizens.lookup.narrowed): the account
-# with only what the sign-in reads of it loaded (its uid too, which the code issued in the same
-# request needs: idp.oidc.grantee.citizen_ref finds it loaded), the password's hash and whether
-# a second factor comes next. The credential is read and, rarely, rewritten as plain columns.
+# with only what the sign-in reads of it (its uid too, which the code issued in the same
+# request needs: idp.oidc.grantee.citizen_ref finds it in the session), the password's hash and
+# whether a second factor comes next. Plain columns, read without the ORM (on PostgreSQL on
+# the thread's own connection: idp.db.autocommit.read); the credential is rewritten, rarely,
+# as plain columns too.
+_SIGNING_IN_CITIZEN = ("id", "uid", "level", "locked_until")
 _SIGNING_IN = narrowed(
-    select(Citizen, PasswordCredential.id.label("credential_id"), PasswordCredential.hash,
+    select(*(getattr(Citizen, name) for name in _SIGNING_IN_CITIZEN),
+           PasswordCredential.id.label("credential_id"), PasswordCredential.hash,
            _second_factor(Citizen.id).label("second_factor"))
-    .outerjoin(PasswordCredential, PasswordCredential.citizen_id == Citizen.id)
-    .options(load_only(Citizen.uid, Citizen.level, Citizen.locked_until)))
+    .outerjoin(PasswordCredential, PasswordCredential.citizen_id == Citizen.id))
 _REHASH = (update(PasswordCredential.__table__)
            .where(PasswordCredential.__table__.c.id == bindparam("credential_id"))
            .values(hash=bindparam("new_hash")))

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import importlib
 import sqlite3
+import weakref
 
+import flask_sqlalchemy.session
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData, event
@@ -29,7 +31,38 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
-db = SQLAlchemy(model_class=Base)
+#: Set in a session's ``info`` while its request runs in autocommit (on PostgreSQL:
+#: :func:`idp.db.autocommit.statements_commit_alone`), until its transaction ends.
+AUTOCOMMIT_REQUESTED = "idp.autocommit"
+_AUTOCOMMIT_ENGINES: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary()
+
+
+class Session(flask_sqlalchemy.session.Session):
+    """``db.session``: while its request runs in autocommit, the connection it takes (when
+    a statement needs one) is an autocommit one, from the same pool. Asking for autocommit
+    takes no connection: a request whose statements all run on the thread's own connection
+    (:mod:`idp.db.direct`) never checks one out of the pool."""
+
+    def get_bind(self, *args, **kwargs):
+        bind = super().get_bind(*args, **kwargs)
+        if self.info.get(AUTOCOMMIT_REQUESTED) and isinstance(bind, Engine):
+            autocommit = _AUTOCOMMIT_ENGINES.get(bind)
+            if autocommit is None:  # one per engine: the session keys its connections by it
+                autocommit = _AUTOCOMMIT_ENGINES.setdefault(
+                    bind, bind.execution_options(isolation_level="AUTOCOMMIT"))
+            return autocommit
+        return bind
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _autocommit_ends(session: Session, transaction) -> None:
+    """The request's transaction is over: the next one is a transaction again, as a
+    connection handed back to the pool and taken anew would be."""
+    if transaction.parent is None:
+        session.info.pop(AUTOCOMMIT_REQUESTED, None)
+
+
+db = SQLAlchemy(model_class=Base, session_options={"class_": Session})
 migrate = Migrate()
 
 MODEL_MODULES = (

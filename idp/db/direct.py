@@ -1,5 +1,7 @@
 """A database connection of one's own, outside SQLAlchemy's pool and execution layer, for the
-few statements run on every client_credentials token and introspection.
+statements run on every client_credentials token and introspection, and on every sign-in
+(the stored authorization request, the account, the session, the code and its redemption:
+:mod:`idp.db.autocommit` sends them here when the request runs in autocommit).
 
 SQLAlchemy's checkout, execution context and result wrapping cost several times what psycopg
 itself spends on a one-row SELECT or a one-statement INSERT; on the hottest answers that is
@@ -8,7 +10,9 @@ autocommit (each statement is its own transaction: the reads see committed data,
 durable when it returns), taken from the engine's pool and detached from it, so it connects
 with exactly the pool's settings. Statements are SQLAlchemy Core statements compiled once for
 the dialect (:func:`compiled`), run as prepared statements with named parameters, rows read
-as named tuples.
+as named tuples. :func:`execute` also converts values as SQLAlchemy would, both ways (its
+column types' own conversions, taken from the compiled statement), for statements whose
+columns are UTC timestamps or JSON: a sign-in's rows come back exactly as through the session.
 
 On SQLite it is a ``sqlite3`` connection in autocommit (``isolation_level=None``: no snapshot
 held between statements), for statements whose rows are plain integers and strings (SQLAlchemy's
@@ -28,7 +32,8 @@ import os
 import threading
 import time
 import weakref
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 from psycopg.rows import namedtuple_row
 from sqlalchemy import event
@@ -65,6 +70,88 @@ def compiled(statement, engine: Engine) -> str:
     if text is None:
         text = _COMPILED[statement] = str(statement.compile(dialect=engine.dialect))
     return text
+
+
+class _Prepared(NamedTuple):
+    sql: str
+    #: Values the statement carries itself (literals bound by SQLAlchemy), converted already.
+    fixed: dict[str, Any]
+    #: (name, convert) for each parameter whose type converts it on the way in.
+    binds: tuple[tuple[str, Callable[[Any], Any]], ...]
+    #: (position, convert) for each returned column whose type converts it on the way out.
+    results: tuple[tuple[int, Callable[[Any], Any]], ...]
+
+
+_PREPARED: dict[tuple, _Prepared] = {}
+
+
+def _prepare(engine: Engine, statement, names: tuple[str, ...]) -> _Prepared:
+    dialect = engine.dialect
+    compiled_statement = statement.compile(dialect=dialect, column_keys=list(names))
+    # SQLAlchemy's own conversions for this dialect: what its execution context applies to
+    # every execution of the compiled statement, and its result to every row.
+    convert_bind = compiled_statement._bind_processors
+    binds = tuple((name, convert) for name, convert in convert_bind.items() if name in names)
+    fixed = {name: convert_bind[name](value) if name in convert_bind else value
+             for name, value in compiled_statement.construct_params(_check=False).items()
+             if name not in names}
+    results = []
+    for position, column in enumerate(statement.exported_columns):
+        convert = column.type.dialect_impl(dialect).result_processor(dialect, None)
+        if convert is not None:
+            results.append((position, convert))
+    return _Prepared(str(compiled_statement), fixed, binds, tuple(results))
+
+
+def execute(engine: Engine, statement, params: dict[str, Any]) -> DirectResult:
+    """Run the Core ``statement`` with ``params`` on this thread's direct connection, as
+    ``Connection.execute`` would: an INSERT names the columns ``params`` gives, each value goes
+    through its column type's conversion first (UTC timestamps, JSON, NFC text), and each
+    returned value through its conversion back. PostgreSQL only, in autocommit: a write is
+    durable when this returns."""
+    names = tuple(sorted(params))
+    prepared = _PREPARED.get((statement, names))
+    if prepared is None:
+        prepared = _PREPARED.setdefault((statement, names), _prepare(engine, statement, names))
+    if prepared.binds or prepared.fixed:
+        params = {**prepared.fixed, **params}
+        for name, convert in prepared.binds:
+            params[name] = convert(params[name])
+    return DirectResult(thread_connection(engine).execute(prepared.sql, params), prepared.results)
+
+
+class DirectResult:
+    """What :func:`execute` returns, read as SQLAlchemy's result is: ``first()``, ``all()``,
+    ``scalar_one()``, ``rowcount``; rows with attribute access."""
+
+    __slots__ = ("cursor", "results")
+
+    def __init__(self, cursor, results: tuple[tuple[int, Callable[[Any], Any]], ...]) -> None:
+        self.cursor, self.results = cursor, results
+
+    @property
+    def rowcount(self) -> int:
+        return self.cursor.rowcount
+
+    def _converted(self, row):
+        if row is None or not self.results:
+            return row
+        values = list(row)
+        for position, convert in self.results:
+            values[position] = convert(values[position])
+        return row._make(values)
+
+    def first(self):
+        return self._converted(self.cursor.fetchone()) if self.cursor.description else None
+
+    def all(self) -> list:
+        return [self._converted(row) for row in self.cursor.fetchall()] if self.cursor.description else []
+
+    def scalar_one(self):
+        rows = self.all()
+        if len(rows) != 1:
+            raise LookupError(f"expected one row, got {len(rows)}")
+        return rows[0][0]
 
 
 class DirectConnection:

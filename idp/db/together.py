@@ -26,7 +26,7 @@ from sqlalchemy.sql import visitors
 from sqlalchemy.sql.dml import Insert, UpdateBase
 from sqlalchemy.sql.elements import BindParameter
 
-from idp.db import db
+from idp.db import autocommit, db
 
 #: A statement built once and the parameters of one execution of it.
 Write = tuple[UpdateBase, dict[str, Any]]
@@ -47,7 +47,7 @@ def write_together(*writes: Write) -> None:
     combined = _COMBINED.get(shape)
     if combined is None:
         combined = _COMBINED.setdefault(shape, _combine(writes))
-    db.session.execute(combined, {f"w{index}_{name}": value
+    autocommit.execute(combined, {f"w{index}_{name}": value
                                   for index, (_, params) in enumerate(writes)
                                   for name, value in params.items()})
 

@@ -22,7 +22,7 @@ from authlib.oauth2.rfc6749.errors import InvalidGrantError
 from sqlalchemy import bindparam, func
 
 from idp.audit.log import record, record_after_commit
-from idp.db import db
+from idp.db import autocommit, db
 from idp.db.types import utcnow
 from idp.oidc.models import AuthorizationCode, RefreshTokenFamily
 from idp.oidc.tokens import access as access_token
@@ -69,9 +69,9 @@ def _redeem(code: AuthorizationCode, refresh: str | None, claims: dict, dpop_jkt
     now = utcnow()
     claim = {"b_code": code.id, "b_now": now, "b_jti": claims["jti"], "b_exp": _exp(claims)}
     if refresh is None:
-        return db.session.execute(_CLAIM, {**claim, "b_family": None}).rowcount == 1
+        return autocommit.execute(_CLAIM, {**claim, "b_family": None}).rowcount == 1
     if db.session.get_bind().dialect.name == "postgresql":
-        return db.session.execute(_CLAIM_AND_START, {
+        return autocommit.execute(_CLAIM_AND_START, {
             **claim, **families.family_params(code, dpop_jkt, now),
             **families.token_params(now, refresh, claims, now)}).first() is not None
     # SQLite (no UPDATE inside WITH): the family first, for its id, in the request's

@@ -49,8 +49,8 @@ from idp.auth.sessions import current_session, joining
 from idp.auth.signin import answer_in_place
 from idp.auth.views import sign_in_page
 from idp.citizens.models import Citizen
-from idp.db import db
-from idp.db.autocommit import statements_commit_alone
+from idp.db import autocommit, db
+from idp.db.autocommit import commit_alone
 from idp.db.together import write_together
 from idp.db.types import utcnow
 from idp.oidc.authorization import consent as consents
@@ -142,7 +142,7 @@ def _pending(pending_id: str) -> Row:
 
 def _stored(pending_id: str, statement=_PENDING_BY_ID, **params) -> Row | None:
     """The stored request unless unknown or expired; its ``ui_locales`` become the page's."""
-    pending = db.session.execute(statement, {"id": pending_id[:64], **params}).first()
+    pending = autocommit.read(statement, {"id": pending_id[:64], **params}).first()
     if pending is None or pending.expires_at <= utcnow():
         return None
     if pending.params.get("ui_locales"):
@@ -266,12 +266,10 @@ def _store(areq: AuthorizationRequest, pending: Row | None, values) -> str:
     # The request's one write, committed at once: on PostgreSQL, when nothing was read in a
     # transaction before it (a browser with no session yet, the client cached), the INSERT is
     # its own transaction, one round trip instead of BEGIN, INSERT and COMMIT.
-    statements_commit_alone()
     # Abandoned ones are deleted by the purge (idp.oidc.retention), not here on every request.
-    db.session.execute(_PENDING_INSERT, {
+    commit_alone(_PENDING_INSERT, {
         "id": pending_id, "client_pk": areq.client.id, "params": {k: values.get(k) for k in values},
         "created_at": now, "expires_at": now + PENDING_TTL})
-    db.session.commit()
     return pending_id
 
 
