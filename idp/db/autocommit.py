@@ -18,7 +18,7 @@ the session. The statements of a sign-in and of a code's redemption run through 
 :func:`execute` and :func:`commit_alone` instead: in autocommit, on the thread's direct
 connection (:mod:`idp.db.direct`), where each is its own transaction just as it would be on an
 autocommit connection from the pool, without the pool's checkout and return or SQLAlchemy's
-execution layer around it. Measured in process on PostgreSQL, that is about a fifth of a
+execution layer around it. Measured in process on PostgreSQL, that is about a sixth of a
 sign-in's CPU outside its password hash.
 """
 
