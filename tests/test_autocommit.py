@@ -287,9 +287,10 @@ def test_with_redis_the_lockout_read_is_off_the_pool_and_the_reset_one_autocommi
 
 def test_a_statement_on_the_threads_own_connection_converts_values_as_the_session_does(postgresql):
     """:func:`idp.db.direct.execute` applies the column types' conversions both ways: a
-    timestamp given in another zone is stored as the instant it is and read back in UTC, JSON
-    (Vietnamese text in it) round-trips, a naive timestamp is refused as the session refuses
-    it, and the row reads the same through the session."""
+    timestamp given in another zone is stored as the instant it is and read back in UTC (on a
+    connection whose session time zone is Hanoi's, where psycopg alone would hand it back in
+    +07:00), JSON (Vietnamese text in it) round-trips, a naive timestamp is refused as the
+    session refuses it, and the row reads the same through the session."""
     client_id, _ = register(postgresql)
     hanoi = timezone(timedelta(hours=7))
     created = datetime(2026, 12, 6, 21, 30, tzinfo=hanoi)
@@ -308,7 +309,13 @@ def test_a_statement_on_the_threads_own_connection_converts_values_as_the_sessio
             with pytest.raises(ValueError, match="naive"):
                 autocommit.commit_alone(insert, {**row, "id": "naive",
                                                  "created_at": created.replace(tzinfo=None)})
-            own = autocommit.read(by_id, {"id": "own"}).first()
+            own_connection = direct.thread_connection(db.engine)
+            zone = own_connection.execute("SELECT set_config('TimeZone', 'Asia/Ho_Chi_Minh', false)", {})
+            assert zone.fetchone()[0] == "Asia/Ho_Chi_Minh"
+            try:
+                own = autocommit.read(by_id, {"id": "own"}).first()
+            finally:
+                own_connection.execute("SELECT set_config('TimeZone', 'UTC', false)", {}).fetchone()
     finally:
         stop()
     assert on_pool == []  # all on the thread's own connection

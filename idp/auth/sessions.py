@@ -18,11 +18,11 @@ from blinker import Namespace
 from flask import Flask, current_app, g, request
 from sqlalchemy import bindparam, select, union, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import make_transient_to_detached
 
 from idp.auth.models import SessionClient, SsoSession
 from idp.db import autocommit, db
 from idp.db.autocommit import transaction_from_here
+from idp.db.loaded import loaded
 from idp.db.together import Write
 from idp.db.types import utcnow
 
@@ -81,9 +81,7 @@ def start_session(citizen_id: int, *, amr: list[str], acr: str,
     # One INSERT ... RETURNING, then the object joins the ORM session as the row it now is
     # (later changes to it are flushed as UPDATEs): the unit of work's own INSERT costs more
     # than the statement, on a row written by every sign-in.
-    session = SsoSession(id=autocommit.execute(_INSERT_SESSION, values).scalar_one(), **values)
-    make_transient_to_detached(session)
-    db.session.add(session)
+    session = loaded(SsoSession, {"id": autocommit.execute(_INSERT_SESSION, values).scalar_one(), **values})
     g.idp_session = session
     g.idp_session_cookie = token
     return session

@@ -29,7 +29,6 @@ from dataclasses import dataclass
 from flask import current_app, redirect, session
 from sqlalchemy import ColumnElement, bindparam, exists, select, update
 from sqlalchemy.engine import Row
-from sqlalchemy.orm import make_transient_to_detached
 from werkzeug.wrappers import Response
 
 from idp import clock
@@ -44,6 +43,7 @@ from idp.citizens.lookup import find, narrowed
 from idp.citizens.models import Citizen
 from idp.db import autocommit, db
 from idp.db.autocommit import transaction_from_here
+from idp.db.loaded import loaded
 from idp.db.types import utcnow
 from idp.metrics import count_signin
 from idp.web.safe_next import safe_next
@@ -130,15 +130,9 @@ def _first(statement, params: dict) -> Row | None:
 
 
 def _attached(found: Row) -> Citizen:
-    """The account of a row of ``_SIGNING_IN``, in the session as if the ORM had loaded it
-    with only those columns (the others load when first read), unless it is there already."""
-    key = db.session.identity_key(Citizen, (found.id,))
-    citizen = db.session.identity_map.get(key)
-    if citizen is None:
-        citizen = Citizen(**{name: getattr(found, name) for name in _SIGNING_IN_CITIZEN})
-        make_transient_to_detached(citizen)
-        db.session.add(citizen)
-    return citizen
+    """The account of a row of ``_SIGNING_IN``, as if the ORM had loaded it with only those
+    columns (the others load when first read)."""
+    return loaded(Citizen, {name: getattr(found, name) for name in _SIGNING_IN_CITIZEN})
 
 
 # One statement per password sign-in, built once (idp.citizens.lookup.narrowed): the account

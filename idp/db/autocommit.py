@@ -47,12 +47,10 @@ def commit_alone(statement, params: dict):
     connection (:func:`idp.db.direct.execute`): no pooled connection checked out and handed
     back, nothing for the session to commit. Otherwise it runs in the request's session, which
     is then committed with what the request did before it."""
-    session = db.session()
-    if _postgresql() and (_in_autocommit(session) or not _connected(session)):
+    if _alone(db.session()):
         return direct.execute(db.engine, statement, params).first()
-    statements_commit_alone()
     result = db.session.execute(statement, params)
-    row = result.first() if _returns_rows(statement) else None
+    row = result.first() if result.returns_rows else None
     db.session.commit()
     return row
 
@@ -73,18 +71,19 @@ def read(statement, params: dict):
     connection), on the thread's direct connection, which sees everything committed, as the
     session's would; otherwise in the session's transaction, which sees the request's own
     writes. Its result, as :func:`execute`'s."""
-    session = db.session()
-    if _postgresql() and (_in_autocommit(session) or not _connected(session)):
+    if _alone(db.session()):
         return direct.execute(db.engine, statement, params)
     return db.session.execute(statement, params)
 
 
+def _alone(session) -> bool:
+    """On PostgreSQL, whether a statement run now may be its own transaction: the request runs
+    in autocommit, or holds no transaction open (its session has no connection)."""
+    return _postgresql() and (_in_autocommit(session) or not _connected(session))
+
+
 def _postgresql() -> bool:
     return db.engine.dialect.name == "postgresql"
-
-
-def _returns_rows(statement) -> bool:
-    return bool(statement.exported_columns) if hasattr(statement, "exported_columns") else False
 
 
 def _in_autocommit(session) -> bool:

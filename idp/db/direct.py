@@ -121,12 +121,13 @@ def execute(engine: Engine, statement, params: dict[str, Any]) -> DirectResult:
 
 
 class DirectResult:
-    """What :func:`execute` returns, read as SQLAlchemy's result is: ``first()``, ``all()``,
-    ``scalar_one()``, ``rowcount``; rows with attribute access."""
+    """A psycopg cursor read as SQLAlchemy's result is: ``first()``, ``all()``, ``one()``,
+    ``scalar_one()``, ``rowcount``; rows with attribute access, each returned value converted
+    by ``results`` (:func:`execute`'s; none for :func:`compiled` statements)."""
 
     __slots__ = ("cursor", "results")
 
-    def __init__(self, cursor, results: tuple[tuple[int, Callable[[Any], Any]], ...]) -> None:
+    def __init__(self, cursor, results: tuple[tuple[int, Callable[[Any], Any]], ...] = ()) -> None:
         self.cursor, self.results = cursor, results
 
     @property
@@ -147,11 +148,14 @@ class DirectResult:
     def all(self) -> list:
         return [self._converted(row) for row in self.cursor.fetchall()] if self.cursor.description else []
 
-    def scalar_one(self):
+    def one(self):
         rows = self.all()
         if len(rows) != 1:
             raise LookupError(f"expected one row, got {len(rows)}")
-        return rows[0][0]
+        return rows[0]
+
+    def scalar_one(self):
+        return self.one()[0]
 
 
 class DirectConnection:

@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection
 
 from idp.db import db
 from idp.db.autocommit import AUTOCOMMIT
-from idp.db.direct import compiled, thread_connection
+from idp.db.direct import DirectResult, compiled, thread_connection
 
 
 class ReadConnection:
@@ -37,7 +37,7 @@ class ReadConnection:
     def execute(self, statement, parameters: dict):
         engine = db.engine
         if engine.dialect.name == "postgresql":
-            return _Rows(thread_connection(engine).execute(compiled(statement, engine), parameters))
+            return DirectResult(thread_connection(engine).execute(compiled(statement, engine), parameters))
         if self.connection is None:
             self.connection = engine.connect().execution_options(**AUTOCOMMIT)
         return self.connection.execute(statement, parameters)
@@ -46,27 +46,6 @@ class ReadConnection:
         if self.connection is not None:
             self.connection.close()
             self.connection = None
-
-
-class _Rows:
-    """A psycopg cursor read as SQLAlchemy's result is here: ``all()``, ``one()``, ``first()``."""
-
-    __slots__ = ("cursor",)
-
-    def __init__(self, cursor) -> None:
-        self.cursor = cursor
-
-    def all(self) -> list:
-        return self.cursor.fetchall()
-
-    def first(self):
-        return self.cursor.fetchone()
-
-    def one(self):
-        rows = self.cursor.fetchall()
-        if len(rows) != 1:
-            raise LookupError(f"expected one row, got {len(rows)}")
-        return rows[0]
 
 
 def single_read_connection() -> ReadConnection:

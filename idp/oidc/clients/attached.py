@@ -7,7 +7,7 @@ client on PostgreSQL, and 0.56 ms with its secrets): a complete sign-in loads it
 times. So the client's row and its secrets' rows are kept in the client cache
 (:mod:`idp.oidc.clients.record_cache`, dropped on every node the moment any node changes a
 client or a secret) and each request gets objects made from them and attached to its session as
-if it had just loaded them (:func:`~sqlalchemy.orm.make_transient_to_detached`): they behave as
+if it had just loaded them (:func:`idp.db.loaded.loaded`): they behave as
 loaded objects do (relationships load lazily, changes are flushed, a commit expires them).
 
 When the cache cannot answer (turned off, or not listening) the caller reads through the ORM,
@@ -21,11 +21,11 @@ from typing import Any
 
 from flask import current_app
 from sqlalchemy import bindparam, select
-from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
 from idp.db import db
+from idp.db.loaded import loaded
 from idp.oidc.clients.record_cache import cache_of
 from idp.oidc.models import Client, ClientSecret
 
@@ -68,26 +68,17 @@ def _attached(client_row: dict[str, Any], secret_rows: list[dict[str, Any]] | No
     """The session's object for this client: the one it already holds, or one made from the
     rows (lists and dicts copied: the cached rows are shared by every request); its secrets
     left unloaded when ``secret_rows`` is None."""
-    session = db.session
-    existing = session.identity_map.get(identity_key(Client, client_row["id"]))
+    existing = db.session.identity_map.get(identity_key(Client, client_row["id"]))
     if existing is not None:
         return existing
-    client = _persistent(Client, client_row)
+    client = loaded(Client, _copied(client_row))
     if secret_rows is None:
         return client
-    secrets = [session.identity_map.get(identity_key(ClientSecret, row["id"]))
-               or _persistent(ClientSecret, row) for row in secret_rows]
-    set_committed_value(client, "secrets", secrets)
+    set_committed_value(client, "secrets", [loaded(ClientSecret, _copied(row)) for row in secret_rows])
     return client
 
 
-def _persistent(model, row: dict[str, Any]):
-    """An instance holding ``row`` as its loaded state, as the ORM's own loading makes one: a
-    new instance whose ``__dict__`` takes the column values, without the constructor's
-    per-attribute events (their history would be reset at once: loaded values have none)."""
-    instance = model.__mapper__.class_manager.new_instance()
-    instance.__dict__.update({name: copy.deepcopy(value) if isinstance(value, (list, dict)) else value
-                              for name, value in row.items()})
-    make_transient_to_detached(instance)
-    db.session.add(instance)
-    return instance
+def _copied(row: dict[str, Any]) -> dict[str, Any]:
+    """``row`` with its lists and dicts copied: the cached rows are shared by every request."""
+    return {name: copy.deepcopy(value) if isinstance(value, (list, dict)) else value
+            for name, value in row.items()}

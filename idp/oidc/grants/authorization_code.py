@@ -23,6 +23,7 @@ from idp.auth.models import SsoSession
 from idp.citizens.models import Citizen
 from idp.db import autocommit, db
 from idp.db.autocommit import statements_commit_alone
+from idp.db.loaded import loaded
 from idp.db.together import Write
 from idp.db.types import utcnow
 from idp.oidc.authorization import claims_parameter
@@ -50,9 +51,8 @@ def grantee_for(citizen: Citizen | CitizenRef, client, *, session_id, sid, auth_
 
 # Built once, with bound parameters: every code redemption runs them. The code is read with
 # what the grant needs of its citizen (uid, lock) and of its session (``sid``) in one query.
-#: The code's own columns (its row becomes an AuthorizationCode, not attached to the session:
-#: nothing in the redemption changes it through the ORM) and, joined, what authenticate_user
-#: needs of its citizen and session.
+#: The code's own columns (its row becomes the session's AuthorizationCode, as the ORM would
+#: load it: idp.db.loaded) and, joined, what authenticate_user needs of its citizen and session.
 _CODE_COLUMNS = tuple(column.key for column in AuthorizationCode.__table__.columns)
 _CODE = (select(AuthorizationCode.__table__, Citizen.uid, Citizen.locked_until, SsoSession.sid)
          .outerjoin(Citizen, Citizen.id == AuthorizationCode.citizen_id)
@@ -113,7 +113,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         found = autocommit.read(_CODE, {"digest": code_digest(code)}).first()
         if found is None or found.client_pk != client.id:
             return None
-        row = AuthorizationCode(**{name: getattr(found, name) for name in _CODE_COLUMNS})
+        row = loaded(AuthorizationCode, {name: getattr(found, name) for name in _CODE_COLUMNS})
         # For authenticate_user: the citizen (None if gone or locked) and the session's sid.
         self._citizen = active_ref(row.citizen_id, found.uid, found.locked_until)
         self._sid = found.sid
