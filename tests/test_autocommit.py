@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 
 import pytest
-from sqlalchemy import bindparam, event, select
+from sqlalchemy import Float, Numeric, bindparam, cast, event, select
 
 from idp.audit.models import AuditEvent
 from idp.auth.models import SessionClient, SsoSession
@@ -327,3 +328,17 @@ def test_a_statement_on_the_threads_own_connection_converts_values_as_the_sessio
         assert (through_session.params, through_session.created_at, through_session.expires_at) == (
             own.params, own.created_at, own.expires_at)
         assert db.session.get(PendingAuthorization, "naive") is None
+
+
+def test_a_numeric_read_on_the_threads_own_connection_converts_as_the_session_does(postgresql):
+    """A column's conversion may depend on the database's type of the column (psycopg's
+    numerics: SQLAlchemy passes the result's type code), so :func:`idp.db.direct.execute`
+    takes it from the result's description, as SQLAlchemy's result does: the value reads the
+    same on the thread's own connection as through the session, not an error."""
+    statement = select(cast(bindparam("amount", type_=Numeric(6, 2)), Numeric(6, 2)).label("amount"),
+                       bindparam("half", type_=Float).label("half"))
+    with postgresql.test_request_context():
+        own = direct.execute(db.engine, statement, {"amount": Decimal("12.50"), "half": 0.5}).first()
+        through_session = db.session.execute(statement, {"amount": Decimal("12.50"), "half": 0.5}).one()
+    assert tuple(own) == tuple(through_session) == (Decimal("12.50"), 0.5)
+    assert type(own.amount) is Decimal and type(own.half) is float

@@ -33,7 +33,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any
 
 from psycopg.rows import namedtuple_row
 from sqlalchemy import event
@@ -72,35 +72,44 @@ def compiled(statement, engine: Engine) -> str:
     return text
 
 
-class _Prepared(NamedTuple):
-    sql: str
-    #: Values the statement carries itself (literals bound by SQLAlchemy), converted already.
-    fixed: dict[str, Any]
-    #: (name, convert) for each parameter whose type converts it on the way in.
-    binds: tuple[tuple[str, Callable[[Any], Any]], ...]
-    #: (position, convert) for each returned column whose type converts it on the way out.
-    results: tuple[tuple[int, Callable[[Any], Any]], ...]
+class _Prepared:
+    """A statement compiled for one set of parameter names, with SQLAlchemy's own conversions
+    for this dialect: what its execution context applies to every execution of the compiled
+    statement, and its result to every row."""
+
+    __slots__ = ("binds", "dialect", "fixed", "result_types", "results", "sql")
+
+    def __init__(self, engine: Engine, statement, names: tuple[str, ...]) -> None:
+        self.dialect = dialect = engine.dialect
+        compiled_statement = statement.compile(dialect=dialect, column_keys=list(names))
+        self.sql = str(compiled_statement)
+        convert_bind = compiled_statement._bind_processors
+        #: (name, convert) for each parameter whose type converts it on the way in.
+        self.binds = tuple((name, convert) for name, convert in convert_bind.items() if name in names)
+        #: Values the statement carries itself (literals bound by SQLAlchemy), converted already.
+        self.fixed = {name: convert_bind[name](value) if name in convert_bind else value
+                      for name, value in compiled_statement.construct_params(_check=False).items()
+                      if name not in names}
+        self.result_types = tuple(column.type.dialect_impl(dialect) for column in statement.exported_columns)
+        #: (position, convert) for each returned column whose type converts it on the way out:
+        #: known from the first result, whose description gives the database's type of each
+        #: column, which SQLAlchemy's own result passes to the conversion (a numeric's depends
+        #: on it).
+        self.results: tuple[tuple[int, Callable[[Any], Any]], ...] | None = None
+
+    def conversions(self, cursor) -> tuple[tuple[int, Callable[[Any], Any]], ...]:
+        if self.results is None:
+            description = cursor.description
+            if description is None:  # no rows to convert (a write without RETURNING)
+                return ()
+            columns = zip(self.result_types, description, strict=True)
+            converts = ((position, kind.result_processor(self.dialect, column.type_code))
+                        for position, (kind, column) in enumerate(columns))
+            self.results = tuple((position, convert) for position, convert in converts if convert is not None)
+        return self.results
 
 
 _PREPARED: dict[tuple, _Prepared] = {}
-
-
-def _prepare(engine: Engine, statement, names: tuple[str, ...]) -> _Prepared:
-    dialect = engine.dialect
-    compiled_statement = statement.compile(dialect=dialect, column_keys=list(names))
-    # SQLAlchemy's own conversions for this dialect: what its execution context applies to
-    # every execution of the compiled statement, and its result to every row.
-    convert_bind = compiled_statement._bind_processors
-    binds = tuple((name, convert) for name, convert in convert_bind.items() if name in names)
-    fixed = {name: convert_bind[name](value) if name in convert_bind else value
-             for name, value in compiled_statement.construct_params(_check=False).items()
-             if name not in names}
-    results = []
-    for position, column in enumerate(statement.exported_columns):
-        convert = column.type.dialect_impl(dialect).result_processor(dialect, None)
-        if convert is not None:
-            results.append((position, convert))
-    return _Prepared(str(compiled_statement), fixed, binds, tuple(results))
 
 
 def execute(engine: Engine, statement, params: dict[str, Any]) -> DirectResult:
@@ -112,12 +121,13 @@ def execute(engine: Engine, statement, params: dict[str, Any]) -> DirectResult:
     names = tuple(sorted(params))
     prepared = _PREPARED.get((statement, names))
     if prepared is None:
-        prepared = _PREPARED.setdefault((statement, names), _prepare(engine, statement, names))
+        prepared = _PREPARED.setdefault((statement, names), _Prepared(engine, statement, names))
     if prepared.binds or prepared.fixed:
         params = {**prepared.fixed, **params}
         for name, convert in prepared.binds:
             params[name] = convert(params[name])
-    return DirectResult(thread_connection(engine).execute(prepared.sql, params), prepared.results)
+    cursor = thread_connection(engine).execute(prepared.sql, params)
+    return DirectResult(cursor, prepared.conversions(cursor))
 
 
 class DirectResult:
