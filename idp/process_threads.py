@@ -23,14 +23,18 @@ from collections.abc import Callable, Iterable
 from flask import Flask
 
 _STARTERS = "idp.process_thread_starters"
+_STOPPERS = "idp.process_thread_stoppers"
 _THREAD_SET_UP = "idp.request_thread_set_up"
 #: Seconds between two runs of the starters in one process.
 CHECK_EVERY = 1.0
 
 
-def register(app: Flask, start: Callable[[], object]) -> None:
-    """Run ``start`` (idempotent, cheap once started) on each request of this app."""
+def register(app: Flask, start: Callable[[], object], stop: Callable[[], object] | None = None) -> None:
+    """Run ``start`` (idempotent, cheap once started) on each request of this app; ``stop``
+    ends what it started and waits for it (:func:`stop_all`)."""
     app.extensions.setdefault(_STARTERS, []).append(start)
+    if stop is not None:
+        app.extensions.setdefault(_STOPPERS, []).append(stop)
 
 
 def set_up_request_threads(app: Flask, set_up: Callable[[], object]) -> None:
@@ -41,6 +45,14 @@ def set_up_request_threads(app: Flask, set_up: Callable[[], object]) -> None:
 def start_all(app: Flask) -> None:
     for start in app.extensions.get(_STARTERS, ()):
         start()
+
+
+def stop_all(app: Flask) -> None:
+    """Stop this process's background threads and wait for each to finish the pass it is in:
+    an app torn down in a process that goes on (tests), whose database is about to go away.
+    The next request starts them again."""
+    for stop in app.extensions.get(_STOPPERS, ()):
+        stop()
 
 
 class StartThreads:

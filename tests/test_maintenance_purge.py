@@ -10,6 +10,7 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import event, func, literal_column, select
 
+from idp import process_threads
 from idp.audit.log import verify_chain
 from idp.audit.models import AuditEvent
 from idp.auth.models import RecoveryCode, SessionClient, SsoSession
@@ -342,7 +343,7 @@ def test_a_serving_process_purges_on_its_own_in_the_background(environ, world):
             assert purge_event.details["total"] == sum(EXPECTED.values())
             assert verify_chain()[1] is None
     finally:
-        periodic.stop(node)
+        process_threads.stop_all(node)  # before the fixture drops the node's database
         with node.app_context():
             db.engine.dispose()
 
@@ -365,7 +366,7 @@ def test_the_first_request_starts_the_background_threads_with_or_without_the_fas
         thread = node.extensions[periodic._STATE][1]
         assert thread.is_alive() and periodic.ensure_started(node) is thread
     finally:
-        periodic.stop(node)
+        process_threads.stop_all(node)  # before the fixture drops the node's database
         with node.app_context():
             db.engine.dispose()
 
@@ -399,7 +400,7 @@ def test_a_stopped_background_thread_is_started_again_by_a_request_once_the_chec
         again = node.extensions[periodic._STATE][1]
         assert again is not first and again.is_alive()
     finally:
-        periodic.stop(node)
+        process_threads.stop_all(node)  # before the fixture drops the node's database
         with node.app_context():
             db.engine.dispose()
 
@@ -413,3 +414,40 @@ def test_the_test_clients_app_and_interval_0_never_start_a_purge_thread(app, env
     assert periodic.ensure_started(node) is None
     with node.app_context():
         db.engine.dispose()
+
+
+def test_stopping_a_processs_threads_ends_each_of_them_and_a_request_starts_them_again(
+        environ, monkeypatch):
+    """idp.process_threads.stop_all: the purge thread and the queue workers (back-channel
+    logout, outbox) stop and are waited for, so nothing of the app still reads its database
+    once it returns (an app torn down in a process that goes on); the next due check starts
+    them again."""
+    from types import SimpleNamespace
+
+    from idp import create_app
+    from idp.maintenance import periodic
+    from idp.notify import outbox
+    from idp.oidc.logout import backchannel
+
+    now = [1000.0]
+    monkeypatch.setattr(process_threads, "time", SimpleNamespace(monotonic=lambda: now[0]))
+    node = create_app({**environ, "IDP_PURGE_INTERVAL": "3600", "IDP_BACKCHANNEL_WORKER": "true",
+                       "IDP_OUTBOX_WORKER": "true"})
+    try:
+        with node.app_context():
+            create_tables()
+        client = node.test_client()
+        assert client.get("/.well-known/jwks.json").status_code == 200
+        threads = [node.extensions[key][1] for key in (periodic._STATE, backchannel.WORKER, outbox.WORKER)]
+        assert all(thread.is_alive() for thread in threads)
+        process_threads.stop_all(node)
+        assert not any(thread.is_alive() for thread in threads)
+        assert not {periodic._STATE, backchannel.WORKER, outbox.WORKER} & node.extensions.keys()
+        now[0] += process_threads.CHECK_EVERY
+        assert client.get("/.well-known/jwks.json").status_code == 200
+        again = [node.extensions[key][1] for key in (periodic._STATE, backchannel.WORKER, outbox.WORKER)]
+        assert all(thread.is_alive() for thread in again) and not set(again) & set(threads)
+    finally:
+        process_threads.stop_all(node)
+        with node.app_context():
+            db.engine.dispose()

@@ -103,6 +103,14 @@ class PollingWorker(threading.Thread):
                     db.session.remove()
 
 
+def stop(app: Flask, key: str) -> None:
+    """Stop this process's worker under ``key``, if any, and wait for its pass to end."""
+    current = app.extensions.pop(key, None)
+    if current is not None and current[0] == os.getpid():
+        current[1].stopped.set()
+        current[1].join(timeout=10)
+
+
 def start_once(app: Flask, key: str, make: Callable[[], PollingWorker]) -> PollingWorker:
     """This process's worker under ``key``, started once (a forked worker process starts its
     own: threads do not survive a fork)."""

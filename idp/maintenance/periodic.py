@@ -92,6 +92,8 @@ def stop(app: Flask) -> None:
     state = app.extensions.pop(_STATE, None)
     if state is not None:
         state[2].set()
+        if state[0] == os.getpid():
+            state[1].join(timeout=10)
 
 
 _START_LOCK = threading.Lock()
@@ -99,4 +101,4 @@ _START_LOCK = threading.Lock()
 
 def init_app(app: Flask) -> None:
     if app.config["IDP"].purge_interval:
-        process_threads.register(app, lambda: ensure_started(app))
+        process_threads.register(app, lambda: ensure_started(app), lambda: stop(app))

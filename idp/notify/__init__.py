@@ -18,7 +18,7 @@ from idp import process_threads
 from idp.maintenance import PurgeRule, register_rule
 from idp.notify.cli import outbox_cli
 from idp.notify.models import OutboxMessage
-from idp.notify.outbox import ChannelNotConfigured, available, queue, run_once, start_worker
+from idp.notify.outbox import ChannelNotConfigured, available, queue, run_once, start_worker, stop_worker
 
 __all__ = ["ChannelNotConfigured", "available", "init_app", "queue", "run_once"]
 
@@ -26,7 +26,7 @@ __all__ = ["ChannelNotConfigured", "available", "init_app", "queue", "run_once"]
 def init_app(app: Flask) -> None:
     app.cli.add_command(outbox_cli)
     if app.config["IDP"].outbox_worker and not app.testing:
-        process_threads.register(app, lambda: start_worker(app))
+        process_threads.register(app, lambda: start_worker(app), lambda: stop_worker(app))
     register_rule(app, PurgeRule(
         "outbox_messages", OutboxMessage.__table__,
         lambda ctx: OutboxMessage.finished_at < ctx.cutoff,

@@ -171,10 +171,19 @@ def pending_count() -> int:
 # -- the worker thread ---------------------------------------------------------------------------
 
 
+#: Where this process keeps its sender (:func:`idp.db.work_queue.start_once`).
+WORKER = "idp.outbox_worker"
+
+
+def stop_worker(app: Flask) -> None:
+    """Stop this process's sender and wait for its pass to end (:func:`idp.process_threads.stop_all`)."""
+    work_queue.stop(app, WORKER)
+
+
 def start_worker(app: Flask) -> work_queue.PollingWorker | None:
     """Start this process's sender once, polling every IDP_OUTBOX_POLL_INTERVAL seconds."""
     settings = app.config["IDP"]
     if app.testing or not settings.outbox_worker:
         return None
-    return work_queue.start_once(app, "idp.outbox_worker", lambda: work_queue.PollingWorker(
+    return work_queue.start_once(app, WORKER, lambda: work_queue.PollingWorker(
         app, "idp-outbox", settings.outbox_poll_interval, lambda: run_once().attempted))

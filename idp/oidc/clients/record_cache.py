@@ -310,4 +310,4 @@ def init_app(app: Flask) -> None:
     # An app under test changes clients and asks again in the same breath, in one process: it
     # reads the database unless the test starts the listener itself (tests with real server
     # processes run it as production does).
-    process_threads.register(app, lambda: None if app.testing else cache.start(app))
+    process_threads.register(app, lambda: None if app.testing else cache.start(app), cache.stop)

@@ -253,12 +253,21 @@ def pending_count() -> int:
 # -- the worker thread ---------------------------------------------------------------------------
 
 
+#: Where this process keeps its sender (:func:`idp.db.work_queue.start_once`).
+WORKER = "idp.logout_worker"
+
+
+def stop_worker(app: Flask) -> None:
+    """Stop this process's sender and wait for its pass to end (:func:`idp.process_threads.stop_all`)."""
+    work_queue.stop(app, WORKER)
+
+
 def start_worker(app: Flask) -> work_queue.PollingWorker | None:
     """Start this process's sender once, polling every IDP_BACKCHANNEL_POLL_INTERVAL seconds."""
     settings = app.config["IDP"]
     if app.testing or not settings.backchannel_worker:
         return None
-    return work_queue.start_once(app, "idp.logout_worker", lambda: work_queue.PollingWorker(
+    return work_queue.start_once(app, WORKER, lambda: work_queue.PollingWorker(
         app, "idp-logout-queue", settings.backchannel_poll_interval, lambda: run_once().attempted))
 
 
@@ -270,7 +279,7 @@ def init_app(app: Flask) -> None:
     # which has no such hook, the first request a process serves starts it (a health check is
     # enough): idp.process_threads.
     if app.config["IDP"].backchannel_worker and not app.testing:
-        process_threads.register(app, lambda: start_worker(app))
+        process_threads.register(app, lambda: start_worker(app), lambda: stop_worker(app))
     register_rule(app, PurgeRule(
         "logout_deliveries", LogoutDelivery.__table__,
         lambda ctx: LogoutDelivery.finished_at < ctx.cutoff,
