@@ -414,9 +414,10 @@ class Settings:
             "above the balancer's health-check interval times its unhealthy threshold. `0`: stop at "
             "once.")
     fast_path: bool = _variable("IDP_FAST_PATH", "on", _bool,
-            "`on`: discovery, JWKS, client_credentials tokens and the introspection of active access "
-            "tokens are answered before Flask, by the same functions (same status, headers and bytes), "
-            "at a fraction of the cost. `off`: everything goes through Flask.")
+            "`on`: discovery, JWKS, client_credentials tokens, authorization codes redeemed with PKCE "
+            "and the introspection of active access tokens are answered before Flask, by the same "
+            "functions (same status, headers and bytes), at a fraction of the cost. `off`: everything "
+            "goes through Flask.")
     client_cache: bool = _variable("IDP_CLIENT_CACHE", "on", _bool,
             "`on`: each process keeps in memory the clients it authenticated or looked up and, for "
             "introspection, that a presented token was neither revoked nor its citizen locked, and "

@@ -1,6 +1,7 @@
-"""client_credentials tokens (RFC 6749 §4.4) and the introspection of active access tokens
-(RFC 7662 §2.2) answered before Flask (idp.fastpath): the same answer, headers, token and
-audit event as the Flask path gives, and every other request handed to Flask unchanged."""
+"""client_credentials tokens (RFC 6749 §4.4), authorization codes redeemed (RFC 6749 §4.1.3
+with PKCE, RFC 7636 §4.6) and the introspection of active access tokens (RFC 7662 §2.2)
+answered before Flask (idp.fastpath): the same answer, headers, tokens and audit event as the
+Flask path gives, and every other request handed to Flask unchanged."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from idp.audit.models import AuditEvent
 from idp.db import db
 from idp.fastpath import FastPath
 from idp.keys import service as keys
-from tests.oidc_support import basic, register, sign_in, tokens_for
+from tests.oidc_support import REDIRECT, basic, code_for, exchange, pkce_pair, register, sign_in, tokens_for
 from tests.schema import create_tables
 
 CC = {"grant_type": "client_credentials"}
@@ -267,3 +268,145 @@ def test_a_repeated_parameter_is_refused_at_introspection_and_revocation(app, se
     assert answer.status_code == 400 and answer.get_json()["error"] == "invalid_request"
     assert client.post("/introspect", data={"token": token},
                        headers=basic(client_id, secret)).get_json()["active"] is True
+
+
+# -- authorization codes ---------------------------------------------------------------------------
+
+
+def _code(browser, client_id: str, **params) -> tuple[str, str]:
+    """A code from an authorization with PKCE (S256) and a nonce, and its verifier."""
+    verifier, challenge = pkce_pair()
+    code = code_for(browser, client_id, code_challenge=challenge, code_challenge_method="S256",
+                    nonce="n-0S6_WzA2Mj", **params)["code"]
+    return code, verifier
+
+
+def _same_but(fast: dict, flask: dict, fresh: tuple[str, ...]) -> None:
+    assert fast.keys() == flask.keys()
+    assert {k: v for k, v in fast.items() if k not in fresh} == \
+        {k: v for k, v in flask.items() if k not in fresh}
+
+
+def test_a_code_redeemed_before_flask_gives_the_flask_paths_tokens_headers_and_event(
+        app, rp, citizen_id, browser, flask_calls, flask_only):
+    """OIDC Core §3.1.3.3 and §3.1.3.6: the token response and its ID token (nonce, auth_time,
+    acr, amr, sid, at_hash) are the Flask path's, claim for claim."""
+    client_id, secret = rp
+    sign_in(app, browser, citizen_id, amr=("pwd", "otp"), acr="urn:idp:acr:substantial")
+    code, verifier = _code(browser, client_id, scope="openid profile")
+    fast = exchange(browser, client_id, secret, code, verifier=verifier)
+    assert flask_calls["oidc.token"] == 0, "answered before Flask"
+    code, verifier = _code(browser, client_id, scope="openid profile")
+    flask = exchange(flask_only(), client_id, secret, code, verifier=verifier)
+    assert flask_calls["oidc.token"] == 1
+
+    assert fast.status_code == flask.status_code == 200
+    assert _headers(fast) == _headers(flask)
+    assert fast.headers["Cache-Control"] == "no-store"  # RFC 6749 §5.1
+    _same_but(fast.get_json(), flask.get_json(), ("access_token", "refresh_token", "id_token"))
+    fast_access, flask_access = fast.get_json()["access_token"], flask.get_json()["access_token"]
+    assert _part(fast_access, 0) == _part(flask_access, 0)
+    _same_but(_part(fast_access, 1), _part(flask_access, 1), ("jti", "iat", "exp"))
+    fast_id, flask_id = fast.get_json()["id_token"], flask.get_json()["id_token"]
+    assert _part(fast_id, 0) == _part(flask_id, 0)
+    id_claims = _part(fast_id, 1)
+    _same_but(id_claims, _part(flask_id, 1), ("iat", "exp", "at_hash"))
+    assert id_claims["nonce"] == "n-0S6_WzA2Mj" and {"pwd", "otp"} <= set(id_claims["amr"])
+    assert id_claims["acr"] == "urn:idp:acr:substantial" and id_claims["aud"] == client_id
+    from authlib.oidc.core.util import create_half_hash
+    assert id_claims["at_hash"] == create_half_hash(fast_access, _part(fast_id, 0)["alg"]).decode()
+
+    fast_event = _event(app, _part(fast_access, 1)["jti"])
+    assert fast_event == _event(app, _part(flask_access, 1)["jti"])
+    assert fast_event["citizen_id"] == citizen_id
+    with app.app_context():
+        assert verify_chain()[1] is None
+    # The refresh token the fast path stored works (its family was started with the claim).
+    refreshed = browser.post("/token", data={"grant_type": "refresh_token",
+                                             "refresh_token": fast.get_json()["refresh_token"]},
+                             headers=basic(client_id, secret))
+    assert refreshed.status_code == 200, refreshed.get_json()
+
+
+def test_a_code_presented_again_is_refused_by_flask_which_revokes_what_it_issued(
+        app, rp, citizen_id, browser, flask_calls):
+    """RFC 6749 §4.1.2: a second use of a code is refused, and the tokens the first use
+    obtained (through the fast path) are revoked."""
+    client_id, secret = rp
+    sign_in(app, browser, citizen_id)
+    code, verifier = _code(browser, client_id)
+    first = exchange(browser, client_id, secret, code, verifier=verifier)
+    assert first.status_code == 200 and flask_calls["oidc.token"] == 0
+    again = exchange(browser, client_id, secret, code, verifier=verifier)
+    assert again.status_code == 400 and again.get_json()["error"] == "invalid_grant"
+    assert flask_calls["oidc.token"] == 1
+    introspected = browser.post("/introspect", data={"token": first.get_json()["access_token"]},
+                                headers=basic(client_id, secret))
+    assert introspected.get_json() == {"active": False}
+    refreshed = browser.post("/token", data={"grant_type": "refresh_token",
+                                             "refresh_token": first.get_json()["refresh_token"]},
+                             headers=basic(client_id, secret))
+    assert refreshed.status_code == 400 and refreshed.get_json()["error"] == "invalid_grant"
+
+
+@pytest.mark.parametrize(("change", "status", "error"), [
+    pytest.param({"verifier": "x" * 43}, 400, "invalid_grant", id="wrong-verifier-rfc7636-4.6"),
+    pytest.param({"verifier": None}, 400, "invalid_request", id="no-verifier-rfc7636-4.5"),
+    pytest.param({"redirect_uri": REDIRECT + "/other"}, 400, "invalid_grant",
+                 id="other-redirect-uri-rfc6749-4.1.3"),
+    pytest.param({"secret": "wrong"}, 401, "invalid_client", id="wrong-secret"),
+    pytest.param({"auth": "post"}, 401, "invalid_client", id="unregistered-auth-method"),
+    pytest.param({"extra": {"scope": "openid"}}, 200, None, id="extra-parameter"),
+    pytest.param({"no_pkce": True}, 400, "invalid_request", id="verifier-without-challenge-rfc9700-4.8"),
+])
+def test_code_redemptions_the_fast_path_does_not_answer_reach_flask_with_their_body(
+        app, rp, citizen_id, browser, flask_calls, change, status, error):
+    """Anything but a redemption that will succeed, with only the parameters it knows, is
+    Flask's to answer, with Flask's error; the code stays usable after a refused proof."""
+    client_id, secret = rp
+    sign_in(app, browser, citizen_id)
+    if change.get("no_pkce"):
+        code, verifier = code_for(browser, client_id)["code"], pkce_pair()[0]
+    else:
+        code, verifier = _code(browser, client_id)
+    data = {"grant_type": "authorization_code", "code": code,
+            "redirect_uri": change.get("redirect_uri", REDIRECT), **change.get("extra", {})}
+    if change.get("verifier", verifier) is not None:
+        data["code_verifier"] = change.get("verifier", verifier)
+    if change.get("auth") == "post":
+        data.update(client_id=client_id, client_secret=secret)
+        headers = {}
+    else:
+        headers = basic(client_id, change.get("secret", secret))
+    answer = browser.post("/token", data=data, headers=headers)
+    assert answer.status_code == status, answer.get_json()
+    assert answer.get_json().get("error") == error
+    assert flask_calls["oidc.token"] == 1
+    if status != 200 and not change.get("no_pkce"):
+        assert exchange(browser, client_id, secret, code, verifier=verifier).status_code == 200
+
+
+def test_a_code_claimed_by_a_concurrent_request_leaves_the_answer_to_flask(
+        app, rp, citizen_id, browser, flask_calls, monkeypatch):
+    """The claim is the last check (RFC 6749 §4.1.2): a code redeemed between the fast path's
+    read and its claim stores nothing there, and Flask refuses it and revokes the other use."""
+    import idp.fastpath.authorization_code as fast_code
+
+    client_id, secret = rp
+    sign_in(app, browser, citizen_id)
+    code, verifier = _code(browser, client_id)
+    real, other = fast_code.redeem, {}
+
+    def raced(row, *args):
+        monkeypatch.setattr(fast_code, "redeem", real)
+        other["answer"] = exchange(app.test_client(), client_id, secret, code, verifier=verifier)
+        return real(row, *args)
+
+    monkeypatch.setattr(fast_code, "redeem", raced)
+    answer = exchange(browser, client_id, secret, code, verifier=verifier)
+    assert other["answer"].status_code == 200  # the concurrent redemption, itself before Flask
+    assert answer.status_code == 400 and answer.get_json()["error"] == "invalid_grant"
+    assert flask_calls["oidc.token"] == 1
+    introspected = browser.post("/introspect", data={"token": other["answer"].get_json()["access_token"]},
+                                headers=basic(client_id, secret))
+    assert introspected.get_json() == {"active": False}

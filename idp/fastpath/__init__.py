@@ -1,6 +1,6 @@
 """Answers given before Flask, for the requests relying parties and agency back-ends send by
-the thousand: the public documents (discovery, JWKS), client_credentials tokens and the
-introspection of active access tokens.
+the thousand: the public documents (discovery, JWKS), client_credentials tokens, the
+redemption of authorization codes and the introspection of active access tokens.
 
 One WSGI middleware, installed last (inside ProxyFix, so addresses are already resolved) unless
 ``IDP_FAST_PATH=off``, which then serves everything through Flask. Each answer it gives is made
@@ -8,11 +8,12 @@ by the functions that make the Flask answer, so the two paths give the same stat
 bytes (``tests/test_fast_path_parity.py`` compares them):
 - GET and HEAD of the documents: :mod:`idp.fastpath.documents`, prebuilt bytes and headers
   that the Flask views serve too.
-- POST ``/token`` and ``/introspect``: :mod:`idp.fastpath.client_credentials` and
-  :mod:`idp.fastpath.introspection`. They answer only a request they fully understand and that
-  succeeds, with the Flask path's own rules, generator and audit event; for anything else they
-  return None and the request (its body put back) goes to Flask, which answers exactly as
-  before. So every error, and every less common case, has one implementation: Flask's.
+- POST ``/token`` and ``/introspect``: :mod:`idp.fastpath.client_credentials`,
+  :mod:`idp.fastpath.authorization_code` and :mod:`idp.fastpath.introspection`. They answer
+  only a request they fully understand and that succeeds, with the Flask path's own rules,
+  generator and audit event; for anything else they return None and the request (its body
+  put back) goes to Flask, which answers exactly as before. So every error, and every less
+  common case, has one implementation: Flask's.
 
 Paths are the URL map's for the Flask endpoints answered here. The process's background threads
 are started by :mod:`idp.process_threads`, whether this middleware is installed or not.
@@ -32,6 +33,7 @@ from flask import Flask
 
 from idp.fastpath import documents
 from idp.fastpath.answer import JsonAnswer
+from idp.fastpath.authorization_code import AuthorizationCodeToken
 from idp.fastpath.client_credentials import ClientCredentialsToken
 from idp.fastpath.documents import JWKS_REFRESH
 from idp.fastpath.form import read_form
@@ -54,8 +56,10 @@ class FastPath:
         self.app = app
         self.wsgi_app = wsgi_app
         self.documents = app.extensions[EXTENSION]
-        handlers = {endpoint_of(app, handler.view): handler
-                    for handler in (ClientCredentialsToken(app), Introspection(app))}
+        handlers: dict[str, tuple] = {}
+        for handler in (ClientCredentialsToken(app), AuthorizationCodeToken(app), Introspection(app)):
+            endpoint = endpoint_of(app, handler.view)
+            handlers[endpoint] = (*handlers.get(endpoint, ()), handler)
         self.posts = {rule.rule: (handlers[rule.endpoint], JsonAnswer(app, rule.endpoint))
                       for rule in app.url_map.iter_rules()
                       if rule.endpoint in handlers and "POST" in (rule.methods or ())}
@@ -80,10 +84,17 @@ class FastPath:
         return self.wsgi_app(environ, start_response)
 
     @staticmethod
-    def _answer(handler, environ: dict) -> dict | None:
+    def _answer(handlers: tuple, environ: dict) -> dict | None:
+        """The first answer of ``handlers`` (each declines at once a grant not its own)."""
         try:
             form = read_form(environ)
-            return None if form is None else handler.answer(environ, form)
+            if form is None:
+                return None
+            for handler in handlers:
+                body = handler.answer(environ, form)
+                if body is not None:
+                    return body
+            return None
         except Exception as exc:  # Flask answers (and logs) anything else as it would
             if is_database_outage(exc):
                 raise DatabaseOutage from exc

@@ -5,7 +5,8 @@ seconds (60 by default) and single-use: a code is claimed atomically with what i
 (:mod:`idp.oidc.tokens.issued`), and a code presented again makes the server revoke what was
 issued from it (RFC 6749 §4.1.2). Its only write being that claim, on PostgreSQL the
 redemption runs without a transaction of its own (:mod:`idp.db.autocommit`), from the
-client's authentication on.
+client's authentication on. A redemption that will succeed, by a client with a secret, is
+answered before Flask by :mod:`idp.fastpath.authorization_code` with these same queries.
 """
 
 from __future__ import annotations
@@ -53,11 +54,11 @@ def grantee_for(citizen: Citizen | CitizenRef, client, *, session_id, sid, auth_
 # what the grant needs of its citizen (uid, lock) and of its session (``sid``) in one query.
 #: The code's own columns (its row becomes the session's AuthorizationCode, as the ORM would
 #: load it: idp.db.loaded) and, joined, what authenticate_user needs of its citizen and session.
-_CODE_COLUMNS = tuple(column.key for column in AuthorizationCode.__table__.columns)
-_CODE = (select(AuthorizationCode.__table__, Citizen.uid, Citizen.locked_until, SsoSession.sid)
-         .outerjoin(Citizen, Citizen.id == AuthorizationCode.citizen_id)
-         .outerjoin(SsoSession, SsoSession.id == AuthorizationCode.session_id)
-         .where(AuthorizationCode.code_digest == bindparam("digest")))
+CODE_COLUMNS = tuple(column.key for column in AuthorizationCode.__table__.columns)
+CODE_QUERY = (select(AuthorizationCode.__table__, Citizen.uid, Citizen.locked_until, SsoSession.sid)
+              .outerjoin(Citizen, Citizen.id == AuthorizationCode.citizen_id)
+              .outerjoin(SsoSession, SsoSession.id == AuthorizationCode.session_id)
+              .where(AuthorizationCode.code_digest == bindparam("digest")))
 _INSERT_CODE = AuthorizationCode.__table__.insert()
 
 
@@ -110,10 +111,10 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         (committed now, whatever follows)."""
         if not code or len(code) > 200:
             return None
-        found = autocommit.read(_CODE, {"digest": code_digest(code)}).first()
+        found = autocommit.read(CODE_QUERY, {"digest": code_digest(code)}).first()
         if found is None or found.client_pk != client.id:
             return None
-        row = loaded(AuthorizationCode, {name: getattr(found, name) for name in _CODE_COLUMNS})
+        row = loaded(AuthorizationCode, {name: getattr(found, name) for name in CODE_COLUMNS})
         # For authenticate_user: the citizen (None if gone or locked) and the session's sid.
         self._citizen = active_ref(row.citizen_id, found.uid, found.locked_until)
         self._sid = found.sid

@@ -4,7 +4,7 @@ The access token itself is never stored (it is a self-contained JWT); its ``jti`
 are kept beside the code or refresh token it came with, so that revoking those (code reuse,
 refresh reuse, RFC 7009) can revoke it too. Refresh tokens are stored as digests.
 
-A code is claimed here, when what it yields is stored, in the same step (:func:`_redeem`):
+A code is claimed here, when what it yields is stored, in the same step (:func:`redeem`):
 the code marked used with the access token's ``jti``, the refresh-token family started with
 its first token. On PostgreSQL that is one statement and the request has no transaction of
 its own (:mod:`idp.db.autocommit`; the grant reads the code, then this writes): two round
@@ -38,7 +38,7 @@ def save_token(token: dict, request) -> None:
     code = request.authorization_code
     previous = request.refresh_token
     if code is not None:
-        if not _redeem(code, token.get("refresh_token"), claims, dpop.family_key(request.client)):
+        if not redeem(code, token.get("refresh_token"), claims, dpop.family_key(request.client)):
             revoke_issued_from(code.id, request.client)
             raise InvalidGrantError("The authorization code was already used.")
     elif previous is not None and not families.rotate(previous, token.get("refresh_token"), claims):
@@ -62,7 +62,7 @@ def issued_event(client_id: str, grant_type: str, token: dict, jti: str, *,
                         "refresh": bool(token.get("refresh_token"))}}
 
 
-def _redeem(code: AuthorizationCode, refresh: str | None, claims: dict, dpop_jkt: str | None) -> bool:
+def redeem(code: AuthorizationCode, refresh: str | None, claims: dict, dpop_jkt: str | None) -> bool:
     """Claim ``code`` and store what it yields: the access token's ``jti`` and expiry on the
     code, and with a ``refresh`` token a new family (bound to ``dpop_jkt``) holding it. False,
     and nothing stored, when the code was claimed since it was read."""
