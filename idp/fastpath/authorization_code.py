@@ -34,9 +34,8 @@ from flask import Flask
 from idp.audit.log import record_grouped
 from idp.db import autocommit, db
 from idp.db.loaded import loaded
-from idp.db.single_read import single_read_connection
 from idp.db.types import utcnow
-from idp.fastpath.client_auth import authenticate
+from idp.fastpath.client_auth import token_client
 from idp.metrics import count_token
 from idp.oidc.clients import fapi2
 from idp.oidc.clients.registry import get_client
@@ -71,9 +70,8 @@ class AuthorizationCodeToken:
         if not code or len(code) > MAX_CODE or not verifier or not CODE_VERIFIER_PATTERN.match(verifier):
             return None
         with self.app.app_context():
-            with single_read_connection() as connection:
-                record = authenticate(environ, form, connection, "token")
-            if record is None or record.dpop_bound_access_tokens or not record.check_grant_type(GRANT):
+            record = token_client(environ, form, GRANT)
+            if record is None:
                 return None
             autocommit.statements_commit_alone()  # as the grant: the claim is its only write
             found = autocommit.read(CODE_QUERY, {"digest": code_digest(code)}).first()

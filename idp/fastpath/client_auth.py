@@ -13,6 +13,7 @@ None and Flask answers, with its ``invalid_client`` error and whatever it record
 
 from __future__ import annotations
 
+from idp.db.single_read import single_read_connection
 from idp.oidc.authorization_header import basic_credentials
 from idp.oidc.clients.registry import ClientRecord, client_record
 
@@ -38,3 +39,14 @@ def authenticate(environ: dict, form: dict[str, str], connection, endpoint: str,
     if client is None or not client.check_endpoint_auth_method(method, endpoint):
         return None
     return client if client.check_client_secret(secret) else None
+
+
+def token_client(environ: dict, form: dict[str, str], grant_type: str) -> ClientRecord | None:
+    """The client of a token request for ``grant_type`` that the path before Flask may answer:
+    authenticated with its secret, registered for the grant, and not one that must prove a
+    DPoP key (RFC 9449 §5.2: Flask's path checks proofs); else None. Needs an app context."""
+    with single_read_connection() as connection:
+        client = authenticate(environ, form, connection, "token")
+    if client is None or client.dpop_bound_access_tokens or not client.check_grant_type(grant_type):
+        return None
+    return client

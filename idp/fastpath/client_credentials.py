@@ -17,8 +17,7 @@ from __future__ import annotations
 from flask import Flask
 
 from idp.audit.log import record_grouped
-from idp.db.single_read import single_read_connection
-from idp.fastpath.client_auth import authenticate
+from idp.fastpath.client_auth import token_client
 from idp.metrics import count_token
 from idp.oidc.grants.client_credentials import refused_scope
 from idp.oidc.server import authorization_server
@@ -41,10 +40,8 @@ class ClientCredentialsToken:
         if form.get("grant_type") != GRANT or not form.keys() <= PARAMETERS:
             return None
         with self.app.app_context():
-            with single_read_connection() as connection:
-                client = authenticate(environ, form, connection, "token")
-            # A client that must prove a DPoP key (RFC 9449 §5.2) is answered by Flask.
-            if client is None or client.dpop_bound_access_tokens or not client.check_grant_type(GRANT):
+            client = token_client(environ, form, GRANT)
+            if client is None:
                 return None
             scope = form.get("scope")
             if refused_scope(scope, client.scope):
