@@ -10,6 +10,7 @@ import functools
 import json
 
 import pytest
+from authlib.oidc.core.util import create_half_hash
 from sqlalchemy import select
 
 from idp.audit.log import verify_chain
@@ -313,7 +314,6 @@ def test_a_code_redeemed_before_flask_gives_the_flask_paths_tokens_headers_and_e
     _same_but(id_claims, _part(flask_id, 1), ("iat", "exp", "at_hash"))
     assert id_claims["nonce"] == "n-0S6_WzA2Mj" and {"pwd", "otp"} <= set(id_claims["amr"])
     assert id_claims["acr"] == "urn:idp:acr:substantial" and id_claims["aud"] == client_id
-    from authlib.oidc.core.util import create_half_hash
     assert id_claims["at_hash"] == create_half_hash(fast_access, _part(fast_id, 0)["alg"]).decode()
 
     fast_event = _event(app, _part(fast_access, 1)["jti"])

@@ -27,32 +27,32 @@ here, and Flask, reading it used, answers ``invalid_grant`` and revokes.
 from __future__ import annotations
 
 from types import SimpleNamespace
+from typing import TYPE_CHECKING
 
 from authlib.oauth2.rfc7636.challenge import CODE_VERIFIER_PATTERN, compare_s256_code_challenge
 from flask import Flask
 
 from idp.audit.log import record_grouped
 from idp.db import autocommit, db
-from idp.db.loaded import loaded
 from idp.db.types import utcnow
 from idp.fastpath.client_auth import token_client
 from idp.metrics import count_token
 from idp.oidc.clients import fapi2
 from idp.oidc.clients.registry import get_client
 from idp.oidc.grantee import active_ref
-from idp.oidc.grants.authorization_code import CODE_COLUMNS, CODE_QUERY, code_digest, grantee_for
+from idp.oidc.grants.authorization_code import grantee_for, read_code
 from idp.oidc.grants.id_token import IdToken
-from idp.oidc.models import AuthorizationCode
 from idp.oidc.server import authorization_server
 from idp.oidc.tokens.access import unverified_claims
 from idp.oidc.tokens.issued import issued_event, redeem
 from idp.oidc.views import token as token_endpoint
 
+if TYPE_CHECKING:
+    from idp.oidc.models import AuthorizationCode
+
 GRANT = "authorization_code"
 PARAMETERS = frozenset({"grant_type", "code", "redirect_uri", "code_verifier", "client_id",
                         "client_secret"})
-#: Longer codes are not ours (the grant's own limit).
-MAX_CODE = 200
 
 
 class AuthorizationCodeToken:
@@ -67,22 +67,22 @@ class AuthorizationCodeToken:
         if form.get("grant_type") != GRANT or not form.keys() <= PARAMETERS:
             return None
         code, verifier = form.get("code"), form.get("code_verifier")
-        if not code or len(code) > MAX_CODE or not verifier or not CODE_VERIFIER_PATTERN.match(verifier):
+        if not verifier or not CODE_VERIFIER_PATTERN.match(verifier):
             return None
         with self.app.app_context():
             record = token_client(environ, form, GRANT)
             if record is None:
                 return None
             autocommit.statements_commit_alone()  # as the grant: the claim is its only write
-            found = autocommit.read(CODE_QUERY, {"digest": code_digest(code)}).first()
-            if not _redeemable(found, record.id, form.get("redirect_uri"), verifier):
+            read = read_code(code)
+            if read is None or not _redeemable(read[1], record.id, form.get("redirect_uri"), verifier):
                 return None
-            citizen = active_ref(found.citizen_id, found.uid, found.locked_until)
+            found, row = read
+            citizen = active_ref(row.citizen_id, found.uid, found.locked_until)
             client = get_client(record.client_id)
-            if citizen is None or client is None or client.id != record.id or client.is_public \
-                    or fapi2.is_fapi2(client):  # FAPI 2.0 clients: Flask's path, whole (docs/fapi2.md)
-                return None
-            row = loaded(AuthorizationCode, {name: getattr(found, name) for name in CODE_COLUMNS})
+            # (A public client has no secret: token_client has already left it to Flask.)
+            if citizen is None or client is None or client.id != record.id or fapi2.is_fapi2(client):
+                return None  # FAPI 2.0 clients: Flask's path, whole (docs/fapi2.md)
             grantee = grantee_for(citizen, client, session_id=row.session_id, sid=found.sid,
                                   auth_time=row.auth_time, acr=row.acr, amr=row.amr)
             token = authorization_server().generate_token(
@@ -103,17 +103,15 @@ class AuthorizationCodeToken:
         return token
 
 
-def _redeemable(found, client_pk: int, redirect_uri: str | None, verifier: str) -> bool:
+def _redeemable(code: AuthorizationCode, client_pk: int, redirect_uri: str | None, verifier: str) -> bool:
     """The grant's checks, for a code that passes them all: issued to this client, not used,
     not expired, bound to no DPoP key, no acting context and no ``claims`` request (those are
     Flask's), the same ``redirect_uri`` (RFC 6749 §4.1.3) and an S256 challenge that
     ``verifier`` meets (RFC 7636 §4.6)."""
-    if found is None or found.client_pk != client_pk or found.used_at is not None:
+    if code.client_pk != client_pk or code.used_at is not None or code.expires_at <= utcnow():
         return False
-    if found.expires_at <= utcnow() or found.dpop_jkt or found.acting or found.claims:
+    if code.dpop_jkt or code.acting or code.claims or redirect_uri != code.redirect_uri:
         return False
-    if not redirect_uri or redirect_uri != found.redirect_uri:
+    if code.code_challenge_method != "S256" or not code.code_challenge:
         return False
-    if found.code_challenge_method != "S256" or not found.code_challenge:
-        return False
-    return compare_s256_code_challenge(verifier, found.code_challenge)
+    return compare_s256_code_challenge(verifier, code.code_challenge)

@@ -6,7 +6,8 @@ seconds (60 by default) and single-use: a code is claimed atomically with what i
 issued from it (RFC 6749 §4.1.2). Its only write being that claim, on PostgreSQL the
 redemption runs without a transaction of its own (:mod:`idp.db.autocommit`), from the
 client's authentication on. A redemption that will succeed, by a client with a secret, is
-answered before Flask by :mod:`idp.fastpath.authorization_code` with these same queries.
+answered before Flask by :mod:`idp.fastpath.authorization_code`, which reads the code with
+:func:`read_code` too.
 """
 
 from __future__ import annotations
@@ -54,12 +55,27 @@ def grantee_for(citizen: Citizen | CitizenRef, client, *, session_id, sid, auth_
 # what the grant needs of its citizen (uid, lock) and of its session (``sid``) in one query.
 #: The code's own columns (its row becomes the session's AuthorizationCode, as the ORM would
 #: load it: idp.db.loaded) and, joined, what authenticate_user needs of its citizen and session.
-CODE_COLUMNS = tuple(column.key for column in AuthorizationCode.__table__.columns)
-CODE_QUERY = (select(AuthorizationCode.__table__, Citizen.uid, Citizen.locked_until, SsoSession.sid)
-              .outerjoin(Citizen, Citizen.id == AuthorizationCode.citizen_id)
-              .outerjoin(SsoSession, SsoSession.id == AuthorizationCode.session_id)
-              .where(AuthorizationCode.code_digest == bindparam("digest")))
+_CODE_COLUMNS = tuple(column.key for column in AuthorizationCode.__table__.columns)
+_CODE = (select(AuthorizationCode.__table__, Citizen.uid, Citizen.locked_until, SsoSession.sid)
+         .outerjoin(Citizen, Citizen.id == AuthorizationCode.citizen_id)
+         .outerjoin(SsoSession, SsoSession.id == AuthorizationCode.session_id)
+         .where(AuthorizationCode.code_digest == bindparam("digest")))
 _INSERT_CODE = AuthorizationCode.__table__.insert()
+#: Longer values are not codes of ours (they are 43 characters).
+_MAX_CODE = 200
+
+
+def read_code(code: str | None):
+    """``(found, row)`` for a stored code, else None: ``row`` the session's
+    :class:`AuthorizationCode` (as the ORM would load it, :mod:`idp.db.loaded`), ``found`` the
+    query's row, which also carries its citizen's ``uid`` and ``locked_until`` and its session's
+    ``sid``. One query; no check of who presents it (the callers' rules)."""
+    if not code or len(code) > _MAX_CODE:
+        return None
+    found = autocommit.read(_CODE, {"digest": code_digest(code)}).first()
+    if found is None:
+        return None
+    return found, loaded(AuthorizationCode, {name: getattr(found, name) for name in _CODE_COLUMNS})
 
 
 class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
@@ -109,12 +125,10 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         """Find the code (it is claimed when the tokens it yields are stored). RFC 6749 §4.1.2:
         on a second use, deny the request and revoke the tokens issued from the first
         (committed now, whatever follows)."""
-        if not code or len(code) > 200:
+        read = read_code(code)
+        if read is None or read[1].client_pk != client.id:
             return None
-        found = autocommit.read(CODE_QUERY, {"digest": code_digest(code)}).first()
-        if found is None or found.client_pk != client.id:
-            return None
-        row = loaded(AuthorizationCode, {name: getattr(found, name) for name in CODE_COLUMNS})
+        found, row = read
         # For authenticate_user: the citizen (None if gone or locked) and the session's sid.
         self._citizen = active_ref(row.citizen_id, found.uid, found.locked_until)
         self._sid = found.sid
