@@ -10,6 +10,7 @@ from sqlalchemy import event, select
 from idp.audit.log import verify_chain
 from idp.audit.models import AuditEvent
 from idp.db import db
+from idp.fastpath.authorization_code import AuthorizationCodeToken
 from tests import oidc_support as oidc
 from tests.factories import load_registry, make_citizen, sign_in
 from tests.oidc_support import basic, register
@@ -77,6 +78,34 @@ def test_flask_answers_no_token_when_its_audit_commit_fails(app, service, audit_
     _assert_no_token(response)
     assert flask_calls["oidc.token"] == 1
     assert _issued_events(app) == 0
+
+
+def test_a_code_redeemed_before_flask_answers_no_token_when_its_audit_event_cannot_be_written(
+        app, monkeypatch):
+    """A sign-in's last request (a code with PKCE, redeemed before Flask:
+    idp.fastpath.authorization_code): when the database refuses its ``token.issued`` event, the
+    relying party gets no token, none is recorded as issued, and the code stays spent."""
+    client_id, secret = register(app)
+    citizen_id = oidc.make_citizen(app)
+    browser = app.test_client()
+    oidc.sign_in(app, browser, citizen_id)
+    verifier, challenge = oidc.pkce_pair()
+    code = oidc.code_for(browser, client_id, code_challenge=challenge,
+                         code_challenge_method="S256")["code"]
+    calls, answered = [], AuthorizationCodeToken.answer
+
+    def counted(self, environ, form):
+        calls.append(form["grant_type"])
+        return answered(self, environ, form)
+
+    monkeypatch.setattr(AuthorizationCodeToken, "answer", counted)
+    _refuse_audit_inserts(app, True)
+    _assert_no_token(oidc.exchange(browser, client_id, secret, code, verifier=verifier))
+    _refuse_audit_inserts(app, False)
+    assert calls == ["authorization_code"]  # the path before Flask took it first
+    assert _issued_events(app) == 0
+    again = oidc.exchange(browser, client_id, secret, code, verifier=verifier)
+    assert again.status_code == 400 and again.get_json()["error"] == "invalid_grant"
 
 
 def test_tokens_are_answered_again_once_the_audit_commits(app, service):
