@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime, timedelta
-from urllib.parse import urlencode
 
 from authlib.oauth2.rfc6749 import OAuth2Request
 from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
@@ -46,6 +45,7 @@ from werkzeug.datastructures import MultiDict
 from idp.auth import assurance
 from idp.auth.second_factor import can_reach, step_up_url
 from idp.auth.sessions import current_session, joining
+from idp.auth.sign_in_pages import login_address
 from idp.auth.signin import answer_in_place
 from idp.auth.views import sign_in_page
 from idp.citizens.models import Citizen
@@ -295,12 +295,8 @@ def _to_login(areq: AuthorizationRequest, pending, values):
     again. Otherwise (a POST, a pushed or signed request, a stored request resumed) the browser
     is redirected to ``/login?next=...``, an address it can reload."""
     next_path = f"/authorize/continue/{_store(areq, pending, values)}"
-    query = {"next": next_path}
-    if areq.params.get("login_hint"):
-        query["login_hint"] = areq.params["login_hint"]
-    if areq.params.get("ui_locales"):
-        query["ui_locales"] = areq.params["ui_locales"]
-    login_url = "/login?" + urlencode(query)
+    login_url = login_address(next_path, login_hint=areq.params.get("login_hint"),
+                              ui_locales=areq.params.get("ui_locales"))
     if pending is None and request.method == "GET" and not any(p in request.args for p in _SINGLE_USE):
         return no_store(current_app.make_response(
             sign_in_page(next_path, areq.params.get("login_hint"), here=login_url)))
