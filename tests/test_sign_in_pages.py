@@ -10,7 +10,7 @@ import secrets
 import pytest
 from flask_wtf.csrf import generate_csrf
 
-from idp.auth import views
+from idp.auth import sign_in_pages, views
 from idp.auth.sign_in_pages import login_address
 from tests.factories import AN, PASSWORD, load_registry, make_citizen
 from tests.oidc_support import authorize, form_action, redirect_params, register, sign_in_page_resume
@@ -30,7 +30,7 @@ def test_the_page_filled_from_the_copy_is_the_page_the_templates_render(app, lan
             next_url = f"/authorize/continue/{request_id}"
             here = login_address(next_url)
             page = views.sign_in_page(next_url, here=here)
-            assert page == views._rendered(next_url, here)
+            assert page == sign_in_pages.rendered(next_url, here)
             assert f'lang="{language}"' in page
             assert _csrf(page) == generate_csrf() and request_id in form_action(page)
     assert (language, "/authorize/continue") in app.extensions["idp.sign_in_pages"]

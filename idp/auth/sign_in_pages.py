@@ -18,12 +18,13 @@ the request alone, and every page while templates reload (debug).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from urllib.parse import urlencode
 
-from flask import current_app, session
+from flask import current_app, render_template, session
 from flask_babel import get_locale
 from flask_wtf.csrf import generate_csrf
+
+from idp.auth.forms import LoginForm
 
 #: A stored request's id as :mod:`idp.oidc.views.authorize` makes it (``token_urlsafe``).
 _REQUEST_ID = re.compile(r"[A-Za-z0-9_-]{16,128}")
@@ -33,9 +34,6 @@ _PAGES = "idp.sign_in_pages"
 #: Pages kept per process: one per language and ``next`` prefix (one prefix today).
 MAX_PAGES = 16
 
-#: ``render(next_url, here, csrf_token)``: the sign-in page, its CSRF field showing ``csrf_token``.
-Render = Callable[[str, str, str], str]
-
 
 def login_address(next_url: str, **params: str | None) -> str:
     """``/login`` going on to ``next_url``, with ``params`` that have a value (``login_hint``,
@@ -43,7 +41,31 @@ def login_address(next_url: str, **params: str | None) -> str:
     return "/login?" + urlencode({"next": next_url, **{k: v for k, v in params.items() if v}})
 
 
-def filled(next_url: str, here: str, render: Render) -> str | None:
+def page(next_url: str | None, here: str | None, hint: str | None = None) -> str:
+    """The sign-in page, whose form posts to ``/login?next=<next_url>``, its language switcher
+    coming back to ``here`` (else to the page's own address) and ``hint`` prefilling the
+    sign-in name: filled in from this process's copy where only the request's id and the CSRF
+    token are its own, else rendered from the templates."""
+    if not hint and next_url and here is not None:
+        filled = _filled(next_url, here)
+        if filled is not None:
+            return filled
+    return rendered(next_url, here, hint=hint)
+
+
+def rendered(next_url: str | None, here: str | None, csrf_token: str | None = None, *,
+             hint: str | None = None) -> str:
+    """The sign-in page from its templates; ``csrf_token`` in its form instead of this
+    request's (the copy is rendered with a placeholder)."""
+    form = LoginForm()
+    if hint:
+        form.username.data = hint[:254]
+    if csrf_token is not None:
+        form.csrf_token.current_token = csrf_token
+    return render_template("auth/login.html", form=form, next_url=next_url, here=here)
+
+
+def _filled(next_url: str, here: str) -> str | None:
     """The page for ``next_url`` (a path ending in a stored request's id) from this process's
     copy for the request's language, or None when it has to be rendered."""
     prefix, _, request_id = next_url.rpartition("/")
@@ -54,7 +76,7 @@ def filled(next_url: str, here: str, render: Render) -> str | None:
     key = (str(get_locale()), prefix)
     page = pages.get(key)
     if page is None:
-        page = _template(prefix, render)
+        page = _template(prefix)
         if page is None:
             return None
         if len(pages) < MAX_PAGES:
@@ -63,9 +85,9 @@ def filled(next_url: str, here: str, render: Render) -> str | None:
     return page.replace(_CSRF_PLACEHOLDER, generate_csrf()).replace(_REQUEST_PLACEHOLDER, request_id)
 
 
-def _template(prefix: str, render: Render) -> str | None:
+def _template(prefix: str) -> str | None:
     next_url = f"{prefix}/{_REQUEST_PLACEHOLDER}"
-    page = render(next_url, login_address(next_url), _CSRF_PLACEHOLDER)
+    page = rendered(next_url, login_address(next_url), _CSRF_PLACEHOLDER)
     # The token goes in one place, the id in the form's action at least; a template that
     # transformed either (truncated, say) would not show it whole: render it each time.
     if page.count(_CSRF_PLACEHOLDER) != 1 or _REQUEST_PLACEHOLDER not in page:

@@ -56,24 +56,7 @@ def sign_in_page(next_url: str | None, hint: str | None = None, *, here: str | N
     the authorization endpoint shows this page in its answer, and its address (a request that
     may be single-use) is not the one to reload.
     """
-    hint = hint or session.pop(LOGIN_HINT_KEY, None)
-    if not hint and next_url and here is not None:
-        page = sign_in_pages.filled(next_url, here, _rendered)
-        if page is not None:
-            return page
-    return _rendered(next_url, here, hint=hint)
-
-
-def _rendered(next_url: str | None, here: str | None, csrf_token: str | None = None, *,
-              hint: str | None = None) -> str:
-    """The sign-in page from its template; ``csrf_token`` in its form instead of this request's
-    (:mod:`idp.auth.sign_in_pages` renders one with a placeholder)."""
-    form = LoginForm()
-    if hint:
-        form.username.data = hint[:254]
-    if csrf_token is not None:
-        form.csrf_token.current_token = csrf_token
-    return render_template("auth/login.html", form=form, next_url=next_url, here=here)
+    return sign_in_pages.page(next_url, here, hint or session.pop(LOGIN_HINT_KEY, None))
 
 
 @bp.route("/login", methods=["GET", "POST"])
