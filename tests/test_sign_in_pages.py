@@ -71,3 +71,24 @@ def test_a_prefilled_or_localised_request_is_rendered_from_the_templates(app):
     assert 'lang="en"' in english.get_data(as_text=True)
     sign_in_page_resume(english)
     assert not app.extensions.get("idp.sign_in_pages")
+
+
+def test_a_page_that_cannot_be_copied_is_rendered_once_per_request_not_tried_again(app, monkeypatch):
+    """A template that did not show the CSRF placeholder whole (here: dropped) makes no copy;
+    that is remembered, so each request renders the page once, not twice."""
+    renders = []
+    real = sign_in_pages.rendered
+
+    def counted(next_url, here, csrf_token=None, **kwargs):
+        renders.append(csrf_token)
+        page = real(next_url, here, csrf_token, **kwargs)
+        return page.replace(csrf_token, "") if csrf_token else page
+
+    monkeypatch.setattr(sign_in_pages, "rendered", counted)
+    with app.test_request_context("/authorize", headers={"Accept-Language": "en"}):
+        for _ in range(3):
+            next_url = f"/authorize/continue/{secrets.token_urlsafe(24)}"
+            page = views.sign_in_page(next_url, here=login_address(next_url))
+            assert _csrf(page) == generate_csrf() and next_url in page
+    assert len(renders) == 4  # one attempt at a copy, then one render per request
+    assert app.extensions["idp.sign_in_pages"] == {("en", "/authorize/continue"): None}

@@ -72,15 +72,16 @@ def _filled(next_url: str, here: str) -> str | None:
     if (not _REQUEST_ID.fullmatch(request_id) or here != login_address(next_url)
             or "_flashes" in session or current_app.jinja_env.auto_reload):
         return None
-    pages: dict[tuple[str, str], str] = current_app.extensions.setdefault(_PAGES, {})
+    pages: dict[tuple[str, str], str | None] = current_app.extensions.setdefault(_PAGES, {})
     key = (str(get_locale()), prefix)
-    page = pages.get(key)
-    if page is None:
+    if key in pages:
+        page = pages[key]
+    else:
         page = _template(prefix)
-        if page is None:
-            return None
         if len(pages) < MAX_PAGES:
-            pages[key] = page
+            pages[key] = page  # None too: a page that cannot be copied is not tried again
+    if page is None:
+        return None
     # generate_csrf: this request's token, the one its form posts back (kept in its session).
     return page.replace(_CSRF_PLACEHOLDER, generate_csrf()).replace(_REQUEST_PLACEHOLDER, request_id)
 
