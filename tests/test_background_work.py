@@ -1,6 +1,8 @@
 """The background work every server process does, busy or idle: every few seconds the polls of
 the back-channel logout queue and the outbox (:func:`idp.db.work_queue.due_rows`) and the
-expiry sweep of SSO sessions (:func:`idp.auth.sessions.expired_sessions`); every hour the purge
+expiry sweep of SSO sessions (:func:`idp.auth.sessions.expired_sessions`), each preceded by its
+question whether there is anything to do (:func:`idp.db.work_queue.any_due`,
+:func:`idp.auth.sessions.any_expired`), which is all an idle poll sends; every hour the purge
 (:func:`idp.maintenance.purge.batch_query`). Their tables keep finished rows (delivered, sent,
 ended, redeemed) for the retention window: at national scale millions of them, looked at by
 every worker of every node. The database's work for finding nothing to do must not grow with
@@ -14,16 +16,24 @@ table, so a probe that could not see a scan would fail."""
 from __future__ import annotations
 
 import json
+import threading
+import time
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import event, insert, select, text
 
 from idp.auth.models import SsoSession
-from idp.auth.sessions import end_expired_sessions, expired_sessions
+from idp.auth.sessions import (
+    any_expired,
+    end_expired_sessions,
+    expired_sessions,
+    expiry_bounds,
+    expiry_question,
+)
 from idp.db import db
 from idp.db.types import utcnow
-from idp.db.work_queue import claim_due, due_rows
+from idp.db.work_queue import PollingWorker, any_due, claim_due, due_question, due_rows
 from idp.maintenance.purge import PurgeContext, batch_query, purge, rules
 from idp.notify.models import OutboxMessage
 from idp.oidc.clients.registry import create_client
@@ -130,6 +140,10 @@ def test_queue_poll_reads_only_pending_rows_however_many_finished_rows_are_kept(
     with app.app_context():
         now = utcnow()
         assert _work(due_rows(queue, now, 50)) <= AT_MOST
+        # The question an idle poll asks instead of the pass reads no more, and says no.
+        assert _work(due_question(queue).params(now=now)) <= AT_MOST
+        db.session.rollback()
+        assert any_due(queue, now) is False
         # The probe sees a walk: rows found by a column no index holds.
         assert _work(select(queue.id).where(queue.attempts == 99)) > 5 * AT_MOST
         db.session.rollback()
@@ -145,25 +159,50 @@ def test_queue_poll_reads_only_pending_rows_however_many_finished_rows_are_kept(
                     "token_expires_at": now + timedelta(minutes=2)}
         due_id = db.session.execute(insert(queue).returning(queue.id), row).scalar_one()
         db.session.commit()
+        assert any_due(queue, utcnow()) is True
         assert claim_due(queue, 50, timedelta(minutes=1)) == [due_id]
         assert _work(due_rows(queue, utcnow(), 50)) <= AT_MOST  # its lease is not over
+        assert any_due(queue, utcnow()) is False
 
 
 def test_expiry_sweep_reads_only_sessions_due_however_many_are_kept(app, history):
     """Sessions in use and ended sessions, half and half: the sweep's two ranges are empty."""
     with app.app_context():
         assert _work(expired_sessions(utcnow(), 100)) <= AT_MOST
+        assert _work(expiry_question().params(**expiry_bounds(utcnow()))) <= AT_MOST
         assert _work(select(SsoSession.id).where(SsoSession.acr == "none")) > 5 * AT_MOST
         db.session.rollback()
+        assert any_expired(utcnow()) is False
         # One session in use falls idle: the sweep ends it, and only it.
         idle = db.session.scalars(select(SsoSession).where(SsoSession.ended_at.is_(None))
                                   .order_by(SsoSession.id).limit(1)).one()
         idle.last_seen_at = utcnow() - timedelta(seconds=app.config["IDP"].session_idle_ttl + 1)
         db.session.commit()
+        assert any_expired(utcnow()) is True
         assert end_expired_sessions() == 1
         db.session.refresh(idle)
         assert idle.end_reason == "expired"
         assert _work(expired_sessions(utcnow(), 100)) <= AT_MOST
+        assert any_expired(utcnow()) is False
+
+
+def test_a_poll_runs_its_pass_only_when_its_question_finds_work(app):
+    """An idle poll sends its question and nothing else; once the answer is yes, the pass runs
+    within an interval."""
+    passes, work = [], threading.Event()
+    worker = PollingWorker(app, "idp-test-queue", 0.02, lambda: passes.append(1) and 0, due=work.is_set)
+    worker.start()
+    try:
+        time.sleep(0.3)  # some fifteen polls
+        assert passes == []
+        work.set()
+        deadline = time.monotonic() + 5
+        while not passes and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert passes
+    finally:
+        worker.stopped.set()
+        worker.join(timeout=5)
 
 
 @pytest.mark.parametrize("table", ["authorization_codes", "sso_sessions", "refresh_token_families"])

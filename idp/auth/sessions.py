@@ -10,6 +10,7 @@ Other packages react to a session ending (back-channel logout, for one) by conne
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 from datetime import datetime, timedelta
@@ -214,10 +215,18 @@ def expired_sessions(now: datetime, limit: int):
     many sessions there are, live or ended. (One condition with OR over both deadlines left the
     planner to guess how many rows match from the whole table's statistics, where ended
     sessions are past both; with half a million live sessions it then walked the table.)"""
+    return _expired(limit=limit, **expiry_bounds(now))
+
+
+def expiry_bounds(now: datetime) -> dict[str, datetime]:
+    """The parameters of :func:`expiry_question` at ``now``."""
     settings = _settings()
-    oldest = now - timedelta(seconds=settings.purge_retention)
-    ranges = ((SsoSession.expires_at, now),
-              (SsoSession.last_seen_at, now - timedelta(seconds=settings.session_idle_ttl)))
+    return {"now": now, "oldest": now - timedelta(seconds=settings.purge_retention),
+            "idle_before": now - timedelta(seconds=settings.session_idle_ttl)}
+
+
+def _expired(now, oldest, idle_before, limit: int):
+    ranges = ((SsoSession.expires_at, now), (SsoSession.last_seen_at, idle_before))
     due = union(*(
         select(select(SsoSession.id)
                .where(SsoSession.ended_at.is_(None), SsoSession.created_at > oldest,
@@ -225,6 +234,20 @@ def expired_sessions(now: datetime, limit: int):
                .order_by(deadline).limit(limit).subquery().c.id)
         for deadline, passed in ranges)).subquery()
     return select(due.c.id).order_by(due.c.id).limit(limit)
+
+
+@functools.cache
+def expiry_question():
+    """``SELECT EXISTS (...)`` of :func:`expired_sessions` with its bounds as parameters: built
+    once, so that its compiled form is kept too."""
+    return select(_expired(bindparam("now"), bindparam("oldest"), bindparam("idle_before"), 1).exists())
+
+
+def any_expired(now: datetime) -> bool:
+    """Whether :func:`end_expired_sessions` would find a session to end now: one indexed
+    statement, asked by the back-channel logout sender before each pass
+    (:class:`idp.db.work_queue.PollingWorker`)."""
+    return bool(autocommit.read(expiry_question(), expiry_bounds(now)).first()[0])
 
 
 def end_expired_sessions(limit: int = 100) -> int:

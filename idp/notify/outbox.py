@@ -186,4 +186,9 @@ def start_worker(app: Flask) -> work_queue.PollingWorker | None:
     if app.testing or not settings.outbox_worker:
         return None
     return work_queue.start_once(app, WORKER, lambda: work_queue.PollingWorker(
-        app, "idp-outbox", settings.outbox_poll_interval, lambda: run_once().attempted))
+        app, "idp-outbox", settings.outbox_poll_interval, lambda: run_once().attempted, due=is_due))
+
+
+def is_due() -> bool:
+    """Whether a pass (:func:`run_once`) would find a message to send now."""
+    return work_queue.any_due(OutboxMessage, utcnow())

@@ -32,7 +32,7 @@ from sqlalchemy import func, select
 from idp import clock, process_threads
 from idp.audit.log import record
 from idp.auth.models import SessionClient, SsoSession
-from idp.auth.sessions import end_expired_sessions, session_ended
+from idp.auth.sessions import any_expired, end_expired_sessions, session_ended
 from idp.citizens.models import Citizen
 from idp.db import db, work_queue
 from idp.db.types import utcnow
@@ -268,7 +268,15 @@ def start_worker(app: Flask) -> work_queue.PollingWorker | None:
     if app.testing or not settings.backchannel_worker:
         return None
     return work_queue.start_once(app, WORKER, lambda: work_queue.PollingWorker(
-        app, "idp-logout-queue", settings.backchannel_poll_interval, lambda: run_once().attempted))
+        app, "idp-logout-queue", settings.backchannel_poll_interval, lambda: run_once().attempted,
+        due=is_due))
+
+
+def is_due() -> bool:
+    """Whether a pass (:func:`run_once`) would find something to do now: a session past its
+    lifetime to end, or a delivery due."""
+    now = utcnow()
+    return any_expired(now) or work_queue.any_due(LogoutDelivery, now)
 
 
 def init_app(app: Flask) -> None:
