@@ -187,6 +187,31 @@ def test_the_cache_reads_the_database_while_its_listener_is_cut_off(app):
     assert _read(app, client_id)[1] == 0
 
 
+def _wake_ups(thread) -> int:
+    """How many times ``thread`` went to sleep and was woken (Linux: its voluntary switches)."""
+    with open(f"/proc/self/task/{thread.native_id}/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("voluntary_ctxt_switches"))
+
+
+def test_an_idle_listener_sleeps_until_the_database_speaks_or_its_check_is_due(app):
+    """PostgreSQL: between two health checks (a second apart) the listening thread does not
+    wake, and a notification still reaches the cache at once. Every worker of every node runs
+    one, on cores that password hashes leave cold for whatever wakes up."""
+    if not _postgresql(app):
+        pytest.skip("the listener is PostgreSQL's")
+    client_id = _service(app)
+    cache = listening_client_cache(app)
+    before = _wake_ups(cache.listener)
+    time.sleep(2.5)
+    # Two checks, each a sleep until it is due and a wait for the answer to SELECT 1: about
+    # five; a thread woken every tenth of a second for nothing would show some thirty.
+    assert _wake_ups(cache.listener) - before <= 12
+    _read(app, client_id)
+    assert _read(app, client_id)[1] == 0  # kept
+    _outside(app, sa.update(Client.__table__).where(Client.client_id == client_id).values(enabled=False))
+    until_heard(app, lambda: _read(app, client_id)[0] is not None, "the disabled client was still served")
+
+
 def test_sqlite_reads_the_database_while_the_change_counts_cannot_be_read(app):
     """SQLite: without its change counts (here the table is gone) the cache cannot know of a
     change, so it answers nothing."""

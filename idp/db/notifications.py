@@ -18,7 +18,9 @@ SQLite has no such channel and no other node: nothing here runs there.
 from __future__ import annotations
 
 import logging
+import math
 import os
+import select
 import threading
 import time
 from collections.abc import Callable
@@ -92,16 +94,34 @@ class Listener(threading.Thread):
             self.checked_at = time.monotonic()
             self.listened = True
             self.on_state(True)
+            check_at = self.checked_at + self.check_interval
+            readable = select.poll()  # not select(): a busy server's descriptors pass 1024
+            readable.register(connection.fileno(), select.POLLIN)
             while not self.stopped.is_set():
-                for notification in connection.notifies(timeout=self.check_interval):
-                    self.on_notify(notification.payload)
-                # No news for a while: make sure that is not a dead connection talking.
-                connection.execute("SELECT 1", prepare=False)
-                self.checked_at = time.monotonic()
+                # Asleep until the database sends something or the next check is due. (psycopg's
+                # own wait for notifications wakes every tenth of a second to look for an
+                # interrupt: ten wake-ups a second in every worker, each on a core that password
+                # hashes leave cold.)
+                for _, events in readable.poll(max(0, math.ceil(1000 * (check_at - time.monotonic())))):
+                    if events & (select.POLLERR | select.POLLHUP | select.POLLNVAL):
+                        raise ConnectionError("the listening connection was closed")
+                self._hand_on(connection)
+                if time.monotonic() >= check_at:
+                    # Make sure the quiet is not a dead connection's, then hand on what arrived
+                    # with the answer (psycopg keeps it for the next look, which is now).
+                    connection.execute("SELECT 1", prepare=False)
+                    self.checked_at = time.monotonic()
+                    check_at = self.checked_at + self.check_interval
+                    self._hand_on(connection)
         finally:
             self.checked_at = None
             self.on_state(False)
             connection.close()
+
+    def _hand_on(self, connection) -> None:
+        """Every notification received so far, to ``on_notify``, without waiting for more."""
+        for notification in connection.notifies(timeout=0):
+            self.on_notify(notification.payload)
 
     def stop(self) -> None:
         self.stopped.set()
