@@ -35,6 +35,7 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
+from psycopg.pq import ExecStatus
 from psycopg.rows import namedtuple_row
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
@@ -152,11 +153,20 @@ class DirectResult:
             values[position] = convert(values[position])
         return row._make(values)
 
+    def _has_rows(self) -> bool:
+        """Whether the statement returned a result set. psycopg's ``description`` answers that
+        by building a ``Column`` (and looking up its type) for every column, each time it is
+        read; its result's status answers it alone (sqlite3's cursors have no such result)."""
+        result = getattr(self.cursor, "pgresult", None)
+        if result is None:
+            return self.cursor.description is not None
+        return bool(result.nfields) or result.status == ExecStatus.TUPLES_OK
+
     def first(self):
-        return self._converted(self.cursor.fetchone()) if self.cursor.description else None
+        return self._converted(self.cursor.fetchone()) if self._has_rows() else None
 
     def all(self) -> list:
-        return [self._converted(row) for row in self.cursor.fetchall()] if self.cursor.description else []
+        return [self._converted(row) for row in self.cursor.fetchall()] if self._has_rows() else []
 
     def one(self):
         rows = self.all()
