@@ -15,8 +15,9 @@ Nearly every poll finds nothing due. So a poll first asks (:func:`any_due`, one 
 reads that index) and starts the pass (an ORM transaction: on PostgreSQL a pooled connection,
 ``BEGIN``, the locking read, ``COMMIT``) only when the answer is yes. On PostgreSQL the question
 goes out on the polling thread's direct connection (:func:`idp.db.autocommit.read`): one round
-trip where the pass took three or more, which matters most on a core shared with password hashes, where
-each wait for the database hands the core to a hash and the thread comes back cold.
+trip where the pass took three or more. That matters most on a core shared with password
+hashes, where each wait for the database hands the core to a hash and the thread comes back
+cold.
 """
 
 from __future__ import annotations
