@@ -219,7 +219,7 @@ def expired_sessions(now: datetime, limit: int):
 
 
 def expiry_bounds(now: datetime) -> dict[str, datetime]:
-    """The parameters of :func:`expiry_question` at ``now``."""
+    """The parameters of :func:`expired_exists` at ``now``."""
     settings = _settings()
     return {"now": now, "oldest": now - timedelta(seconds=settings.purge_retention),
             "idle_before": now - timedelta(seconds=settings.session_idle_ttl)}
@@ -237,17 +237,12 @@ def _expired(now, oldest, idle_before, limit: int):
 
 
 @functools.cache
-def expiry_question():
-    """``SELECT EXISTS (...)`` of :func:`expired_sessions` with its bounds as parameters: built
-    once, so that its compiled form is kept too."""
-    return select(_expired(bindparam("now"), bindparam("oldest"), bindparam("idle_before"), 1).exists())
-
-
-def any_expired(now: datetime) -> bool:
-    """Whether :func:`end_expired_sessions` would find a session to end now: one indexed
-    statement, asked by the back-channel logout sender before each pass
-    (:class:`idp.db.work_queue.PollingWorker`)."""
-    return bool(autocommit.read(expiry_question(), expiry_bounds(now)).first()[0])
+def expired_exists():
+    """``EXISTS (...)`` of :func:`expired_sessions`, its bounds the parameters ``now``,
+    ``oldest`` and ``idle_before`` (:func:`expiry_bounds`): part of the back-channel logout
+    sender's question before each pass (:func:`idp.oidc.logout.backchannel.is_due`). Built
+    once, so that the statements made of it are too."""
+    return _expired(bindparam("now"), bindparam("oldest"), bindparam("idle_before"), 1).exists()
 
 
 def end_expired_sessions(limit: int = 100) -> int:

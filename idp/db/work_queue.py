@@ -68,12 +68,18 @@ def due_rows(model, now, limit: int):
 
 
 @functools.cache
+def due_exists(model):
+    """``EXISTS (...)``: whether ``model``'s queue holds a pending row due by the parameter
+    ``now``, read from :func:`due_index` as :func:`due_rows` reads it (without its lock: a row
+    another process holds counts, and the pass then finds it taken). Built once per queue, so
+    that the statements made of it are too."""
+    return _due(model, bindparam("now"), 1).exists()
+
+
+@functools.cache
 def due_question(model):
-    """``SELECT EXISTS (...)``: whether ``model``'s queue holds a pending row due by the bound
-    parameter ``now``, read from :func:`due_index` as :func:`due_rows` reads it (without its
-    lock: a row another process holds counts, and the pass then finds it taken). Built once
-    per queue, so that its compiled form is kept too."""
-    return select(_due(model, bindparam("now"), 1).exists())
+    """``SELECT`` :func:`due_exists`: the question a poll of a queue asks before its pass."""
+    return select(due_exists(model))
 
 
 def any_due(model, now: datetime) -> bool:

@@ -21,20 +21,21 @@ account page, an administrator, expiry), every client that joined it and registe
 
 from __future__ import annotations
 
+import functools
 import logging
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from flask import Flask, current_app
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 
 from idp import clock, process_threads
 from idp.audit.log import record
 from idp.auth.models import SessionClient, SsoSession
-from idp.auth.sessions import any_expired, end_expired_sessions, session_ended
+from idp.auth.sessions import end_expired_sessions, expired_exists, expiry_bounds, session_ended
 from idp.citizens.models import Citizen
-from idp.db import db, work_queue
+from idp.db import autocommit, db, work_queue
 from idp.db.types import utcnow
 from idp.keys import compact_jws
 from idp.maintenance import PurgeRule, register_rule
@@ -272,11 +273,17 @@ def start_worker(app: Flask) -> work_queue.PollingWorker | None:
         due=is_due))
 
 
+@functools.cache
+def due_question():
+    """Whether a pass (:func:`run_once`) would find something to do: a session past its
+    lifetime to end, or a delivery due. One statement, the two indexed ``EXISTS`` of the pass's
+    two reads."""
+    return select(or_(expired_exists(), work_queue.due_exists(LogoutDelivery)))
+
+
 def is_due() -> bool:
-    """Whether a pass (:func:`run_once`) would find something to do now: a session past its
-    lifetime to end, or a delivery due."""
-    now = utcnow()
-    return any_expired(now) or work_queue.any_due(LogoutDelivery, now)
+    """:func:`due_question` now: asked before each pass (:class:`idp.db.work_queue.PollingWorker`)."""
+    return bool(autocommit.read(due_question(), expiry_bounds(utcnow())).first()[0])
 
 
 def init_app(app: Flask) -> None:
