@@ -102,10 +102,12 @@ class Listener(threading.Thread):
                 # own wait for notifications wakes every tenth of a second to look for an
                 # interrupt: ten wake-ups a second in every worker, each on a core that password
                 # hashes leave cold.)
-                for _, events in readable.poll(max(0, math.ceil(1000 * (check_at - time.monotonic())))):
+                arrived = readable.poll(max(0, math.ceil(1000 * (check_at - time.monotonic()))))
+                for _, events in arrived:
                     if events & (select.POLLERR | select.POLLHUP | select.POLLNVAL):
                         raise ConnectionError("the listening connection was closed")
-                self._hand_on(connection)
+                if arrived:
+                    self._hand_on(connection)
                 if time.monotonic() >= check_at:
                     # Make sure the quiet is not a dead connection's, then hand on what arrived
                     # with the answer (psycopg keeps it for the next look, which is now).
