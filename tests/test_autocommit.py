@@ -218,12 +218,14 @@ def _password_sign_in(browser, client_id: str, password: str = PASSWORD):
 
 def test_a_password_sign_in_answered_with_the_code_writes_in_autocommit_and_the_code_in_one_statement(
         postgresql):
-    """POST /login with the consent remembered: the account read, the session stored, the
-    request and the consent read in one statement, then the code, the relying party joining
-    the session and the stored request's deletion as one ``WITH`` statement (idp.db.together),
-    each its own transaction: no BEGIN and COMMIT, and none held open while the password is
-    hashed. The code redeems, the request is gone, the session knows the relying party (logout
-    reaches it)."""
+    """POST /login with the consent remembered: the account read, the request and the consent
+    read in one statement, then the session, the code, the relying party joining the session
+    and the stored request's deletion as one ``WITH`` statement (idp.db.together; the session's
+    id from its sequence, taken in blocks by idp.db.ids), each its own transaction: no BEGIN
+    and COMMIT, and none held open while the password is hashed. The code redeems, the request
+    is gone, the session knows the relying party (logout reaches it) and signs the browser in
+    at the next authorization. The first sign-in, answered with the consent page, stores its
+    session alone all the same."""
     load_registry(postgresql)
     citizen_id = make_factory_citizen(postgresql)
     client_id, secret = register(postgresql, scope="openid profile")
@@ -234,11 +236,13 @@ def test_a_password_sign_in_answered_with_the_code_writes_in_autocommit_and_the_
         lambda: _password_sign_in(browser, client_id))
     code = redirect_params(answered)["code"]
     login = [verb for verb, _ in seen[1:]]  # after the stored request's INSERT
-    # The account; the session stored; the request with the consent to its client; the pairwise
-    # subject (read once per process, then remembered); the code's writes.
-    assert login == ["SELECT", "INSERT", "SELECT", "SELECT", "WITH"], seen
+    # The account; the request with the consent to its client; the pairwise subject (read once
+    # per process, then remembered); the session's and the code's writes.
+    assert login == ["SELECT", "SELECT", "SELECT", "WITH"], seen
     assert all(autocommit for _, autocommit in seen), seen
     assert exchange(browser, client_id, secret, code).status_code == 200
+    again = authorize(browser, client_id, scope="openid profile")  # the session's cookie: no password
+    assert again.status_code == 302 and redirect_params(again)["code"]
     with postgresql.app_context():
         assert db.session.query(PendingAuthorization).count() == 0
         joined = db.session.scalars(select(SessionClient).join(SsoSession).where(

@@ -44,6 +44,7 @@ from idp.citizens.models import Citizen
 from idp.db import autocommit, db
 from idp.db.autocommit import transaction_from_here
 from idp.db.loaded import loaded
+from idp.db.together import send_held
 from idp.db.types import utcnow
 from idp.metrics import count_signin
 from idp.web.safe_next import safe_next
@@ -236,7 +237,8 @@ def complete_sign_in(citizen: Citizen, amr: list[str], acr: str | None = None, *
         details["step_up"] = True
     else:
         start_session(citizen.id, amr=amr,
-                      acr=acr or acr_reached(amr, citizen.level, phishing_resistant=phishing_resistant))
+                      acr=acr or acr_reached(amr, citizen.level, phishing_resistant=phishing_resistant),
+                      with_next_write=in_place)
     # Group-committed right after the session's transaction (idp.audit.log.record_after_commit):
     # every sign-in would otherwise hold the audit chain's head locked until its commit, and
     # pay three statements for it. The answer (and its cookie) waits for the event all the same.
@@ -246,6 +248,7 @@ def complete_sign_in(citizen: Citizen, amr: list[str], acr: str | None = None, *
     # An answer in place (the code) is written in the sign-in's own transaction: one commit
     # for both, and the new session and the citizen are not read back after it.
     answered = _answered_in_place(target) if in_place else None
+    send_held()  # the session, when no code's statement took it
     db.session.commit()  # (if it fails, the request ends here and its deferred event with it)
     flush_after_commit()
     count_signin("_".join(amr), "success")

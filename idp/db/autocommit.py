@@ -76,6 +76,12 @@ def read(statement, params: dict):
     return db.session.execute(statement, params)
 
 
+def each_statement_alone() -> bool:
+    """Whether this request runs in autocommit on PostgreSQL (:func:`statements_commit_alone`):
+    each of its statements is its own transaction."""
+    return _postgresql() and _in_autocommit(db.session())
+
+
 def _alone(session) -> bool:
     """On PostgreSQL, whether a statement run now may be its own transaction: the request runs
     in autocommit, or holds no transaction open (its session has no connection)."""

@@ -15,12 +15,19 @@ The statements are the callers' own, built once, with their parameters given apa
 parameters renamed per part so that they do not collide: a statement built anew for every
 request would cost SQLAlchemy a fresh cache key (a walk of every value) each time, more
 than the round trips it saves.
+
+A write may also be held back (:func:`hold`) to go with the request's next combined write:
+the SSO session started by a sign-in whose answer issues a code is written in the code's own
+statement (its id taken beforehand, :mod:`idp.db.ids`; a foreign key may point at a row that
+another part of the same statement inserts, as PostgreSQL checks it at the statement's end).
+What is still held when the request commits is sent first (:func:`send_held`).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from flask import g
 from sqlalchemy import bindparam
 from sqlalchemy.sql import visitors
 from sqlalchemy.sql.dml import Insert, UpdateBase
@@ -32,15 +39,37 @@ from idp.db import autocommit, db
 Write = tuple[UpdateBase, dict[str, Any]]
 
 _COMBINED: dict[tuple, UpdateBase] = {}
+_HELD = "idp_held_writes"
+
+
+def hold(statement: UpdateBase, params: dict[str, Any]) -> None:
+    """Send this write with the request's next :func:`write_together` (first among its parts),
+    or by :func:`send_held`, whichever comes first; a request that fails before either leaves
+    it unwritten. Nothing in the request may read the row in between, nor write a row that
+    refers to it by any other statement."""
+    g.setdefault(_HELD, []).append((statement, params))
+
+
+def send_held() -> None:
+    """Send the writes still held (:func:`hold`), together, now."""
+    held = g.pop(_HELD, None)
+    if held:
+        write_together(*held)
 
 
 def write_together(*writes: Write) -> None:
-    """Execute ``writes`` in this request's session, as one statement on PostgreSQL. An
-    INSERT's parameters name every column it writes (a column default would be bound under
-    its own name, shared by the parts)."""
-    if len(writes) < 2 or db.session.get_bind().dialect.name != "postgresql":
+    """Execute ``writes`` in this request's session, as one statement on PostgreSQL, after the
+    writes held for it (:func:`hold`). An INSERT's parameters name every column it writes (a
+    column default would be bound under its own name, shared by the parts)."""
+    held = g.pop(_HELD, None)
+    if held:
+        writes = (*held, *writes)
+    if db.session.get_bind().dialect.name != "postgresql":
         for statement, params in writes:
             db.session.execute(statement, params)
+        return
+    if len(writes) == 1:
+        autocommit.execute(*writes[0])
         return
     # The statements themselves (not their id(), which a freed one's successor may reuse).
     shape = tuple((statement, tuple(sorted(params))) for statement, params in writes)
