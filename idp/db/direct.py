@@ -18,9 +18,13 @@ On SQLite it is a ``sqlite3`` connection in autocommit (``isolation_level=None``
 held between statements), for statements whose rows are plain integers and strings (SQLAlchemy's
 type processing is not applied: a datetime or JSON column reads back raw).
 
-Health, as :mod:`idp.db.pool` does for pooled connections: a connection idle for
-:data:`~idp.db.pool.PING_AFTER_IDLE` seconds is pinged first (a restarted database leaves a
-dead socket), and any error closes it, to be made again at the next use. Threads do not share
+Health, as :mod:`idp.db.pool` does for pooled connections, without its round trip where the
+socket already tells: a connection idle for :data:`~idp.db.pool.PING_AFTER_IDLE` seconds is
+pinged first when its socket has something to read (a database that ends a connection, as a
+restart or ``pg_terminate_backend`` does, sends its error and closes it; to an idle connection
+it sends nothing else unasked) or when it has been idle :data:`PING_ALWAYS_AFTER` seconds (a
+firewall's idle timeout drops a connection silently, after minutes). Any error closes it, to
+be made again at the next use. Threads do not share
 one: each owner (a thread, the audit group commit's leader) has its own, and a forked process
 makes new ones. ``engine.dispose()`` closes the engine's direct connections with its pool.
 """
@@ -29,6 +33,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import threading
 import time
 import weakref
@@ -47,6 +52,8 @@ _COMPILED: dict[Any, str] = {}
 _OPEN: weakref.WeakKeyDictionary[Engine, weakref.WeakSet] = weakref.WeakKeyDictionary()
 _OPEN_LOCK = threading.Lock()
 _THREADS = threading.local()
+#: Seconds idle after which a connection is pinged before use whatever its socket says.
+PING_ALWAYS_AFTER = 30.0
 
 
 def _close_all(engine: Engine) -> None:
@@ -217,12 +224,13 @@ class DirectConnection:
         self.used_at = time.monotonic()
 
     def _connection(self):
-        if (self.connection is not None and not self.sqlite and self.pid == os.getpid()
-                and time.monotonic() - self.used_at >= PING_AFTER_IDLE):
-            try:
-                self.connection.execute("SELECT 1", prepare=False)
-            except Exception:  # dead: a new one below
-                self.close()
+        if self.connection is not None and not self.sqlite and self.pid == os.getpid():
+            idle = time.monotonic() - self.used_at
+            if idle >= PING_AFTER_IDLE and (idle >= PING_ALWAYS_AFTER or _has_input(self.connection)):
+                try:
+                    self.connection.execute("SELECT 1", prepare=False)
+                except Exception:  # dead: a new one below
+                    self.close()
         if self.connection is None or self.pid != os.getpid():
             pooled = self.engine.raw_connection()
             connection = pooled.driver_connection
@@ -240,3 +248,14 @@ class DirectConnection:
         if connection is not None and self.pid == os.getpid():
             with contextlib.suppress(Exception):
                 connection.close()
+
+
+def _has_input(connection) -> bool:
+    """Whether the database sent anything on this idle connection since its last answer (its
+    socket readable, or closed), asked of the kernel without a round trip."""
+    try:
+        poller = select.poll()
+        poller.register(connection.fileno(), select.POLLIN | select.POLLPRI)
+        return bool(poller.poll(0))
+    except Exception:  # no socket to ask (closed): the ping finds out
+        return True
