@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from idp.db import db, direct
-from idp.db.pool import PING_AFTER_IDLE
+from idp.db.pool import PING_AFTER_IDLE, PING_ALWAYS_AFTER, has_input
 
 _BACKEND = sa.select(sa.func.pg_backend_pid())
 
@@ -49,7 +49,7 @@ def test_a_connection_ended_by_the_database_while_idle_is_replaced_before_use(en
         admin.dispose()
     own = direct.thread_connection(engine)
     deadline = time.monotonic() + 10
-    while not direct._has_input(own.connection):  # the backend's error and end arrive
+    while not has_input(own.connection):  # the backend's error and end arrive
         assert time.monotonic() < deadline
         time.sleep(0.01)
     _idle(own, PING_AFTER_IDLE + 0.1)
@@ -60,9 +60,9 @@ def test_a_live_connection_idle_for_seconds_is_used_without_a_round_trip_first(e
     first = direct.execute(engine, _BACKEND, {}).scalar_one()
     own = direct.thread_connection(engine)
     pings = _pings(own)
-    _idle(own, direct.PING_ALWAYS_AFTER - 1)
+    _idle(own, PING_ALWAYS_AFTER - 1)
     assert direct.execute(engine, _BACKEND, {}).scalar_one() == first
     assert pings == []
-    _idle(own, direct.PING_ALWAYS_AFTER)  # long enough for a firewall to have dropped it
+    _idle(own, PING_ALWAYS_AFTER)  # long enough for a firewall to have dropped it
     assert direct.execute(engine, _BACKEND, {}).scalar_one() == first
     assert pings == ["SELECT 1"]

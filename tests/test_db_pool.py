@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import sqlalchemy as sa
 
-from idp.db import db
+from idp.db import db, pool
 from idp.db.pool import PING_AFTER_IDLE
 
 
@@ -80,3 +80,32 @@ def test_a_worker_busy_on_every_thread_keeps_its_connections(pg_app):
         second = set(pool.map(lambda _: hold(), range(threads)))
     assert len(first) == threads
     assert second == first
+
+
+def _checked_out_after_idle(pg_app, seconds: float) -> tuple[int, int, list]:
+    """(backend before, backend after, pings): a connection back in the pool, idle ``seconds``,
+    checked out again."""
+    with pg_app.app_context():
+        pings = []
+        engine = db.engine
+        original = engine.dialect.do_ping
+        engine.dialect.do_ping = lambda connection: pings.append(1) or original(connection)
+        try:
+            first = _backend_pid(pg_app)
+            time.sleep(seconds)
+            return first, _backend_pid(pg_app), pings
+        finally:
+            engine.dialect.do_ping = original
+
+
+def test_a_live_connection_idle_for_seconds_is_checked_out_without_a_ping(pg_app):
+    """Idle past PING_AFTER_IDLE, its socket with nothing to read: the database did not end it."""
+    first, again, pings = _checked_out_after_idle(pg_app, PING_AFTER_IDLE + 0.2)
+    assert (again, pings) == (first, [])
+
+
+def test_a_connection_idle_past_ping_always_after_is_pinged(pg_app, monkeypatch):
+    """Long idle, a firewall may have dropped it without a word: pinged whatever its socket says."""
+    monkeypatch.setattr(pool, "PING_ALWAYS_AFTER", PING_AFTER_IDLE + 0.1)
+    first, again, pings = _checked_out_after_idle(pg_app, PING_AFTER_IDLE + 0.2)
+    assert (again, pings) == (first, [1])

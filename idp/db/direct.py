@@ -20,20 +20,18 @@ type processing is not applied: a datetime or JSON column reads back raw).
 
 Health, as :mod:`idp.db.pool` does for pooled connections, without its round trip where the
 socket already tells: a connection idle for :data:`~idp.db.pool.PING_AFTER_IDLE` seconds is
-pinged first when its socket has something to read (a database that ends a connection, as a
-restart or ``pg_terminate_backend`` does, sends its error and closes it; to an idle connection
-it sends nothing else unasked) or when it has been idle :data:`PING_ALWAYS_AFTER` seconds (a
-firewall's idle timeout drops a connection silently, after minutes). Any error closes it, to
-be made again at the next use. Threads do not share
-one: each owner (a thread, the audit group commit's leader) has its own, and a forked process
-makes new ones. ``engine.dispose()`` closes the engine's direct connections with its pool.
+pinged first when its socket has something to read (:func:`~idp.db.pool.has_input`: a
+database that ends a connection sends its error and closes it) or when it has been idle
+:data:`~idp.db.pool.PING_ALWAYS_AFTER` seconds (a firewall's idle timeout drops a connection
+silently, after minutes). Any error closes it, to be made again at the next use. Threads do
+not share one: each owner (a thread, the audit group commit's leader) has its own, and a
+forked process makes new ones. ``engine.dispose()`` closes the engine's direct connections with its pool.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import select
 import threading
 import time
 import weakref
@@ -45,15 +43,13 @@ from psycopg.rows import namedtuple_row
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-from idp.db.pool import PING_AFTER_IDLE
+from idp.db.pool import PING_AFTER_IDLE, PING_ALWAYS_AFTER, has_input
 
 _COMPILED: dict[Any, str] = {}
 #: Every engine's direct connections, closed when it is disposed.
 _OPEN: weakref.WeakKeyDictionary[Engine, weakref.WeakSet] = weakref.WeakKeyDictionary()
 _OPEN_LOCK = threading.Lock()
 _THREADS = threading.local()
-#: Seconds idle after which a connection is pinged before use whatever its socket says.
-PING_ALWAYS_AFTER = 30.0
 
 
 def _close_all(engine: Engine) -> None:
@@ -226,7 +222,7 @@ class DirectConnection:
     def _connection(self):
         if self.connection is not None and not self.sqlite and self.pid == os.getpid():
             idle = time.monotonic() - self.used_at
-            if idle >= PING_AFTER_IDLE and (idle >= PING_ALWAYS_AFTER or _has_input(self.connection)):
+            if idle >= PING_AFTER_IDLE and (idle >= PING_ALWAYS_AFTER or has_input(self.connection)):
                 try:
                     self.connection.execute("SELECT 1", prepare=False)
                 except Exception:  # dead: a new one below
@@ -249,13 +245,3 @@ class DirectConnection:
             with contextlib.suppress(Exception):
                 connection.close()
 
-
-def _has_input(connection) -> bool:
-    """Whether the database sent anything on this idle connection since its last answer (its
-    socket readable, or closed), asked of the kernel without a round trip."""
-    try:
-        poller = select.poll()
-        poller.register(connection.fileno(), select.POLLIN | select.POLLPRI)
-        return bool(poller.poll(0))
-    except Exception:  # no socket to ask (closed): the ping finds out
-        return True
