@@ -49,7 +49,7 @@ def commit_alone(statement, params: dict):
     is then committed with what the request did before it."""
     if _alone(db.session()):
         return direct.execute(db.engine, statement, params).first()
-    result = db.session.execute(statement, params)
+    result = in_transaction(statement, params)
     row = result.first() if result.returns_rows else None
     db.session.commit()
     return row
@@ -62,7 +62,7 @@ def execute(statement, params: dict):
     transaction. Its result (``first()``, ``all()``, ``scalar_one()``, ``rowcount``)."""
     if _postgresql() and _in_autocommit(db.session()):
         return direct.execute(db.engine, statement, params)
-    return db.session.execute(statement, params)
+    return in_transaction(statement, params)
 
 
 def read(statement, params: dict):
@@ -73,7 +73,17 @@ def read(statement, params: dict):
     writes. Its result, as :func:`execute`'s."""
     if _alone(db.session()):
         return direct.execute(db.engine, statement, params)
-    return db.session.execute(statement, params)
+    return in_transaction(statement, params)
+
+
+def in_transaction(statement, params: dict):
+    """Execute ``statement`` (Core) in this request's transaction, as ``db.session.execute``
+    does; on SQLite straight on the session's connection (:func:`idp.db.direct.in_session`).
+    Its result, as :func:`execute`'s."""
+    session = db.session()
+    if session.get_bind().dialect.name == "sqlite":
+        return direct.in_session(session, statement, params)
+    return session.execute(statement, params)
 
 
 def each_statement_alone() -> bool:

@@ -66,7 +66,7 @@ def write_together(*writes: Write) -> None:
         writes = (*held, *writes)
     if db.session.get_bind().dialect.name != "postgresql":
         for statement, params in writes:
-            db.session.execute(statement, params)
+            autocommit.in_transaction(statement, params)
         return
     if len(writes) == 1:
         autocommit.execute(*writes[0])

@@ -77,7 +77,7 @@ def redeem(code: AuthorizationCode, refresh: str | None, claims: dict, dpop_jkt:
     # SQLite (no UPDATE inside WITH): the family first, for its id, in the request's
     # transaction, which the caller rolls back when the claim fails.
     family_id = families.start_family(code, dpop_jkt, now)
-    if db.session.execute(_CLAIM, {**claim, "b_family": family_id}).rowcount != 1:
+    if autocommit.in_transaction(_CLAIM, {**claim, "b_family": family_id}).rowcount != 1:
         return False
     families.add(family_id, now, refresh, claims)
     return True

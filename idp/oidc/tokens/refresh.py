@@ -18,7 +18,7 @@ from sqlalchemy.orm import contains_eager
 from idp.audit.log import record
 from idp.auth.models import SsoSession
 from idp.citizens.models import Citizen
-from idp.db import db
+from idp.db import autocommit, db
 from idp.db.autocommit import transaction_from_here
 from idp.db.types import utcnow
 from idp.oidc.models import AuthorizationCode, RefreshToken, RefreshTokenFamily
@@ -67,8 +67,8 @@ def add(family_id: int, family_created_at: datetime, token: str, access_claims: 
     (:func:`family_end`), so its ``exp`` at introspection is the true one.
     A Core INSERT: every token response with a refresh token writes one, and nothing in the
     request reads it back as an object."""
-    db.session.execute(_INSERT_TOKEN, {"family_id": family_id,
-                                       **_successor(family_created_at, token, access_claims, utcnow())})
+    row = {"family_id": family_id, **_successor(family_created_at, token, access_claims, utcnow())}
+    autocommit.in_transaction(_INSERT_TOKEN, row)
 
 
 def _successor(family_created_at: datetime, token: str, access_claims: dict, now: datetime) -> dict:
@@ -96,7 +96,7 @@ def is_expired(row: RefreshToken, now: datetime | None = None) -> bool:
 def start_family(code: AuthorizationCode, dpop_jkt: str | None, now: datetime) -> int:
     """Start the family of refresh tokens issued from ``code`` (bound to ``dpop_jkt``, if any);
     its id (one INSERT ... RETURNING, where an ORM object would need a flush of its own)."""
-    return db.session.execute(_INSERT_FAMILY, _family_row(code, dpop_jkt, now)).scalar_one()
+    return autocommit.in_transaction(_INSERT_FAMILY, _family_row(code, dpop_jkt, now)).scalar_one()
 
 
 def _family_row(code: AuthorizationCode, dpop_jkt: str | None, now: datetime) -> dict:
