@@ -45,17 +45,8 @@ def test_connection_dropped_while_idle_is_replaced_before_the_request_uses_it(pg
 
 
 def test_connection_back_from_a_request_a_moment_ago_is_reused_without_a_ping(pg_app):
-    with pg_app.app_context():
-        pings = []
-        engine = db.engine
-        original = engine.dialect.do_ping
-        engine.dialect.do_ping = lambda connection: pings.append(1) or original(connection)
-        try:
-            first = _backend_pid(pg_app)
-            assert _backend_pid(pg_app) == first
-        finally:
-            engine.dialect.do_ping = original
-    assert pings == []
+    first, again, pings = _checked_out_after_idle(pg_app, 0)
+    assert (again, pings) == (first, [])
 
 
 def test_a_worker_busy_on_every_thread_keeps_its_connections(pg_app):
