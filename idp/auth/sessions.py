@@ -91,10 +91,9 @@ def start_session(citizen_id: int, *, amr: list[str], acr: str,
     if with_next_write and autocommit.each_statement_alone():
         values["id"] = next_id(db.engine, SsoSession.__tablename__)
         hold(_INSERT_SESSION_WITH_ID, values)
-        session = loaded(SsoSession, values)
     else:
         values["id"] = autocommit.execute(_INSERT_SESSION, values).scalar_one()
-        session = loaded(SsoSession, values)
+    session = loaded(SsoSession, values)
     g.idp_session = session
     g.idp_session_cookie = token
     return session

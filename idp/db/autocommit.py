@@ -60,7 +60,7 @@ def execute(statement, params: dict):
     autocommit (:func:`statements_commit_alone`), on the thread's direct connection, where it
     is its own transaction as it would be on the session's; otherwise in the session's
     transaction. Its result (``first()``, ``all()``, ``scalar_one()``, ``rowcount``)."""
-    if _postgresql() and _in_autocommit(db.session()):
+    if each_statement_alone():
         return direct.execute(db.engine, statement, params)
     return in_transaction(statement, params)
 

@@ -27,7 +27,8 @@ database that ends a connection sends its error and closes it) or when it has be
 :data:`~idp.db.pool.PING_ALWAYS_AFTER` seconds (a firewall's idle timeout drops a connection
 silently, after minutes). Any error closes it, to be made again at the next use. Threads do
 not share one: each owner (a thread, the audit group commit's leader) has its own, and a
-forked process makes new ones. ``engine.dispose()`` closes the engine's direct connections with its pool.
+forked process makes new ones. ``engine.dispose()`` closes the engine's direct connections
+with its pool.
 """
 
 from __future__ import annotations
